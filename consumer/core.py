@@ -1,0 +1,138 @@
+"""The consumer core: one queue message in, one verdict (ack or retry with a delay) out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+
+import httpx
+
+from consumer.crawl import CrawlResult, StreamerCrawl
+from shared import messages, store
+from shared.budget import Budget
+from shared.config import Settings
+from shared.errors import BudgetExhausted, MalformedMessage
+from shared.metered import MeteredDatabase, MeteredQueue
+from shared.ports import Clock, Database, OutgoingMessage, QueueSender
+from shared.retry_policy import Action, Decision, Outcome, decide
+from shared.timefmt import to_rfc3339
+
+log = logging.getLogger("clipcrawler.consumer")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the entry does with the message: ack, or retry after `delay_seconds`."""
+
+    ack: bool
+    delay_seconds: int = 0
+    outcome: str = ""
+    detail: str = ""
+    subrequests: int = 0
+    run_finished: bool = False
+
+
+@dataclass
+class ConsumerPorts:
+    db: Database
+    queue: QueueSender
+    http: httpx.AsyncClient
+    clock: Clock
+
+
+async def handle_message(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
+                         rng: random.Random | None = None) -> Verdict:
+    """Process one delivery. Never raises for bad input; unexpected errors become a retry or a failure."""
+    budget = Budget(*settings.limits)
+    db = MeteredDatabase(ports.db, budget)
+    queue = MeteredQueue(ports.queue, budget)
+    jitter = (rng or random).random()
+    try:
+        message = messages.decode(body)
+    except MalformedMessage as exc:
+        await _dead_letter(db, ports.clock, body, str(exc))
+        return _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget)
+
+    crawl = StreamerCrawl(message, db, ports.http, settings, ports.clock)
+    try:
+        result = await crawl.run()
+    except BudgetExhausted as exc:
+        result = CrawlResult(Outcome.TRANSIENT, str(exc), job=crawl.job)
+    except Exception as exc:  # a D1 error, a bug: retry (and in the end fail) rather than crash
+        log.warning("job %s: %s: %s", message.job_id, type(exc).__name__, exc)
+        result = CrawlResult(Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}", job=crawl.job)
+
+    decision = decide(result.outcome, attempts=attempts, max_retries=settings.max_retries,
+                      now=ports.clock.now(), base_delay=settings.retry_delay_seconds,
+                      retry_at=result.retry_at, jitter=jitter)
+    if decision.action is Action.REQUEUE:
+        continuation = messages.CrawlJob(message.run_id, message.job_id, message.streamer_id, message.seq + 1)
+        try:
+            await queue.send_batch([OutgoingMessage(continuation.encode(), decision.delay_seconds)])
+        except Exception as exc:
+            # The job is queued in D1 with its progress; a retry of this message resumes it.
+            log.warning("job %s: continuation not sent: %s", message.job_id, exc)
+            decision = Decision(Action.RETRY, max(1, decision.delay_seconds))
+    elif decision.action is Action.FAIL:
+        try:
+            if result.job is None and result.outcome is Outcome.PERMANENT:
+                await _dead_letter(db, ports.clock, body, result.reason)
+            else:
+                result.run_finished = await _fail_job(db, ports.clock, message, result.reason)
+        except Exception as exc:
+            log.warning("job %s: failure not recorded: %s", message.job_id, exc)
+            return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), result.outcome,
+                            result.reason, budget)
+    return _verdict(decision, result.outcome, result.reason, budget, result.run_finished)
+
+
+async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings) -> Verdict:
+    """A message that exhausted its retries: record it, and fail its job so the run can finish."""
+    budget = Budget(*settings.limits)
+    db = MeteredDatabase(ports.db, budget)
+    try:
+        message = messages.decode(body)
+    except MalformedMessage as exc:
+        await _dead_letter(db, ports.clock, body, f"dead-lettered and malformed: {exc}", source="dlq")
+        return _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget)
+    reason = "dead-lettered: the consumer failed on every delivery"
+    finished = await _fail_job(db, ports.clock, message, reason, source="dlq", body=body)
+    return _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget, finished)
+
+
+async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJob, reason: str,
+                    source: str | None = None, body: object = None) -> bool:
+    """Fail the job once; True when that closed the run."""
+    now = to_rfc3339(clock.now())
+    statements = store.fail_job(message.job_id, message.run_id, uuid.uuid4().hex, now,
+                                store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
+    if source is not None:
+        statements.append(store.record_dead_letter(source, message.job_id, _body_text(body), reason, now))
+    results = await db.batch(statements)
+    return bool(results[3].rows)
+
+
+async def _dead_letter(db: MeteredDatabase, clock: Clock, body: object, reason: str,
+                       source: str = "consumer") -> None:
+    await db.batch([store.record_dead_letter(source, None, _body_text(body), reason, to_rfc3339(clock.now()))])
+
+
+def _body_text(body: object) -> str:
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body).decode("utf-8", "replace")
+    if isinstance(body, str):
+        return body
+    try:
+        return json.dumps(body, ensure_ascii=False, default=repr)
+    except ValueError:
+        return repr(body)
+
+
+def _verdict(decision: Decision, outcome: Outcome, detail: str, budget: Budget,
+             run_finished: bool = False) -> Verdict:
+    retry = decision.action is Action.RETRY
+    return Verdict(ack=not retry, delay_seconds=decision.delay_seconds if retry else 0, outcome=outcome.value,
+                   detail=detail, subrequests=budget.total, run_finished=run_finished)

@@ -1,0 +1,217 @@
+"""One consumer invocation's crawl of one streamer: claim, page, commit, stop cleanly."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from shared import store
+from shared.budget import Budget
+from shared.clips import parse_page
+from shared.config import Settings
+from shared.errors import AuthFailed, BudgetExhausted, HelixError, LeaseLost, RateLimited, TransientHelixError
+from shared.helix import AppToken, HelixClient
+from shared.messages import CrawlJob
+from shared.metered import MeteredDatabase
+from shared.ports import Clock, Row, Statement
+from shared.retry_policy import Outcome
+from shared.timefmt import parse_rfc3339, to_rfc3339
+from shared.windows import HOUR, Window, crawl_range, next_window
+
+# Room kept in the internal bucket after each page: one D1 write to hand the job back and one
+# queue send for the continuation.
+INTERNAL_RESERVE = 2
+
+
+@dataclass
+class CrawlResult:
+    """How the invocation ended; `retry_at` is when a retry can succeed (429 reset, lease expiry)."""
+
+    outcome: Outcome
+    reason: str = ""
+    retry_at: float | None = None
+    run_finished: bool = False
+    job: Row | None = None
+
+
+class StreamerCrawl:
+    """Crawls the job's streamer until done, out of budget, or stopped by an error."""
+
+    def __init__(self, message: CrawlJob, db: MeteredDatabase, http: httpx.AsyncClient, settings: Settings,
+                 clock: Clock) -> None:
+        self.message = message
+        self.db = db
+        self.budget: Budget = db.budget
+        self.settings = settings
+        self.clock = clock
+        self.http = http
+        self.lease_token = uuid.uuid4().hex
+        self.job: Row | None = None
+        self.helix: HelixClient | None = None
+        self._reported = {"helix": 0, "d1": 0, "queue": 0}
+
+    async def run(self) -> CrawlResult:
+        claimed = await self._claim()
+        if claimed is not None:
+            return claimed
+        try:
+            return await self._crawl()
+        except RateLimited as exc:
+            return await self._stop(Outcome.RATE_LIMITED, "rate_limited", str(exc), exc.reset_at)
+        except BudgetExhausted as exc:
+            return await self._stop(Outcome.BUDGET, "budget", str(exc))
+        except AuthFailed as exc:
+            return CrawlResult(Outcome.PERMANENT, f"auth: {exc}", job=self.job)
+        except (TransientHelixError, HelixError) as exc:
+            return await self._stop(Outcome.TRANSIENT, "helix_error", str(exc))
+        except LeaseLost as exc:
+            return CrawlResult(Outcome.LEASE_LOST, str(exc), job=self.job)
+
+    async def _claim(self) -> CrawlResult | None:
+        m = self.message
+        now = self.clock.now()
+        claim, state, streamer, token = await self.db.batch(store.claim_job(
+            m.job_id, m.run_id, m.streamer_id, self.lease_token, to_rfc3339(now),
+            to_rfc3339(now + self.settings.lease_seconds), self.settings.twitch_client_id))
+        if not claim.rows:
+            current = state.rows[0] if state.rows else None
+            if current is None:
+                return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} does not exist")
+            if current["status"] in ("done", "failed"):
+                return CrawlResult(Outcome.DUPLICATE, f"job {m.job_id} is already {current['status']}")
+            expires = current["lease_expires_at"]
+            return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
+                               retry_at=parse_rfc3339(expires) if expires else None)
+        self.job = claim.rows[0]
+        if token.rows:
+            row = token.rows[0]
+            cached: AppToken | None = AppToken(row["access_token"], parse_rfc3339(row["expires_at"]))
+        else:
+            cached = None
+        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached)
+        self.streamer = streamer.rows[0] if streamer.rows else None
+        return None
+
+    async def _crawl(self) -> CrawlResult:
+        job, helix = self.job, self.helix
+        assert job is not None and helix is not None
+        if self.streamer is None or not self.streamer["active"]:
+            return await self._commit_page(None, [], 0, None, None, 0, "streamer_inactive", pages=0)
+        crawl = self._crawl_window(job)
+        window = self._current_window(job, crawl)
+        cursor: str | None = job["cursor"]
+        window_pages: int = job["window_pages"]
+        seen = {cursor} if cursor else set()
+        anomaly: str | None = None
+        while True:
+            if window is None:
+                return await self._commit_page(crawl, [], 0, None, None, 0, anomaly or "complete", pages=0)
+            # A page costs one Helix call and one D1 write; keep room to hand the job back after it.
+            if not self.budget.can_afford(external=1, internal=1 + INTERNAL_RESERVE):
+                return await self._stop(Outcome.BUDGET, "budget", None)
+            page = await helix.get_clips(self.message.streamer_id, window, cursor)
+            parsed = parse_page(page.data, self.message.streamer_id)
+            window_pages += 1
+            end_reason = self._window_end_reason(page.cursor, bool(parsed.rows or parsed.skipped), seen,
+                                                 window_pages)
+            if end_reason is None:
+                assert page.cursor is not None
+                seen.add(page.cursor)
+                cursor = page.cursor
+            else:
+                if end_reason != "end":
+                    anomaly = end_reason
+                window = next_window(window.end, crawl, self.settings.max_window_hours * HOUR)
+                cursor, window_pages, seen = None, 0, set()
+            stop = (anomaly or "complete") if window is None else None
+            result = await self._commit_page(crawl, parsed.rows, len(parsed.skipped), window, cursor,
+                                             window_pages, stop, pages=1)
+            if result is not None:
+                return result
+
+    def _window_end_reason(self, cursor: str | None, had_data: bool, seen: set[str], pages: int) -> str | None:
+        """Why paging this window stops here, or None to fetch the next page."""
+        if not cursor:
+            return "end"
+        if not had_data:
+            return "end"  # Helix can hand out a cursor with an empty page near the end of a list
+        if cursor in seen:
+            return "repeated_cursor"
+        if pages >= self.settings.page_cap:
+            return "page_cap"
+        return None
+
+    def _crawl_window(self, job: Row) -> Window:
+        if job["crawl_from"] and job["crawl_to"]:
+            return Window(parse_rfc3339(job["crawl_from"]), parse_rfc3339(job["crawl_to"]))
+        watermark = self.streamer["crawled_through"] if self.streamer else None
+        return crawl_range(self.clock.now(), parse_rfc3339(watermark) if watermark else None, self.settings)
+
+    def _current_window(self, job: Row, crawl: Window) -> Window | None:
+        if job["window_start"] and job["window_end"]:
+            return Window(parse_rfc3339(job["window_start"]), parse_rfc3339(job["window_end"]))
+        if job["crawl_from"]:
+            return None  # a previous invocation finished every window but did not get to close the job
+        return next_window(crawl.start, crawl, self.settings.max_window_hours * HOUR)
+
+    async def _commit_page(self, crawl: Window | None, rows: list[dict[str, Any]], skipped: int,
+                           window: Window | None, cursor: str | None, window_pages: int,
+                           stop_reason: str | None, *, pages: int) -> CrawlResult | None:
+        """Write one page with the job's new position; returns a result once the job is done."""
+        job = self.job
+        assert job is not None
+        now = to_rfc3339(self.clock.now())
+        crawl = crawl or Window(self.clock.now(), self.clock.now())
+        page_statements = store.write_page(store.PageWrite(
+            job_id=job["id"], run_id=job["run_id"], lease_token=self.lease_token, now=now, clips=rows,
+            skipped=skipped, calls=self._calls_since_report(d1_planned=1),
+            crawl_from=job["crawl_from"] or to_rfc3339(crawl.start), crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
+            window_start=to_rfc3339(window.start) if window else None,
+            window_end=to_rfc3339(window.end) if window else None, cursor=cursor, window_pages=window_pages,
+            pages=pages, stop_reason=stop_reason))
+        results = await self.db.batch(page_statements + self._take_token_statements())
+        if results[0].changes != 1:
+            raise LeaseLost(f"job {job['id']} was taken over by another consumer")
+        if window is None:
+            run_finished = bool(results[len(page_statements) - 1].rows)
+            return CrawlResult(Outcome.DONE, stop_reason or "complete", run_finished=run_finished, job=job)
+        return None
+
+    async def _stop(self, outcome: Outcome, stop_reason: str, error: str | None,
+                    retry_at: float | None = None) -> CrawlResult:
+        """Hand the job back with its progress kept, so a continuation or a retry resumes it."""
+        job = self.job
+        assert job is not None
+        now = self.clock.now()
+        due = max(now, retry_at or now)
+        if not self.budget.can_afford(internal=1):
+            return CrawlResult(outcome, stop_reason, retry_at=retry_at, job=job)  # the lease will expire
+        continuation = 1 if outcome in (Outcome.BUDGET, Outcome.RATE_LIMITED) else 0
+        statements = store.release_job(
+            job["id"], job["run_id"], self.lease_token, to_rfc3339(now), to_rfc3339(due),
+            self._calls_since_report(d1_planned=1, queue_planned=continuation), stop_reason, error)
+        await self.db.batch(statements + self._take_token_statements())
+        return CrawlResult(outcome, stop_reason if error is None else f"{stop_reason}: {error}",
+                           retry_at=retry_at, job=job)
+
+    def _take_token_statements(self) -> list[Statement]:
+        """Store a token minted during this invocation, once."""
+        helix = self.helix
+        if helix is None or helix.minted is None:
+            return []
+        t, helix.minted = helix.minted, None
+        return [store.store_token(self.settings.twitch_client_id, t.access_token, to_rfc3339(t.expires_at),
+                                  to_rfc3339(self.clock.now()))]
+
+    def _calls_since_report(self, *, d1_planned: int = 0, queue_planned: int = 0) -> store.Calls:
+        """Calls made since the last write, counting the ones about to be made (this write included)."""
+        calls = dict(self.budget.calls)
+        calls["d1"] += d1_planned
+        calls["queue"] += queue_planned
+        delta = {k: calls[k] - self._reported[k] for k in calls}
+        self._reported = calls
+        return store.Calls(helix=delta["helix"], d1=delta["d1"], queue=delta["queue"],
+                           invocation_total=self.budget.total + d1_planned + queue_planned)

@@ -1,0 +1,95 @@
+"""Runs the real producer and consumer locally: SQLite for D1, the simulated queue, any Helix."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from consumer.core import ConsumerPorts, Verdict, handle_dead_letter, handle_message
+from consumer.dispatch import process_batch
+from local.queue import ConsumerSettings, QueueBatch, SimulatedQueue
+from producer.core import ProducerPorts, RunStarted, start_run
+from shared.config import Settings
+from shared.ports import Clock, Database
+
+QUEUE_NAME = "clipcrawler-jobs"
+DLQ_NAME = "clipcrawler-jobs-dlq"
+
+
+@dataclass
+class InvocationLog:
+    """Per consumer invocation: the subrequests it used and how it ended."""
+
+    subrequests: list[int] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def record(self, verdicts: Sequence[Verdict | None]) -> None:
+        for verdict in verdicts:
+            outcome = verdict.outcome if verdict is not None else "crashed"
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if verdict is not None:
+                self.subrequests.append(verdict.subrequests)
+
+
+class LocalRunner:
+    """Ticks the producer and drains the queue through the consumer, as Cloudflare would."""
+
+    def __init__(self, db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock, *,
+                 concurrency: int = 50, queue: SimulatedQueue | None = None, seed: int | None = None) -> None:
+        self.db = db
+        self.http = http
+        self.settings = settings
+        self.clock = clock
+        self.dlq = SimulatedQueue(DLQ_NAME, clock=clock, settings=ConsumerSettings(
+            max_batch_size=1, max_retries=settings.max_retries, retry_delay=settings.retry_delay_seconds))
+        self.queue = queue or SimulatedQueue(QUEUE_NAME, clock=clock, dead_letter=self.dlq, settings=ConsumerSettings(
+            max_batch_size=1, max_batch_timeout=0, max_retries=settings.max_retries,
+            retry_delay=settings.retry_delay_seconds, max_concurrency=concurrency, dead_letter_queue=DLQ_NAME))
+        self.invocations = InvocationLog()
+        self._rng = random.Random(seed)
+        self._on_verdict: Callable[[Verdict | None], Any] | None = None
+
+    @property
+    def consumer_ports(self) -> ConsumerPorts:
+        return ConsumerPorts(self.db, self.queue, self.http, self.clock)
+
+    async def tick(self, scheduled_time: float | None = None,
+                   streamer_ids: Sequence[str] | None = None) -> RunStarted:
+        """One producer invocation: a cron tick for `scheduled_time`, or a manual kick."""
+        ports = ProducerPorts(self.db, self.queue, self.clock, self.http)
+        return await start_run(ports, self.settings, scheduled_time=scheduled_time, streamer_ids=streamer_ids)
+
+    async def drain(self, on_verdict: Callable[[Verdict | None], Any] | None = None) -> None:
+        """Deliver until both the queue and its dead-letter queue are empty."""
+        self._on_verdict = on_verdict
+        while self.queue.pending() or self.dlq.pending():
+            await self.queue.drain(self._consume)
+            await self.dlq.drain(self._consume_dead_letters)
+
+    async def crawl(self, scheduled_time: float | None = None, streamer_ids: Sequence[str] | None = None,
+                    on_verdict: Callable[[Verdict | None], Any] | None = None) -> RunStarted:
+        started = await self.tick(scheduled_time, streamer_ids)
+        await self.drain(on_verdict)
+        return started
+
+    async def _consume(self, batch: QueueBatch) -> None:
+        async def handle(body: Any, attempts: int) -> Verdict:
+            return await handle_message(body, attempts, self.consumer_ports, self.settings, self._rng)
+
+        self._record(await process_batch(batch.messages, handle))
+
+    async def _consume_dead_letters(self, batch: QueueBatch) -> None:
+        async def handle(body: Any, attempts: int) -> Verdict:
+            return await handle_dead_letter(body, self.consumer_ports, self.settings)
+
+        self._record(await process_batch(batch.messages, handle))
+
+    def _record(self, verdicts: Sequence[Verdict | None]) -> None:
+        self.invocations.record(verdicts)
+        if self._on_verdict is not None:
+            for verdict in verdicts:
+                self._on_verdict(verdict)

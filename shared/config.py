@@ -1,0 +1,102 @@
+"""Settings from environment variables / wrangler [vars], with production defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from shared.errors import ConfigError
+
+PLAN_LIMITS = {
+    # (external fetches, internal calls: D1 queries and queue sends) per invocation.
+    # Free: 50 external; D1 is budgeted at 50 too, the conservative reading of the docs.
+    "free": (50, 50),
+    "paid": (10_000, 1_000),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Field `x` is read from `CLIPCRAWLER_X` unless listed in ENV_NAMES."""
+
+    twitch_api_url: str = "https://api.twitch.tv/helix"
+    twitch_auth_url: str = "https://id.twitch.tv/oauth2"
+    twitch_client_id: str = ""
+    twitch_client_secret: str = ""
+    plan: str = "free"
+    external_limit: int = 0  # 0 = the plan's figure
+    internal_limit: int = 0
+    lookback_hours: int = 24  # every crawl reaches at least this far back, to refresh view counts
+    overlap_minutes: int = 60  # reach back before the watermark, for late-arriving clips
+    backfill_hours: int = 24  # how far back a streamer's first crawl goes
+    max_window_hours: int = 24  # longer ranges are split into windows of at most this
+    page_cap: int = 12  # pages per window: Helix stops near 1,000 results anyway
+    lease_seconds: int = 960  # a consumer's wall-time limit is 15 min; reclaim after that
+    max_retries: int = 5  # must match the consumer's max_retries in wrangler.consumer.toml
+    retry_delay_seconds: int = 60
+    http_timeout_seconds: float = 10.0
+    http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
+    http_backoff_seconds: float = 0.5
+
+    ENV_NAMES = {
+        "twitch_api_url": "TWITCH_API_URL",
+        "twitch_auth_url": "TWITCH_AUTH_URL",
+        "twitch_client_id": "TWITCH_CLIENT_ID",
+        "twitch_client_secret": "TWITCH_CLIENT_SECRET",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, Any], **overrides: Any) -> Settings:
+        """Read settings from a mapping of strings (os.environ, or a Worker's env vars)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = cls.ENV_NAMES.get(f.name, "CLIPCRAWLER_" + f.name.upper())
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _cast(name, str(raw), type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).validated()
+
+    def validated(self) -> Settings:
+        if self.plan not in PLAN_LIMITS:
+            raise ConfigError(f"CLIPCRAWLER_PLAN has value {self.plan!r}; expected one of {sorted(PLAN_LIMITS)}")
+        for name in ("lookback_hours", "max_window_hours", "page_cap", "lease_seconds", "http_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
+        for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
+        return self
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes).validated()
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        """(external, internal) subrequests allowed per invocation."""
+        external, internal = PLAN_LIMITS[self.plan]
+        return (self.external_limit or external, self.internal_limit or internal)
+
+    def require_credentials(self) -> None:
+        missing = [n for n in ("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET")
+                   if not getattr(self, n.lower())]
+        if missing:
+            raise ConfigError(f"missing Twitch credentials: set {' and '.join(missing)}")
+
+    def __repr__(self) -> str:
+        # The secret must never reach a log line or a traceback.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["twitch_client_secret"]:
+            shown["twitch_client_secret"] = "***"
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+
+def _cast(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return kind(raw.strip()) if kind is not str else raw
+    except ValueError as exc:
+        raise ConfigError(f"{name} has value {raw!r}; not a valid {kind.__name__}") from exc

@@ -1,0 +1,56 @@
+"""The crawler's errors: each message names the offending value."""
+
+from __future__ import annotations
+
+
+class ClipCrawlerError(Exception):
+    """Base of every error the crawler raises on purpose."""
+
+
+class InvalidInput(ClipCrawlerError, ValueError):
+    """Input from outside (a message, a payload, a request, a setting) is not acceptable."""
+
+
+class ConfigError(InvalidInput):
+    """A setting is missing or has an unusable value."""
+
+
+class MalformedMessage(InvalidInput):
+    """A queue message body cannot be decoded; retrying it cannot help."""
+
+
+class BudgetExhausted(ClipCrawlerError):
+    """The next subrequest would exceed this invocation's budget."""
+
+    def __init__(self, bucket: str, limit: int) -> None:
+        super().__init__(f"subrequest budget exhausted: {bucket} limit {limit} reached")
+        self.bucket = bucket
+        self.limit = limit
+
+
+class HelixError(ClipCrawlerError):
+    """Twitch answered something the crawler cannot use."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientHelixError(HelixError):
+    """A timeout, connection failure or 5xx: worth retrying later."""
+
+
+class RateLimited(HelixError):
+    """Twitch answered 429; `reset_at` is when the bucket refills (epoch seconds)."""
+
+    def __init__(self, reset_at: float | None) -> None:
+        super().__init__(f"rate limited by Twitch until {reset_at}", status=429)
+        self.reset_at = reset_at
+
+
+class AuthFailed(HelixError):
+    """The app credentials were refused, even with a freshly minted token."""
+
+
+class LeaseLost(ClipCrawlerError):
+    """Another consumer took over this job; stop without writing."""

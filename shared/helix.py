@@ -1,0 +1,216 @@
+"""A small Twitch Helix client: app token, Get Clips, Get Users, rate-limit headers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from shared.budget import Budget
+from shared.config import Settings
+from shared.errors import AuthFailed, HelixError, InvalidInput, RateLimited, TransientHelixError
+from shared.ports import Clock
+from shared.timefmt import to_rfc3339
+from shared.windows import Window
+
+PAGE_SIZE = 100
+USERS_PER_CALL = 100
+TOKEN_MARGIN_SECONDS = 3600  # re-mint a token this close to expiry rather than risk a 401 mid-crawl
+
+
+@dataclass(frozen=True)
+class AppToken:
+    access_token: str
+    expires_at: float
+
+    def usable(self, now: float) -> bool:
+        return bool(self.access_token) and self.expires_at - TOKEN_MARGIN_SECONDS > now
+
+    def __repr__(self) -> str:
+        return f"AppToken(expires_at={self.expires_at})"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The `Ratelimit-*` headers of the latest Helix answer."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None
+
+    @classmethod
+    def from_headers(cls, headers: httpx.Headers) -> RateLimit:
+        return cls(_int(headers.get("ratelimit-limit")), _int(headers.get("ratelimit-remaining")),
+                   _int(headers.get("ratelimit-reset")))
+
+
+@dataclass(frozen=True)
+class ClipsPage:
+    data: Any  # validated by shared.clips, clip by clip
+    cursor: str | None
+
+
+class HelixClient:
+    """Helix on an injected httpx.AsyncClient. Every request is charged to the budget first."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, budget: Budget, clock: Clock,
+                 token: AppToken | None = None) -> None:
+        self._http = http
+        self._settings = settings
+        self._budget = budget
+        self._clock = clock
+        self.token = token
+        self.minted: AppToken | None = None  # set when this client minted a token the caller should store
+        self.rate_limit = RateLimit()
+
+    async def get_clips(self, broadcaster_id: str, window: Window, cursor: str | None) -> ClipsPage:
+        """One forward page of a broadcaster's clips created in `window`."""
+        params: list[tuple[str, str]] = [
+            ("broadcaster_id", broadcaster_id),
+            ("started_at", to_rfc3339(window.start)),
+            ("ended_at", to_rfc3339(window.end)),
+            ("first", str(PAGE_SIZE)),
+        ]
+        if cursor:
+            params.append(("after", cursor))
+        body = await self._get("/clips", params)
+        pagination = body.get("pagination")
+        next_cursor = pagination.get("cursor") if isinstance(pagination, dict) else None
+        if next_cursor is not None and not isinstance(next_cursor, str):
+            raise HelixError(f"Get Clips returned a non-string cursor: {next_cursor!r}")
+        return ClipsPage(body.get("data"), next_cursor or None)
+
+    async def get_users(self, logins: Sequence[str] = (), ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Users by login and id, 100 per call; unknown ones are simply absent."""
+        wanted = [("login", login) for login in logins] + [("id", i) for i in ids]
+        users: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), USERS_PER_CALL):
+            body = await self._get("/users", wanted[start : start + USERS_PER_CALL])
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise HelixError(f"Get Users returned no data list: {type(data).__name__}")
+            users.extend(u for u in data if isinstance(u, dict) and isinstance(u.get("id"), str))
+        return users
+
+    async def ensure_token(self) -> AppToken:
+        if self.token is None or not self.token.usable(self._clock.now()):
+            await self.mint_token()
+        assert self.token is not None
+        return self.token
+
+    async def mint_token(self) -> AppToken:
+        """Client-credentials grant. App tokens cannot be refreshed, only minted anew."""
+        self._settings.require_credentials()
+        form = {
+            "client_id": self._settings.twitch_client_id,
+            "client_secret": self._settings.twitch_client_secret,
+            "grant_type": "client_credentials",
+        }
+        response = await self._send("POST", self._settings.twitch_auth_url.rstrip("/") + "/token", data=form)
+        if response.status_code in (400, 401, 403):
+            raise AuthFailed(f"Twitch refused the client credentials (HTTP {response.status_code}: "
+                             f"{_message(response)})", status=response.status_code)
+        _raise_for_status(response, "token")
+        body = _json(response, "token")
+        token, expires_in = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, (int, float)):
+            raise HelixError("token endpoint answered without access_token/expires_in")
+        self.token = self.minted = AppToken(token, self._clock.now() + float(expires_in))
+        return self.token
+
+    async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
+        url = self._settings.twitch_api_url.rstrip("/") + path
+        await self.ensure_token()
+        response = await self._send("GET", url, params=params, headers=self._auth_headers())
+        if response.status_code == 401:
+            # Twitch revokes app tokens at will; "respond reactively to 401" by minting once.
+            await self.mint_token()
+            response = await self._send("GET", url, params=params, headers=self._auth_headers())
+            if response.status_code == 401:
+                raise AuthFailed(f"Helix refused a freshly minted token: {_message(response)}", status=401)
+        if response.status_code == 429:
+            raise RateLimited(self.rate_limit.reset_at)
+        _raise_for_status(response, path)
+        body = _json(response, path)
+        return body
+
+    def _auth_headers(self) -> dict[str, str]:
+        assert self.token is not None
+        return {"Authorization": f"Bearer {self.token.access_token}", "Client-Id": self._settings.twitch_client_id}
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One logical request: short in-invocation retries of timeouts and 5xx, each one charged."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._settings.http_attempts),
+            wait=wait_exponential(multiplier=self._settings.http_backoff_seconds, max=8),
+            retry=retry_if_exception_type(TransientHelixError),
+            sleep=self._clock.sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                self._budget.charge("helix")
+                try:
+                    response = await self._http.request(
+                        method, url, timeout=self._settings.http_timeout_seconds, **kwargs)
+                except httpx.TimeoutException as exc:
+                    raise TransientHelixError(f"{method} {_path(url)} timed out") from exc
+                except httpx.TransportError as exc:
+                    raise TransientHelixError(f"{method} {_path(url)} failed: {type(exc).__name__}") from exc
+                if "ratelimit-limit" in response.headers:
+                    self.rate_limit = RateLimit.from_headers(response.headers)
+                if response.status_code >= 500:
+                    raise TransientHelixError(
+                        f"{method} {_path(url)} answered {response.status_code}", status=response.status_code)
+        return response
+
+
+def _raise_for_status(response: httpx.Response, what: str) -> None:
+    if response.status_code >= 400:
+        raise HelixError(f"{what} answered HTTP {response.status_code}: {_message(response)}",
+                         status=response.status_code)
+
+
+def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise TransientHelixError(f"{what} answered a body that is not JSON") from exc
+    if not isinstance(body, dict):
+        raise TransientHelixError(f"{what} answered JSON that is not an object")
+    return body
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.reason_phrase or "no message"
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:200] if message else response.reason_phrase or "no message"
+
+
+def _path(url: str) -> str:
+    return httpx.URL(url).path
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def check_logins(logins: Sequence[str]) -> list[str]:
+    """Normalise Twitch logins (lower case, 1-25 of [a-z0-9_]) or raise naming the bad one."""
+    cleaned: list[str] = []
+    for login in logins:
+        value = login.strip().lower()
+        if not value or len(value) > 25 or not all(c.isascii() and (c.isalnum() or c == "_") for c in value):
+            raise InvalidInput(f"not a Twitch login: {login!r}")
+        if value not in cleaned:
+            cleaned.append(value)
+    return cleaned

@@ -1,0 +1,67 @@
+"""What to do with a message after an outcome: a pure function, table-tested."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+MAX_DELAY_SECONDS = 43_200  # Queues accept up to 12 h everywhere (newer docs say 24 h)
+
+
+class Outcome(enum.Enum):
+    DONE = "done"  # the job finished in this invocation
+    DUPLICATE = "duplicate"  # the job was already finished: a redelivery
+    LEASE_LOST = "lease_lost"  # another consumer took the job over
+    BUSY = "busy"  # another consumer holds a live lease on the job
+    BUDGET = "budget"  # out of subrequests; progress committed, continue in a new message
+    RATE_LIMITED = "rate_limited"  # Helix answered 429
+    TRANSIENT = "transient"  # timeouts, 5xx, D1 hiccups, unexpected exceptions
+    PERMANENT = "permanent"  # credentials refused, unknown job: retrying cannot help
+    MALFORMED = "malformed"  # the message itself is unusable
+
+
+class Action(enum.Enum):
+    ACK = "ack"
+    RETRY = "retry"  # msg.retry(delaySeconds): counts against max_retries
+    REQUEUE = "requeue"  # ack and send a continuation: does not burn the message's retries
+    FAIL = "fail"  # record the failure, then ack
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    delay_seconds: int = 0
+
+
+def decide(outcome: Outcome, *, attempts: int, max_retries: int, now: float, base_delay: int = 60,
+           retry_at: float | None = None, jitter: float = 0.0) -> Decision:
+    """Map an outcome to an action.
+
+    `attempts` is the message's delivery count (1 on first delivery); `retry_at` is when a retry can
+    succeed (a rate-limit reset or a lease expiry); `jitter` in [0, 1) spreads retries apart.
+    """
+    if outcome in (Outcome.DONE, Outcome.DUPLICATE, Outcome.LEASE_LOST):
+        return Decision(Action.ACK)
+    if outcome in (Outcome.PERMANENT, Outcome.MALFORMED):
+        return Decision(Action.FAIL)
+    if outcome is Outcome.BUDGET:
+        return Decision(Action.REQUEUE, 0)
+    if outcome is Outcome.RATE_LIMITED:
+        wait = (retry_at - now) if retry_at is not None else base_delay
+        return Decision(Action.REQUEUE, _clamp(wait + 1 + jitter * 10))
+    if outcome is Outcome.BUSY:
+        wait = (retry_at - now) if retry_at is not None else base_delay
+        if attempts > max_retries:
+            # Leave it to the lease: the holder finishes it, or the sweep reclaims it.
+            return Decision(Action.ACK)
+        return Decision(Action.RETRY, _clamp(wait + 1 + jitter * 10))
+    if outcome is Outcome.TRANSIENT:
+        if attempts > max_retries:
+            return Decision(Action.FAIL)
+        backoff = base_delay * 2 ** (attempts - 1)
+        return Decision(Action.RETRY, _clamp(backoff * (1 + jitter / 2)))
+    raise ValueError(f"unknown outcome {outcome!r}")
+
+
+def _clamp(seconds: float) -> int:
+    return max(1, min(MAX_DELAY_SECONDS, int(seconds)))

@@ -1,0 +1,265 @@
+"""Every SQL statement the crawler runs, as parameterised Statements for `Database.batch`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.clips import COLUMNS
+from shared.ports import Statement
+
+ACTIVE = ("queued", "running")
+DEAD_LETTER_BODY_LIMIT = 4_000
+
+_MUTABLE = [c for c in COLUMNS if c != "id"]
+_JSON_ID = "json_extract(j.value, '$.id')"
+# A stored clip differs from the page's copy of it in any field.
+_DIFFERS = " OR ".join(f"c.{c} IS NOT json_extract(j.value, '$.{c}')" for c in _MUTABLE)
+_COUNT_NEW = (f"(SELECT count(*) FROM json_each(?) AS j "
+              f"WHERE NOT EXISTS (SELECT 1 FROM clips AS c WHERE c.id = {_JSON_ID}))")
+_COUNT_CHANGED = (f"(SELECT count(*) FROM json_each(?) AS j JOIN clips AS c ON c.id = {_JSON_ID} "
+                  f"WHERE {_DIFFERS})")
+_HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_token = ?)"
+
+# One statement for a whole page: json_each() keeps it to a handful of bound parameters
+# (D1 allows 100), and `WHERE` before `ON CONFLICT` is what lets SQLite parse INSERT ... SELECT.
+_UPSERT_CLIPS = (
+    f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at) "
+    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ? "
+    f"FROM json_each(?) WHERE {_HOLDS_LEASE} "
+    f"ON CONFLICT (id) DO UPDATE SET "
+    f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
+    f"WHERE {' OR '.join(f'clips.{c} IS NOT excluded.{c}' for c in _MUTABLE)}"
+)
+
+
+@dataclass(frozen=True)
+class Calls:
+    """Subrequests made since the last report, by kind, and the invocation's running total."""
+
+    helix: int = 0
+    d1: int = 0
+    queue: int = 0
+    invocation_total: int = 0
+
+
+@dataclass(frozen=True)
+class PageWrite:
+    """Everything one committed page changes, applied in one `batch()`."""
+
+    job_id: int
+    run_id: int
+    lease_token: str
+    now: str
+    clips: list[dict[str, Any]]
+    skipped: int
+    calls: Calls
+    crawl_from: str
+    crawl_to: str
+    window_start: str | None  # the window to page next; None when the crawl is complete
+    window_end: str | None
+    cursor: str | None
+    window_pages: int
+    pages: int  # 1 if this write carries a page, 0 for a bookkeeping-only write
+    stop_reason: str | None
+
+
+# --- the producer ------------------------------------------------------------------------------
+
+def open_run(slot: str | None, kind: str, now: str) -> list[Statement]:
+    """Open a run for a cron slot (at most once per slot) or for a manual kick (always)."""
+    return [
+        Statement("INSERT INTO runs (slot, kind, status, created_at) VALUES (?, ?, 'enqueuing', ?) "
+                  "ON CONFLICT (slot) DO NOTHING RETURNING id, status", (slot, kind, now)),
+        Statement("SELECT id, status FROM runs WHERE slot = ?", (slot,)),
+    ]
+
+
+def create_jobs(run_id: int, now: str, streamer_ids: Sequence[str] | None) -> list[Statement]:
+    """Queue a job for every active streamer (or the listed ones) that has none unfinished."""
+    only = "AND s.id IN (SELECT value FROM json_each(?)) " if streamer_ids is not None else ""
+    params: tuple[Any, ...] = (run_id, now, now)
+    if streamer_ids is not None:
+        params += (json.dumps(list(streamer_ids)),)
+    return [
+        Statement(
+            "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at) "
+            "SELECT ?, s.id, 'queued', ?, ? FROM streamers AS s WHERE s.active = 1 " + only +
+            "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN ('queued', 'running')) "
+            "ON CONFLICT DO NOTHING", params),
+        Statement("SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status = 'queued' ORDER BY id", (run_id,)),
+        Statement("UPDATE runs SET jobs_total = (SELECT count(*) FROM jobs WHERE run_id = ?) WHERE id = ?",
+                  (run_id, run_id)),
+    ]
+
+
+def stale_jobs(before: str, limit: int) -> Statement:
+    """Unfinished jobs whose message should have been handled by `before`: lost, or consumer died."""
+    return Statement(
+        "SELECT id, run_id, streamer_id FROM jobs WHERE status IN ('queued', 'running') AND due_at < ? "
+        "ORDER BY due_at LIMIT ?", (before, limit))
+
+
+def postpone_jobs(job_ids: Sequence[int], due_at: str) -> Statement:
+    """Give re-sent jobs time to be picked up before the next sweep."""
+    return Statement(
+        "UPDATE jobs SET due_at = ? WHERE id IN (SELECT value FROM json_each(?)) AND status IN ('queued', 'running')",
+        (due_at, json.dumps(list(job_ids))))
+
+
+def mark_enqueued(run_id: int, now: str, calls: Calls) -> list[Statement]:
+    return [
+        Statement("UPDATE runs SET status = 'running', enqueued_at = ?, d1_calls = d1_calls + ?, "
+                  "queue_sends = queue_sends + ?, helix_calls = helix_calls + ? "
+                  "WHERE id = ? AND status = 'enqueuing'",
+                  (now, calls.d1, calls.queue, calls.helix, run_id)),
+        finish_run_if_complete(run_id, now),
+    ]
+
+
+def finish_run_if_complete(run_id: int, now: str) -> Statement:
+    """Mark the run finished once no job is unfinished; RETURNING tells whoever did it."""
+    return Statement(
+        "UPDATE runs SET status = 'finished', finished_at = ? WHERE id = ? AND status = 'running' "
+        "AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')) "
+        "RETURNING id", (now, run_id, run_id))
+
+
+# --- the consumer ------------------------------------------------------------------------------
+
+def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, lease_until: str,
+              client_id: str) -> list[Statement]:
+    """Claim a queued job, or one whose lease ran out; read what the crawl needs in the same trip."""
+    return [
+        Statement(
+            "UPDATE jobs SET status = 'running', lease_token = ?, lease_expires_at = ?, due_at = ?, "
+            "attempts = attempts + 1, started_at = coalesce(started_at, ?) "
+            "WHERE id = ? AND run_id = ? AND streamer_id = ? "
+            "AND (status = 'queued' OR (status = 'running' AND lease_expires_at < ?)) RETURNING *",
+            (token, lease_until, lease_until, now, job_id, run_id, streamer_id, now)),
+        Statement("SELECT status, lease_expires_at FROM jobs WHERE id = ?", (job_id,)),
+        Statement("SELECT * FROM streamers WHERE id = ?", (streamer_id,)),
+        Statement("SELECT access_token, expires_at FROM app_tokens WHERE client_id = ?", (client_id,)),
+    ]
+
+
+def write_page(w: PageWrite) -> list[Statement]:
+    """Upsert a page and advance the job, the run counters (and, at the end, the streamer) together.
+
+    Every statement is fenced on the lease token: a consumer that lost its lease changes nothing.
+    """
+    page = json.dumps(w.clips, ensure_ascii=False)
+    finished = w.window_start is None
+    status = "done" if finished else "running"
+    c = w.calls
+    statements = [
+        Statement(
+            "UPDATE jobs SET "
+            f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
+            "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, "
+            "window_pages = ?, pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
+            "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
+            "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
+            "stop_reason = coalesce(?, stop_reason), error = NULL, "
+            "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
+            "WHERE id = ? AND lease_token = ? AND status = 'running'",
+            (page, page, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor,
+             w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
+             c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, status, w.now,
+             w.job_id, w.lease_token)),
+        Statement(
+            "UPDATE runs SET "
+            f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
+            "pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
+            "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
+            f"jobs_done = jobs_done + ? WHERE id = ? AND {_HOLDS_LEASE}",
+            (page, page, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue, int(finished),
+             w.run_id, w.job_id, w.lease_token)),
+    ]
+    if w.clips:
+        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.lease_token)))
+    if finished:
+        statements += [
+            Statement(
+                "UPDATE streamers SET crawled_through = ?, last_success_at = ?, failure_streak = 0, "
+                "last_error = NULL WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
+                (w.crawl_to, w.now, w.job_id, w.lease_token)),
+            finish_run_if_complete(w.run_id, w.now),
+        ]
+    return statements
+
+
+def release_job(job_id: int, run_id: int, lease_token: str, now: str, due_at: str, calls: Calls,
+                stop_reason: str, error: str | None) -> list[Statement]:
+    """Hand a running job back to the queue (a continuation or a retry follows), keeping its progress."""
+    return [
+        Statement(
+            # The token stays so the run update below can tell this write applied; a claim replaces it.
+            "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, "
+            "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
+            "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
+            "stop_reason = ?, error = ? WHERE id = ? AND lease_token = ? AND status = 'running'",
+            (due_at, calls.helix, calls.d1, calls.queue, calls.helix + calls.d1 + calls.queue,
+             calls.invocation_total, stop_reason, error, job_id, lease_token)),
+        Statement(
+            "UPDATE runs SET helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ? "
+            f"WHERE id = ? AND {_HOLDS_LEASE}", (calls.helix, calls.d1, calls.queue, run_id, job_id, lease_token)),
+    ]
+
+
+def fail_job(job_id: int, run_id: int, fail_token: str, now: str, calls: Calls, stop_reason: str,
+             error: str) -> list[Statement]:
+    """Record a job as failed for good (once, whoever holds it) and close the run if it was the last."""
+    return [
+        Statement(
+            "UPDATE jobs SET status = 'failed', lease_token = ?, lease_expires_at = NULL, finished_at = ?, "
+            "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
+            "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
+            "stop_reason = ?, error = ? WHERE id = ? AND status IN ('queued', 'running')",
+            (fail_token, now, calls.helix, calls.d1, calls.queue, calls.helix + calls.d1 + calls.queue,
+             calls.invocation_total, stop_reason, error[:1000], job_id)),
+        Statement(
+            "UPDATE runs SET jobs_failed = jobs_failed + 1, helix_calls = helix_calls + ?, "
+            f"d1_calls = d1_calls + ?, queue_sends = queue_sends + ? WHERE id = ? AND {_HOLDS_LEASE}",
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, fail_token)),
+        Statement(
+            "UPDATE streamers SET failure_streak = failure_streak + 1, last_failure_at = ?, last_error = ? "
+            f"WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
+            (now, error[:1000], job_id, fail_token)),
+        finish_run_if_complete(run_id, now),
+    ]
+
+
+def record_dead_letter(source: str, job_id: int | None, body: str, reason: str, now: str) -> Statement:
+    return Statement(
+        "INSERT INTO dead_letters (received_at, source, job_id, body, reason) VALUES (?, ?, ?, ?, ?)",
+        (now, source, job_id, body[:DEAD_LETTER_BODY_LIMIT], reason[:1000]))
+
+
+def store_token(client_id: str, access_token: str, expires_at: str, now: str) -> Statement:
+    return Statement(
+        "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, "
+        "expires_at = excluded.expires_at, minted_at = excluded.minted_at",
+        (client_id, access_token, expires_at, now))
+
+
+def read_token(client_id: str) -> Statement:
+    return Statement("SELECT access_token, expires_at FROM app_tokens WHERE client_id = ?", (client_id,))
+
+
+# --- streamers ---------------------------------------------------------------------------------
+
+def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
+    """Add (or re-activate and rename) streamers from Get Users results, in one statement."""
+    rows = [{"id": u["id"], "login": str(u.get("login", "")), "display_name": str(u.get("display_name", ""))}
+            for u in users]
+    return Statement(
+        "INSERT INTO streamers (id, login, display_name, active, added_at) "
+        "SELECT json_extract(value, '$.id'), json_extract(value, '$.login'), "
+        "json_extract(value, '$.display_name'), 1, ? FROM json_each(?) WHERE true "
+        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, active = 1",
+        (now, json.dumps(rows, ensure_ascii=False)))
+

@@ -1,0 +1,39 @@
+"""RFC 3339 timestamps as the database stores them: UTC, whole seconds, a trailing Z."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+
+from shared.errors import InvalidInput
+
+
+def to_rfc3339(epoch: float) -> str:
+    """Epoch seconds -> '2026-11-22T04:00:00Z' (sub-second part dropped)."""
+    return datetime.fromtimestamp(math.floor(epoch), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> float:
+    """'2026-11-22T04:00:00Z' (or with an offset or fraction) -> epoch seconds."""
+    if not isinstance(text, str) or not text:
+        raise InvalidInput(f"not an RFC 3339 timestamp: {text!r}")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"not an RFC 3339 timestamp: {text!r}") from exc
+    if parsed.tzinfo is None:
+        raise InvalidInput(f"timestamp has no time zone: {text!r}")
+    return parsed.timestamp()
+
+
+def normalise(text: str) -> str:
+    """Any RFC 3339 timestamp -> the stored form."""
+    return to_rfc3339(parse_rfc3339(text))
+
+
+def align_down(epoch: float, step: int) -> float:
+    return math.floor(epoch / step) * step
+
+
+def align_up(epoch: float, step: int) -> float:
+    return math.ceil(epoch / step) * step
