@@ -153,8 +153,7 @@ class StreamerCrawl:
     def _current_window(self, job: Row, crawl: Window) -> Window | None:
         if job["window_start"] and job["window_end"]:
             return Window(parse_rfc3339(job["window_start"]), parse_rfc3339(job["window_end"]))
-        if job["crawl_from"]:
-            return None  # a previous invocation finished every window but did not get to close the job
+        # The last window and the job's completion are written together, so no window means none begun yet.
         return next_window(crawl.start, crawl, self.settings.max_window_hours * HOUR)
 
     async def _commit_page(self, crawl: Window | None, rows: list[dict[str, Any]], skipped: int,

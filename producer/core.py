@@ -16,6 +16,7 @@ from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Statement
 from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
+from shared.windows import Window
 
 log = logging.getLogger("clipcrawler.producer")
 SWEEP_LIMIT = 100  # stale jobs re-sent per tick: one queue send
@@ -47,8 +48,12 @@ def slot_key(scheduled_time: float) -> str:
 
 
 async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time: float | None = None,
-                    streamer_ids: Sequence[str] | None = None) -> RunStarted:
-    """A cron tick (`scheduled_time` given) or a manual kick (always a new run)."""
+                    streamer_ids: Sequence[str] | None = None, backfill: Window | None = None) -> RunStarted:
+    """A cron tick (`scheduled_time` given) or a manual kick (always a new run).
+
+    A manual kick can be limited to some streamers and can backfill a fixed window instead of each
+    streamer's usual range.
+    """
     budget = Budget(*settings.limits)
     db = MeteredDatabase(ports.db, budget)
     queue = MeteredQueue(ports.queue, budget)
@@ -66,7 +71,8 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
 
     stale_before = to_rfc3339(now - settings.lease_seconds)
     created, queued, _, stale, token_row = await db.batch(
-        store.create_jobs(run_id, stamp, streamer_ids)
+        store.create_jobs(run_id, stamp, streamer_ids,
+                          to_rfc3339(backfill.start) if backfill else None, to_rfc3339(backfill.end) if backfill else None)
         + [store.stale_jobs(stale_before, SWEEP_LIMIT), store.read_token(settings.twitch_client_id)])
     fresh = [CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])) for j in queued.rows]
     fresh_ids = {m.job_id for m in fresh}

@@ -77,16 +77,20 @@ def open_run(slot: str | None, kind: str, now: str) -> list[Statement]:
     ]
 
 
-def create_jobs(run_id: int, now: str, streamer_ids: Sequence[str] | None) -> list[Statement]:
-    """Queue a job for every active streamer (or the listed ones) that has none unfinished."""
+def create_jobs(run_id: int, now: str, streamer_ids: Sequence[str] | None,
+                crawl_from: str | None = None, crawl_to: str | None = None) -> list[Statement]:
+    """Queue a job for every active streamer (or the listed ones) that has none unfinished.
+
+    A backfill fixes the jobs' range up front; otherwise each job derives it from its streamer's watermark.
+    """
     only = "AND s.id IN (SELECT value FROM json_each(?)) " if streamer_ids is not None else ""
-    params: tuple[Any, ...] = (run_id, now, now)
+    params: tuple[Any, ...] = (run_id, now, now, crawl_from, crawl_to)
     if streamer_ids is not None:
         params += (json.dumps(list(streamer_ids)),)
     return [
         Statement(
-            "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at) "
-            "SELECT ?, s.id, 'queued', ?, ? FROM streamers AS s WHERE s.active = 1 " + only +
+            "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, crawl_from, crawl_to) "
+            "SELECT ?, s.id, 'queued', ?, ?, ?, ? FROM streamers AS s WHERE s.active = 1 " + only +
             "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN ('queued', 'running')) "
             "ON CONFLICT DO NOTHING", params),
         Statement("SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status = 'queued' ORDER BY id", (run_id,)),
@@ -183,7 +187,9 @@ def write_page(w: PageWrite) -> list[Statement]:
     if finished:
         statements += [
             Statement(
-                "UPDATE streamers SET crawled_through = ?, last_success_at = ?, failure_streak = 0, "
+                # max(): a backfill of an old window must not move the watermark back.
+                "UPDATE streamers SET crawled_through = max(coalesce(crawled_through, ''), ?), "
+                "last_success_at = ?, failure_streak = 0, "
                 "last_error = NULL WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
                 (w.crawl_to, w.now, w.job_id, w.lease_token)),
             finish_run_if_complete(w.run_id, w.now),
