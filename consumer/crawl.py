@@ -65,10 +65,19 @@ class StreamerCrawl:
             return await self._stop(Outcome.BUDGET, "budget", str(exc))
         except AuthFailed as exc:
             return CrawlResult(Outcome.PERMANENT, f"auth: {exc}", job=self.job)
-        except (TransientHelixError, HelixError) as exc:
+        except HelixError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and not isinstance(exc, TransientHelixError):
+                # Helix refused the request itself (400, 403, 404): asking again cannot help.
+                return await self._stop(Outcome.PERMANENT, "helix_refused", str(exc))
             return await self._stop(Outcome.TRANSIENT, "helix_error", str(exc))
         except LeaseLost as exc:
             return CrawlResult(Outcome.LEASE_LOST, str(exc), job=self.job)
+        except Exception as exc:  # a D1 error, a bug: hand the job back if D1 still answers
+            detail = f"{type(exc).__name__}: {exc}"
+            try:
+                return await self._stop(Outcome.TRANSIENT, "error", detail)
+            except Exception:
+                return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
 
     async def _claim(self) -> CrawlResult | None:
         m = self.message

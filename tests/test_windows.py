@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, split
+
+NOW = 1_790_000_000.0 + 7 * 60  # not on a 10-minute boundary
+DAY = 24 * HOUR
+
+
+def test_first_crawl_backfills_and_aligns_outward() -> None:
+    window = crawl_range(NOW, None, Settings(backfill_hours=72))
+    assert window.end >= NOW and window.end % HELIX_TIME_STEP == 0
+    assert window.start <= NOW - 72 * HOUR and window.start % HELIX_TIME_STEP == 0
+    assert window.end - NOW < HELIX_TIME_STEP
+
+
+def test_recent_watermark_still_reaches_back_the_lookback() -> None:
+    window = crawl_range(NOW, NOW - 600, Settings(lookback_hours=24, overlap_minutes=60))
+    assert window.start <= NOW - 24 * HOUR
+
+
+def test_old_watermark_reaches_back_to_it_minus_the_overlap() -> None:
+    watermark = NOW - 5 * DAY
+    window = crawl_range(NOW, watermark, Settings(overlap_minutes=60))
+    assert window.start <= watermark - HOUR < window.start + HELIX_TIME_STEP
+
+
+def test_split_covers_the_range_without_gaps_in_windows_of_at_most_a_day() -> None:
+    crawl = crawl_range(NOW, None, Settings(backfill_hours=24 * 7))
+    windows = split(crawl, DAY)
+    assert windows[0].start == crawl.start and windows[-1].end == crawl.end
+    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))
+    assert all(w.span <= DAY + HELIX_TIME_STEP for w in windows)
+    assert len(windows) == 7
+
+
+def test_a_lookback_window_with_alignment_slack_stays_one_window() -> None:
+    crawl = crawl_range(NOW, NOW - 3600, Settings())
+    assert crawl.span > DAY
+    assert split(crawl, DAY) == [crawl]
+
+
+def test_next_window_past_the_end_is_none() -> None:
+    crawl = Window(0, 1000)
+    assert next_window(1000, crawl, 500) is None
