@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS runs (
     kind            TEXT NOT NULL CHECK (kind IN ('scheduled', 'manual')),
     status          TEXT NOT NULL CHECK (status IN ('enqueuing', 'running', 'finished')),
     created_at      TEXT NOT NULL,
+    backfill_from   TEXT,                          -- a manual backfill's fixed window, else NULL
+    backfill_to     TEXT,
+    only_streamers  TEXT,                          -- JSON list of streamer ids a manual kick is limited to
+    fanout_cursor   TEXT NOT NULL DEFAULT '',      -- last streamer id given a job; slices go in id order
     enqueued_at     TEXT,
     finished_at     TEXT,
     jobs_total      INTEGER NOT NULL DEFAULT 0,
@@ -65,6 +69,7 @@ CREATE TABLE IF NOT EXISTS runs (
     queue_sends     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at);
 
 -- One row per run and streamer: the unit of work a queue message points at.
 CREATE TABLE IF NOT EXISTS jobs (
@@ -118,10 +123,24 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason      TEXT NOT NULL
 );
 
--- The one cached app access token (client-credentials grant).
+-- The one cached app access token (client-credentials grant), and the last low Ratelimit-* reading
+-- any consumer saw, so every invocation paces itself before Twitch answers 429.
 CREATE TABLE IF NOT EXISTS app_tokens (
-    client_id    TEXT PRIMARY KEY,
-    access_token TEXT NOT NULL,
-    expires_at   TEXT NOT NULL,
-    minted_at    TEXT NOT NULL
+    client_id           TEXT PRIMARY KEY,
+    access_token        TEXT NOT NULL,
+    expires_at          TEXT NOT NULL,
+    minted_at           TEXT NOT NULL,
+    ratelimit_limit     INTEGER,
+    ratelimit_remaining INTEGER,
+    ratelimit_reset     INTEGER                    -- epoch seconds
 );
+
+-- View-count marks for the dashboard's hottest clips (views gained in the last 24 h): one row per clip
+-- young enough to be re-crawled, replaced at most once a day by the producer's tick (producer/hot.py).
+CREATE TABLE IF NOT EXISTS clip_views (
+    clip_id        TEXT PRIMARY KEY,
+    marked_at      TEXT NOT NULL,                -- when `views` was observed (the clip's last_seen_at)
+    views          INTEGER NOT NULL,
+    prev_marked_at TEXT,                         -- the mark before it, about a day earlier
+    prev_views     INTEGER
+) WITHOUT ROWID;

@@ -12,11 +12,14 @@ import httpx
 
 from consumer.crawl import CrawlResult, StreamerCrawl
 from shared import messages, store
-from shared.budget import Budget
+from shared.budget import EXTERNAL, INTERNAL, Budget
 from shared.config import Settings
 from shared.errors import BudgetExhausted, MalformedMessage
+from shared.fanout import fan_out
+from shared.logs import EventLog, Redactor
 from shared.metered import MeteredDatabase, MeteredQueue
-from shared.ports import Clock, Database, OutgoingMessage, QueueSender
+from shared.notify import announce_run_finished
+from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Row
 from shared.retry_policy import Action, Decision, Outcome, decide
 from shared.timefmt import to_rfc3339
 
@@ -32,6 +35,8 @@ class Verdict:
     outcome: str = ""
     detail: str = ""
     subrequests: int = 0
+    external: int = 0  # of which fetches (Helix, token)
+    internal: int = 0  # of which D1 calls and queue sends
     run_finished: bool = False
 
 
@@ -49,13 +54,17 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
     budget = Budget(*settings.limits)
     db = MeteredDatabase(ports.db, budget)
     queue = MeteredQueue(ports.queue, budget)
+    events = EventLog(Redactor.for_settings(settings))
     jitter = (rng or random).random()
     try:
         message = messages.decode(body)
     except MalformedMessage as exc:
         await _dead_letter(db, ports.clock, body, str(exc))
-        return _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget)
+        return _logged(events, None, attempts, _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget),
+                       budget)
 
+    if isinstance(message, messages.FanOut):
+        return await _fan_out(message, attempts, db, queue, ports, settings, events, jitter)
     crawl = StreamerCrawl(message, db, ports.http, settings, ports.clock)
     try:
         result = await crawl.run()
@@ -81,38 +90,79 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
             if result.job is None and result.outcome is Outcome.PERMANENT:
                 await _dead_letter(db, ports.clock, body, result.reason)
             else:
-                result.run_finished = await _fail_job(db, ports.clock, message, result.reason)
+                result.finished_run = await _fail_job(db, ports.clock, message, result.reason)
         except Exception as exc:
             log.warning("job %s: failure not recorded: %s", message.job_id, exc)
-            return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), result.outcome,
-                            result.reason, budget)
-    return _verdict(decision, result.outcome, result.reason, budget, result.run_finished)
+            return _logged(events, message, attempts, _verdict(Decision(Action.RETRY, settings.retry_delay_seconds),
+                                                               result.outcome, result.reason, budget), budget)
+    if result.finished_run is not None:
+        await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
+                                    row=result.finished_run)
+    return _logged(events, message, attempts, _verdict(decision, result.outcome, result.reason, budget,
+                                                       result.run_finished), budget)
+
+
+async def _fan_out(message: messages.FanOut, attempts: int, db: MeteredDatabase, queue: MeteredQueue,
+                   ports: ConsumerPorts, settings: Settings, events: EventLog, jitter: float) -> Verdict:
+    """Enqueue one slice of a run's streamers (and hand on the rest)."""
+    budget = db.budget
+    try:
+        sliced = await fan_out(db, queue, message.run_id, message.after, slice_size=settings.fanout_slice,
+                               now=ports.clock.now())
+    except Exception as exc:
+        detail = f"fan-out of run {message.run_id} after {message.after!r}: {type(exc).__name__}: {exc}"
+        decision = decide(Outcome.TRANSIENT, attempts=attempts, max_retries=settings.max_retries,
+                          now=ports.clock.now(), base_delay=settings.retry_delay_seconds, jitter=jitter)
+        if decision.action is Action.FAIL:
+            # The producer's sweep resumes a fan-out that stopped; record why this one gave up.
+            await _dead_letter(db, ports.clock, message.encode(), detail)
+        events.emit("fanout_handled", level=logging.WARNING, run_id=message.run_id, after=message.after,
+                    outcome="transient", detail=detail)
+        return _verdict(decision, Outcome.TRANSIENT, detail, budget)
+    if sliced.finished_run is not None:
+        await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
+                                    row=sliced.finished_run)
+    outcome = Outcome.DONE if sliced.owned else Outcome.DUPLICATE
+    events.emit("fanout_handled", run_id=message.run_id, after=message.after, outcome=outcome.value,
+                jobs=sliced.jobs, more=sliced.more, subrequests=budget.total)
+    return _verdict(Decision(Action.ACK), outcome, f"{sliced.jobs} jobs enqueued", budget,
+                    sliced.finished_run is not None)
 
 
 async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings) -> Verdict:
     """A message that exhausted its retries: record it, and fail its job so the run can finish."""
     budget = Budget(*settings.limits)
     db = MeteredDatabase(ports.db, budget)
+    events = EventLog(Redactor.for_settings(settings))
     try:
         message = messages.decode(body)
     except MalformedMessage as exc:
         await _dead_letter(db, ports.clock, body, f"dead-lettered and malformed: {exc}", source="dlq")
-        return _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget)
+        return _logged(events, None, 0, _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget),
+                       budget, event="dead_letter_handled")
     reason = "dead-lettered: the consumer failed on every delivery"
+    if isinstance(message, messages.FanOut):
+        await _dead_letter(db, ports.clock, body, f"{reason} (fan-out of run {message.run_id})", source="dlq")
+        return _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget)
     finished = await _fail_job(db, ports.clock, message, reason, source="dlq", body=body)
-    return _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget, finished)
+    if finished is not None:
+        await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
+                                    row=finished)
+    return _logged(events, message, 0, _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget,
+                                                finished is not None),
+                   budget, event="dead_letter_handled")
 
 
 async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJob, reason: str,
-                    source: str | None = None, body: object = None) -> bool:
-    """Fail the job once; True when that closed the run."""
+                    source: str | None = None, body: object = None) -> Row | None:
+    """Fail the job once; the run's row when that closed the run."""
     now = to_rfc3339(clock.now())
     statements = store.fail_job(message.job_id, message.run_id, uuid.uuid4().hex, now,
                                 store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
     if source is not None:
         statements.append(store.record_dead_letter(source, message.job_id, _body_text(body), reason, now))
     results = await db.batch(statements)
-    return bool(results[3].rows)
+    return results[3].rows[0] if results[3].rows else None
 
 
 async def _dead_letter(db: MeteredDatabase, clock: Clock, body: object, reason: str,
@@ -131,8 +181,23 @@ def _body_text(body: object) -> str:
         return repr(body)
 
 
+def _logged(events: EventLog, message: messages.CrawlJob | None, attempts: int, verdict: Verdict, budget: Budget,
+            *, event: str = "message_handled") -> Verdict:
+    """Write the verdict's one structured log line, then hand it back."""
+    level = logging.INFO if verdict.outcome not in ("transient", "permanent", "malformed") else logging.WARNING
+    events.emit(event, level=level, run_id=message.run_id if message else None,
+                job_id=message.job_id if message else None, streamer=message.streamer_id if message else None,
+                seq=message.seq if message else None, attempts=attempts or None, outcome=verdict.outcome,
+                action="ack" if verdict.ack else "retry", delay_seconds=verdict.delay_seconds or None,
+                helix_calls=budget.calls["helix"], d1_calls=budget.calls["d1"], queue_sends=budget.calls["queue"],
+                subrequests=verdict.subrequests, run_finished=verdict.run_finished or None,
+                detail=verdict.detail or None)
+    return verdict
+
+
 def _verdict(decision: Decision, outcome: Outcome, detail: str, budget: Budget,
              run_finished: bool = False) -> Verdict:
     retry = decision.action is Action.RETRY
     return Verdict(ack=not retry, delay_seconds=decision.delay_seconds if retry else 0, outcome=outcome.value,
-                   detail=detail, subrequests=budget.total, run_finished=run_finished)
+                   detail=detail, subrequests=budget.total, external=budget.used[EXTERNAL],
+                   internal=budget.used[INTERNAL], run_finished=run_finished)

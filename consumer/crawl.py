@@ -13,13 +13,13 @@ from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
 from shared.errors import AuthFailed, BudgetExhausted, HelixError, LeaseLost, RateLimited, TransientHelixError
-from shared.helix import AppToken, HelixClient
+from shared.helix import AppToken, HelixClient, RateLimit
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
 from shared.retry_policy import Outcome
 from shared.timefmt import parse_rfc3339, to_rfc3339
-from shared.windows import HOUR, Window, crawl_range, next_window
+from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window
 
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
 # queue send for the continuation.
@@ -33,8 +33,12 @@ class CrawlResult:
     outcome: Outcome
     reason: str = ""
     retry_at: float | None = None
-    run_finished: bool = False
+    finished_run: Row | None = None  # the run's row, when this invocation's write finished the run
     job: Row | None = None
+
+    @property
+    def run_finished(self) -> bool:
+        return self.finished_run is not None
 
 
 class StreamerCrawl:
@@ -95,12 +99,10 @@ class StreamerCrawl:
             return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
                                retry_at=parse_rfc3339(expires) if expires else None)
         self.job = claim.rows[0]
-        if token.rows:
-            row = token.rows[0]
-            cached: AppToken | None = AppToken(row["access_token"], parse_rfc3339(row["expires_at"]))
-        else:
-            cached = None
-        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached)
+        row = token.rows[0] if token.rows else None
+        cached = AppToken(row["access_token"], parse_rfc3339(row["expires_at"])) if row else None
+        shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
+        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
         self.streamer = streamer.rows[0] if streamer.rows else None
         return None
 
@@ -126,20 +128,32 @@ class StreamerCrawl:
             window_pages += 1
             end_reason = self._window_end_reason(page.cursor, bool(parsed.rows or parsed.skipped), seen,
                                                  window_pages)
-            if end_reason is None:
+            if end_reason is None and window_pages >= self.settings.split_at_pages and window.span > HELIX_TIME_STEP:
+                # Helix returns about 1,000 results per query at most; a window this full may hold more,
+                # so re-read it in halves (the pages already stored are upserted again, harmlessly).
+                window = Window(window.start, window.start + _half(window.span))
+                cursor, window_pages, seen = None, 0, set()
+            elif end_reason is None:
                 assert page.cursor is not None
                 seen.add(page.cursor)
                 cursor = page.cursor
             else:
                 if end_reason != "end":
                     anomaly = end_reason
-                window = next_window(window.end, crawl, self.settings.max_window_hours * HOUR)
+                window = next_window(window.end, crawl, self._next_span(window, window_pages))
                 cursor, window_pages, seen = None, 0, set()
             stop = (anomaly or "complete") if window is None else None
             result = await self._commit_page(crawl, parsed.rows, len(parsed.skipped), window, cursor,
                                              window_pages, stop, pages=1)
             if result is not None:
                 return result
+
+    def _next_span(self, window: Window, pages: int) -> float:
+        """Keep a window narrowed by a split; widen it again once windows come back nearly empty."""
+        span = window.span
+        if pages <= max(1, self.settings.split_at_pages // 4):
+            span *= 2
+        return max(HELIX_TIME_STEP, min(span, self.settings.max_window_hours * HOUR))
 
     def _window_end_reason(self, cursor: str | None, had_data: bool, seen: set[str], pages: int) -> str | None:
         """Why paging this window stops here, or None to fetch the next page."""
@@ -150,7 +164,8 @@ class StreamerCrawl:
         if cursor in seen:
             return "repeated_cursor"
         if pages >= self.settings.page_cap:
-            return "page_cap"
+            return "page_cap"  # a 10-minute window Helix still won't finish: keep what it gave
+
         return None
 
     def _crawl_window(self, job: Row) -> Window:
@@ -184,8 +199,9 @@ class StreamerCrawl:
         if results[0].changes != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
         if window is None:
-            run_finished = bool(results[len(page_statements) - 1].rows)
-            return CrawlResult(Outcome.DONE, stop_reason or "complete", run_finished=run_finished, job=job)
+            finished = results[len(page_statements) - 1].rows
+            return CrawlResult(Outcome.DONE, stop_reason or "complete", finished_run=finished[0] if finished else None,
+                               job=job)
         return None
 
     async def _stop(self, outcome: Outcome, stop_reason: str, error: str | None,
@@ -206,13 +222,21 @@ class StreamerCrawl:
                            retry_at=retry_at, job=job)
 
     def _take_token_statements(self) -> list[Statement]:
-        """Store a token minted during this invocation, once."""
+        """Store a token minted during this invocation (once), and share a low rate-limit reading."""
         helix = self.helix
-        if helix is None or helix.minted is None:
+        if helix is None:
             return []
-        t, helix.minted = helix.minted, None
-        return [store.store_token(self.settings.twitch_client_id, t.access_token, to_rfc3339(t.expires_at),
-                                  to_rfc3339(self.clock.now()))]
+        statements = []
+        if helix.minted is not None:
+            t, helix.minted = helix.minted, None
+            statements.append(store.store_token(self.settings.twitch_client_id, t.access_token,
+                                                to_rfc3339(t.expires_at), to_rfc3339(self.clock.now())))
+        rl = helix.rate_limit
+        if rl.low and rl.reset_at is not None and rl.reset_at > self.clock.now():
+            assert rl.limit is not None and rl.remaining is not None
+            statements.append(store.store_rate_limit(self.settings.twitch_client_id, rl.limit, rl.remaining,
+                                                     int(rl.reset_at)))
+        return statements
 
     def _calls_since_report(self, *, d1_planned: int = 0, queue_planned: int = 0) -> store.Calls:
         """Calls made since the last write, counting the ones about to be made (this write included)."""
@@ -223,3 +247,8 @@ class StreamerCrawl:
         self._reported = calls
         return store.Calls(helix=delta["helix"], d1=delta["d1"], queue=delta["queue"],
                            invocation_total=self.budget.total + d1_planned + queue_planned)
+
+
+def _half(span: float) -> float:
+    """Half a window, on the 10-minute grid Helix works on."""
+    return max(HELIX_TIME_STEP, (span // 2) // HELIX_TIME_STEP * HELIX_TIME_STEP)

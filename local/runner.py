@@ -25,6 +25,8 @@ class InvocationLog:
     """Per consumer invocation: the subrequests it used and how it ended."""
 
     subrequests: list[int] = field(default_factory=list)
+    external: list[int] = field(default_factory=list)
+    internal: list[int] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
 
     def record(self, verdicts: Sequence[Verdict | None]) -> None:
@@ -33,6 +35,8 @@ class InvocationLog:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
             if verdict is not None:
                 self.subrequests.append(verdict.subrequests)
+                self.external.append(verdict.external)
+                self.internal.append(verdict.internal)
 
 
 class LocalRunner:

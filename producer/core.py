@@ -8,12 +8,16 @@ from dataclasses import dataclass
 
 import httpx
 
+from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
 from shared.config import Settings
 from shared.helix import AppToken, HelixClient
-from shared.messages import CrawlJob
+from shared.logs import EventLog, Redactor
+from shared.fanout import fan_out
+from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
+from shared.notify import announce_run_finished
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Statement
 from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
 from shared.windows import Window
@@ -62,36 +66,36 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     kind = "scheduled" if scheduled_time is not None else "manual"
     key = slot_key(scheduled_time) if scheduled_time is not None else None
 
-    inserted, existing = await db.batch(store.open_run(key, kind, stamp))
+    stale_before = to_rfc3339(now - settings.lease_seconds)
+    inserted, existing, stale, stuck, token_row = await db.batch(store.open_run(
+        key, kind, stamp, to_rfc3339(backfill.start) if backfill else None,
+        to_rfc3339(backfill.end) if backfill else None, streamer_ids) + [
+        store.stale_jobs(stale_before, SWEEP_LIMIT), store.stuck_fan_outs(stale_before),
+        store.read_token(settings.twitch_client_id)])
     run = inserted.rows[0] if inserted.rows else existing.rows[0]
     run_id = int(run["id"])
     if run["status"] != "enqueuing":
         log.info("run %s: slot %s already opened", run_id, key)
         return RunStarted(run_id, False, 0, 0, run["status"] == "finished", budget.total)
-
-    stale_before = to_rfc3339(now - settings.lease_seconds)
-    created, queued, _, stale, token_row = await db.batch(
-        store.create_jobs(run_id, stamp, streamer_ids,
-                          to_rfc3339(backfill.start) if backfill else None, to_rfc3339(backfill.end) if backfill else None)
-        + [store.stale_jobs(stale_before, SWEEP_LIMIT), store.read_token(settings.twitch_client_id)])
-    fresh = [CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])) for j in queued.rows]
-    fresh_ids = {m.job_id for m in fresh}
-    resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"]))
-              for j in stale.rows if int(j["id"]) not in fresh_ids]
-
     token_statements = await _fresh_token(ports, settings, budget, token_row.rows)
-    outgoing = [OutgoingMessage(m.encode()) for m in fresh + resend]
-    if outgoing:
-        await queue.send_batch(outgoing)
+    # Sweep: jobs whose message was lost or whose consumer died, and fan-outs that stopped half-way.
+    resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in stale.rows]
+    resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in stuck.rows if int(r["id"]) != run_id]
+    if resend or resume:
+        await queue.send_batch([OutgoingMessage(m.encode()) for m in [*resend, *resume]])
 
-    calls = store.Calls(helix=budget.calls["helix"], d1=budget.calls["d1"] + 1, queue=budget.calls["queue"])
-    statements = store.mark_enqueued(run_id, stamp, calls) + token_statements
+    sliced = await fan_out(db, queue, run_id, "", slice_size=settings.fanout_slice, now=now)
+    statements = token_statements + mark_views(now, settings)
     if resend:
         statements.append(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + settings.lease_seconds)))
-    results = await db.batch(statements)
-    finished = bool(results[1].rows)
-    log.info("run %s: %d jobs enqueued, %d stale re-sent", run_id, len(fresh), len(resend))
-    return RunStarted(run_id, True, len(fresh), len(resend), finished, budget.total)
+    await db.batch(statements)
+    events = EventLog(Redactor.for_settings(settings))
+    events.emit("run_opened", run_id=run_id, kind=kind, slot=key, jobs=sliced.jobs, more=sliced.more,
+                resent=len(resend), resumed=len(resume), subrequests=budget.total)
+    if sliced.finished_run is not None:  # nothing to crawl: the run ends here, not in a consumer
+        await announce_run_finished(run_id, db=db, http=ports.http, settings=settings, events=events,
+                                    row=sliced.finished_run)
+    return RunStarted(run_id, True, sliced.jobs, len(resend), sliced.finished_run is not None, budget.total)
 
 
 async def _fresh_token(ports: ProducerPorts, settings: Settings, budget: Budget,

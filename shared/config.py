@@ -32,12 +32,18 @@ class Settings:
     backfill_hours: int = 24  # how far back a streamer's first crawl goes
     max_window_hours: int = 24  # longer ranges are split into windows of at most this
     page_cap: int = 12  # pages per window: Helix stops near 1,000 results anyway
+    split_at_pages: int = 9  # a window still going after this many full pages is halved and re-read
     lease_seconds: int = 960  # a consumer's wall-time limit is 15 min; reclaim after that
     max_retries: int = 5  # must match the consumer's max_retries in wrangler.consumer.toml
     retry_delay_seconds: int = 60
     http_timeout_seconds: float = 10.0
     http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
     http_backoff_seconds: float = 0.5
+    fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
+    ratelimit_low_water: float = 0.2  # below this share of the bucket left, space requests out
+    max_pace_seconds: float = 20.0  # a longer wait is not slept through: the job is requeued instead
+    webhook_url: str = ""  # Slack-compatible incoming webhook for run completion; a secret
+    public_url: str = ""  # where the producer's dashboard is reachable, for links in notifications
 
     ENV_NAMES = {
         "twitch_api_url": "TWITCH_API_URL",
@@ -62,12 +68,19 @@ class Settings:
     def validated(self) -> Settings:
         if self.plan not in PLAN_LIMITS:
             raise ConfigError(f"CLIPCRAWLER_PLAN has value {self.plan!r}; expected one of {sorted(PLAN_LIMITS)}")
-        for name in ("lookback_hours", "max_window_hours", "page_cap", "lease_seconds", "http_attempts"):
+        for name in ("lookback_hours", "max_window_hours", "page_cap", "split_at_pages", "lease_seconds", "fanout_slice",
+                     "http_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
         for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
+        for name in ("webhook_url", "public_url"):
+            value = getattr(self, name)
+            if value and not value.startswith(("https://", "http://")):
+                # The webhook URL is a secret: name the setting, never echo its value.
+                shown = "***" if name == "webhook_url" else repr(value)
+                raise ConfigError(f"CLIPCRAWLER_{name.upper()} has value {shown}; expected an http(s) URL")
         return self
 
     def with_(self, **changes: Any) -> Settings:
@@ -88,8 +101,9 @@ class Settings:
     def __repr__(self) -> str:
         # The secret must never reach a log line or a traceback.
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
-        if shown["twitch_client_secret"]:
-            shown["twitch_client_secret"] = "***"
+        for secret in ("twitch_client_secret", "webhook_url"):
+            if shown[secret]:
+                shown[secret] = "***"
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 

@@ -46,6 +46,23 @@ class RateLimit:
         return cls(_int(headers.get("ratelimit-limit")), _int(headers.get("ratelimit-remaining")),
                    _int(headers.get("ratelimit-reset")))
 
+    def pause_before_next(self, now: float, low_water: float) -> float:
+        """Seconds to wait before the next request so the bucket lasts until it refills; 0 if plenty is left.
+
+        Spreading the remaining points over the time to the reset slows every consumer down together,
+        as each reads the same shared reading, before Twitch starts answering 429.
+        """
+        if self.limit is None or self.remaining is None or self.reset_at is None or self.reset_at <= now:
+            return 0.0
+        if self.remaining >= max(1.0, self.limit * low_water):
+            return 0.0
+        return (self.reset_at - now) / (self.remaining + 1)
+
+    @property
+    def low(self) -> bool:
+        """Worth sharing with other consumers: under half the bucket left."""
+        return self.limit is not None and self.remaining is not None and self.remaining < self.limit / 2
+
 
 @dataclass(frozen=True)
 class ClipsPage:
@@ -57,14 +74,14 @@ class HelixClient:
     """Helix on an injected httpx.AsyncClient. Every request is charged to the budget first."""
 
     def __init__(self, http: httpx.AsyncClient, settings: Settings, budget: Budget, clock: Clock,
-                 token: AppToken | None = None) -> None:
+                 token: AppToken | None = None, rate_limit: RateLimit | None = None) -> None:
         self._http = http
         self._settings = settings
         self._budget = budget
         self._clock = clock
         self.token = token
         self.minted: AppToken | None = None  # set when this client minted a token the caller should store
-        self.rate_limit = RateLimit()
+        self.rate_limit = rate_limit or RateLimit()
 
     async def get_clips(self, broadcaster_id: str, window: Window, cursor: str | None) -> ClipsPage:
         """One forward page of a broadcaster's clips created in `window`."""
@@ -123,6 +140,7 @@ class HelixClient:
 
     async def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
         url = self._settings.twitch_api_url.rstrip("/") + path
+        await self._pace()
         await self.ensure_token()
         response = await self._send("GET", url, params=params, headers=self._auth_headers())
         if response.status_code == 401:
@@ -136,6 +154,14 @@ class HelixClient:
         _raise_for_status(response, path)
         body = _json(response, path)
         return body
+
+    async def _pace(self) -> None:
+        pause = self.rate_limit.pause_before_next(self._clock.now(), self._settings.ratelimit_low_water)
+        if pause > self._settings.max_pace_seconds:
+            # Sleeping that long burns the invocation's wall time; a delayed continuation costs nothing.
+            raise RateLimited(self.rate_limit.reset_at)
+        if pause > 0:
+            await self._clock.sleep(pause)
 
     def _auth_headers(self) -> dict[str, str]:
         assert self.token is not None

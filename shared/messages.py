@@ -24,14 +24,29 @@ class CrawlJob:
         return {"v": VERSION, "type": "crawl", **asdict(self)}
 
 
+@dataclass(frozen=True)
+class FanOut:
+    """Create and enqueue the jobs of the run's next slice of streamers, those after `after` in id order."""
+
+    run_id: int
+    after: str
+
+    def encode(self) -> dict[str, Any]:
+        return {"v": VERSION, "type": "fanout", **asdict(self)}
+
+
+Message = CrawlJob | FanOut
+
 _FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     # field -> (type, required)
     "crawl": {"run_id": (int, True), "job_id": (int, True), "streamer_id": (str, True), "seq": (int, False)},
+    "fanout": {"run_id": (int, True), "after": (str, True)},
 }
-_TYPES = {"crawl": CrawlJob}
+_MAY_BE_EMPTY = {"after"}  # "" is the start of the streamer list
+_TYPES: dict[str, type[CrawlJob] | type[FanOut]] = {"crawl": CrawlJob, "fanout": FanOut}
 
 
-def decode(body: Any) -> CrawlJob:
+def decode(body: Any) -> Message:
     """A delivered body -> a message, or MalformedMessage saying exactly what is wrong."""
     if isinstance(body, (bytes, bytearray)):
         try:
@@ -67,7 +82,7 @@ def decode(body: Any) -> CrawlJob:
             raise MalformedMessage(f"{kind} message field {name!r} must be {kind_of.__name__}, got {value!r}")
         if kind_of is int and value < 0:
             raise MalformedMessage(f"{kind} message field {name!r} must not be negative, got {value}")
-        if kind_of is str and not value.strip():
+        if kind_of is str and not value.strip() and name not in _MAY_BE_EMPTY:
             raise MalformedMessage(f"{kind} message field {name!r} is empty")
         values[name] = value
     return _TYPES[kind](**values)

@@ -68,35 +68,64 @@ class PageWrite:
 
 # --- the producer ------------------------------------------------------------------------------
 
-def open_run(slot: str | None, kind: str, now: str) -> list[Statement]:
+def open_run(slot: str | None, kind: str, now: str, backfill_from: str | None = None,
+             backfill_to: str | None = None, only_streamers: Sequence[str] | None = None) -> list[Statement]:
     """Open a run for a cron slot (at most once per slot) or for a manual kick (always)."""
+    only = json.dumps(list(only_streamers)) if only_streamers is not None else None
     return [
-        Statement("INSERT INTO runs (slot, kind, status, created_at) VALUES (?, ?, 'enqueuing', ?) "
-                  "ON CONFLICT (slot) DO NOTHING RETURNING id, status", (slot, kind, now)),
+        Statement("INSERT INTO runs (slot, kind, status, created_at, backfill_from, backfill_to, only_streamers) "
+                  "VALUES (?, ?, 'enqueuing', ?, ?, ?, ?) ON CONFLICT (slot) DO NOTHING RETURNING id, status",
+                  (slot, kind, now, backfill_from, backfill_to, only)),
         Statement("SELECT id, status FROM runs WHERE slot = ?", (slot,)),
     ]
 
 
-def create_jobs(run_id: int, now: str, streamer_ids: Sequence[str] | None,
-                crawl_from: str | None = None, crawl_to: str | None = None) -> list[Statement]:
-    """Queue a job for every active streamer (or the listed ones) that has none unfinished.
+# Membership of a slice: active, past the cursor, and in the run's list when it has one.
+_SLICE_MEMBER = ("s.active = 1 AND s.id > ? AND (r.only_streamers IS NULL OR s.id IN "
+                 "(SELECT value FROM json_each(r.only_streamers)))")
+# The last streamer id of the slice: the next `size` members in id order. Params: run id, after, size.
+_SLICE_LAST = (f"(SELECT max(id) FROM (SELECT s.id FROM streamers AS s, runs AS r WHERE r.id = ? AND "
+               f"{_SLICE_MEMBER} ORDER BY s.id LIMIT ?))")
 
-    A backfill fixes the jobs' range up front; otherwise each job derives it from its streamer's watermark.
+
+def fan_out_slice(run_id: int, after: str, size: int, now: str) -> list[Statement]:
+    """Create the jobs of one slice of streamers, read them back, and move the run's cursor past it.
+
+    Only the invocation whose cursor matches `after` creates jobs and moves the cursor, so a duplicate
+    delivery of a slice changes nothing (its last statement then reports 0 changes).
     """
-    only = "AND s.id IN (SELECT value FROM json_each(?)) " if streamer_ids is not None else ""
-    params: tuple[Any, ...] = (run_id, now, now, crawl_from, crawl_to)
-    if streamer_ids is not None:
-        params += (json.dumps(list(streamer_ids)),)
+    last = (run_id, after, size)
+    owns = "EXISTS (SELECT 1 FROM runs WHERE id = ? AND status = 'enqueuing' AND fanout_cursor = ?)"
+    end = f"coalesce({_SLICE_LAST}, ?)"
     return [
         Statement(
             "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, crawl_from, crawl_to) "
-            "SELECT ?, s.id, 'queued', ?, ?, ?, ? FROM streamers AS s WHERE s.active = 1 " + only +
+            "SELECT r.id, s.id, 'queued', ?, ?, r.backfill_from, r.backfill_to FROM streamers AS s, runs AS r "
+            f"WHERE r.id = ? AND {_SLICE_MEMBER} AND s.id <= {_SLICE_LAST} AND {owns} "
             "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN ('queued', 'running')) "
-            "ON CONFLICT DO NOTHING", params),
-        Statement("SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status = 'queued' ORDER BY id", (run_id,)),
-        Statement("UPDATE runs SET jobs_total = (SELECT count(*) FROM jobs WHERE run_id = ?) WHERE id = ?",
-                  (run_id, run_id)),
+            "ON CONFLICT DO NOTHING",
+            (now, now, run_id, after, *last, run_id, after)),
+        Statement(
+            "SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status = 'queued' AND streamer_id > ? "
+            f"AND streamer_id <= {end} ORDER BY streamer_id",
+            (run_id, after, *last, after)),
+        Statement(
+            f"SELECT {end} AS last, EXISTS (SELECT 1 FROM streamers AS s, runs AS r WHERE r.id = ? AND "
+            f"s.active = 1 AND s.id > {end} AND (r.only_streamers IS NULL OR s.id IN "
+            "(SELECT value FROM json_each(r.only_streamers)))) AS more",
+            (*last, after, run_id, *last, after)),
+        Statement(
+            "UPDATE runs SET jobs_total = jobs_total + (SELECT count(*) FROM jobs WHERE run_id = ? "
+            f"AND streamer_id > ? AND streamer_id <= {end}), fanout_cursor = {end} "
+            "WHERE id = ? AND status = 'enqueuing' AND fanout_cursor = ?",
+            (run_id, after, *last, after, *last, after, run_id, after)),
     ]
+
+
+def stuck_fan_outs(before: str) -> Statement:
+    """Runs still fanning out long after they opened: a slice message was lost or its consumer died."""
+    return Statement("SELECT id, fanout_cursor FROM runs WHERE status = 'enqueuing' AND created_at < ? "
+                     "ORDER BY created_at LIMIT 10", (before,))
 
 
 def stale_jobs(before: str, limit: int) -> Statement:
@@ -128,7 +157,7 @@ def finish_run_if_complete(run_id: int, now: str) -> Statement:
     return Statement(
         "UPDATE runs SET status = 'finished', finished_at = ? WHERE id = ? AND status = 'running' "
         "AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')) "
-        "RETURNING id", (now, run_id, run_id))
+        "RETURNING *", (now, run_id, run_id))
 
 
 # --- the consumer ------------------------------------------------------------------------------
@@ -145,7 +174,7 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
             (token, lease_until, lease_until, now, job_id, run_id, streamer_id, now)),
         Statement("SELECT status, lease_expires_at FROM jobs WHERE id = ?", (job_id,)),
         Statement("SELECT * FROM streamers WHERE id = ?", (streamer_id,)),
-        Statement("SELECT access_token, expires_at FROM app_tokens WHERE client_id = ?", (client_id,)),
+        read_token(client_id),
     ]
 
 
@@ -253,7 +282,17 @@ def store_token(client_id: str, access_token: str, expires_at: str, now: str) ->
 
 
 def read_token(client_id: str) -> Statement:
-    return Statement("SELECT access_token, expires_at FROM app_tokens WHERE client_id = ?", (client_id,))
+    return Statement("SELECT access_token, expires_at, ratelimit_limit, ratelimit_remaining, ratelimit_reset "
+                     "FROM app_tokens WHERE client_id = ?", (client_id,))
+
+
+def store_rate_limit(client_id: str, limit: int, remaining: int, reset_at: int) -> Statement:
+    """Share a low rate-limit reading; a newer window's reading replaces an older one."""
+    return Statement(
+        "UPDATE app_tokens SET ratelimit_limit = ?, ratelimit_remaining = ?, ratelimit_reset = ? "
+        "WHERE client_id = ? AND (ratelimit_reset IS NULL OR ratelimit_reset < ? "
+        "OR (ratelimit_reset = ? AND ratelimit_remaining > ?))",
+        (limit, remaining, reset_at, client_id, reset_at, reset_at, remaining))
 
 
 # --- streamers ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class Env:
         await self.db.run("INSERT OR IGNORE INTO streamers (id, login, added_at) VALUES (?, ?, ?)",
                           streamer_id, f"s{streamer_id}", "2026-01-01T00:00:00Z")
         # The producer normally mints the app token before fanning out.
-        await self.db.run("INSERT OR IGNORE INTO app_tokens VALUES ('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
+        await self.db.run("INSERT OR IGNORE INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES ('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
                           "2026-09-21T00:00:00Z")
         before = len(self.queue.sent)
         await start_run(ProducerPorts(self.db, self.queue, self.clock), SETTINGS, streamer_ids=[streamer_id])

@@ -1,0 +1,119 @@
+"""Structured log lines: one JSON object per event, with secrets masked before anything is written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from shared.config import Settings
+
+EVENTS_LOGGER = "clipcrawler.events"
+MASK = "***"
+MIN_SECRET_LENGTH = 6  # shorter "secrets" would mask ordinary words and numbers
+# A field whose name says it holds a credential is masked whatever its value.
+_SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|cookie|webhook|session|csrf", re.I)
+# Credential-shaped text inside free text, e.g. an error message that quotes a request.
+# Each keeps its first group and masks the rest of the match.
+_SECRET_TEXT = [
+    re.compile(r"(?i)(\b(?:bearer|oauth)\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    re.compile(r"(?i)(\b(?:client_secret|access_token|api_token|token)\"?\s*[=:]\s*\"?)[^&\s\"',;]+"),
+    re.compile(r"(?i)(https://hooks\.slack\.com/)\S+"),
+]
+
+
+class Redactor:
+    """Masks known secret values, credential-shaped text, and fields named like credentials."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another is masked whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, *extra: str) -> Redactor:
+        """Every secret the settings hold, plus `extra` ones (the API token, a minted app token)."""
+        return cls([settings.twitch_client_secret, settings.webhook_url, *extra])
+
+    def text(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern in _SECRET_TEXT:
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        return text
+
+    def value(self, key: str, value: Any) -> Any:
+        """`value` as it may be logged under `key`: masked, or with secrets masked inside it."""
+        if _SECRET_KEY.search(key) and value not in (None, "", 0, False):
+            return MASK
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {str(k): self.value(str(k), v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(key, v) for v in value]
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
+        return self.text(str(value))
+
+
+class EventLog:
+    """Writes one JSON line per event to the `clipcrawler.events` logger, so logs filter by run."""
+
+    def __init__(self, redactor: Redactor | None = None, logger: logging.Logger | None = None) -> None:
+        self.redactor = redactor or Redactor()
+        self.logger = logger or logging.getLogger(EVENTS_LOGGER)
+
+    def emit(self, event: str, *, level: int = logging.INFO, **fields: Any) -> None:
+        """Log `event` with its fields; None-valued fields are left out."""
+        if not self.logger.isEnabledFor(level):
+            return
+        line = {"event": event, "level": logging.getLevelName(level).lower()}
+        line.update({k: self.redactor.value(k, v) for k, v in fields.items() if v is not None})
+        self.logger.log(level, json.dumps(line, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def event_fields(line: str) -> dict[str, Any]:
+    """The fields of a line written by `EventLog.emit`."""
+    parsed = json.loads(line)
+    if not isinstance(parsed, dict) or "event" not in parsed:
+        raise ValueError(f"not an event line: {line[:200]!r}")
+    return parsed
+
+
+class RedactingFilter(logging.Filter):
+    """A handler filter that masks secrets in every record, whichever module logged it."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redactor.text(record.exc_text)
+        record.msg, record.args = self.redactor.text(message), ()
+        return True
+
+
+def configure(redactor: Redactor, *, level: int = logging.INFO, stream: Any = None) -> logging.Handler:
+    """Send clipcrawler's records to `stream` (stderr), one message per line, through a redacting filter.
+
+    Without this, Python prints only warnings (logging's last-resort handler), and event lines at
+    INFO would never reach Workers Logs or a terminal.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    logger = logging.getLogger("clipcrawler")
+    for old in [h for h in logger.handlers if getattr(h, "_clipcrawler", False)]:
+        logger.removeHandler(old)
+    handler._clipcrawler = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    return handler

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from consumer.core import ConsumerPorts, handle_message
+from local.clock import VirtualClock
+from local.sqlite_db import SqliteDatabase
+from producer.core import ProducerPorts, start_run
+from shared.config import Settings
+from shared.messages import CrawlJob, FanOut, decode
+from tests.scripted_helix import RecordingQueue
+
+NOW = 1_790_000_000.0
+
+
+async def with_streamers(n: int) -> SqliteDatabase:
+    db = await SqliteDatabase.open()
+    await db._conn.executemany("INSERT INTO streamers (id, login, added_at) VALUES (?, ?, ?)",
+                               [(f"{i:07d}", f"s{i}", "2026-01-01T00:00:00Z") for i in range(n)])
+    return db
+
+
+@pytest.fixture
+async def db() -> AsyncIterator[SqliteDatabase]:
+    db = await with_streamers(2_500)
+    yield db
+    await db.close()
+
+
+async def drain_fan_outs(db: SqliteDatabase, queue: RecordingQueue, settings: Settings,
+                         clock: VirtualClock) -> list[int]:
+    """Deliver every FanOut message (not the crawl ones); returns each invocation's internal subrequests."""
+    used: list[int] = []
+    crawl, seen = [], 0
+    async with httpx.AsyncClient() as http:
+        while seen < len(queue.sent):
+            message = queue.sent[seen]
+            seen += 1
+            if message.body["type"] != "fanout":
+                crawl.append(message)
+                continue
+            verdict = await handle_message(message.body, 1, ConsumerPorts(db, queue, http, clock), settings)
+            assert verdict.ack, verdict
+            used.append(verdict.internal)
+    queue.sent = crawl
+    return used
+
+
+async def test_100000_streamers_fan_out_within_the_free_plan() -> None:
+    db = await with_streamers(100_000)
+    try:
+        queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
+        started = await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
+        assert started.subrequests <= 50 and started.jobs == 1_000
+        used = await drain_fan_outs(db, queue, settings, clock)
+        assert len(used) == 99 and max(used) <= 50
+        crawl = [decode(m.body) for m in queue.sent]
+        assert len(crawl) == 100_000 and len({m.job_id for m in crawl}) == 100_000
+        assert all(isinstance(m, CrawlJob) for m in crawl)
+        run = await db.first("SELECT status, jobs_total FROM runs")
+        assert run == {"status": "running", "jobs_total": 100_000}
+    finally:
+        await db.close()
+
+
+async def test_a_duplicated_slice_enqueues_nothing_twice(db: SqliteDatabase) -> None:
+    queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
+    await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
+    fan_out = next(m for m in queue.sent if isinstance(decode(m.body), FanOut))
+    queue.sent.append(fan_out)  # delivered twice
+    await drain_fan_outs(db, queue, settings, clock)
+    ids = [decode(m.body).job_id for m in queue.sent]
+    assert len(ids) == len(set(ids)) == 2_500
+    assert (await db.first("SELECT jobs_total FROM runs"))["jobs_total"] == 2_500
+
+
+async def test_a_fan_out_that_stopped_is_resumed_by_the_next_tick(db: SqliteDatabase) -> None:
+    queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
+    first = await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
+    queue.sent = [m for m in queue.sent if not isinstance(decode(m.body), FanOut)]  # the slice message is lost
+    clock.advance(3600)
+    await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=clock.now())
+    resumed = [decode(m.body) for m in queue.sent if isinstance(decode(m.body), FanOut)]
+    assert FanOut(first.run_id, "0000999") in resumed
+    await drain_fan_outs(db, queue, settings, clock)
+    run = await db.first("SELECT status, jobs_total FROM runs WHERE id = ?", first.run_id)
+    assert run == {"status": "running", "jobs_total": 2_500}
+
+
+async def test_a_manual_kick_for_listed_streamers_is_one_slice(db: SqliteDatabase) -> None:
+    queue = RecordingQueue()
+    started = await start_run(ProducerPorts(db, queue, VirtualClock(NOW)), Settings(),
+                              streamer_ids=["0000005", "0002000", "nope"])
+    assert started.jobs == 2 and {decode(m.body).streamer_id for m in queue.sent} == {"0000005", "0002000"}
