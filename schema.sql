@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     streamer_id          TEXT NOT NULL REFERENCES streamers (id),
     status               TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
     attempts             INTEGER NOT NULL DEFAULT 0,   -- claims, including continuations
+    reclaims             INTEGER NOT NULL DEFAULT 0,   -- claims of a job whose holder went silent
     invocations          INTEGER NOT NULL DEFAULT 0,   -- consumer invocations that did work
     lease_token          TEXT,
     lease_expires_at     TEXT,
@@ -87,6 +88,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     window_start         TEXT,                         -- the window being paged now
     window_end           TEXT,
     cursor               TEXT,                         -- Helix cursor inside that window
+    cursor_at            TEXT,                         -- when it was handed out: old cursors are not trusted
     window_pages         INTEGER NOT NULL DEFAULT 0,   -- pages read in that window
     pages                INTEGER NOT NULL DEFAULT 0,
     clips_seen           INTEGER NOT NULL DEFAULT 0,
@@ -144,3 +146,28 @@ CREATE TABLE IF NOT EXISTS clip_views (
     prev_marked_at TEXT,                         -- the mark before it, about a day earlier
     prev_views     INTEGER
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS clip_views_marked ON clip_views (marked_at);
+
+-- `clipcrawler export` (local/export/), per destination and table: how far the last successful Parquet export
+-- got. Rows whose change marker (clips.last_seen_at; runs/jobs.finished_at, or NULL while unfinished) is at or
+-- after `watermark` are read again next time; export_tail holds the digest of each such row as `generation`
+-- wrote it, so the ones unchanged since are skipped. Written only by the exporter; unused on D1 itself.
+CREATE TABLE IF NOT EXISTS export_state (
+    destination TEXT NOT NULL,                     -- 'file:///srv/clips-export', 's3://bucket/prefix'
+    table_name  TEXT NOT NULL,                     -- 'clips', 'runs', 'jobs'
+    source      TEXT NOT NULL,                     -- 'local' or 'd1'
+    watermark   TEXT,                              -- NULL: the table was empty; the next export reads it all
+    generation  TEXT NOT NULL,                     -- the export (id) that wrote this row and its export_tail rows
+    exported_at TEXT NOT NULL,
+    rows        INTEGER NOT NULL DEFAULT 0,        -- rows that export wrote
+    tail_rows   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (destination, table_name)
+);
+CREATE TABLE IF NOT EXISTS export_tail (
+    destination TEXT NOT NULL,
+    table_name  TEXT NOT NULL,
+    generation  TEXT NOT NULL,
+    row_key     TEXT NOT NULL,                     -- the row's id, as text
+    digest      TEXT NOT NULL,
+    PRIMARY KEY (destination, table_name, generation, row_key)
+);

@@ -157,10 +157,11 @@ async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJo
                     source: str | None = None, body: object = None) -> Row | None:
     """Fail the job once; the run's row when that closed the run."""
     now = to_rfc3339(clock.now())
-    statements = store.fail_job(message.job_id, message.run_id, uuid.uuid4().hex, now,
+    token = uuid.uuid4().hex
+    statements = store.fail_job(message.job_id, message.run_id, token, now,
                                 store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
     if source is not None:
-        statements.append(store.record_dead_letter(source, message.job_id, _body_text(body), reason, now))
+        statements.append(store.record_dead_letter(source, message.job_id, _body_text(body), reason, now, token))
     results = await db.batch(statements)
     return results[3].rows[0] if results[3].rows else None
 

@@ -99,6 +99,10 @@ class StreamerCrawl:
             return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
                                retry_at=parse_rfc3339(expires) if expires else None)
         self.job = claim.rows[0]
+        if self.job["reclaims"] > self.settings.max_retries:
+            # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
+            return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} was abandoned by {self.job['reclaims']} "
+                               "consumers in a row; giving up", job=self.job)
         row = token.rows[0] if token.rows else None
         cached = AppToken(row["access_token"], parse_rfc3339(row["expires_at"])) if row else None
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
@@ -115,6 +119,11 @@ class StreamerCrawl:
         window = self._current_window(job, crawl)
         cursor: str | None = job["cursor"]
         window_pages: int = job["window_pages"]
+        if cursor and (not job["cursor_at"] or
+                       self.clock.now() - parse_rfc3339(job["cursor_at"]) > self.settings.cursor_max_age_seconds):
+            # Results are ranked by views, which keep changing: an old cursor's offset no longer
+            # lines up with the pages already read, so clips could slip between them.
+            cursor, window_pages = None, 0
         seen = {cursor} if cursor else set()
         anomaly: str | None = None
         while True:
@@ -128,9 +137,12 @@ class StreamerCrawl:
             window_pages += 1
             end_reason = self._window_end_reason(page.cursor, bool(parsed.rows or parsed.skipped), seen,
                                                  window_pages)
-            if end_reason is None and window_pages >= self.settings.split_at_pages and window.span > HELIX_TIME_STEP:
-                # Helix returns about 1,000 results per query at most; a window this full may hold more,
-                # so re-read it in halves (the pages already stored are upserted again, harmlessly).
+            too_full = end_reason is None and window_pages >= self.settings.split_at_pages
+            spoiled = (end_reason in ("repeated_cursor", "page_cap")
+                       and window.span > self.settings.min_split_minutes * 60 + HELIX_TIME_STEP)
+            if (too_full and window.span > HELIX_TIME_STEP) or spoiled:
+                # Helix returns about 1,000 results per query at most, and a cursor that loops hides the
+                # rest of its list: re-read the window in halves (stored pages are upserted again, harmlessly).
                 window = Window(window.start, window.start + _half(window.span))
                 cursor, window_pages, seen = None, 0, set()
             elif end_reason is None:
@@ -193,7 +205,8 @@ class StreamerCrawl:
             skipped=skipped, calls=self._calls_since_report(d1_planned=1),
             crawl_from=job["crawl_from"] or to_rfc3339(crawl.start), crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
             window_start=to_rfc3339(window.start) if window else None,
-            window_end=to_rfc3339(window.end) if window else None, cursor=cursor, window_pages=window_pages,
+            window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
+            cursor_at=now if cursor else None, window_pages=window_pages,
             pages=pages, stop_reason=stop_reason))
         results = await self.db.batch(page_statements + self._take_token_statements())
         if results[0].changes != 1:

@@ -50,6 +50,8 @@ class LocalRunner:
         self.clock = clock
         self.dlq = SimulatedQueue(DLQ_NAME, clock=clock, settings=ConsumerSettings(
             max_batch_size=1, max_retries=settings.max_retries, retry_delay=settings.retry_delay_seconds))
+        if queue is not None and queue.dead_letter is not None:
+            self.dlq = queue.dead_letter
         self.queue = queue or SimulatedQueue(QUEUE_NAME, clock=clock, dead_letter=self.dlq, settings=ConsumerSettings(
             max_batch_size=1, max_batch_timeout=0, max_retries=settings.max_retries,
             retry_delay=settings.retry_delay_seconds, max_concurrency=concurrency, dead_letter_queue=DLQ_NAME))

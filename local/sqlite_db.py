@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 import aiosqlite
 
 from shared.ports import Result, Row, Statement
+
+# aiosqlite logs every statement with its parameters at DEBUG, the app token included: never let it.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 D1_MAX_PARAMS = 100  # D1 refuses statements with more bound parameters; fail here first

@@ -50,11 +50,10 @@ def decide(outcome: Outcome, *, attempts: int, max_retries: int, now: float, bas
         wait = (retry_at - now) if retry_at is not None else base_delay
         return Decision(Action.REQUEUE, _clamp(wait + 1 + jitter * 10))
     if outcome is Outcome.BUSY:
+        # Come back when the lease ends: the holder has finished by then, or the job is reclaimed. A new
+        # message, because a retry would spend this one's attempts on someone else's work.
         wait = (retry_at - now) if retry_at is not None else base_delay
-        if attempts > max_retries:
-            # Leave it to the lease: the holder finishes it, or the sweep reclaims it.
-            return Decision(Action.ACK)
-        return Decision(Action.RETRY, _clamp(wait + 1 + jitter * 10))
+        return Decision(Action.REQUEUE, _clamp(wait + 1 + jitter * 10))
     if outcome is Outcome.TRANSIENT:
         if attempts > max_retries:
             return Decision(Action.FAIL)

@@ -61,6 +61,7 @@ class PageWrite:
     window_start: str | None  # the window to page next; None when the crawl is complete
     window_end: str | None
     cursor: str | None
+    cursor_at: str | None
     window_pages: int
     pages: int  # 1 if this write carries a page, 0 for a bookkeeping-only write
     stop_reason: str | None
@@ -168,7 +169,8 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
     return [
         Statement(
             "UPDATE jobs SET status = 'running', lease_token = ?, lease_expires_at = ?, due_at = ?, "
-            "attempts = attempts + 1, started_at = coalesce(started_at, ?) "
+            # `status` here is the value before this update: 'running' means a takeover.
+            "attempts = attempts + 1, reclaims = reclaims + (status = 'running'), started_at = coalesce(started_at, ?) "
             "WHERE id = ? AND run_id = ? AND streamer_id = ? "
             "AND (status = 'queued' OR (status = 'running' AND lease_expires_at < ?)) RETURNING *",
             (token, lease_until, lease_until, now, job_id, run_id, streamer_id, now)),
@@ -191,14 +193,14 @@ def write_page(w: PageWrite) -> list[Statement]:
         Statement(
             "UPDATE jobs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
-            "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, "
+            "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, cursor_at = ?, "
             "window_pages = ?, pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
             "stop_reason = coalesce(?, stop_reason), error = NULL, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
             "WHERE id = ? AND lease_token = ? AND status = 'running'",
-            (page, page, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor,
+            (page, page, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
              w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, status, w.now,
              w.job_id, w.lease_token)),
@@ -267,10 +269,19 @@ def fail_job(job_id: int, run_id: int, fail_token: str, now: str, calls: Calls, 
     ]
 
 
-def record_dead_letter(source: str, job_id: int | None, body: str, reason: str, now: str) -> Statement:
-    return Statement(
-        "INSERT INTO dead_letters (received_at, source, job_id, body, reason) VALUES (?, ?, ?, ?, ?)",
-        (now, source, job_id, body[:DEAD_LETTER_BODY_LIMIT], reason[:1000]))
+def record_dead_letter(source: str, job_id: int | None, body: str, reason: str, now: str,
+                       fail_token: str | None = None) -> Statement:
+    """Record an unprocessable message; with `fail_token`, only if that failure of the job applied.
+
+    A stray copy of a message whose job another copy already finished records nothing, and neither does
+    the redelivery of a dead letter that was recorded once.
+    """
+    values = (now, source, job_id, body[:DEAD_LETTER_BODY_LIMIT], reason[:1000])
+    if fail_token is None:
+        return Statement("INSERT INTO dead_letters (received_at, source, job_id, body, reason) "
+                         "VALUES (?, ?, ?, ?, ?)", values)
+    return Statement(f"INSERT INTO dead_letters (received_at, source, job_id, body, reason) SELECT ?, ?, ?, ?, ? "
+                     f"WHERE {_HOLDS_LEASE}", (*values, job_id, fail_token))
 
 
 def store_token(client_id: str, access_token: str, expires_at: str, now: str) -> Statement:

@@ -72,10 +72,30 @@ async def test_empty_page_with_a_cursor_ends_the_window(env: Env) -> None:
     assert (await env.job())["stop_reason"] == "complete"
 
 
-async def test_repeated_cursor_stops_paging_and_is_recorded(env: Env) -> None:
-    env.helix.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], "c1")}
+ONE_HOUR = SETTINGS.with_(lookback_hours=1, backfill_hours=1, max_window_hours=1)
+
+
+async def test_a_cursor_that_loops_once_gets_its_window_reread_in_halves(env: Env) -> None:
+    scripted = env.helix
+    scripted.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], "c1")}
+
+    def loop_once(request: httpx.Request) -> httpx.Response:
+        response = scripted(request)
+        if request.url.params.get("after") == "c1":
+            scripted.pages["c1"] = ([make_clip("b")], "c2")  # the next walk gets past it
+            scripted.pages["c2"] = ([make_clip("c")], None)
+        return response
+
+    env.helix = loop_once  # type: ignore[assignment]
     verdict = await env.handle(await env.job_message())
-    assert verdict.outcome == "done" and env.helix.clip_calls == 2
+    assert verdict.outcome == "done"
+    assert {r["id"] for r in await env.db.all("SELECT id FROM clips")} == {"a", "b", "c"}
+
+
+async def test_a_cursor_that_always_loops_is_recorded_and_stops_the_window(env: Env) -> None:
+    env.helix.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], "c1")}
+    verdict = await env.handle(await env.job_message(), settings=ONE_HOUR)
+    assert verdict.outcome == "done" and env.helix.clip_calls == 2  # an hour is not split any further
     job = await env.job()
     assert job["stop_reason"] == "repeated_cursor" and job["clips_seen"] == 2
 
@@ -83,9 +103,60 @@ async def test_repeated_cursor_stops_paging_and_is_recorded(env: Env) -> None:
 async def test_page_cap_stops_a_cursor_that_never_ends(env: Env) -> None:
     env.helix.pages = {None: ([make_clip("p0")], "c1")}
     env.helix.pages.update({f"c{i}": ([make_clip(f"p{i}")], f"c{i + 1}") for i in range(1, 40)})
-    verdict = await env.handle(await env.job_message(), settings=SETTINGS.with_(page_cap=5))
+    verdict = await env.handle(await env.job_message(), settings=ONE_HOUR.with_(page_cap=5))
     assert verdict.outcome == "done" and env.helix.clip_calls == 5
     assert (await env.job())["stop_reason"] == "page_cap"
+
+
+async def test_a_resumed_walk_with_an_old_cursor_starts_its_window_again(env: Env) -> None:
+    env.helix.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], None)}
+    body = await env.job_message()
+    job = await env.job()
+    await env.db.run("UPDATE jobs SET crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, "
+                     "cursor = 'c1', cursor_at = ?, window_pages = 1 WHERE id = ?", "2026-09-21T13:00:00Z",
+                     "2026-09-21T14:20:00Z", "2026-09-21T13:00:00Z", "2026-09-21T14:20:00Z",
+                     "2026-09-21T13:00:00Z", job["id"])
+    await env.handle(body)
+    assert [r.url.params.get("after") for r in env.helix.requests if r.url.path.endswith("/clips")] == [None, "c1"]
+
+
+async def test_a_job_abandoned_by_every_holder_is_failed_not_fed_forever(env: Env) -> None:
+    body = await env.job_message()
+    await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'dead', lease_expires_at = ?, reclaims = ?",
+                     "2026-09-21T14:00:00Z", SETTINGS.max_retries)
+    verdict = await env.handle(body)
+    assert verdict.ack and verdict.outcome == "permanent"
+    job = await env.job()
+    assert job["status"] == "failed" and "abandoned by 6 consumers" in job["error"]
+
+
+async def test_a_dead_letter_for_a_finished_job_records_nothing(env: Env) -> None:
+    from consumer.core import handle_dead_letter
+
+    env.helix.pages = {None: ([make_clip("a")], None)}
+    body = await env.job_message()
+    await env.handle(body)
+    async with httpx.AsyncClient() as http:
+        ports = ConsumerPorts(env.db, env.queue, http, env.clock)
+        verdict = await handle_dead_letter(body, ports, SETTINGS)
+    assert verdict.ack
+    assert await env.db.all("SELECT * FROM dead_letters") == []
+    assert (await env.job())["status"] == "done"
+
+
+async def test_a_dead_letter_fails_its_job_once_and_records_it_once(env: Env) -> None:
+    from consumer.core import handle_dead_letter
+
+    body = await env.job_message()
+    async with httpx.AsyncClient() as http:
+        ports = ConsumerPorts(env.db, env.queue, http, env.clock)
+        await handle_dead_letter(body, ports, SETTINGS)
+        await handle_dead_letter(body, ports, SETTINGS)  # redelivered after a crash
+    letters = await env.db.all("SELECT * FROM dead_letters")
+    assert len(letters) == 1 and letters[0]["source"] == "dlq" and letters[0]["job_id"] == body["job_id"]
+    job = await env.job()
+    assert job["status"] == "failed" and "dead-lettered" in job["error"]
+    assert (await env.db.first("SELECT jobs_failed, status FROM runs")) == {"jobs_failed": 1, "status": "finished"}
 
 
 async def test_null_vod_offset_and_empty_video_id_are_stored_as_such(env: Env) -> None:
@@ -151,8 +222,9 @@ async def test_a_job_leased_by_a_live_consumer_is_retried_after_the_lease(env: E
     expires = "2026-09-21T14:30:00Z"
     await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'other', lease_expires_at = ?", expires)
     verdict = await env.handle(body)
-    assert not verdict.ack and verdict.outcome == "busy"
-    assert 1000 <= verdict.delay_seconds <= 1020  # until 14:30:00, plus a little
+    assert verdict.ack and verdict.outcome == "busy"  # acked, and a fresh message comes back later
+    (again,) = env.queue.sent[-1:]
+    assert again.body["job_id"] == body["job_id"] and 1000 <= again.delay_seconds <= 1020  # 14:30:00 + a little
 
 
 async def test_a_job_whose_consumer_died_is_reclaimed_after_its_lease(env: Env) -> None:
@@ -176,7 +248,8 @@ async def test_a_stale_writer_cannot_touch_a_job_it_lost(env: Env) -> None:
     write = store.PageWrite(job_id=job["id"], run_id=job["run_id"], lease_token="old-holder", now="2026-09-21T14:13:20Z",
                             clips=[{**make_clip("z"), "is_featured": 0}], skipped=0, calls=store.Calls(),
                             crawl_from="2026-09-20T14:00:00Z", crawl_to="2026-09-21T14:20:00Z", window_start=None,
-                            window_end=None, cursor=None, window_pages=0, pages=1, stop_reason="complete")
+                            window_end=None, cursor=None, cursor_at=None, window_pages=0, pages=1,
+                            stop_reason="complete")
     results = await env.db.batch(store.write_page(write))
     assert results[0].changes == 0
     assert await env.db.all("SELECT id FROM clips") == []

@@ -21,8 +21,9 @@ NOW = 1_000_000.0
     (Outcome.RATE_LIMITED, 6, NOW + 30, 0.0, Decision(Action.REQUEUE, 31)),  # does not burn retries
     (Outcome.RATE_LIMITED, 1, None, 0.0, Decision(Action.REQUEUE, 61)),
     (Outcome.RATE_LIMITED, 1, NOW - 5, 0.0, Decision(Action.REQUEUE, 1)),  # reset already passed
-    (Outcome.BUSY, 1, NOW + 600, 0.0, Decision(Action.RETRY, 601)),
-    (Outcome.BUSY, 6, NOW + 600, 0.0, Decision(Action.ACK)),  # the lease and the sweep take over
+    (Outcome.BUSY, 1, NOW + 600, 0.0, Decision(Action.REQUEUE, 601)),
+    (Outcome.BUSY, 6, NOW + 600, 0.0, Decision(Action.REQUEUE, 601)),  # never dropped: a crashed holder's
+    (Outcome.BUSY, 1, None, 0.0, Decision(Action.REQUEUE, 61)),        # job is reclaimed after its lease
     (Outcome.TRANSIENT, 1, None, 0.0, Decision(Action.RETRY, 60)),
     (Outcome.TRANSIENT, 2, None, 0.0, Decision(Action.RETRY, 120)),
     (Outcome.TRANSIENT, 5, None, 0.0, Decision(Action.RETRY, 960)),

@@ -75,6 +75,13 @@ class _Bucket:
     reset_at: int
 
 
+class _AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped, so a fault can put lone surrogates ("\\udc80") in a body; UTF-8 cannot."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 class BadRequest(Exception):
     """A Helix request parameter is invalid; answered as 400 with this message."""
 
@@ -143,7 +150,7 @@ class Emulator:
             await self._latency()
             reply = await handler(request)
             self.statuses[reply.status] += 1
-            return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+            return _AsciiJSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
         return serve
 
