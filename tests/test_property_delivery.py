@@ -71,14 +71,16 @@ async def crawl(queue_faults: QueueFaults | None, crashes: ConsumerCrashes | Non
         else:
             runner = LocalRunner(db, http, settings_, clock, queue=queue, seed=1)
         runner.dlq = dlq
-        # Hourly ticks until every streamer has been crawled once and nothing is left unfinished:
-        # what a failed or lost job misses, the next tick's crawl of the same window picks up.
+        # Hourly ticks, at least two, until every streamer has been crawled and nothing is unfinished:
+        # what a failed or lost job misses, the next tick's crawl of the same 24 h picks up. So does a
+        # clip that slipped between two pages because its views changed mid-walk (Helix ranks by
+        # views), which is why one tick is not enough even without faults.
         for tick in range(MAX_TICKS):
             await runner.crawl(scheduled_time=clock.now())
             pending = await db.first(
                 "SELECT (SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')) AS stuck, "
                 "(SELECT count(*) FROM streamers WHERE crawled_through IS NULL) AS never")
-            if pending == {"stuck": 0, "never": 0}:
+            if tick >= 1 and pending == {"stuck": 0, "never": 0}:
                 break
             clock.advance(3600)
         clips = await db.all(f"SELECT {STABLE} FROM clips WHERE created_at >= ? AND created_at < ? ORDER BY id",
