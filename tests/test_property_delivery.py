@@ -134,4 +134,6 @@ def test_any_delivery_schedule_gives_the_same_database(seed: int, duplicate: flo
     assert got["unexplained"] == 0, "every failure has a recorded reason"
     assert got["never_crawled"] == 0
     assert got["duplicates"] == 0
-    assert got["clips"] == expected["clips"], "the same clips as the fault-free run"
+    missing = {c["id"] for c in expected["clips"]} - {c["id"] for c in got["clips"]}
+    extra = {c["id"] for c in got["clips"]} - {c["id"] for c in expected["clips"]}
+    assert got["clips"] == expected["clips"], f"not the fault-free run's clips: missing {missing}, extra {extra}"
