@@ -12,6 +12,10 @@ CREATE TABLE IF NOT EXISTS streamers (
     last_failure_at TEXT,
     failure_streak  INTEGER NOT NULL DEFAULT 0,    -- consecutive failed crawls
     last_error      TEXT,
+    tier            INTEGER NOT NULL DEFAULT 0,    -- adaptive schedule: 0 = hourly, higher = less often
+    next_crawl_at   TEXT,                          -- when a scheduled run next includes it; NULL = now
+    last_clip_at    TEXT,                          -- creation time of its newest clip seen
+    last_live_at    TEXT,                          -- last time Get Streams showed it live
     added_at        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS streamers_active ON streamers (active, id);
@@ -89,6 +93,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     window_end           TEXT,
     cursor               TEXT,                         -- Helix cursor inside that window
     cursor_at            TEXT,                         -- when it was handed out: old cursors are not trusted
+    newest_clip_at       TEXT,                         -- newest clip creation time this job has seen
     window_pages         INTEGER NOT NULL DEFAULT 0,   -- pages read in that window
     pages                INTEGER NOT NULL DEFAULT 0,
     clips_seen           INTEGER NOT NULL DEFAULT 0,
@@ -171,3 +176,7 @@ CREATE TABLE IF NOT EXISTS export_tail (
     digest      TEXT NOT NULL,
     PRIMARY KEY (destination, table_name, generation, row_key)
 );
+
+-- The dashboard's failing streamers, worst first. Partial: a streamer whose streak stays 0 (the usual
+-- case) is never in it, so crawls that succeed write nothing to it.
+CREATE INDEX IF NOT EXISTS streamers_failing ON streamers (failure_streak DESC, login) WHERE failure_streak > 0;

@@ -107,8 +107,8 @@ async def _fan_out(message: messages.FanOut, attempts: int, db: MeteredDatabase,
     """Enqueue one slice of a run's streamers (and hand on the rest)."""
     budget = db.budget
     try:
-        sliced = await fan_out(db, queue, message.run_id, message.after, slice_size=settings.fanout_slice,
-                               now=ports.clock.now())
+        sliced = await fan_out(db, queue, message.run_id, message.after, settings=settings, clock=ports.clock,
+                               http=ports.http)
     except Exception as exc:
         detail = f"fan-out of run {message.run_id} after {message.after!r}: {type(exc).__name__}: {exc}"
         decision = decide(Outcome.TRANSIENT, attempts=attempts, max_retries=settings.max_retries,

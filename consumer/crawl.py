@@ -18,6 +18,7 @@ from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
 from shared.retry_policy import Outcome
+from shared.schedule import latest
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window
 
@@ -54,6 +55,8 @@ class StreamerCrawl:
         self.http = http
         self.lease_token = uuid.uuid4().hex
         self.job: Row | None = None
+        self.streamer: Row | None = None
+        self.newest_clip_at: str | None = None
         self.helix: HelixClient | None = None
         self._reported = {"helix": 0, "d1": 0, "queue": 0}
 
@@ -99,6 +102,7 @@ class StreamerCrawl:
             return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
                                retry_at=parse_rfc3339(expires) if expires else None)
         self.job = claim.rows[0]
+        self.newest_clip_at = self.job["newest_clip_at"]
         if self.job["reclaims"] > self.settings.max_retries:
             # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
             return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} was abandoned by {self.job['reclaims']} "
@@ -135,6 +139,8 @@ class StreamerCrawl:
             page = await helix.get_clips(self.message.streamer_id, window, cursor)
             parsed = parse_page(page.data, self.message.streamer_id)
             window_pages += 1
+            # Stored timestamps share one format, so the newest sorts last as text.
+            self.newest_clip_at = max([r["created_at"] for r in parsed.rows] + [self.newest_clip_at or ""]) or None
             end_reason = self._window_end_reason(page.cursor, bool(parsed.rows or parsed.skipped), seen,
                                                  window_pages)
             too_full = end_reason is None and window_pages >= self.settings.split_at_pages
@@ -159,6 +165,14 @@ class StreamerCrawl:
                                              window_pages, stop, pages=1)
             if result is not None:
                 return result
+
+    def _schedule(self) -> dict[str, Any]:
+        """The streamer's tier and next due time, from its latest sign of activity."""
+        streamer, now, tiers = self.streamer or {}, self.clock.now(), self.settings.tiers
+        activity = latest(*(parse_rfc3339(t) for t in (self.newest_clip_at, streamer.get("last_clip_at"),
+                                                      streamer.get("last_live_at")) if t))
+        tier = tiers.choose(now, activity)
+        return {"tier": tier, "next_crawl_at": to_rfc3339(tiers.next_crawl_at(now, tier))}
 
     def _next_span(self, window: Window, pages: int) -> float:
         """Keep a window narrowed by a split; widen it again once windows come back nearly empty."""
@@ -207,7 +221,7 @@ class StreamerCrawl:
             window_start=to_rfc3339(window.start) if window else None,
             window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
             cursor_at=now if cursor else None, window_pages=window_pages,
-            pages=pages, stop_reason=stop_reason))
+            pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, **self._schedule()))
         results = await self.db.batch(page_statements + self._take_token_statements())
         if results[0].changes != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")

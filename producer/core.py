@@ -84,7 +84,7 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     if resend or resume:
         await queue.send_batch([OutgoingMessage(m.encode()) for m in [*resend, *resume]])
 
-    sliced = await fan_out(db, queue, run_id, "", slice_size=settings.fanout_slice, now=now)
+    sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http)
     statements = token_statements + mark_views(now, settings)
     if resend:
         statements.append(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + settings.lease_seconds)))

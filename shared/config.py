@@ -7,6 +7,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from shared.errors import ConfigError
+from shared.schedule import Tiers
 
 PLAN_LIMITS = {
     # (external fetches, internal calls: D1 queries and queue sends) per invocation.
@@ -41,6 +42,8 @@ class Settings:
     http_timeout_seconds: float = 10.0
     http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
     http_backoff_seconds: float = 0.5
+    tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
+    tier_active_within_hours: str = "24,168"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
     ratelimit_low_water: float = 0.2  # below this share of the bucket left, space requests out
     max_pace_seconds: float = 20.0  # a longer wait is not slept through: the job is requeued instead
@@ -77,6 +80,7 @@ class Settings:
         for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
+        self.tiers  # parsed here so a bad value fails at start, not mid-crawl
         for name in ("webhook_url", "public_url"):
             value = getattr(self, name)
             if value and not value.startswith(("https://", "http://")):
@@ -87,6 +91,10 @@ class Settings:
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).validated()
+
+    @property
+    def tiers(self) -> Tiers:
+        return Tiers.parse(self.tier_hours, self.tier_active_within_hours)
 
     @property
     def limits(self) -> tuple[int, int]:

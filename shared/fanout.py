@@ -1,19 +1,28 @@
 """Fan-out in slices: each invocation enqueues at most one slice of streamers and hands on the rest.
 
 One producer invocation could not enqueue 100,000 streamers on the Free plan (1,000 queue sends), so
-it enqueues the first slice itself and sends a FanOut message for the next; each slice is one D1 batch
-and at most `slice_size / 100 + 1` queue sends.
+it enqueues the first slice itself and sends a FanOut message for the next. A slice costs two D1 round
+trips (read who is due, then create the jobs), a Get Streams call per 100 streamers not due (those
+live now are crawled anyway), and at most `slice_size / 100 + 1` queue sends.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+import httpx
+
 from shared import store
+from shared.config import Settings
+from shared.errors import BudgetExhausted, ConfigError, HelixError
+from shared.helix import AppToken, HelixClient
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
-from shared.ports import OutgoingMessage, Row
-from shared.timefmt import to_rfc3339
+from shared.ports import Clock, OutgoingMessage, Row
+from shared.timefmt import parse_rfc3339, to_rfc3339
+
+log = logging.getLogger("clipcrawler.fanout")
 
 
 @dataclass(frozen=True)
@@ -24,11 +33,23 @@ class SliceResult:
     finished_run: Row | None  # the run's row, when the last slice closed an empty run
 
 
-async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: str, *, slice_size: int,
-                  now: float) -> SliceResult:
+async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: str, *, settings: Settings,
+                  clock: Clock, http: httpx.AsyncClient | None = None) -> SliceResult:
     """Enqueue the jobs of the slice after `after`; then chain the next slice, or mark the run enqueued."""
+    now = clock.now()
     stamp = to_rfc3339(now)
-    _, queued, bounds, moved = await db.batch(store.fan_out_slice(run_id, after, slice_size, stamp))
+    size = settings.fanout_slice
+    members, token = await db.batch([store.slice_members(run_id, after, size, stamp),
+                                     store.read_token(settings.twitch_client_id)])
+    resting = [str(m["id"]) for m in members.rows if not m["due"]]
+    helix = HelixClient(http, settings, db.budget, clock, _token(token.rows)) if http is not None else None
+    live = await _live(helix, resting)
+    extra = [store.record_live(sorted(live), stamp)] if live else []
+    if helix is not None and helix.minted is not None:
+        extra.append(store.store_token(settings.twitch_client_id, helix.minted.access_token,
+                                       to_rfc3339(helix.minted.expires_at), stamp))
+    _, queued, bounds, moved, *_ = await db.batch(store.fan_out_slice(run_id, after, size, stamp, sorted(live))
+                                                  + extra)
     if moved.changes == 0:
         return SliceResult(0, False, False, None)
     messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode())
@@ -45,3 +66,18 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
         results = await db.batch(store.mark_enqueued(run_id, stamp, calls))
         finished = results[1].rows[0] if results[1].rows else None
     return SliceResult(len(queued.rows), more, True, finished)
+
+
+async def _live(helix: HelixClient | None, streamer_ids: list[str]) -> set[str]:
+    """Streamers live now among those not due; a failed check only means waiting for their turn."""
+    if helix is None or not streamer_ids:
+        return set()
+    try:
+        return await helix.get_live(streamer_ids)
+    except (HelixError, BudgetExhausted, ConfigError) as exc:
+        log.warning("live check skipped for %d streamers: %s", len(streamer_ids), exc)
+        return set()
+
+
+def _token(rows: list[Row]) -> AppToken | None:
+    return AppToken(rows[0]["access_token"], parse_rfc3339(rows[0]["expires_at"])) if rows else None

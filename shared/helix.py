@@ -112,6 +112,18 @@ class HelixClient:
             users.extend(u for u in data if isinstance(u, dict) and isinstance(u.get("id"), str))
         return users
 
+    async def get_live(self, user_ids: Sequence[str]) -> set[str]:
+        """Which of these broadcasters are live now (Get Streams, 100 ids per call)."""
+        live: set[str] = set()
+        for start in range(0, len(user_ids), USERS_PER_CALL):
+            chunk = user_ids[start : start + USERS_PER_CALL]
+            body = await self._get("/streams", [("user_id", i) for i in chunk] + [("first", str(PAGE_SIZE))])
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise HelixError(f"Get Streams returned no data list: {type(data).__name__}")
+            live.update(s["user_id"] for s in data if isinstance(s, dict) and isinstance(s.get("user_id"), str))
+        return live & set(user_ids)
+
     async def ensure_token(self) -> AppToken:
         if self.token is None or not self.token.usable(self._clock.now()):
             await self.mint_token()

@@ -65,6 +65,9 @@ class PageWrite:
     window_pages: int
     pages: int  # 1 if this write carries a page, 0 for a bookkeeping-only write
     stop_reason: str | None
+    newest_clip_at: str | None = None  # the newest clip creation time the job has seen so far
+    tier: int = 0  # the streamer's schedule once the job is done
+    next_crawl_at: str | None = None
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -89,8 +92,16 @@ _SLICE_LAST = (f"(SELECT max(id) FROM (SELECT s.id FROM streamers AS s, runs AS 
                f"{_SLICE_MEMBER} ORDER BY s.id LIMIT ?))")
 
 
-def fan_out_slice(run_id: int, after: str, size: int, now: str) -> list[Statement]:
-    """Create the jobs of one slice of streamers, read them back, and move the run's cursor past it.
+def slice_members(run_id: int, after: str, size: int, now: str) -> Statement:
+    """The slice's streamers, and whether each is due: a scheduled run crawls only the due ones."""
+    return Statement(
+        "SELECT s.id, (r.kind = 'manual' OR s.next_crawl_at IS NULL OR s.next_crawl_at <= ?) AS due, r.kind "
+        f"FROM streamers AS s, runs AS r WHERE r.id = ? AND {_SLICE_MEMBER} AND s.id <= {_SLICE_LAST} ORDER BY s.id",
+        (now, run_id, after, run_id, after, size))
+
+
+def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[str] = ()) -> list[Statement]:
+    """Create the jobs of one slice's due (or live) streamers, read them back, and move the run's cursor.
 
     Only the invocation whose cursor matches `after` creates jobs and moves the cursor, so a duplicate
     delivery of a slice changes nothing (its last statement then reports 0 changes).
@@ -98,14 +109,17 @@ def fan_out_slice(run_id: int, after: str, size: int, now: str) -> list[Statemen
     last = (run_id, after, size)
     owns = "EXISTS (SELECT 1 FROM runs WHERE id = ? AND status = 'enqueuing' AND fanout_cursor = ?)"
     end = f"coalesce({_SLICE_LAST}, ?)"
+    due = ("(r.kind = 'manual' OR s.next_crawl_at IS NULL OR s.next_crawl_at <= ? "
+           "OR s.id IN (SELECT value FROM json_each(?)))")
+    live_json = json.dumps(list(live))
     return [
         Statement(
             "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, crawl_from, crawl_to) "
             "SELECT r.id, s.id, 'queued', ?, ?, r.backfill_from, r.backfill_to FROM streamers AS s, runs AS r "
-            f"WHERE r.id = ? AND {_SLICE_MEMBER} AND s.id <= {_SLICE_LAST} AND {owns} "
+            f"WHERE r.id = ? AND {_SLICE_MEMBER} AND s.id <= {_SLICE_LAST} AND {owns} AND {due} "
             "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN ('queued', 'running')) "
             "ON CONFLICT DO NOTHING",
-            (now, now, run_id, after, *last, run_id, after)),
+            (now, now, run_id, after, *last, run_id, after, now, live_json)),
         Statement(
             "SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status = 'queued' AND streamer_id > ? "
             f"AND streamer_id <= {end} ORDER BY streamer_id",
@@ -121,6 +135,12 @@ def fan_out_slice(run_id: int, after: str, size: int, now: str) -> list[Statemen
             "WHERE id = ? AND status = 'enqueuing' AND fanout_cursor = ?",
             (run_id, after, *last, after, *last, after, run_id, after)),
     ]
+
+
+def record_live(streamer_ids: Sequence[str], now: str) -> Statement:
+    """Streamers seen live: hourly from now on, until their activity fades again."""
+    return Statement("UPDATE streamers SET last_live_at = ?, tier = 0 WHERE id IN (SELECT value FROM json_each(?))",
+                     (now, json.dumps(list(streamer_ids))))
 
 
 def stuck_fan_outs(before: str) -> Statement:
@@ -197,12 +217,12 @@ def write_page(w: PageWrite) -> list[Statement]:
             "window_pages = ?, pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
-            "stop_reason = coalesce(?, stop_reason), error = NULL, "
+            "stop_reason = coalesce(?, stop_reason), error = NULL, newest_clip_at = ?, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
             "WHERE id = ? AND lease_token = ? AND status = 'running'",
             (page, page, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
              w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
-             c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, status, w.now,
+             c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
              w.job_id, w.lease_token)),
         Statement(
             "UPDATE runs SET "
@@ -220,9 +240,11 @@ def write_page(w: PageWrite) -> list[Statement]:
             Statement(
                 # max(): a backfill of an old window must not move the watermark back.
                 "UPDATE streamers SET crawled_through = max(coalesce(crawled_through, ''), ?), "
-                "last_success_at = ?, failure_streak = 0, "
-                "last_error = NULL WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-                (w.crawl_to, w.now, w.job_id, w.lease_token)),
+                "last_success_at = ?, failure_streak = 0, last_error = NULL, "
+                "last_clip_at = nullif(max(coalesce(last_clip_at, ''), coalesce(?, '')), ''), tier = ?, "
+                "next_crawl_at = ? "
+                "WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
+                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.job_id, w.lease_token)),
             finish_run_if_complete(w.run_id, w.now),
         ]
     return statements

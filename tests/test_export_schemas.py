@@ -15,7 +15,7 @@ from local.sqlite_db import SCHEMA
 EXPORTED_AT = datetime(2026, 9, 21, 15, 0, tzinfo=UTC)
 TIMESTAMP_COLUMNS = {"created_at", "first_seen_at", "last_seen_at", "backfill_from", "backfill_to",
                      "enqueued_at", "finished_at", "lease_expires_at", "due_at", "crawl_from", "crawl_to",
-                     "window_start", "window_end", "cursor_at", "started_at"}
+                     "window_start", "window_end", "cursor_at", "newest_clip_at", "started_at"}
 
 
 @pytest.mark.parametrize("spec", TABLES, ids=lambda s: s.name)

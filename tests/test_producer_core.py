@@ -33,7 +33,7 @@ async def test_a_tick_creates_one_job_and_one_message_per_active_streamer(db: Sq
     assert len({b.streamer_id for b in bodies}) == 249 and "7" not in {b.streamer_id for b in bodies}
     run = await db.first("SELECT * FROM runs")
     assert (run["status"], run["jobs_total"], run["slot"], run["kind"]) == ("running", 249, slot_key(NOW), "scheduled")
-    assert started.subrequests == 7  # open (+ sweep reads), slice, 3 sends, mark enqueued, bookkeeping
+    assert started.subrequests == 8  # open (+ sweep reads), who is due, slice, 3 sends, mark enqueued, bookkeeping
 
 
 async def test_the_same_cron_slot_opens_nothing_twice(db: SqliteDatabase) -> None:

@@ -47,8 +47,8 @@ async def run_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     db = await SqliteDatabase.open(db_path(args, env))
     try:
         rows = await db.all(
-            "SELECT id, login, display_name, active, crawled_through, last_success_at, failure_streak "
-            "FROM streamers ORDER BY login")
+            "SELECT id, login, display_name, active, tier, next_crawl_at, last_clip_at, last_live_at, "
+            "crawled_through, last_success_at, failure_streak FROM streamers ORDER BY login")
     finally:
         await db.close()
     print(render_rows(rows) if rows else "no streamers yet: clipcrawler streamers add LOGIN...")

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from local.emulator.world import HelixWorld
 from shared.errors import InvalidInput
-from shared.timefmt import align_down, parse_rfc3339
+from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
 
 WEEK_S = 7 * 86_400
 ALL_TIME_S = 30 * 86_400
@@ -219,6 +219,20 @@ class Emulator:
                 found[streamer.id] = streamer.to_user()
         return Reply(200, {"data": list(found.values())})
 
+    async def streams(self, request: Request) -> Reply:
+        """GET /helix/streams?user_id=..: the live ones among at most 100 users."""
+        ids = request.query_params.getlist("user_id")
+        if len(ids) > MAX_IDS:
+            raise BadRequest(f"The number of user_id parameters must not exceed {MAX_IDS}.")
+        now = self.world.clock.now()
+        live = [self.world.streamer_by_id(i) for i in dict.fromkeys(ids) if self.world.is_live(i)]
+        return Reply(200, {"data": [
+            {"id": f"stream-{s.id}", "user_id": s.id, "user_login": s.login, "user_name": s.display_name,
+             "game_id": s.games[0] if s.games else "", "type": "live", "title": f"{s.display_name} live",
+             "viewer_count": 100, "started_at": to_rfc3339(math.floor(now / 3600) * 3600 - 3600),
+             "language": s.language, "tags": []}
+            for s in live if s is not None], "pagination": {}})
+
     async def clips(self, request: Request) -> Reply:
         """GET /helix/clips by broadcaster_id, game_id or id."""
         query = request.query_params
@@ -314,6 +328,7 @@ def create_emulator_app(
         ("validate", "/oauth2/validate", ["GET"], emulator.validate),
         ("users", "/helix/users", ["GET"], emulator.helix(emulator.users)),
         ("clips", "/helix/clips", ["GET"], emulator.helix(emulator.clips)),
+        ("streams", "/helix/streams", ["GET"], emulator.helix(emulator.streams)),
         ("not_found", "/helix/{rest:path}", None, emulator.helix(emulator.not_found)),
     ]
     app = Starlette(

@@ -170,6 +170,15 @@ class HelixWorld:
         now = self.clock.now()
         return [clip.render(now) for clip in self._visible(streamer, start, end, now)]
 
+    def is_live(self, broadcaster_id: str) -> bool:
+        """Live now: clips come from streams, so a streamer clipped this hour or the last one is on air."""
+        streamer = self.streamer_by_id(broadcaster_id)
+        if streamer is None:
+            return False
+        now = self.clock.now()
+        hour = math.floor(now / HOUR_S)
+        return any(c.created_at <= now for h in (hour - 1, hour) for c in self._bucket(streamer, h))
+
     def game_clips(self, game_id: str, start: float, end: float) -> list[dict[str, Any]]:
         """Every visible clip of one game, across all streamers, in the window."""
         now = self.clock.now()

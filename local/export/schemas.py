@@ -105,6 +105,7 @@ JOBS = TableSpec(
         _time("lease_expires_at", nullable=True), _time("due_at"), _time("crawl_from", nullable=True),
         _time("crawl_to", nullable=True), _time("window_start", nullable=True),
         _time("window_end", nullable=True), _text("cursor", nullable=True), _time("cursor_at", nullable=True),
+        _time("newest_clip_at", nullable=True),
         *(_count(n) for n in ("window_pages", "pages", "clips_seen", "clips_new", "clips_updated",
                               "clips_skipped", "helix_calls", "d1_calls", "queue_sends", "subrequests",
                               "max_subrequests")),
