@@ -1,19 +1,27 @@
-"""The producer's HTTP side (Starlette): the authenticated manual kick and a health check."""
+"""The producer's HTTP side (Starlette): the JSON API, the dashboard, a health check, the API description."""
 
 from __future__ import annotations
 
-import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producer.core import ProducerPorts, start_run
+from producer import dashboard
+from producer.api import openapi, runs, streamers
+from producer.api.errors import ApiError, error_response, to_response
+from producer.auth import require_bearer
 from shared.config import Settings
+from shared.errors import ConfigError
+from shared.logs import EventLog, Redactor
 from shared.ports import Clock, Database, QueueSender
 
 
@@ -34,35 +42,114 @@ class AppContext:
 
 # Production builds the context from the Worker's env (request.scope["env"]); local code passes one in.
 ContextFactory = Callable[[Request], Awaitable[AppContext]]
+Handler = Callable[[Request, AppContext], Awaitable[Response]]
 
 
 def authorised(request: Request, context: AppContext) -> Response | None:
     """None if the bearer token matches; otherwise the response to send instead."""
-    if not context.api_token:
-        return JSONResponse({"error": "the API token is not configured (CLIPCRAWLER_API_TOKEN)"}, status_code=503)
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    # compare_digest takes the same time wherever the strings differ.
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), context.api_token.encode()):
-        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        require_bearer(request, context.api_token)
+    except ApiError as exc:
+        return to_response(exc)
     return None
 
 
+def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory) -> Route:
+    """JSON endpoints behind the bearer token, one per method, on one path (so 405 lists them all)."""
+
+    async def endpoint(request: Request) -> Response:
+        context = await context_factory(request)
+        require_bearer(request, context.api_token)
+        return await handlers["GET" if request.method == "HEAD" else request.method](request, context)
+
+    return Route(path, endpoint, methods=list(handlers))
+
+
+def _configured(context_factory: ContextFactory) -> ContextFactory:
+    """The factory, with a configuration error answered as 503 rather than a crash."""
+
+    async def factory(request: Request) -> AppContext:
+        try:
+            return await context_factory(request)
+        except ConfigError as exc:
+            raise ApiError(503, f"the producer is misconfigured: {exc}") from None
+
+    return factory
+
+
 def create_app(context_factory: ContextFactory) -> Starlette:
+    context_factory = _configured(context_factory)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def kick(request: Request) -> Response:
-        context = await context_factory(request)
-        refused = authorised(request, context)
-        if refused is not None:
-            return refused
-        ports = ProducerPorts(context.db, context.queue, context.clock, context.http)
-        started = await start_run(ports, context.settings)
-        return JSONResponse({"run_id": started.run_id, "jobs": started.jobs, "finished": started.finished},
-                            status_code=202)
+    async def spec(request: Request) -> Response:
+        return JSONResponse(openapi.SPEC)
 
-    return Starlette(routes=[
+    routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
-        Route("/runs", kick, methods=["POST"]),
-    ])
+        Route("/openapi.json", spec, methods=["GET"]),
+        api_route("/runs", {"GET": runs.list_runs, "POST": runs.kick}, context_factory),
+        api_route("/runs/{run_id}", {"GET": runs.show_run}, context_factory),
+        api_route("/runs/{run_id}/jobs", {"GET": runs.list_jobs}, context_factory),
+        api_route("/runs/{run_id}/retry-failed", {"POST": runs.retry}, context_factory),
+        api_route("/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory),
+        api_route("/streamers/{streamer_id}", {"DELETE": streamers.deactivate}, context_factory),
+        *dashboard.routes(context_factory),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={
+        ApiError: _api_error, HTTPException: _http_error, Exception: _server_error})
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    if dashboard.is_page(request):
+        return await dashboard.error_page(request, exc)
+    return to_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path = request.url.path[:200]
+    messages = {404: f"no route for {path}", 405: f"{request.method} is not allowed on {path}"}
+    message = messages.get(exc.status_code, exc.detail)
+    return await _api_error(request, ApiError(exc.status_code, message, headers=dict(exc.headers or {})))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # The exception text can quote anything (SQL, a URL); only its type leaves the process unmasked.
+    EventLog(Redactor()).emit("request_failed", level=logging.ERROR, method=request.method,
+                              path=request.url.path, error=type(exc).__name__)
+    return error_response(500, f"internal error ({type(exc).__name__}); see the Worker's logs")
+
+
+class SecurityHeaders:
+    """Headers every answer carries: nothing cached, nothing sniffed, no referrer, no framing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in _SECURITY_HEADERS:
+                    if name not in present:
+                        headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_SECURITY_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]

@@ -43,15 +43,16 @@ def mark_views(now: float, settings: Settings) -> list[Statement]:
 
 
 _EPOCH = "CAST(strftime('%s', {}) AS REAL)"
-# The count at t0 (24 h ago), from the segment of (creation, 0) -> prev mark -> mark -> current row
-# that contains t0. Marks are a day apart, so a previous mark is always at or before t0.
+# The count at t0 (24 h ago; bound once as ?1), from the segment of (creation, 0) -> prev mark ->
+# mark -> current row that contains t0. Marks are a day apart, so a previous mark is always at or
+# before t0.
 _BASELINE = """CASE
-    WHEN lt <= t0 THEN view_count
-    WHEN ct >= t0 THEN 0
-    WHEN mt IS NOT NULL AND mt <= t0 THEN mv + (view_count - mv) * (t0 - mt) / max(lt - mt, 1)
-    WHEN pt IS NOT NULL THEN pv + (mv - pv) * (t0 - pt) / max(mt - pt, 1)
-    WHEN mt IS NOT NULL THEN mv * (t0 - ct) / max(mt - ct, 1)
-    ELSE view_count * (t0 - ct) / max(lt - ct, 1)
+    WHEN lt <= ?1 THEN view_count
+    WHEN ct >= ?1 THEN 0
+    WHEN mt IS NOT NULL AND mt <= ?1 THEN mv + (view_count - mv) * (?1 - mt) / max(lt - mt, 1)
+    WHEN pt IS NOT NULL THEN pv + (mv - pv) * (?1 - pt) / max(mt - pt, 1)
+    WHEN mt IS NOT NULL THEN mv * (?1 - ct) / max(mt - ct, 1)
+    ELSE view_count * (?1 - ct) / max(lt - ct, 1)
 END"""
 
 HOT_CLIPS_SQL = f"""
@@ -59,15 +60,15 @@ SELECT id, broadcaster_id, broadcaster_name, title, url, thumbnail_url, view_cou
        CAST(round(max(view_count - ({_BASELINE}), 0)) AS INTEGER) AS views_gained
 FROM (
     SELECT c.id, c.broadcaster_id, c.broadcaster_name, c.title, c.url, c.thumbnail_url, c.view_count,
-           c.created_at, t.t0,
+           c.created_at,
            {_EPOCH.format("c.created_at")} AS ct, {_EPOCH.format("c.last_seen_at")} AS lt,
            {_EPOCH.format("v.marked_at")} AS mt, v.views AS mv,
            {_EPOCH.format("v.prev_marked_at")} AS pt, v.prev_views AS pv
-    FROM (SELECT ? AS t0) AS t CROSS JOIN clips AS c LEFT JOIN clip_views AS v ON v.clip_id = c.id
-    WHERE c.created_at >= ?
+    FROM clips AS c LEFT JOIN clip_views AS v ON v.clip_id = c.id
+    WHERE c.created_at >= ?2
 )
 ORDER BY views_gained DESC, id
-LIMIT ?"""
+LIMIT ?3"""
 
 
 def hot_clips(now: float, settings: Settings, limit: int) -> Statement:

@@ -15,7 +15,8 @@ EVENTS_LOGGER = "clipcrawler.events"
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # shorter "secrets" would mask ordinary words and numbers
 # A field whose name says it holds a credential is masked whatever its value.
-_SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|cookie|webhook|session|csrf", re.I)
+_SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|cookie|webhook|session|csrf",
+                         re.IGNORECASE)
 # Credential-shaped text inside free text, e.g. an error message that quotes a request.
 # Each keeps its first group and masks the rest of the match.
 _SECRET_TEXT = [
@@ -30,7 +31,8 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret that contains another is masked whole.
-        self._secrets = sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        kept = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
+        self._secrets = sorted(kept, key=len, reverse=True)
 
     @classmethod
     def for_settings(cls, settings: Settings, *extra: str) -> Redactor:
@@ -99,6 +101,43 @@ class RedactingFilter(logging.Filter):
             record.exc_text = self.redactor.text(record.exc_text)
         record.msg, record.args = self.redactor.text(message), ()
         return True
+
+
+class SecretGuard(logging.Filter):
+    """A logger filter masking registered secrets before any handler (or test capture) sees the record.
+
+    For loggers of libraries that log what they send, e.g. httpx logs every request URL at INFO, and
+    a webhook URL is itself a secret.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+        self._redactor = Redactor()
+
+    def add(self, *secrets: str) -> None:
+        fresh = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH} - self._secrets
+        if fresh:
+            self._secrets |= fresh
+            self._redactor = Redactor(self._secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = self._redactor.text(message)
+        if masked != message:
+            record.msg, record.args = masked, ()
+        return True
+
+
+_GUARD = SecretGuard()
+
+
+def guard(logger_name: str, *secrets: str) -> None:
+    """Mask `secrets` in everything `logger_name` logs from now on (process-wide, idempotent)."""
+    _GUARD.add(*secrets)
+    logger = logging.getLogger(logger_name)
+    if _GUARD not in logger.filters:
+        logger.addFilter(_GUARD)
 
 
 def configure(redactor: Redactor, *, level: int = logging.INFO, stream: Any = None) -> logging.Handler:

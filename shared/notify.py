@@ -11,7 +11,7 @@ import httpx
 from shared.budget import EXTERNAL, Budget
 from shared.config import Settings
 from shared.errors import BudgetExhausted
-from shared.logs import EventLog
+from shared.logs import EventLog, guard
 from shared.metered import MeteredDatabase
 from shared.ports import Row
 from shared.timefmt import parse_rfc3339
@@ -37,7 +37,8 @@ class RunReport:
             duration = max(0.0, parse_rfc3339(row["finished_at"]) - parse_rfc3339(row["created_at"]))
         return cls(run_id=int(row["id"]), kind=str(row["kind"]), streamers=int(row["jobs_total"]),
                    jobs_done=int(row["jobs_done"]), jobs_failed=int(row["jobs_failed"]),
-                   clips_new=int(row["clips_new"]), clips_updated=int(row["clips_updated"]), duration_s=duration)
+                   clips_new=int(row["clips_new"]), clips_updated=int(row["clips_updated"]),
+                   duration_s=duration)
 
 
 def run_link(public_url: str, run_id: int) -> str | None:
@@ -48,7 +49,7 @@ def run_link(public_url: str, run_id: int) -> str | None:
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "an unknown time"
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -63,13 +64,15 @@ def slack_payload(report: RunReport, link: str | None) -> dict[str, Any]:
     outcome = "finished with failures" if report.jobs_failed else "finished"
     summary = (f"{report.streamers} streamers, {report.clips_new} new clips, {report.clips_updated} updated, "
                f"{report.jobs_failed} failed, in {format_duration(report.duration_s)}")
-    fields = [("Streamers", report.streamers), ("Failed", report.jobs_failed), ("New clips", report.clips_new),
-              ("Updated clips", report.clips_updated), ("Duration", format_duration(report.duration_s))]
+    fields = [("Streamers", report.streamers), ("Failed", report.jobs_failed),
+              ("New clips", report.clips_new), ("Updated clips", report.clips_updated),
+              ("Duration", format_duration(report.duration_s))]
     return {
         "text": f"clipcrawler {named} {outcome}: {summary}",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*clipcrawler {named} {outcome}*"}},
-            {"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields]},
+            {"type": "section",
+             "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields]},
         ],
     }
 
@@ -97,13 +100,14 @@ async def announce_run_finished(run_id: int, *, db: MeteredDatabase, http: httpx
     if http is None:
         events.emit("notification_skipped", level=logging.WARNING, run_id=run_id, reason="no HTTP client")
         return False
-    return await post_webhook(http, settings, db.budget, slack_payload(report, run_link(settings.public_url, run_id)),
-                              events, run_id=run_id)
+    payload = slack_payload(report, run_link(settings.public_url, run_id))
+    return await post_webhook(http, settings, db.budget, payload, events, run_id=run_id)
 
 
 async def post_webhook(http: httpx.AsyncClient, settings: Settings, budget: Budget, payload: dict[str, Any],
                        events: EventLog, *, run_id: int) -> bool:
     """One POST to the webhook, charged as one external subrequest; failures are logged, not raised."""
+    guard("httpx", settings.webhook_url)  # httpx logs each request's URL, and this one is a secret
     try:
         charge_fetch(budget)
         response = await http.post(settings.webhook_url, json=payload, timeout=settings.http_timeout_seconds)
