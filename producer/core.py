@@ -66,7 +66,10 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     kind = "scheduled" if scheduled_time is not None else "manual"
     key = slot_key(scheduled_time) if scheduled_time is not None else None
 
-    stale_before = to_rfc3339(now - settings.lease_seconds)
+    # Longer than any retry or requeue delay and any lease: a message this late is not coming. A backlog
+    # that is merely slow would be served twice, harmlessly (the claim lets one copy through).
+    sweep_after = settings.sweep_after_minutes * 60
+    stale_before = to_rfc3339(now - sweep_after)
     inserted, existing, stale, stuck, token_row = await db.batch(store.open_run(
         key, kind, stamp, to_rfc3339(backfill.start) if backfill else None,
         to_rfc3339(backfill.end) if backfill else None, streamer_ids) + [
@@ -87,7 +90,7 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http)
     statements = token_statements + mark_views(now, settings)
     if resend:
-        statements.append(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + settings.lease_seconds)))
+        statements.append(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + sweep_after)))
     await db.batch(statements)
     events = EventLog(Redactor.for_settings(settings))
     events.emit("run_opened", run_id=run_id, kind=kind, slot=key, jobs=sliced.jobs, more=sliced.more,

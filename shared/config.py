@@ -37,6 +37,7 @@ class Settings:
     min_split_minutes: int = 60  # a window a looping cursor spoils is halved down to this, then accepted
     cursor_max_age_seconds: int = 30  # resume a page walk older than this from its first page
     lease_seconds: int = 960  # a consumer's wall-time limit is 15 min; reclaim after that
+    sweep_after_minutes: int = 180  # an unfinished job untouched this long lost its message: send another
     max_retries: int = 5  # must match the consumer's max_retries in wrangler.consumer.toml
     retry_delay_seconds: int = 60
     http_timeout_seconds: float = 10.0
@@ -73,7 +74,7 @@ class Settings:
     def validated(self) -> Settings:
         if self.plan not in PLAN_LIMITS:
             raise ConfigError(f"CLIPCRAWLER_PLAN has value {self.plan!r}; expected one of {sorted(PLAN_LIMITS)}")
-        for name in ("lookback_hours", "max_window_hours", "page_cap", "split_at_pages", "lease_seconds", "fanout_slice",
+        for name in ("lookback_hours", "max_window_hours", "page_cap", "split_at_pages", "lease_seconds", "sweep_after_minutes", "fanout_slice",
                      "http_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")

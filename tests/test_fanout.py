@@ -81,7 +81,7 @@ async def test_a_fan_out_that_stopped_is_resumed_by_the_next_tick(db: SqliteData
     queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
     first = await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
     queue.sent = [m for m in queue.sent if not isinstance(decode(m.body), FanOut)]  # the slice message is lost
-    clock.advance(3600)
+    clock.advance(settings.sweep_after_minutes * 60 + 60)
     await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=clock.now())
     resumed = [decode(m.body) for m in queue.sent if isinstance(decode(m.body), FanOut)]
     assert FanOut(first.run_id, "0000999") in resumed
