@@ -118,7 +118,8 @@ class StreamerCrawl:
         job, helix = self.job, self.helix
         assert job is not None and helix is not None
         if self.streamer is None or not self.streamer["active"]:
-            return await self._commit_page(None, [], 0, None, None, 0, "streamer_inactive", pages=0)
+            # Deactivated after its job was queued: close the job, and leave the watermark where it is.
+            return await self._commit_page(None, [], 0, None, None, 0, "streamer_inactive", pages=0, crawled=False)
         crawl = self._crawl_window(job)
         window = self._current_window(job, crawl)
         cursor: str | None = job["cursor"]
@@ -191,7 +192,6 @@ class StreamerCrawl:
             return "repeated_cursor"
         if pages >= self.settings.page_cap:
             return "page_cap"  # a 10-minute window Helix still won't finish: keep what it gave
-
         return None
 
     def _crawl_window(self, job: Row) -> Window:
@@ -208,7 +208,7 @@ class StreamerCrawl:
 
     async def _commit_page(self, crawl: Window | None, rows: list[dict[str, Any]], skipped: int,
                            window: Window | None, cursor: str | None, window_pages: int,
-                           stop_reason: str | None, *, pages: int) -> CrawlResult | None:
+                           stop_reason: str | None, *, pages: int, crawled: bool = True) -> CrawlResult | None:
         """Write one page with the job's new position; returns a result once the job is done."""
         job = self.job
         assert job is not None
@@ -221,7 +221,8 @@ class StreamerCrawl:
             window_start=to_rfc3339(window.start) if window else None,
             window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
             cursor_at=now if cursor else None, window_pages=window_pages,
-            pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, **self._schedule()))
+            pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
+            **self._schedule()))
         results = await self.db.batch(page_statements + self._take_token_statements())
         if results[0].changes != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")

@@ -66,6 +66,7 @@ class PageWrite:
     pages: int  # 1 if this write carries a page, 0 for a bookkeeping-only write
     stop_reason: str | None
     newest_clip_at: str | None = None  # the newest clip creation time the job has seen so far
+    crawled: bool = True  # False: the job closes without crawling, so the streamer's watermark stays
     tier: int = 0  # the streamer's schedule once the job is done
     next_crawl_at: str | None = None
 
@@ -235,8 +236,8 @@ def write_page(w: PageWrite) -> list[Statement]:
     ]
     if w.clips:
         statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.lease_token)))
-    if finished:
-        statements += [
+    if finished and w.crawled:
+        statements.append(
             Statement(
                 # max(): a backfill of an old window must not move the watermark back.
                 "UPDATE streamers SET crawled_through = max(coalesce(crawled_through, ''), ?), "
@@ -244,9 +245,9 @@ def write_page(w: PageWrite) -> list[Statement]:
                 "last_clip_at = nullif(max(coalesce(last_clip_at, ''), coalesce(?, '')), ''), tier = ?, "
                 "next_crawl_at = ? "
                 "WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.job_id, w.lease_token)),
-            finish_run_if_complete(w.run_id, w.now),
-        ]
+                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.job_id, w.lease_token)))
+    if finished:
+        statements.append(finish_run_if_complete(w.run_id, w.now))
     return statements
 
 

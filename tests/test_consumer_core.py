@@ -303,3 +303,14 @@ async def test_the_secret_is_not_in_any_stored_error(env: Env) -> None:
     assert job["status"] == "failed" and "refused the client credentials" in job["error"]
     dump = str(await env.db.all("SELECT * FROM jobs")) + str(await env.db.all("SELECT * FROM streamers"))
     assert "secret" not in dump.replace("invalid client secret", "")
+
+
+async def test_a_streamer_deactivated_while_queued_closes_its_job_without_moving_the_watermark(env: Env) -> None:
+    body = await env.job_message()
+    await env.db.run("UPDATE streamers SET active = 0, crawled_through = '2026-09-01T00:00:00Z'")
+    verdict = await env.handle(body)
+    assert verdict.ack and verdict.outcome == "done" and env.helix.requests == []
+    job = await env.job()
+    assert (job["status"], job["stop_reason"]) == ("done", "streamer_inactive")
+    streamer = await env.db.first("SELECT crawled_through, last_success_at FROM streamers")
+    assert streamer == {"crawled_through": "2026-09-01T00:00:00Z", "last_success_at": None}
