@@ -1,0 +1,183 @@
+-- Migration 0000: the initial schema, identical in effect to schema.sql (tests/test_wrangler.py checks).
+-- Apply with: npx wrangler d1 migrations apply DB --remote -c wrangler.consumer.toml
+-- Timestamps are RFC 3339 text in UTC with a trailing Z ('2026-11-22T04:00:00Z'), so they sort as text.
+
+-- The channels to crawl. Keyed on broadcaster id: logins can change.
+CREATE TABLE IF NOT EXISTS streamers (
+    id              TEXT PRIMARY KEY,              -- Twitch broadcaster id (opaque string)
+    login           TEXT NOT NULL,
+    display_name    TEXT NOT NULL DEFAULT '',
+    active          INTEGER NOT NULL DEFAULT 1,    -- 0 = deactivated; its clips stay
+    crawled_through TEXT,                          -- watermark: end of the last fully crawled window
+    last_success_at TEXT,
+    last_failure_at TEXT,
+    failure_streak  INTEGER NOT NULL DEFAULT 0,    -- consecutive failed crawls
+    last_error      TEXT,
+    tier            INTEGER NOT NULL DEFAULT 0,    -- adaptive schedule: 0 = hourly, higher = less often
+    next_crawl_at   TEXT,                          -- when a scheduled run next includes it; NULL = now
+    last_clip_at    TEXT,                          -- creation time of its newest clip seen
+    last_live_at    TEXT,                          -- last time Get Streams showed it live
+    added_at        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS streamers_active ON streamers (active, id);
+CREATE INDEX IF NOT EXISTS streamers_login ON streamers (login);
+
+-- Every Helix clip field. Mutable ones (view_count, video_id, vod_offset, title, is_featured, ...)
+-- are overwritten by the upsert; a row is rewritten only when one of them changed.
+CREATE TABLE IF NOT EXISTS clips (
+    id               TEXT PRIMARY KEY,
+    broadcaster_id   TEXT NOT NULL,
+    broadcaster_name TEXT NOT NULL,
+    creator_id       TEXT NOT NULL,
+    creator_name     TEXT NOT NULL,
+    video_id         TEXT NOT NULL DEFAULT '',     -- '' while the VOD is unavailable
+    game_id          TEXT NOT NULL,
+    language         TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    view_count       INTEGER NOT NULL,
+    created_at       TEXT NOT NULL,
+    url              TEXT NOT NULL,
+    embed_url        TEXT NOT NULL,
+    thumbnail_url    TEXT NOT NULL,
+    duration         REAL NOT NULL,
+    vod_offset       INTEGER,                      -- NULL until Twitch sets it (or forever)
+    is_featured      INTEGER NOT NULL DEFAULT 0,
+    first_seen_at    TEXT NOT NULL,
+    last_seen_at     TEXT NOT NULL                 -- last crawl that found the row changed
+);
+CREATE INDEX IF NOT EXISTS clips_broadcaster_created ON clips (broadcaster_id, created_at);
+CREATE INDEX IF NOT EXISTS clips_created ON clips (created_at);
+
+-- One row per cron slot or manual kick.
+CREATE TABLE IF NOT EXISTS runs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    slot            TEXT UNIQUE,                   -- 'cron:2026-11-22T04:00:00Z'; NULL for manual runs
+    kind            TEXT NOT NULL CHECK (kind IN ('scheduled', 'manual')),
+    status          TEXT NOT NULL CHECK (status IN ('enqueuing', 'running', 'finished')),
+    created_at      TEXT NOT NULL,
+    backfill_from   TEXT,                          -- a manual backfill's fixed window, else NULL
+    backfill_to     TEXT,
+    only_streamers  TEXT,                          -- JSON list of streamer ids a manual kick is limited to
+    fanout_cursor   TEXT NOT NULL DEFAULT '',      -- last streamer id given a job; slices go in id order
+    enqueued_at     TEXT,
+    finished_at     TEXT,
+    jobs_total      INTEGER NOT NULL DEFAULT 0,
+    jobs_done       INTEGER NOT NULL DEFAULT 0,
+    jobs_failed     INTEGER NOT NULL DEFAULT 0,
+    pages           INTEGER NOT NULL DEFAULT 0,
+    clips_seen      INTEGER NOT NULL DEFAULT 0,
+    clips_new       INTEGER NOT NULL DEFAULT 0,
+    clips_updated   INTEGER NOT NULL DEFAULT 0,
+    clips_skipped   INTEGER NOT NULL DEFAULT 0,    -- malformed clips Helix sent
+    helix_calls     INTEGER NOT NULL DEFAULT 0,
+    d1_calls        INTEGER NOT NULL DEFAULT 0,
+    queue_sends     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_created ON runs (created_at);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at);
+
+-- One row per run and streamer: the unit of work a queue message points at.
+CREATE TABLE IF NOT EXISTS jobs (
+    id                   INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id               INTEGER NOT NULL REFERENCES runs (id),
+    streamer_id          TEXT NOT NULL REFERENCES streamers (id),
+    status               TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    attempts             INTEGER NOT NULL DEFAULT 0,   -- claims, including continuations
+    reclaims             INTEGER NOT NULL DEFAULT 0,   -- claims of a job whose holder went silent
+    invocations          INTEGER NOT NULL DEFAULT 0,   -- consumer invocations that did work
+    lease_token          TEXT,
+    lease_expires_at     TEXT,
+    due_at               TEXT NOT NULL,                -- when a message for it should be delivered
+    crawl_from           TEXT,                         -- the whole range, fixed at the first claim
+    crawl_to             TEXT,
+    window_start         TEXT,                         -- the window being paged now
+    window_end           TEXT,
+    cursor               TEXT,                         -- Helix cursor inside that window
+    cursor_at            TEXT,                         -- when it was handed out: old cursors are not trusted
+    newest_clip_at       TEXT,                         -- newest clip creation time this job has seen
+    window_pages         INTEGER NOT NULL DEFAULT 0,   -- pages read in that window
+    pages                INTEGER NOT NULL DEFAULT 0,
+    clips_seen           INTEGER NOT NULL DEFAULT 0,
+    clips_new            INTEGER NOT NULL DEFAULT 0,
+    clips_updated        INTEGER NOT NULL DEFAULT 0,
+    clips_skipped        INTEGER NOT NULL DEFAULT 0,
+    helix_calls          INTEGER NOT NULL DEFAULT 0,
+    d1_calls             INTEGER NOT NULL DEFAULT 0,
+    queue_sends          INTEGER NOT NULL DEFAULT 0,
+    subrequests          INTEGER NOT NULL DEFAULT 0,   -- across all invocations
+    max_subrequests      INTEGER NOT NULL DEFAULT 0,   -- the most any one invocation used
+    stop_reason          TEXT,                         -- why the last invocation stopped
+    error                TEXT,
+    created_at           TEXT NOT NULL,
+    started_at           TEXT,
+    finished_at          TEXT,
+    UNIQUE (run_id, streamer_id)
+);
+CREATE INDEX IF NOT EXISTS jobs_run_status ON jobs (run_id, status);
+CREATE INDEX IF NOT EXISTS jobs_streamer ON jobs (streamer_id, status);
+-- The producer's sweep for jobs whose message was lost or whose consumer died.
+CREATE INDEX IF NOT EXISTS jobs_unfinished_due ON jobs (due_at) WHERE status IN ('queued', 'running');
+-- At most one unfinished job per streamer, whatever run it belongs to.
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_one_active_per_streamer
+    ON jobs (streamer_id) WHERE status IN ('queued', 'running');
+
+-- Messages that could not be processed at all (malformed, unknown job, dead-lettered).
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    source      TEXT NOT NULL,                 -- 'consumer' or 'dlq'
+    job_id      INTEGER,
+    body        TEXT NOT NULL,                 -- the raw body, cut to 4,000 characters
+    reason      TEXT NOT NULL
+);
+
+-- The one cached app access token (client-credentials grant), and the last low Ratelimit-* reading
+-- any consumer saw, so every invocation paces itself before Twitch answers 429.
+CREATE TABLE IF NOT EXISTS app_tokens (
+    client_id           TEXT PRIMARY KEY,
+    access_token        TEXT NOT NULL,
+    expires_at          TEXT NOT NULL,
+    minted_at           TEXT NOT NULL,
+    ratelimit_limit     INTEGER,
+    ratelimit_remaining INTEGER,
+    ratelimit_reset     INTEGER                    -- epoch seconds
+);
+
+-- View-count marks for the dashboard's hottest clips (views gained in the last 24 h): one row per clip
+-- young enough to be re-crawled, replaced at most once a day by the producer's tick (producer/hot.py).
+CREATE TABLE IF NOT EXISTS clip_views (
+    clip_id        TEXT PRIMARY KEY,
+    marked_at      TEXT NOT NULL,                -- when `views` was observed (the clip's last_seen_at)
+    views          INTEGER NOT NULL,
+    prev_marked_at TEXT,                         -- the mark before it, about a day earlier
+    prev_views     INTEGER
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS clip_views_marked ON clip_views (marked_at);
+
+-- `clipcrawler export` (local/export/), per destination and table: how far the last successful Parquet export
+-- got. Rows whose change marker (clips.last_seen_at; runs/jobs.finished_at, or NULL while unfinished) is at or
+-- after `watermark` are read again next time; export_tail holds the digest of each such row as `generation`
+-- wrote it, so the ones unchanged since are skipped. Written only by the exporter; unused on D1 itself.
+CREATE TABLE IF NOT EXISTS export_state (
+    destination TEXT NOT NULL,                     -- 'file:///srv/clips-export', 's3://bucket/prefix'
+    table_name  TEXT NOT NULL,                     -- 'clips', 'runs', 'jobs'
+    source      TEXT NOT NULL,                     -- 'local' or 'd1'
+    watermark   TEXT,                              -- NULL: the table was empty; the next export reads it all
+    generation  TEXT NOT NULL,                     -- the export (id) that wrote this row and its export_tail rows
+    exported_at TEXT NOT NULL,
+    rows        INTEGER NOT NULL DEFAULT 0,        -- rows that export wrote
+    tail_rows   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (destination, table_name)
+);
+CREATE TABLE IF NOT EXISTS export_tail (
+    destination TEXT NOT NULL,
+    table_name  TEXT NOT NULL,
+    generation  TEXT NOT NULL,
+    row_key     TEXT NOT NULL,                     -- the row's id, as text
+    digest      TEXT NOT NULL,
+    PRIMARY KEY (destination, table_name, generation, row_key)
+);
+
+-- The dashboard's failing streamers, worst first. Partial: a streamer whose streak stays 0 (the usual
+-- case) is never in it, so crawls that succeed write nothing to it.
+CREATE INDEX IF NOT EXISTS streamers_failing ON streamers (failure_streak DESC, login) WHERE failure_streak > 0;
