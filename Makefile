@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-property soak bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,14 @@ demo: $(INSTALLED)
 
 test: $(INSTALLED) $(NODE_INSTALLED)
 	$(PY) -m pytest
+
+# The delivery-schedule property test with many more examples than the suite's 40.
+test-property: $(INSTALLED)
+	CLIPCRAWLER_PROPERTY_EXAMPLES=500 $(PY) -m pytest tests/test_property_delivery.py
+
+# 1,000 streamers under duplicates, crashes, 5xx, 429 bursts and a token expiry; exits non-zero on any loss.
+soak: $(INSTALLED)
+	$(VENV)/bin/clipcrawler soak
 
 # Minutes, not seconds: writes bench/report.md and bench/results.json.
 bench: $(INSTALLED)
