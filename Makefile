@@ -4,26 +4,38 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
+WHEELS := .pyodide-wheels
+WHEELS_FETCHED := $(WHEELS)/manifest.json
 
-.PHONY: demo test test-property soak bench install clean
+.PHONY: demo test test-workers test-property soak bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
 	touch $@
 
-# wrangler and miniflare for the Workers tests (tests/test_wrangler.py); without npm they are skipped.
+# wrangler, miniflare and pyodide for the Workers tests (tests/test_wrangler.py, tests/test_workers_harness.py);
+# without npm they are skipped.
 $(NODE_INSTALLED): package.json package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund && touch $@; \
 	else echo "npm not found: the wrangler tests will be skipped"; fi
+
+# The Workers' own Python packages as wheels for Pyodide, for the Workers harness (tests/workers_harness/).
+$(WHEELS_FETCHED): pyproject.toml scripts/fetch-wheels $(INSTALLED) $(NODE_INSTALLED)
+	$(PY) scripts/fetch-wheels $(WHEELS)
+	touch $@
 
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
 	$(VENV)/bin/clipcrawler demo
 
-test: $(INSTALLED) $(NODE_INSTALLED)
+test: $(INSTALLED) $(NODE_INSTALLED) $(WHEELS_FETCHED)
 	$(PY) -m pytest
+
+# Only the Workers harness: both entries in Pyodide on Miniflare's D1 and Queues (about 30 s).
+test-workers: $(INSTALLED) $(NODE_INSTALLED) $(WHEELS_FETCHED)
+	$(PY) -m pytest tests/test_workers_harness.py
 
 # The delivery-schedule property test with many more examples than the suite's 40.
 test-property: $(INSTALLED)
@@ -38,4 +50,4 @@ bench: $(INSTALLED)
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis $(WHEELS)

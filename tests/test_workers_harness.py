@@ -1,0 +1,277 @@
+"""The Worker entries on real bindings: Pyodide in Node, Miniflare's D1 and Queues, the Helix emulator.
+
+tests/workers_harness/harness.mjs plays the story of tests/workers_harness/scenario.py once (about 30 s):
+producer/entry.py and consumer/entry.py, unchanged, in Pyodide, against the D1 database and queues that
+wrangler.*.toml declare. The same story is then played in local mode (SQLite, the simulated queue) on the
+same world, and the two databases must agree. Skipped only where Node.js is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from local.clock import VirtualClock
+from local.emulated import emulator_client, emulator_settings
+from local.emulator import EmulatorConfig
+from local.queue import QueueBatch
+from local.runner import LocalRunner
+from local.sqlite_db import SqliteDatabase
+from producer.app import AppContext, create_app
+from producer.core import slot_key
+from shared.config import Settings
+from tests.workers_harness import scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "tests" / "workers_harness" / "harness.mjs"
+WHEELS = ROOT / ".pyodide-wheels"
+NODE_PACKAGES = ("pyodide", "miniflare", "wrangler")
+HARNESS_TIMEOUT_S = 240
+
+Rows = list[dict[str, Any]]
+
+
+def wrangler_config(worker: str) -> dict[str, Any]:
+    return tomllib.loads((ROOT / f"wrangler.{worker}.toml").read_text())
+
+
+JOBS, DEAD_LETTERS = wrangler_config("consumer")["queues"]["consumers"]
+
+
+# --- the harness run ---------------------------------------------------------------------------------
+
+def node_env(home: Path) -> dict[str, str]:
+    """Offline wrangler: no account, telemetry or prompts; its logs in a temp dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
+    env.update(CI="true", NO_COLOR="1", WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
+               WRANGLER_HIDE_BANNER="true", WRANGLER_LOG_PATH=str(home / "logs"),
+               XDG_CONFIG_HOME=str(home / "config"))
+    return env
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """What the harness saw: HTTP answers, every delivery and its outcome, the tables read back."""
+    if shutil.which("node") is None:
+        pytest.skip("Node.js is not installed: the Workers harness runs the entries in Pyodide under Node "
+                    "(make test installs its npm packages when npm is there)")
+    missing = [p for p in NODE_PACKAGES if not (ROOT / "node_modules" / p / "package.json").exists()]
+    if missing:
+        pytest.fail(f"node_modules lacks {', '.join(missing)}: run `npm ci` (make test does)")
+    fetched = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch-wheels"), str(WHEELS)],
+                             capture_output=True, text=True, check=False)
+    if fetched.returncode != 0:
+        pytest.fail(f"scripts/fetch-wheels failed:\n{fetched.stdout}{fetched.stderr}")
+    work = tmp_path_factory.mktemp("workers-harness")
+    out, log = work / "result.json", work / "harness.log"
+    done = subprocess.run(["node", str(HARNESS), "--python", sys.executable, "--wheels", str(WHEELS),
+                           "--out", str(out), "--log", str(log)], cwd=ROOT, env=node_env(work),
+                          capture_output=True, text=True, timeout=HARNESS_TIMEOUT_S, check=False)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    if done.returncode != 0 or "failure" in result or "tables" not in result:
+        tail = log.read_text()[-4000:] if log.exists() else ""
+        pytest.fail(f"the harness failed (exit {done.returncode}):\n{result.get('failure', '')}\n"
+                    f"--- stdout/stderr ---\n{done.stdout[-3000:]}{done.stderr[-3000:]}\n--- log ---\n{tail}")
+    return result
+
+
+def deliveries(result: dict[str, Any], *, queue: str, streamer_id: str) -> list[dict[str, Any]]:
+    return [d for d in result["deliveries"]
+            if d["queue"] == queue and d["body"].get("streamer_id") == streamer_id]
+
+
+def job(result: dict[str, Any], run_id: int, streamer_id: str) -> dict[str, Any]:
+    [row] = [j for j in result["tables"]["jobs"] if j["run_id"] == run_id and j["streamer_id"] == streamer_id]
+    return row
+
+
+# --- the same story in local mode --------------------------------------------------------------------
+
+class CrashingRunner(LocalRunner):
+    """LocalRunner whose consumer invocation dies, before the core runs, on the scenario's poisoned job."""
+
+    def __init__(self, *args: Any, poisoned: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.poisoned = poisoned
+
+    async def _consume(self, batch: QueueBatch) -> None:
+        if any(scenario.is_poisoned(m.body, self.poisoned) for m in batch.messages):
+            raise RuntimeError("simulated crash of the consumer invocation")
+        await super()._consume(batch)
+
+
+async def play_locally() -> dict[str, Rows]:
+    """The scenario on SQLite and the simulated queue, with the Workers' shipped [vars]."""
+    world = scenario.world()
+    config = EmulatorConfig()
+    described = scenario.describe(world)
+    shipped = {**wrangler_config("producer")["vars"], **wrangler_config("consumer")["vars"]}
+    settings = emulator_settings(Settings.from_env(shipped), config)
+    clock = VirtualClock(scenario.START)
+    db = await SqliteDatabase.open()
+    try:
+        async with emulator_client(scenario.emulator_app(world, config)) as http:
+            runner = CrashingRunner(db, http, settings, clock, concurrency=1, poisoned=described["poisoned"])
+            context = AppContext(db, runner.queue, clock, settings, scenario.API_TOKEN, http)
+
+            async def context_factory(request: object) -> AppContext:
+                return context
+
+            bearer = {"authorization": f"Bearer {scenario.API_TOKEN}"}
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(context_factory)),
+                                         base_url="https://producer.local") as api:
+                added = await api.post("/streamers", json={"logins": described["logins"]}, headers=bearer)
+                assert added.status_code == 200, added.text
+                await runner.crawl(scheduled_time=scenario.SLOT)
+                kicked = await api.post("/runs", json={}, headers=bearer)
+                assert kicked.status_code == 202, kicked.text
+                await runner.drain()
+        assert clock.now() < scenario.SAME_WINDOWS_UNTIL, (
+            f"the local run's clock ended at {clock.now()}, past {scenario.SAME_WINDOWS_UNTIL}: its crawl "
+            "windows can no longer match the harness's (see scenario.py)")
+        return {table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES}
+    finally:
+        await db.close()
+
+
+@pytest.fixture(scope="module")
+def local() -> dict[str, Rows]:
+    return asyncio.run(play_locally())
+
+
+def comparable(rows: Sequence[dict[str, Any]], ignored: frozenset[str]) -> Rows:
+    return [{k: v for k, v in row.items() if k not in ignored} for row in rows]
+
+
+# --- what the harness must show ------------------------------------------------------------------------
+
+def test_the_entries_ran_in_pyodide_with_the_vendored_sdk(harness: dict[str, Any]) -> None:
+    for worker, runtime in harness["runtimes"].items():
+        assert runtime["platform"] == "emscripten", worker
+        assert runtime["python"].startswith("3.13."), worker  # compatibility date >= 2025-09-29
+        assert runtime["entry_module"] == "/session/metadata/entry.py", worker
+        assert runtime["workers_module"].endswith("site-packages/workers/__init__.py"), worker
+        assert runtime["db_binding"] == "_BindingWrapper", worker  # the SDK wraps D1 as in production
+        assert runtime["threads_inline"], worker  # the SDK's own anyio patch is in place
+
+
+def test_wrangler_migrated_the_database(harness: dict[str, Any]) -> None:
+    for migration in sorted((ROOT / "migrations").glob("*.sql")):
+        assert migration.name in harness["migrations"]
+
+
+def test_the_http_api_answers_through_the_asgi_bridge(harness: dict[str, Any]) -> None:
+    answers = harness["responses"]
+    assert answers["kick_without_token"]["status"] == 401
+    added = answers["add_streamers"]
+    assert added["status"] == 200 and len(added["json"]["added"]) == scenario.STREAMERS
+    assert added["json"]["unknown"] == []
+    kick = answers["kick"]
+    assert kick["status"] == 202 and kick["json"]["run_id"] == 2 and kick["json"]["jobs"] == scenario.STREAMERS
+    run = answers["kicked_run"]
+    assert run["status"] == 200 and run["json"]["status"] == "finished" and run["json"]["kind"] == "manual"
+    assert run["json"]["jobs"]["done"] == scenario.STREAMERS
+
+
+def test_the_dashboard_logs_in_and_renders_a_run_through_the_asgi_bridge(harness: dict[str, Any]) -> None:
+    login, page = harness["responses"]["login"], harness["responses"]["run_page"]
+    assert (login["status"], login["location"]) == (303, "/ui/runs/1")
+    # Secure: the bridge kept the request's https scheme.
+    assert {"HttpOnly", "SameSite=Strict", "Secure", "Path=/"} <= set(login["cookie_attributes"])
+    assert page["status"] == 200 and page["content_type"].startswith("text/html")
+    assert "dead-lettered: the consumer failed on every delivery" in page["html"]
+
+
+def test_the_cron_opened_the_slots_run(harness: dict[str, Any]) -> None:
+    assert harness["cron"]["outcome"] == "ok"
+    scheduled, manual = harness["tables"]["runs"]
+    assert scheduled["kind"] == "scheduled" and scheduled["slot"] == slot_key(scenario.SLOT)
+    assert manual["kind"] == "manual" and manual["slot"] is None
+    assert [r["jobs_total"] for r in (scheduled, manual)] == [scenario.STREAMERS] * 2
+
+
+def test_a_failed_crawl_is_retried_with_a_delay_then_acked(harness: dict[str, Any]) -> None:
+    streamer = harness_streamer(scenario.RETRIED_STREAMER)
+    first, second = deliveries(harness, queue=JOBS["queue"], streamer_id=streamer)[:2]
+    assert (first["attempts"], first["outcome"]["action"]) == (1, "retry")
+    # The retry policy's first backoff: retry_delay_seconds, plus up to half again of jitter.
+    assert JOBS["retry_delay"] <= first["outcome"]["delaySeconds"] <= JOBS["retry_delay"] * 1.5
+    assert (second["attempts"], second["outcome"]["action"]) == (2, "ack")
+    assert second["id"] == first["id"]  # the same message, redelivered by the queue
+    crawled = job(harness, 1, streamer)
+    assert (crawled["status"], crawled["attempts"], crawled["error"]) == ("done", 2, None)
+
+
+def test_a_throttled_crawl_goes_on_in_a_new_message_the_consumer_sends_with_a_delay(
+        harness: dict[str, Any]) -> None:
+    streamer = harness_streamer(scenario.THROTTLED_STREAMER)
+    first, second = [d for d in deliveries(harness, queue=JOBS["queue"], streamer_id=streamer)
+                     if d["body"]["run_id"] == 1]
+    assert first["outcome"]["action"] == second["outcome"]["action"] == "ack"
+    assert second["id"] != first["id"] and second["attempts"] == 1  # a new message, not a retry
+    [sent] = [s for s in harness["sends"] if s["worker"] == "consumer"]
+    assert sent["queue"] == JOBS["queue"] and sent["body"] == second["body"]
+    assert sent["body"]["seq"] == first["body"]["seq"] + 1 and sent["delaySeconds"] >= 1
+    crawled = job(harness, 1, streamer)
+    assert (crawled["status"], crawled["attempts"], crawled["queue_sends"]) == ("done", 2, 1)
+
+
+def test_a_message_whose_consumer_always_dies_lands_in_the_dead_letter_queue(harness: dict[str, Any]) -> None:
+    streamer = harness_streamer(scenario.POISONED_STREAMER)
+    tries = deliveries(harness, queue=JOBS["queue"], streamer_id=streamer)
+    in_run = [d for d in tries if d["body"]["run_id"] == scenario.POISONED_RUN]
+    # max_retries from wrangler.consumer.toml: the first delivery and that many retries, then the DLQ.
+    assert [d["attempts"] for d in in_run] == list(range(1, JOBS["max_retries"] + 2))
+    assert {d["outcome"]["action"] for d in in_run} == {"crash"}
+    [dead] = deliveries(harness, queue=JOBS["dead_letter_queue"], streamer_id=streamer)
+    assert dead["queue"] == DEAD_LETTERS["queue"] and dead["outcome"]["action"] == "ack"
+    failed = job(harness, scenario.POISONED_RUN, streamer)
+    assert (failed["status"], failed["attempts"]) == ("failed", 0)
+    [letter] = harness["tables"]["dead_letters"]
+    assert (letter["source"], letter["job_id"]) == ("dlq", failed["id"])
+    assert json.loads(letter["body"]) == dead["body"]
+    run = harness["tables"]["runs"][0]
+    assert (run["status"], run["jobs_done"], run["jobs_failed"]) == ("finished", scenario.STREAMERS - 1, 1)
+
+
+def test_a_clip_without_a_vod_offset_is_stored_and_read_back_as_null(harness: dict[str, Any]) -> None:
+    nulls = harness["null_vod_offsets"]
+    assert nulls and {n["stored"] for n in nulls} == {"null"}
+    by_id = {c["id"]: c for c in harness["tables"]["clips"]}
+    assert all(by_id[n["id"]]["vod_offset"] is None for n in nulls)
+    assert all(isinstance(c["vod_offset"], int) for i, c in by_id.items() if i not in {n["id"] for n in nulls})
+
+
+def test_every_invocation_ran_and_nothing_was_left_in_the_queues(harness: dict[str, Any]) -> None:
+    assert harness["errors"] == []
+    assert all(i["ok"] for i in harness["invocations"])
+    assert harness["aftermath"] == []  # nothing delivered once both runs had finished
+    assert all("outcome" in d for d in harness["deliveries"])
+
+
+@pytest.mark.parametrize("table", sorted(scenario.TABLES))
+def test_the_tables_match_a_local_run_of_the_same_story(harness: dict[str, Any], local: dict[str, Rows],
+                                                         table: str) -> None:
+    assert harness["wall_clock_end"] < scenario.SAME_WINDOWS_UNTIL, "the harness ran too long to compare"
+    ignored = scenario.TABLES[table]
+    on_workers, on_local = comparable(harness["tables"][table], ignored), comparable(local[table], ignored)
+    assert on_workers, f"{table} is empty"
+    assert len(on_workers) == len(on_local), (
+        f"{table}: {len(on_workers)} rows on Workers, {len(on_local)} locally")
+    differing = [(w, l) for w, l in zip(on_workers, on_local, strict=True) if w != l]
+    assert not differing, f"{table}: {len(differing)} rows differ, the first: {differing[0]}"
+
+
+def harness_streamer(index: int) -> str:
+    return scenario.world().all_streamers()[index].id
