@@ -9,6 +9,7 @@ from workers import WorkerEntrypoint  # type: ignore[import-not-found]
 from consumer.core import ConsumerPorts, Verdict, handle_dead_letter, handle_message
 from consumer.dispatch import process_batch
 from shared.bindings import DeliveredMessage, worker_ports
+from shared.logs import Redactor, configure
 
 
 class Default(WorkerEntrypoint):  # type: ignore[misc]
@@ -16,6 +17,8 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
         # The runtime passes (batch, env, ctx) positionally, and None for env and ctx on a class
         # entrypoint: the bindings are on self.env.
         ports = worker_ports(self.env)
+        # Workers Logs shows what reaches stderr; Python alone would print only warnings.
+        configure(Redactor.for_settings(ports.settings, ports.api_token))
         consumer = ConsumerPorts(ports.db, ports.queue, ports.http, ports.clock)
 
         async def crawl(body: Any, attempts: int) -> Verdict:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,15 @@ from producer.streamers import add_streamers
 from shared.config import Settings
 
 START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_log_handlers() -> Iterator[None]:
+    """The Worker entries install a redacting handler on the clipcrawler logger; don't let it outlive a test."""
+    yield
+    logger = logging.getLogger("clipcrawler")
+    for handler in [h for h in logger.handlers if getattr(h, "_clipcrawler", False)]:
+        logger.removeHandler(handler)
 
 
 @dataclass
