@@ -58,6 +58,7 @@ class StreamerCrawl:
         self.streamer: Row | None = None
         self.newest_clip_at: str | None = None
         self.helix: HelixClient | None = None
+        self._known_limit: int | None = None  # Ratelimit-Limit as stored in D1
         self._reported = {"helix": 0, "d1": 0, "queue": 0}
 
     async def run(self) -> CrawlResult:
@@ -108,6 +109,7 @@ class StreamerCrawl:
             return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} was abandoned by {self.job['reclaims']} "
                                "consumers in a row; giving up", job=self.job)
         row = token.rows[0] if token.rows else None
+        self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken(row["access_token"], parse_rfc3339(row["expires_at"])) if row else None
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
@@ -260,10 +262,12 @@ class StreamerCrawl:
             statements.append(store.store_token(self.settings.twitch_client_id, t.access_token,
                                                 to_rfc3339(t.expires_at), to_rfc3339(self.clock.now())))
         rl = helix.rate_limit
-        if rl.low and rl.reset_at is not None and rl.reset_at > self.clock.now():
+        learned = rl.limit is not None and rl.limit != self._known_limit  # the fan-out spreads runs by it
+        if (rl.low or learned) and rl.reset_at is not None and rl.reset_at > self.clock.now():
             assert rl.limit is not None and rl.remaining is not None
             statements.append(store.store_rate_limit(self.settings.twitch_client_id, rl.limit, rl.remaining,
                                                      int(rl.reset_at)))
+            self._known_limit = rl.limit
         return statements
 
     def _calls_since_report(self, *, d1_planned: int = 0, queue_planned: int = 0) -> store.Calls:

@@ -46,6 +46,8 @@ class Settings:
     tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
     tier_active_within_hours: str = "24,168"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
+    ratelimit_share: float = 0.95  # a big run's messages are spread to use this share of Twitch's points...
+    ratelimit_assumed_points: int = 800  # ...per minute, this many until a Ratelimit-Limit header says
     ratelimit_low_water: float = 0.2  # below this share of the bucket left, space requests out
     max_pace_seconds: float = 20.0  # a longer wait is not slept through: the job is requeued instead
     webhook_url: str = ""  # Slack-compatible incoming webhook for run completion; a secret
@@ -82,6 +84,8 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
         self.tiers  # parsed here so a bad value fails at start, not mid-crawl
+        if not 0 < self.ratelimit_share <= 1:
+            raise ConfigError(f"ratelimit_share has value {self.ratelimit_share!r}; it must be in (0, 1]")
         for name in ("webhook_url", "public_url"):
             value = getattr(self, name)
             if value and not value.startswith(("https://", "http://")):

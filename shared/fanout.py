@@ -9,6 +9,7 @@ live now are crawled anyway), and at most `slice_size / 100 + 1` queue sends.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +24,7 @@ from shared.ports import Clock, OutgoingMessage, Row
 from shared.timefmt import parse_rfc3339, to_rfc3339
 
 log = logging.getLogger("clipcrawler.fanout")
+MAX_DELAY_SECONDS = 43_200
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     now = clock.now()
     stamp = to_rfc3339(now)
     size = settings.fanout_slice
-    members, token = await db.batch([store.slice_members(run_id, after, size, stamp),
-                                     store.read_token(settings.twitch_client_id)])
+    members, token, run = await db.batch([store.slice_members(run_id, after, size, stamp),
+                                          store.read_token(settings.twitch_client_id),
+                                          store.run_progress(run_id)])
     resting = [str(m["id"]) for m in members.rows if not m["due"]]
     helix = HelixClient(http, settings, db.budget, clock, _token(token.rows)) if http is not None else None
     live = await _live(helix, resting)
@@ -52,9 +55,12 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
                                                   + extra)
     if moved.changes == 0:
         return SliceResult(0, False, False, None)
-    messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode())
-                for j in queued.rows]
     more = bool(bounds.rows[0]["more"])
+    delays = spread(len(queued.rows), first=int(run.rows[0]["jobs_total"]), more=more, now=now,
+                    started=parse_rfc3339(run.rows[0]["created_at"]), limit=_limit(token.rows, settings),
+                    share=settings.ratelimit_share)
+    messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode(), delay)
+                for j, delay in zip(queued.rows, delays)]
     if more:
         messages.append(OutgoingMessage(FanOut(run_id, str(bounds.rows[0]["last"])).encode()))
     if messages:
@@ -77,6 +83,27 @@ async def _live(helix: HelixClient | None, streamer_ids: list[str]) -> set[str]:
     except (HelixError, BudgetExhausted, ConfigError) as exc:
         log.warning("live check skipped for %d streamers: %s", len(streamer_ids), exc)
         return set()
+
+
+def spread(count: int, *, first: int, more: bool, now: float, started: float, limit: int,
+           share: float) -> list[int]:
+    """Delivery delays for a slice's messages, so that a big run meets Twitch at a steady pace.
+
+    A run that fits in one minute's points goes out at once. A bigger one is spread from its start
+    at `share` of the per-minute limit, one Helix call a job: a burst would spend the bucket in
+    seconds and leave every other consumer to be refused (429) and requeued until the reset.
+    """
+    per_second = share * limit / 60
+    if not more and first == 0 and count <= share * limit:
+        return [0] * count
+    return [min(MAX_DELAY_SECONDS, max(0, math.ceil(started + (first + i) / per_second - now)))
+            for i in range(count)]
+
+
+def _limit(rows: list[Row], settings: Settings) -> int:
+    """Twitch's per-minute points as last seen in its headers, else the documented default."""
+    known = rows[0]["ratelimit_limit"] if rows else None
+    return int(known) if known else settings.ratelimit_assumed_points
 
 
 def _token(rows: list[Row]) -> AppToken | None:

@@ -138,6 +138,10 @@ def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[s
     ]
 
 
+def run_progress(run_id: int) -> Statement:
+    return Statement("SELECT jobs_total, created_at FROM runs WHERE id = ?", (run_id,))
+
+
 def record_live(streamer_ids: Sequence[str], now: str) -> Statement:
     """Streamers seen live: hourly from now on, until their activity fades again."""
     return Statement("UPDATE streamers SET last_live_at = ?, tier = 0 WHERE id IN (SELECT value FROM json_each(?))",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,6 +11,7 @@ from local.clock import VirtualClock
 from local.sqlite_db import SqliteDatabase
 from producer.core import ProducerPorts, start_run
 from shared.config import Settings
+from shared.fanout import spread
 from shared.messages import CrawlJob, FanOut, decode
 from tests.scripted_helix import RecordingQueue
 
@@ -95,3 +97,34 @@ async def test_a_manual_kick_for_listed_streamers_is_one_slice(db: SqliteDatabas
     started = await start_run(ProducerPorts(db, queue, VirtualClock(NOW)), Settings(),
                               streamer_ids=["0000005", "0002000", "nope"])
     assert started.jobs == 2 and {decode(m.body).streamer_id for m in queue.sent} == {"0000005", "0002000"}
+
+
+@pytest.mark.parametrize(("count", "first", "more", "limit", "expected"), [
+    (200, 0, False, 800, [0] * 200),  # fits in a minute's points: all at once
+    (3, 0, True, 120, [0, 1, 2]),  # a big run: spread at 0.95 x 120 = 114 a minute from its start
+    (3, 114, False, 120, [60, 61, 62]),  # a later slice carries on where the last left off
+    (200, 0, False, 120, [math.ceil(i * 60 / 114) for i in range(200)]),  # one slice, over a minute's points
+])
+def test_spread(count: int, first: int, more: bool, limit: int, expected: list[int]) -> None:
+    assert spread(count, first=first, more=more, now=NOW, started=NOW, limit=limit, share=0.95) == expected
+
+
+def test_spread_counts_from_the_runs_start_and_caps_at_twelve_hours() -> None:
+    assert spread(1, first=1_000, more=True, now=NOW + 300, started=NOW, limit=100, share=1.0) == [300]
+    assert spread(1, first=10**7, more=True, now=NOW, started=NOW, limit=100, share=1.0) == [43_200]
+
+
+async def test_a_run_bigger_than_a_minutes_points_meets_twitch_at_a_steady_pace(make_stack) -> None:
+    from local.emulator import EmulatorConfig
+
+    stack = await make_stack(400, config=EmulatorConfig(rate_limit_points=100), concurrency=20,
+                             ratelimit_assumed_points=100)
+    stack.emulator.reset_counters()
+    began = stack.clock.now()
+    await stack.runner.crawl()
+    requests = sum(stack.emulator.statuses.values())
+    minutes = (stack.clock.now() - began) / 60
+    assert stack.emulator.statuses[429] <= requests * 0.01
+    assert 0.9 * 100 <= requests / minutes <= 100  # at least 90% of the budget, never over it
+    run = await stack.db.first("SELECT jobs_done, jobs_failed FROM runs")
+    assert run == {"jobs_done": 400, "jobs_failed": 0}

@@ -40,8 +40,9 @@ async def test_a_rerun_adds_nothing_twice_and_updates_views(make_stack: StackFac
     served = await served_clips(stack, second.run_id)
     after = {r["id"]: r for r in await stack.db.all(query)}
     assert set(served) <= set(after)
-    for clip_id, clip in served.items():  # stored fields are the emulator's current ones
-        assert (after[clip_id]["view_count"], after[clip_id]["video_id"]) == (clip["view_count"], clip["video_id"])
+    for clip_id, clip in served.items():  # stored fields are the emulator's, as of the crawl (views grow)
+        assert after[clip_id]["video_id"] == clip["video_id"]
+        assert before.get(clip_id, after[clip_id])["view_count"] <= after[clip_id]["view_count"] <= clip["view_count"]
     grown = [i for i in before if after[i]["view_count"] > before[i]["view_count"]]
     assert grown, "view counts the emulator changed between runs must be updated"
     changed = [i for i in before if after[i] != before[i]]

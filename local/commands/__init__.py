@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.commands import crawl, export, runs, serve, soak, sql, streamers
+from local.commands import bench, crawl, export, runs, serve, soak, sql, streamers
 
 # Each module adds its subparser(s) and sets `handler(args, env) -> int` as the default.
-MODULES = (crawl, streamers, sql, soak, export, serve, runs)
+MODULES = (crawl, streamers, sql, soak, export, serve, runs, bench)

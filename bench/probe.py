@@ -1,0 +1,117 @@
+"""Counting every outbound call, per consumer invocation, independently of the crawler's own budget."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import httpx
+
+from shared.ports import Clock
+
+HELIX_PREFIX = "/helix/"
+CLIPS_PATH = "/helix/clips"
+
+
+@dataclass
+class Tally:
+    """Subrequests of one invocation (or of a whole run), by kind."""
+
+    helix: int = 0
+    d1: int = 0
+    queue: int = 0
+    message: str = ""  # the type of message a consumer invocation handled ("crawl", "fanout")
+    # (helix, d1) made before the first queue send: the producer's round trips that every consumer waits on.
+    before_first_send: tuple[int, int] | None = None
+
+    @property
+    def external(self) -> int:
+        return self.helix
+
+    @property
+    def internal(self) -> int:
+        return self.d1 + self.queue
+
+    @property
+    def total(self) -> int:
+        return self.helix + self.d1 + self.queue
+
+    def add(self, kind: str) -> None:
+        if kind == "queue" and self.before_first_send is None:
+            self.before_first_send = (self.helix, self.d1)
+        setattr(self, kind, getattr(self, kind) + 1)
+
+
+# Each consumer invocation runs in its own asyncio task, which carries its own copy of this variable.
+_current: ContextVar[Tally | None] = ContextVar("bench_invocation", default=None)
+
+
+@dataclass
+class Probe:
+    """What a run sent out: totals, one tally per invocation, and what Helix answered."""
+
+    totals: Tally = field(default_factory=Tally)
+    producer: list[Tally] = field(default_factory=list)
+    consumer: list[Tally] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)  # Helix API answers (not the token endpoint)
+    clip_pages: int = 0  # Get Clips answers with a page of data (200)
+    points_at: list[float] = field(default_factory=list)  # virtual times of answers that cost a point
+    # broadcaster id -> when the first Get Clips request that was answered with a page went out
+    first_fetch: dict[str, float] = field(default_factory=dict)
+
+    def count(self, kind: str) -> None:
+        """Count one outbound call of `kind` ('helix', 'd1' or 'queue')."""
+        self.totals.add(kind)
+        current = _current.get()
+        if current is not None:
+            current.add(kind)
+
+    @contextmanager
+    def invocation(self, role: str, message: str = "") -> Iterator[Tally]:
+        """Attribute the calls made inside the block (in this task) to one invocation of `role`."""
+        tally = Tally(message=message)
+        token = _current.set(tally)
+        try:
+            yield tally
+        finally:
+            _current.reset(token)
+            (self.producer if role == "producer" else self.consumer).append(tally)
+
+    def answered(self, path: str, status: int, when: float) -> None:
+        if not path.startswith(HELIX_PREFIX):
+            return
+        self.statuses[status] += 1
+        # The emulator charges a point for every Helix answer except 401 (no token) and 429 (no point left).
+        if status not in (401, 429):
+            self.points_at.append(when)
+        if path == CLIPS_PATH and status == 200:
+            self.clip_pages += 1
+
+    @property
+    def helix_requests(self) -> int:
+        return sum(self.statuses.values())
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that counts each request as one external subrequest, then forwards it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, probe: Probe, clock: Clock) -> None:
+        self._inner = inner
+        self._probe = probe
+        self._clock = clock
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self._probe.count("helix")
+        sent_at = self._clock.now()
+        response = await self._inner.handle_async_request(request)
+        self._probe.answered(request.url.path, response.status_code, self._clock.now())
+        broadcaster = request.url.params.get("broadcaster_id")
+        if request.url.path == CLIPS_PATH and response.status_code == 200 and broadcaster:
+            self._probe.first_fetch.setdefault(broadcaster, sent_at)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
