@@ -113,7 +113,6 @@ CREATE TABLE IF NOT EXISTS jobs (
     UNIQUE (run_id, streamer_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_run_status ON jobs (run_id, status);
-CREATE INDEX IF NOT EXISTS jobs_streamer ON jobs (streamer_id, status);
 -- The producer's sweep for jobs whose message was lost or whose consumer died.
 CREATE INDEX IF NOT EXISTS jobs_unfinished_due ON jobs (due_at) WHERE status IN ('queued', 'running');
 -- At most one unfinished job per streamer, whatever run it belongs to.

@@ -14,7 +14,7 @@ RUN_COLUMNS = ("id, slot, kind, status, created_at, enqueued_at, finished_at, jo
                "jobs_failed, pages, clips_seen, clips_new, clips_updated, clips_skipped, helix_calls, "
                "d1_calls, queue_sends")
 STREAMER_COLUMNS = ("id, login, display_name, active, crawled_through, last_success_at, last_failure_at, "
-                    "failure_streak, last_error, added_at")
+                    "failure_streak, last_error, added_at, tier, next_crawl_at")
 JOB_COLUMNS = ("j.id, j.run_id, j.streamer_id, s.login, s.display_name, j.status, j.attempts, "
                "j.invocations, j.pages, j.clips_seen, j.clips_new, j.clips_updated, j.clips_skipped, "
                "j.helix_calls, j.d1_calls, j.queue_sends, j.subrequests, j.max_subrequests, j.stop_reason, "

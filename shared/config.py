@@ -44,7 +44,7 @@ class Settings:
     http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
     http_backoff_seconds: float = 0.5
     tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
-    tier_active_within_hours: str = "24,168"  # ...and activity (a clip, or live) this recent earns tier i
+    tier_active_within_hours: str = "2,48"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
     ratelimit_share: float = 0.98  # a big run's messages are spread to use this share of Twitch's points...
     ratelimit_assumed_points: int = 800  # ...per minute, this many until a Ratelimit-Limit header says

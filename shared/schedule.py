@@ -20,11 +20,11 @@ class Tiers:
     """Tier i is crawled every `every_hours[i]`; activity within `active_within_hours[i]` earns tier i."""
 
     every_hours: tuple[int, ...] = (1, 3, 12)
-    active_within_hours: tuple[int, ...] = (24, 168)
+    active_within_hours: tuple[int, ...] = (2, 48)
 
     @classmethod
     def parse(cls, every: str, active_within: str) -> Tiers:
-        """From settings like "1,3,12" and "24,168"."""
+        """From settings like "1,3,12" and "2,48"."""
         try:
             tiers = cls(tuple(int(x) for x in every.split(",")), tuple(int(x) for x in active_within.split(",")))
         except ValueError as exc:

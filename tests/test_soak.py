@@ -20,7 +20,8 @@ async def test_a_small_soak_loses_nothing_under_every_fault() -> None:
     assert (report.lost_clips, report.duplicate_clips, report.stuck_jobs, report.dlq_entries,
             report.failed_jobs) == (0, 0, 0, 0, 0)
     assert report.ok and report.within_limits
-    assert report.jobs == 60 and report.runs == 2
+    # Every streamer on the first tick; on the second only those the adaptive schedule finds due or live.
+    assert 30 < report.jobs <= 60 and report.runs == 2
     assert report.clips >= report.expected_clips > 0
     injected = report.injected
     assert injected["helix.token_expiry"] == 1

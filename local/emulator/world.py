@@ -6,6 +6,7 @@ import hashlib
 import math
 import random
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
@@ -43,6 +44,10 @@ _GAMES = (
     "512710", "263490", "490100", "65632", "417752", "1469308723", "743", "26936", "513143", "515025",
 )
 _STANDARD_NORMAL = NormalDist()
+
+# Given a streamer and an hour (hours since the epoch), how many times its mean hourly clip rate it has
+# then: 0 means off air. None keeps every streamer on its stationary rate around the clock.
+Activity = Callable[["Streamer", int], float]
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,10 @@ class _Clip:
     def visible(self, now: float) -> bool:
         return now >= self.created_at + self.appear_delay_s
 
-    def render(self, now: float) -> dict[str, Any]:
+    def render(self, now: float, views_settle_s: float | None = None) -> dict[str, Any]:
         age_s = max(0.0, now - self.created_at)
+        # Linear growth by default; with views_settle_s, growth fades exponentially (most views come early).
+        grown = age_s if views_settle_s is None else views_settle_s * (1 - math.exp(-age_s / views_settle_s))
         video_id = self.video_id if age_s >= self.video_delay_s else ""
         vod_offset = self.vod_offset if video_id and age_s >= self.offset_delay_s else None
         return {
@@ -115,7 +122,7 @@ class _Clip:
             "game_id": self.game_id,
             "language": self.language,
             "title": self.title,
-            "view_count": self.base_views + math.floor(self.views_per_hour * age_s / HOUR_S),
+            "view_count": self.base_views + math.floor(self.views_per_hour * grown / HOUR_S),
             "created_at": to_rfc3339(self.created_at),
             "thumbnail_url": f"{_CDN}/twitch-clips-thumbnails-prod/{self.id}/preview-480x272.jpg",
             "duration": self.duration,
@@ -134,10 +141,14 @@ class HelixWorld:
         clips_per_day: tuple[int, int] = (10, 30),
         *,
         clock: Clock,
+        activity: Activity | None = None,
+        views_settle_s: float | None = None,
     ) -> None:
         assert streamers >= 0 and 0 <= clips_per_day[0] <= clips_per_day[1], (streamers, clips_per_day)
         self.seed = seed
         self.clock = clock
+        self.activity = activity
+        self.views_settle_s = views_settle_s
         self._streamers = [_make_streamer(seed, i, clips_per_day) for i in range(streamers)]
         self._by_id = {s.id: s.index for s in self._streamers}
         self._by_login = {s.login: s.index for s in self._streamers}
@@ -168,7 +179,7 @@ class HelixWorld:
         if streamer is None:
             return []
         now = self.clock.now()
-        return [clip.render(now) for clip in self._visible(streamer, start, end, now)]
+        return [clip.render(now, self.views_settle_s) for clip in self._visible(streamer, start, end, now)]
 
     def is_live(self, broadcaster_id: str) -> bool:
         """Live now: clips come from streams, so a streamer clipped this hour or the last one is on air."""
@@ -183,7 +194,7 @@ class HelixWorld:
         """Every visible clip of one game, across all streamers, in the window."""
         now = self.clock.now()
         return [
-            clip.render(now)
+            clip.render(now, self.views_settle_s)
             for streamer in self._streamers
             if game_id in streamer.games
             for clip in self._visible(streamer, start, end, now)
@@ -199,7 +210,7 @@ class HelixWorld:
         now = self.clock.now()
         for clip in self._bucket(self._streamers[index], hour):
             if clip.id == clip_id and clip.visible(now):
-                return clip.render(now)
+                return clip.render(now, self.views_settle_s)
         return None
 
     def _visible(self, streamer: Streamer, start: float, end: float, now: float) -> list[_Clip]:
@@ -213,13 +224,16 @@ class HelixWorld:
         return found
 
     def _bucket(self, streamer: Streamer, hour: int) -> list[_Clip]:
-        key = (streamer.index, hour, streamer.clips_per_day)
+        factor = 1.0 if self.activity is None else self.activity(streamer, hour)
+        if factor < 0:
+            raise ValueError(f"activity of {streamer.login} at hour {hour} must be >= 0, got {factor!r}")
+        key = (streamer.index, hour, streamer.clips_per_day * factor)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
         u = _rng(self.seed, "count", streamer.index, hour).random()
-        count = _poisson(u, streamer.clips_per_day / 24)
+        count = _poisson(u, streamer.clips_per_day * factor / 24)
         clips = sorted(
             (_make_clip(self.seed, streamer, hour, k) for k in range(count)),
             key=lambda c: (c.created_at, c.id),

@@ -33,6 +33,8 @@ from producer.dashboard.session import Viewer, check_csrf, read_form, safe_next,
 from producer.hot import hot_clips
 from producer.retry_failed import RetryRefused, retry_failed
 from shared.ports import Row
+from shared.schedule import Tiers
+from shared.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
     from producer.app import AppContext
@@ -163,7 +165,8 @@ async def streamers_list(request: Request, viewer: Viewer) -> Response:
     rows = await queries.streamers_page(viewer.context.db, limit=STREAMERS_PAGE, after=after)
     more = (f'<p>{link(url("/ui/streamers", after=encode_cursor(rows[-1])), "More streamers →")}</p>'
             if len(rows) == STREAMERS_PAGE else "")
-    return page("Streamers", "<h1>Streamers</h1>" + _streamers_table(rows, now) + more, csrf=viewer.csrf)
+    body = _streamers_table(rows, now, tiers=viewer.context.settings.tiers)
+    return page("Streamers", "<h1>Streamers</h1>" + body + more, csrf=viewer.csrf)
 
 
 async def kick(request: Request, viewer: Viewer) -> Response:
@@ -242,14 +245,33 @@ def _jobs_table(jobs: list[Row], now: float) -> str:
                  attrs=' data-table="jobs"')
 
 
-def _streamers_table(rows: list[Row], now: float, empty: str = "No streamers yet.") -> str:
+def _streamers_table(rows: list[Row], now: float, empty: str = "No streamers yet.", *,
+                     tiers: Tiers | None = None) -> str:
+    """With `tiers`, also each streamer's place in the adaptive schedule: how often, and when next."""
     cells = [[(f'{esc(s["display_name"] or s["login"])} '
                f'<span class="muted">{esc(s["login"])} · {esc(s["id"])}</span>'),
               "yes" if s["active"] else '<span class="muted">no</span>', stamp(s["last_success_at"], now),
               number(s["failure_streak"]), stamp(s["last_failure_at"], now) if s["last_failure_at"] else "",
-              f'<span class="error">{esc(s["last_error"] or "")}</span>'] for s in rows]
-    return table(["streamer", "active", "last success", "failure streak", "last failure", "last error"],
+              f'<span class="error">{esc(s["last_error"] or "")}</span>']
+             + ([_tier(s["tier"], tiers), _due(s["next_crawl_at"], now)] if tiers is not None else []) for s in rows]
+    headers = ["streamer", "active", "last success", "failure streak", "last failure", "last error"]
+    return table(headers + (["tier", "next due"] if tiers is not None else []),
                  cells, numeric=[3], empty=empty, attrs=' data-table="streamers"')
+
+
+def _tier(tier: int | None, tiers: Tiers) -> str:
+    if tier is None or not 0 <= tier < len(tiers.every_hours):
+        return '<span class="muted">–</span>'
+    return f'{tier} <span class="muted">every {tiers.every_hours[tier]} h</span>'
+
+
+def _due(next_crawl_at: str | None, now: float) -> str:
+    """'in 2 h 00 min', or 'next crawl' when due (or never scheduled: a new streamer is due at once)."""
+    if not next_crawl_at:
+        return "next crawl"
+    wait = parse_rfc3339(next_crawl_at) - now
+    label = "next crawl" if wait <= 0 else f"in {duration(wait)}"
+    return f'<time datetime="{esc(next_crawl_at)}" title="{esc(next_crawl_at)}">{esc(label)}</time>'
 
 
 def _clips_table(rows: list[Row], now: float, *, gained: bool) -> str:

@@ -1,0 +1,520 @@
+"""The simulated week: 200 streamers with a realistic activity mix, crawled hourly for 7 days, side by side:
+the adaptive schedule as shipped, the adaptive schedule with the fixes this week proposes, and the naive design.
+
+Rows read and written are D1's own figures: calibration crawls run on Miniflare's D1 (local/d1_meter.py), one
+per clip upsert, and give per statement kind the rows read per statement and rows written per changed row; the
+week itself runs on SQLite (Miniflare's D1 answers in ~13 ms a round trip, too slow for ~170k round trips) and
+is metered with those figures. Usage: python -m bench.week [--streamers 200] [--days 7] [--out bench/week]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.clock import VirtualClock
+from local.cost_model import Projection, Usage, day_against_free, queue_operations
+from local.d1_meter import Meter, MiniflareD1, kind_of, node_available
+from local.emulated import emulator_client, emulator_settings
+from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.emulator.world import Streamer
+from local.runner import LocalRunner
+from local.sqlite_db import SqliteDatabase
+from producer.streamers import add_streamers
+from shared import store
+from shared.config import Settings
+from shared.ports import Database, Result, Statement
+from shared.timefmt import parse_rfc3339
+
+HOUR = 3600
+DAY = 24 * HOUR
+START = 1_790_035_200.0  # 2026-09-22T00:00:00Z, a midnight, so simulated days are UTC days
+NAIVE_TIERS = "1,1,1"
+# Clips get most of their views in their first hours; the emulator's default (linear forever) is kept for
+# a stress figure, where every clip in the window changes every hour.
+VIEWS_SETTLE_S = 3 * HOUR
+Tiering = tuple[str, str]  # CLIPCRAWLER_TIER_HOURS, CLIPCRAWLER_TIER_ACTIVE_WITHIN_HOURS
+
+
+# --- the activity mix ----------------------------------------------------------------------------------
+
+def profile_of(index: int) -> str:
+    """A quarter stream daily; the rest are bursty (a few days a week) or dormant (one in three wakes once)."""
+    return ("daily", "bursty", "bursty", "dormant")[index % 4] if index % 12 != 3 else "waker"
+
+
+def _unit(seed: int, *parts: object) -> float:
+    digest = hashlib.sha256(":".join(str(p) for p in (seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+class WeekActivity:
+    """Per streamer and hour: off air (0), or on air with its day's clips packed into a 3-6 h stream."""
+
+    def __init__(self, seed: int, start: float = START) -> None:
+        self.seed = seed
+        self.start_day = math.floor(start / DAY)
+
+    def streams_on(self, streamer: Streamer, day: int) -> bool:
+        profile = profile_of(streamer.index)
+        if profile == "daily":
+            return True
+        if profile == "bursty":
+            return _unit(self.seed, "burst", streamer.index, day) < 0.3
+        if profile == "waker":
+            return day - self.start_day == 3 + streamer.index % 3
+        return False
+
+    def __call__(self, streamer: Streamer, hour: int) -> float:
+        day, hour_of_day = divmod(hour, 24)
+        if not self.streams_on(streamer, day):
+            return 0.0
+        begin = math.floor(_unit(self.seed, "begin", streamer.index) * 24)
+        length = 3 + math.floor(_unit(self.seed, "length", streamer.index) * 4)
+        return 24 / length if (hour_of_day - begin) % 24 < length else 0.0
+
+
+# --- metering ------------------------------------------------------------------------------------------
+
+@dataclass
+class Calibration:
+    """D1's rows read per statement and rows written per changed row, by statement kind."""
+
+    read_per_statement: dict[str, float] = field(default_factory=dict)
+    written_per_change: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_meter(cls, meter: Meter) -> Calibration:
+        out = cls()
+        for kind, (statements, read, written, changes) in meter.by_kind.items():
+            out.read_per_statement[kind] = read / statements if statements else 0.0
+            out.written_per_change[kind] = written / changes if changes else 0.0
+        return out
+
+    def merge(self, other: Calibration) -> Calibration:
+        return Calibration({**other.read_per_statement, **self.read_per_statement},
+                           {**other.written_per_change, **self.written_per_change})
+
+    def estimate(self, kind: str, statements: int, changes: int) -> tuple[float, float]:
+        # A kind never seen on Miniflare is charged a row read per statement and a row per change (+1 index).
+        return (statements * self.read_per_statement.get(kind, 1.0),
+                changes * self.written_per_change.get(kind, 2.0))
+
+
+class CountingDatabase:
+    """A Database that tallies statements and changed rows by kind, for metering with a Calibration."""
+
+    def __init__(self, inner: Database) -> None:
+        self.inner = inner
+        self.tally: dict[str, list[int]] = {}  # kind -> [statements, changes]
+
+    async def all(self, sql: str, *params: Any) -> list[Any]:
+        return (await self.run(sql, *params)).rows
+
+    async def first(self, sql: str, *params: Any) -> Any:
+        rows = (await self.run(sql, *params)).rows
+        return rows[0] if rows else None
+
+    async def run(self, sql: str, *params: Any) -> Result:
+        return (await self.batch([Statement(sql, tuple(params))]))[0]
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        results = await self.inner.batch(statements)
+        for statement, result in zip(statements, results):
+            tally = self.tally.setdefault(kind_of(statement.sql), [0, 0])
+            tally[0] += 1
+            tally[1] += result.changes
+        return results
+
+    def take(self) -> dict[str, list[int]]:
+        tally, self.tally = self.tally, {}
+        return tally
+
+
+# The clip upserts compared (bench only; production runs "changed-only"): as it was before changed-only writes,
+# every conflicting row rewritten; and the proposed narrowing, which leaves the indexed columns that never
+# change for a clip id out of the SET, so D1 does not rewrite their index entries on every refresh.
+_INDEXED_IMMUTABLE = ("broadcaster_id", "created_at")
+
+
+def _narrow(sql: str) -> str:
+    head, tail = sql.split(" DO UPDATE SET ", 1)
+    sets, where = tail.split(" WHERE ", 1)
+    kept = [part for part in sets.split(", ") if part.split(" = ")[0] not in _INDEXED_IMMUTABLE]
+    return f"{head} DO UPDATE SET {', '.join(kept)} WHERE {where}"
+
+
+UPSERTS = {"changed-only": store._UPSERT_CLIPS, "rewrite-everything": store._UPSERT_CLIPS.rsplit(" WHERE ", 1)[0],
+           "changed-only, narrow SET": _narrow(store._UPSERT_CLIPS)}
+
+
+@contextlib.contextmanager
+def clip_upsert(variant: str) -> Iterator[None]:
+    """Run with one of UPSERTS as the clip upsert; production's own is restored after."""
+    if variant not in UPSERTS:
+        raise ValueError(f"unknown upsert variant {variant!r}; expected one of {sorted(UPSERTS)}")
+    saved = store._UPSERT_CLIPS
+    store._UPSERT_CLIPS = UPSERTS[variant]
+    try:
+        yield
+    finally:
+        store._UPSERT_CLIPS = saved
+
+
+def rewrite_everything(enabled: bool) -> contextlib.AbstractContextManager[None]:
+    """The unconditional upsert of the naive design, or production's changed-only one."""
+    return clip_upsert("rewrite-everything" if enabled else "changed-only")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One way of running the week: which streamers each tick crawls, and how clips are written."""
+
+    name: str
+    tiers: Tiering | None  # None: the configured defaults
+    upsert: str
+
+
+SHIPPED = Schedule("adaptive", None, "changed-only")
+PROPOSED = Schedule("adaptive, proposed fixes", ("1,3,12", "2,48"), "changed-only, narrow SET")
+NAIVE = Schedule("naive", (NAIVE_TIERS, "24,168"), "rewrite-everything")
+SCHEDULES = (SHIPPED, PROPOSED, NAIVE)
+
+
+# --- one deployment ------------------------------------------------------------------------------------
+
+@dataclass
+class Deployment:
+    clock: VirtualClock
+    world: HelixWorld
+    db: Database
+    runner: LocalRunner
+    helix_calls: list[int]
+
+    async def close(self) -> None:
+        await self.runner.http.aclose()
+
+
+async def deploy(db: Database, streamers: int, seed: int, *, tiers: Tiering | None,
+                 views_settle_s: float | None = VIEWS_SETTLE_S) -> Deployment:
+    clock = VirtualClock(START)
+    world = HelixWorld(seed, streamers, (10, 30), clock=clock, activity=WeekActivity(seed),
+                       views_settle_s=views_settle_s)
+    config = EmulatorConfig(rate_limit_points=100_000)
+    helix_calls = [0]
+
+    def wrap(name: str, handler: Any) -> Any:
+        async def counted(request: Any) -> Any:
+            if name not in ("token", "validate"):
+                helix_calls[0] += 1
+            return await handler(request)
+        return counted
+
+    http = emulator_client(create_emulator_app(world, config, wrap=wrap))
+    settings = emulator_settings(Settings(), config).with_(http_backoff_seconds=0)
+    if tiers is not None:
+        settings = settings.with_(tier_hours=tiers[0], tier_active_within_hours=tiers[1])
+    runner = LocalRunner(db, http, settings, clock, concurrency=50, seed=seed)
+    await add_streamers(db, http, settings, clock, [s.login for s in world.all_streamers()])
+    helix_calls[0] = 0
+    return Deployment(clock, world, db, runner, helix_calls)
+
+
+def _queue_counts(runner: LocalRunner) -> tuple[int, int, int]:
+    """Messages sent, retries and consumer invocations so far, over the queue and its dead-letter queue."""
+    q, d = runner.queue.stats, runner.dlq.stats
+    return q.sent + d.sent, q.retried + d.retried, q.invocations + d.invocations
+
+
+# --- calibration on Miniflare's D1 ---------------------------------------------------------------------
+
+async def calibrate(streamers: int, seed: int, *, upsert: str, hours: int = 3,
+                    views_settle_s: float | None = VIEWS_SETTLE_S) -> dict[str, Any]:
+    """`hours` hourly crawls of every streamer on Miniflare's D1: D1's meter for each, and by statement kind."""
+    db = await MiniflareD1.open()
+    try:
+        dep = await deploy(db, streamers, seed, tiers=NAIVE.tiers, views_settle_s=views_settle_s)
+        crawls = []
+        with clip_upsert(upsert):
+            for h in range(hours):
+                dep.clock.set(START + h * HOUR)
+                before = db.meter.snapshot()
+                clips_before = db.meter.by_kind.get("insert clips", [0, 0, 0, 0])[2]
+                await dep.runner.crawl(scheduled_time=dep.clock.now())
+                read, written = (a - b for a, b in zip(db.meter.snapshot(), before))
+                clips = db.meter.by_kind.get("insert clips", [0, 0, 0, 0])[2] - clips_before
+                crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips})
+        await dep.close()
+        return {"upsert": upsert, "crawls": crawls, "round_trips": db.meter.round_trips,
+                "by_kind": {k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v))
+                            for k, v in sorted(db.meter.by_kind.items())},
+                "calibration": Calibration.from_meter(db.meter)}
+    finally:
+        await db.close()
+
+
+# --- the week ------------------------------------------------------------------------------------------
+
+async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, calibration: Calibration, *,
+                   progress: bool = False) -> dict[str, Any]:
+    """Hourly crawls for `days` days (plus the closing tick); per-day usage, misses and freshness."""
+    sqlite = await SqliteDatabase.open()
+    db = CountingDatabase(sqlite)
+    dep = await deploy(db, streamers, seed, tiers=schedule.tiers)
+    db.take()
+    per_day = [Usage() for _ in range(days)]
+    crawled = [0] * days
+    by_kind: dict[str, list[float]] = {}  # kind -> D1 rows [read, written] a day, averaged over the week
+    last_q = _queue_counts(dep.runner)
+    with clip_upsert(schedule.upsert):
+        for h in range(days * 24 + 1):
+            day = min(h // 24, days - 1)  # the closing tick counts in the last day
+            dep.clock.set(START + h * HOUR)
+            started = await dep.runner.crawl(scheduled_time=dep.clock.now())
+            crawled[day] += started.jobs
+            q = _queue_counts(dep.runner)
+            sent, retried, invocations = (a - b for a, b in zip(q, last_q))
+            last_q = q
+            read = written = 0.0
+            for kind, (statements, changes) in db.take().items():
+                r, w = calibration.estimate(kind, statements, changes)
+                read, written = read + r, written + w
+                tally = by_kind.setdefault(kind, [0.0, 0.0])
+                tally[0], tally[1] = tally[0] + r / days, tally[1] + w / days
+            per_day[day] = per_day[day] + Usage(
+                worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
+                d1_rows_read=read, d1_rows_written=written, helix_calls=dep.helix_calls[0])
+            dep.helix_calls[0] = 0
+            if progress and h % 24 == 23:
+                print(f"{schedule.name}: day {day + 1}/{days} simulated", file=sys.stderr)
+    outcome = await _judge(dep, days)
+    await dep.close()
+    await sqlite.close()
+    names = list(Usage.__dataclass_fields__)
+    worst = Usage(*(max(getattr(d, f) for d in per_day) for f in names))
+    return {"schedule": schedule.name, "tiers": "/".join(schedule.tiers) if schedule.tiers else "defaults",
+            "upsert": schedule.upsert, "streamers": streamers, "days": days, "jobs": sum(crawled),
+            "d1_rows_per_day_by_kind": {k: {"read": round(v[0]), "written": round(v[1])}
+                                        for k, v in sorted(by_kind.items())},
+            "per_day": [asdict(u) for u in per_day], "worst_day": asdict(worst),
+            "free_quotas_worst_day": day_against_free(worst), **outcome}
+
+
+async def _judge(dep: Deployment, days: int) -> dict[str, Any]:
+    """Every clip the emulator made in the week against the database: misses and freshness by class."""
+    end = START + days * DAY
+    stored = {r["id"]: r for r in await dep.db.all("SELECT id, created_at, first_seen_at FROM clips")}
+    lags: dict[str, list[float]] = {}
+    missed: list[str] = []
+    created = 0
+    for streamer in dep.world.all_streamers():
+        profile = profile_of(streamer.index)
+        for clip in dep.world.clips(streamer.id, START, end):
+            created += 1
+            row = stored.get(clip["id"])
+            if row is None:
+                missed.append(clip["id"])
+                continue
+            lag = parse_rfc3339(row["first_seen_at"]) - parse_rfc3339(clip["created_at"])
+            lags.setdefault(profile, []).append(lag)
+    # "Active that day" is the daily streamers; the rest stream on a few days or wake once.
+    active = lags.get("daily", [])
+    quiet = [lag for profile, values in lags.items() if profile != "daily" for lag in values]
+    profiles: dict[str, int] = {}
+    for s in dep.world.all_streamers():
+        profiles[profile_of(s.index)] = profiles.get(profile_of(s.index), 0) + 1
+    return {"clips_created": created, "clips_stored": len(stored), "missed": len(missed), "missed_ids": missed[:20],
+            "freshness_p95_active_s": _p95(active), "freshness_p95_quiet_s": _p95(quiet),
+            "freshness_max_s": max(active + quiet, default=0.0), "profiles": profiles,
+            "freshness_p95_by_profile_s": {p: _p95(v) for p, v in sorted(lags.items())}}
+
+
+def _p95(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+# --- the report ----------------------------------------------------------------------------------------
+
+async def run_week(streamers: int = 200, days: int = 7, seed: int = 7, *, calibrate_streamers: int | None = None,
+                   progress: bool = False, schedules: Sequence[Schedule] = SCHEDULES) -> dict[str, Any]:
+    """Calibrate each clip upsert on Miniflare's D1 (when node is there), then the week under each schedule."""
+    calibrations = {variant: Calibration() for variant in UPSERTS}
+    measured: dict[str, Any] = {}
+    if node_available():
+        n = calibrate_streamers or streamers
+        runs = {}
+        for variant in UPSERTS:
+            if progress:
+                print(f"calibrating on Miniflare's D1: {variant}", file=sys.stderr)
+            runs[variant] = await calibrate(n, seed, upsert=variant)
+            calibrations[variant] = runs[variant]["calibration"]
+        linear = [await calibrate(n, seed, upsert=v, views_settle_s=None)
+                  for v in ("changed-only", "rewrite-everything")]
+        changed, rewrite = runs["changed-only"]["crawls"][-1], runs["rewrite-everything"]["crawls"][-1]
+        measured = {"streamers": n, "runs": {v: _plain(r) for v, r in runs.items()},
+                    "steady_crawl_rows_written": _ratio(changed["rows_written"], rewrite["rows_written"]),
+                    "steady_crawl_clip_upsert_rows_written": _ratio(changed["clip_rows_written"],
+                                                                    rewrite["clip_rows_written"]),
+                    "linear_views_steady_crawl_rows_written": _ratio(*(c["crawls"][-1]["rows_written"]
+                                                                       for c in linear))}
+    weeks = [await simulate(streamers, days, seed, s, calibrations[s.upsert], progress=progress) for s in schedules]
+    return {"seed": seed, "miniflare_calibration": measured,
+            "calibration": {v: {"read_per_statement": c.read_per_statement,
+                                "written_per_change": c.written_per_change} for v, c in calibrations.items()},
+            "weeks": weeks}
+
+
+def _ratio(changed: int, rewrite: int) -> dict[str, Any]:
+    return {"changed_only": changed, "rewrite_everything": rewrite, "ratio": changed / rewrite if rewrite else None}
+
+
+def _plain(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "calibration"}
+
+
+def verdicts(week: dict[str, Any], measured: dict[str, Any]) -> list[tuple[str, bool]]:
+    """The issue's targets for one adaptive week, each with whether it was met."""
+    out = [("0 clips missed", week["missed"] == 0),
+           ("p95 freshness <= 1 h, daily streamers", week["freshness_p95_active_s"] <= HOUR),
+           ("p95 freshness <= 12 h, the rest", week["freshness_p95_quiet_s"] <= 12 * HOUR)]
+    out += [(f"{q['metric']} >= 20% Free headroom on the worst day ({q['headroom']:.0%})", q["headroom"] >= 0.2)
+            for q in week["free_quotas_worst_day"]]
+    runs = measured.get("runs") or {}
+    if week["upsert"] in runs and "rewrite-everything" in runs:
+        mine, rewrite = runs[week["upsert"]]["crawls"][-1], runs["rewrite-everything"]["crawls"][-1]
+        for key, label in (("rows_written", "a whole crawl"), ("clip_rows_written", "the clip upserts alone")):
+            ratio = mine[key] / rewrite[key] if rewrite[key] else 0.0
+            out.append(((f"{week['upsert']} rows written <= half of rewrite-everything, {label}, steady crawl "
+                        f"({mine[key]:,} vs {rewrite[key]:,}: {ratio:.0%})"), ratio <= 0.5))
+    return out
+
+
+def render(report: dict[str, Any]) -> str:
+    weeks, cal = report["weeks"], report["miniflare_calibration"]
+    first = weeks[0]
+    lines = [(f"# Simulated week: {first['streamers']} streamers, {first['days']} days, hourly cron "
+             f"(seed {report['seed']})"), "",
+             "Generated by `python -m bench.week`. Activity mix: "
+             + ", ".join(f"{v} {k}" for k, v in sorted(first["profiles"].items()))
+             + " (daily: one 3-6 h stream every day; bursty: such a stream on ~30% of days; dormant: none; "
+             "waker: dormant, then one stream on day 4-6). Clips appear 5-120 s late, video ids 25-35 min late; "
+             f"views grow and settle over ~{VIEWS_SETTLE_S // HOUR} h. D1 rows are Miniflare-calibrated (below).", ""]
+    for week in weeks:
+        if week["schedule"] != NAIVE.name:
+            lines += [f"## Targets: {week['schedule']} (tiers {week['tiers']}, {week['upsert']} upsert)", ""]
+            lines += [f"- [{'x' if ok else ' '}] {name}" for name, ok in verdicts(week, cal)]
+            lines.append("")
+    head = "| | " + " | ".join(w["schedule"] for w in weeks) + " |"
+    lines += ["## Side by side", "", head, "|---" + "|---:" * len(weeks) + "|"]
+    lines.append("| tiers (every / active within, h) | " + " | ".join(w["tiers"] for w in weeks) + " |")
+    lines.append("| clip upsert | " + " | ".join(w["upsert"] for w in weeks) + " |")
+    for label, key in (("crawl jobs in the week", "jobs"), ("clips created by the emulator", "clips_created"),
+                       ("clips missed", "missed")):
+        lines.append(f"| {label} | " + " | ".join(f"{w[key]:,}" for w in weeks) + " |")
+    for label, key in (("p95 freshness, daily streamers", "freshness_p95_active_s"),
+                       ("p95 freshness, the rest", "freshness_p95_quiet_s"), ("max freshness", "freshness_max_s")):
+        lines.append(f"| {label} | " + " | ".join(f"{w[key] / 60:.0f} min" for w in weeks) + " |")
+    lines += ["", "## Free-plan daily quotas, worst day of the week (day 1 includes the first backfill)", "",
+              "| quota | Free/day | " + " | ".join(f"{w['schedule']} | headroom" for w in weeks) + " |",
+              "|---|---:" + "|---:|---:" * len(weeks) + "|"]
+    for i, quota in enumerate(first["free_quotas_worst_day"]):
+        cells = []
+        for w in weeks:
+            q = w["free_quotas_worst_day"][i]
+            cells.append(f"{q['used']:,.0f} | {q['headroom']:.0%}{' **exceeded**' if q['exceeded'] else ''}")
+        lines.append(f"| {quota['metric']} | {quota['quota']:,} | " + " | ".join(cells) + " |")
+    lines.append("| helix_calls | – | " + " | ".join(f"{w['worst_day']['helix_calls']:,.0f} | –" for w in weeks) + " |")
+    lines += ["", "## Cost model: the week's mean day, and a 30-day month, against both plans", "",
+              "| schedule | metric | mean day | Free/day | headroom | month | Paid included/month | headroom |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for w in weeks:
+        mean_day = Usage(*(sum(d[f] for d in w["per_day"]) / len(w["per_day"]) for f in Usage.__dataclass_fields__))
+        for row in Projection(mean_day, 1).rows():
+            lines.append(f"| {w['schedule']} | {row['metric']} | {row['day']:,.0f} | {_num(row['free_daily'])} | "
+                         f"{_pct(row['free_headroom'])} | {row['month']:,.0f} | {_num(row['paid_monthly'])} | "
+                         f"{_pct(row['paid_headroom'])} |")
+    for label, measured_cost in (report.get("cost_command") or {}).items():
+        lines += ["", (f"`clipcrawler cost --streamers {measured_cost['streamers']}{label}` (the busy case: every "
+                  "streamer clips around the clock, so every one stays hourly; measured on Miniflare's D1):"), "",
+                  "| metric | crawl | day | month | Free/day | headroom | Paid included/month | headroom |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for row in measured_cost["projection"]["table"]:
+            lines.append(f"| {row['metric']} | {row['crawl']:,.0f} | {row['day']:,.0f} | {row['month']:,.0f} | "
+                         f"{_num(row['free_daily'])} | {_pct(row['free_headroom'])} | {_num(row['paid_monthly'])} | "
+                         f"{_pct(row['paid_headroom'])} |")
+    lines += ["", "D1 rows written a day by statement kind (week average): " + "; ".join(
+        f"{w['schedule']}: " + ", ".join(f"{k} {v['written']:,}" for k, v in w["d1_rows_per_day_by_kind"].items()
+                                         if v["written"]) for w in weeks), ""]
+    if not cal:
+        lines += [("D1 rows are NOT Miniflare-metered in this report: node/miniflare was missing "
+                  "(each statement charged 1 row read, 2 rows written per changed row)."), ""]
+        return "\n".join(lines)
+    steady, clips, lin = (cal["steady_crawl_rows_written"], cal["steady_crawl_clip_upsert_rows_written"],
+                          cal["linear_views_steady_crawl_rows_written"])
+    lines += ["## D1 metering (Miniflare's D1, `meta.rows_read` / `meta.rows_written`)", "",
+              (f"Calibration: {cal['streamers']} streamers, every one crawled at hours 0 (first crawl), 1 and 2 on "
+               "Miniflare's D1, once per clip upsert. The week itself runs on SQLite (a Miniflare D1 round trip "
+               "takes ~13 ms, and a naive week is ~170,000 of them) and charges each statement the rows read per "
+               "statement and rows written per changed row that D1 metered for its kind in the calibration "
+               "with the same upsert."), "",
+              "| crawl | upsert | rows read | rows written | of which clip upsert |", "|---|---|---:|---:|---:|"]
+    for variant, run in cal["runs"].items():
+        for c in run["crawls"]:
+            lines.append(f"| hour {c['hour']} | {variant} | {c['rows_read']:,} | {c['rows_written']:,} | "
+                         f"{c['clip_rows_written']:,} |")
+    lines += ["", (f"Steady-state crawl (hour 2): changed-only writes {steady['changed_only']:,} rows, "
+                   f"rewrite-everything {steady['rewrite_everything']:,} ({steady['ratio']:.0%}); the clip upserts "
+                   f"alone {clips['changed_only']:,} vs {clips['rewrite_everything']:,} ({clips['ratio']:.0%}). The "
+                   "rest is each job's bookkeeping (job row, claim, finish, run counters, streamer schedule), the "
+                   "same under both. With the emulator's default views (linear growth forever, so every clip in "
+                   f"the 24 h lookback changes every hour): {lin['changed_only']:,} vs "
+                   f"{lin['rewrite_everything']:,} ({lin['ratio']:.0%})."), "",
+              "Per statement kind, changed-only calibration: statements, rows read, rows written, changed rows:", "",
+              "| kind | statements | rows read | rows written | changes |", "|---|---:|---:|---:|---:|"]
+    for kind, v in cal["runs"]["changed-only"]["by_kind"].items():
+        lines.append(f"| {kind} | {v['statements']:,} | {v['rows_read']:,} | {v['rows_written']:,} | {v['changes']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.week", description=__doc__)
+    parser.add_argument("--streamers", type=int, default=200)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "week"),
+                        help="writes OUT.md and OUT.json")
+    parser.add_argument("--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json")
+    args = parser.parse_args(argv)
+    if args.render:
+        report = json.loads(Path(args.out + ".json").read_text())
+    else:
+        report = asyncio.run(run_week(args.streamers, args.days, args.seed, progress=True))
+        Path(args.out + ".json").write_text(json.dumps(report, indent=2) + "\n")
+    Path(args.out + ".md").write_text(render(report))
+    print(render(report))
+    shipped = next(w for w in report["weeks"] if w["schedule"] == SHIPPED.name)
+    return 0 if all(ok for _, ok in verdicts(shipped, report["miniflare_calibration"])) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
