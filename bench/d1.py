@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bench.probe import Probe
-from shared.ports import Clock, Database, Result, Row, Statement
+from shared.ports import BatchShortcuts, Clock, Database, Result, Statement
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class Latency:
         return self.mean_s + (rng.uniform(-self.jitter_s, self.jitter_s) if self.jitter_s else 0.0)
 
 
-class D1Model:
+class D1Model(BatchShortcuts):
     """Wraps a serialising Database (SqliteDatabase holds a lock): latency overlaps, execution does not.
 
     Half the round trip is spent before the statements reach the database and half after, so calls
@@ -42,16 +41,6 @@ class D1Model:
         self._probe = probe
         self._rng = random.Random(seed)
         self.calls = 0
-
-    async def all(self, sql: str, *params: Any) -> list[Row]:
-        return (await self.run(sql, *params)).rows
-
-    async def first(self, sql: str, *params: Any) -> Row | None:
-        rows = (await self.run(sql, *params)).rows
-        return rows[0] if rows else None
-
-    async def run(self, sql: str, *params: Any) -> Result:
-        return (await self.batch([Statement(sql, tuple(params))]))[0]
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """One round trip: wire, then the database (one caller at a time), then wire back."""

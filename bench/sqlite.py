@@ -7,13 +7,12 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
-from local.sqlite_db import D1_MAX_PARAMS, D1_MAX_SQL_BYTES, SCHEMA, D1Error
-from shared.ports import Result, Row, Statement
+from local.sqlite_db import SCHEMA, D1Error, check_d1_limits
+from shared.ports import BatchShortcuts, Result, Statement
 
 
-class SerialSqlite:
+class SerialSqlite(BatchShortcuts):
     """The Database port on an in-memory SQLite that runs each batch whole on its own thread.
 
     local.sqlite_db hops between the event loop and aiosqlite's thread three times per statement,
@@ -45,23 +44,10 @@ class SerialSqlite:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._conn.close)
         self._executor.shutdown(wait=True)
 
-    async def all(self, sql: str, *params: Any) -> list[Row]:
-        return (await self.run(sql, *params)).rows
-
-    async def first(self, sql: str, *params: Any) -> Row | None:
-        rows = (await self.run(sql, *params)).rows
-        return rows[0] if rows else None
-
-    async def run(self, sql: str, *params: Any) -> Result:
-        return (await self.batch([Statement(sql, tuple(params))]))[0]
-
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """All statements in one transaction, run on the database's thread; any failure rolls back all."""
         for statement in statements:
-            if len(statement.params) > D1_MAX_PARAMS:
-                raise D1Error(f"D1_ERROR: too many SQL variables: {len(statement.params)} > {D1_MAX_PARAMS}")
-            if len(statement.sql.encode()) > D1_MAX_SQL_BYTES:
-                raise D1Error(f"D1_ERROR: statement too long: {len(statement.sql.encode())} bytes")
+            check_d1_limits(statement)
         self.calls += 1
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run_batch, list(statements))

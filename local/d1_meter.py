@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.ports import Result, Row, Statement
+from shared.ports import BatchShortcuts, Result, Statement
 
 ROOT = Path(__file__).resolve().parent.parent
 BRIDGE = Path(__file__).resolve().parent / "d1_bridge.mjs"
@@ -87,7 +87,7 @@ def node_available() -> bool:
     return shutil.which("node") is not None and (ROOT / "node_modules" / "miniflare").is_dir()
 
 
-class MiniflareD1:
+class MiniflareD1(BatchShortcuts):
     """One Node process holding an in-memory Miniflare D1; each `batch` is one `db.batch()` there."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
@@ -128,16 +128,6 @@ class MiniflareD1:
             except TimeoutError:
                 self._process.kill()
                 await self._process.wait()
-
-    async def all(self, sql: str, *params: Any) -> list[Row]:
-        return (await self.run(sql, *params)).rows
-
-    async def first(self, sql: str, *params: Any) -> Row | None:
-        rows = (await self.run(sql, *params)).rows
-        return rows[0] if rows else None
-
-    async def run(self, sql: str, *params: Any) -> Result:
-        return (await self.batch([Statement(sql, tuple(params))]))[0]
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """One round trip, one transaction; every result carries D1's own rows_read / rows_written."""

@@ -7,11 +7,10 @@ import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
-from shared.ports import Result, Row, Statement
+from shared.ports import BatchShortcuts, Result, Statement
 
 # aiosqlite logs every statement with its parameters at DEBUG, the app token included: never let it.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
@@ -25,7 +24,7 @@ class D1Error(RuntimeError):
     """What D1 raises for a failed statement: the batch is rolled back whole."""
 
 
-class SqliteDatabase:
+class SqliteDatabase(BatchShortcuts):
     """One aiosqlite connection; statements run one at a time, as on a D1 database."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -49,20 +48,10 @@ class SqliteDatabase:
     async def close(self) -> None:
         await self._conn.close()
 
-    async def all(self, sql: str, *params: Any) -> list[Row]:
-        return (await self.run(sql, *params)).rows
-
-    async def first(self, sql: str, *params: Any) -> Row | None:
-        rows = (await self.run(sql, *params)).rows
-        return rows[0] if rows else None
-
-    async def run(self, sql: str, *params: Any) -> Result:
-        return (await self.batch([Statement(sql, tuple(params))]))[0]
-
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         """All statements in one transaction: any failure rolls back every one of them."""
         for statement in statements:
-            _check_d1_limits(statement)
+            check_d1_limits(statement)
         async with self._lock:
             self.calls += 1
             await self._conn.execute("BEGIN IMMEDIATE")
@@ -87,7 +76,8 @@ class SqliteDatabase:
         return Result(rows=rows, changes=changes, last_row_id=last_row_id, rows_written=changes)
 
 
-def _check_d1_limits(statement: Statement) -> None:
+def check_d1_limits(statement: Statement) -> None:
+    """Refuse what D1 refuses, so a local run fails where production would."""
     if len(statement.params) > D1_MAX_PARAMS:
         raise D1Error(f"D1_ERROR: too many SQL variables: {len(statement.params)} > {D1_MAX_PARAMS}")
     if len(statement.sql.encode()) > D1_MAX_SQL_BYTES:

@@ -40,6 +40,23 @@ class Database(Protocol):
     async def batch(self, statements: Sequence[Statement]) -> list[Result]: ...
 
 
+class BatchShortcuts:
+    """`all`, `first` and `run` for a Database that implements only `batch`."""
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        raise NotImplementedError
+
+    async def all(self, sql: str, *params: Any) -> list[Row]:
+        return (await self.run(sql, *params)).rows
+
+    async def first(self, sql: str, *params: Any) -> Row | None:
+        rows = (await self.run(sql, *params)).rows
+        return rows[0] if rows else None
+
+    async def run(self, sql: str, *params: Any) -> Result:
+        return (await self.batch([Statement(sql, tuple(params))]))[0]
+
+
 @dataclass(frozen=True)
 class OutgoingMessage:
     """A message to enqueue; `body` must be JSON-serialisable."""
