@@ -110,7 +110,7 @@ class StreamerCrawl:
                                "consumers in a row; giving up", job=self.job)
         row = token.rows[0] if token.rows else None
         self._known_limit = row["ratelimit_limit"] if row else None
-        cached = AppToken(row["access_token"], parse_rfc3339(row["expires_at"])) if row else None
+        cached = AppToken.from_row(row)
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
         self.streamer = streamer.rows[0] if streamer.rows else None

@@ -19,7 +19,7 @@ from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Statement
-from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
+from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
 log = logging.getLogger("clipcrawler.producer")
@@ -107,7 +107,8 @@ async def _fresh_token(ports: ProducerPorts, settings: Settings, budget: Budget,
     if ports.http is None or not (settings.twitch_client_id and settings.twitch_client_secret):
         return []
     now = ports.clock.now()
-    if rows and AppToken(rows[0]["access_token"], parse_rfc3339(rows[0]["expires_at"])).usable(now):
+    cached = AppToken.from_row(rows[0] if rows else None)
+    if cached is not None and cached.usable(now):
         return []
     helix = HelixClient(ports.http, settings, budget, ports.clock)
     try:

@@ -13,7 +13,7 @@ from shared.config import Settings
 from shared.helix import AppToken, HelixClient, check_logins
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Database
-from shared.timefmt import parse_rfc3339, to_rfc3339
+from shared.timefmt import to_rfc3339
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ async def add_streamers(db: Database, http: httpx.AsyncClient, settings: Setting
     budget = Budget(*settings.limits)
     metered = MeteredDatabase(db, budget)
     row = await metered.first(store.read_token(settings.twitch_client_id).sql, settings.twitch_client_id)
-    cached = AppToken(row["access_token"], parse_rfc3339(row["expires_at"])) if row else None
+    cached = AppToken.from_row(row)
     helix = HelixClient(http, settings, budget, clock, cached)
     users = await helix.get_users(logins=wanted) if wanted else []
     now = to_rfc3339(clock.now())

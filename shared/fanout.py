@@ -45,7 +45,8 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
                                           store.read_token(settings.twitch_client_id),
                                           store.run_progress(run_id)])
     resting = [str(m["id"]) for m in members.rows if not m["due"]]
-    helix = HelixClient(http, settings, db.budget, clock, _token(token.rows)) if http is not None else None
+    cached = AppToken.from_row(token.rows[0] if token.rows else None)
+    helix = HelixClient(http, settings, db.budget, clock, cached) if http is not None else None
     live = await _live(helix, resting)
     extra = [store.record_live(sorted(live), stamp)] if live else []
     if helix is not None and helix.minted is not None:
@@ -106,5 +107,3 @@ def _limit(rows: list[Row], settings: Settings) -> int:
     return int(known) if known else settings.ratelimit_assumed_points
 
 
-def _token(rows: list[Row]) -> AppToken | None:
-    return AppToken(rows[0]["access_token"], parse_rfc3339(rows[0]["expires_at"])) if rows else None

@@ -13,7 +13,7 @@ from shared.budget import Budget
 from shared.config import Settings
 from shared.errors import AuthFailed, HelixError, InvalidInput, RateLimited, TransientHelixError
 from shared.ports import Clock
-from shared.timefmt import to_rfc3339
+from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.windows import Window
 
 PAGE_SIZE = 100
@@ -25,6 +25,11 @@ TOKEN_MARGIN_SECONDS = 3600  # re-mint a token this close to expiry rather than 
 class AppToken:
     access_token: str
     expires_at: float
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any] | None) -> AppToken | None:
+        """The token cached in `app_tokens`, if there is one."""
+        return cls(row["access_token"], parse_rfc3339(row["expires_at"])) if row else None
 
     def usable(self, now: float) -> bool:
         return bool(self.access_token) and self.expires_at - TOKEN_MARGIN_SECONDS > now
