@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
-from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Statement
+from shared.ports import Clock, Database, OutgoingMessage, QueueSender
 from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
@@ -80,15 +81,22 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     if run["status"] != "enqueuing":
         log.info("run %s: slot %s already opened", run_id, key)
         return RunStarted(run_id, False, 0, 0, run["status"] == "finished", budget.total)
-    token_statements = await _fresh_token(ports, settings, budget, token_row.rows)
+    # Minted while the fan-out reads its slice, and stored in the batch that queues the jobs: a consumer
+    # must find it in D1 when it starts, or each of the first few dozen would mint one of its own.
+    minting = asyncio.ensure_future(_fresh_token(ports, settings, budget, token_row.rows))
     # Sweep: jobs whose message was lost or whose consumer died, and fan-outs that stopped half-way.
     resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in stale.rows]
     resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in stuck.rows if int(r["id"]) != run_id]
     if resend or resume:
         await queue.send_batch([OutgoingMessage(m.encode()) for m in [*resend, *resume]])
 
-    sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http)
-    statements = token_statements + mark_views(now, settings)
+    try:
+        sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http,
+                               minting=minting)
+    finally:
+        if not minting.done():  # the fan-out failed before it needed the token
+            minting.cancel()
+    statements = mark_views(now, settings)
     if resend:
         statements.append(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + sweep_after)))
     await db.batch(statements)
@@ -102,19 +110,16 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
 
 
 async def _fresh_token(ports: ProducerPorts, settings: Settings, budget: Budget,
-                       rows: list[dict]) -> list[Statement]:
+                       rows: list[dict]) -> AppToken | None:
     """Mint the app token here when it is missing or near expiry, so consumers don't all mint at once."""
     if ports.http is None or not (settings.twitch_client_id and settings.twitch_client_secret):
-        return []
-    now = ports.clock.now()
+        return None
     cached = AppToken.from_row(rows[0] if rows else None)
-    if cached is not None and cached.usable(now):
-        return []
+    if cached is not None and cached.usable(ports.clock.now()):
+        return None
     helix = HelixClient(ports.http, settings, budget, ports.clock)
     try:
-        token = await helix.mint_token()
+        return await helix.mint_token()
     except Exception as exc:  # consumers mint on their own if this fails; the run goes on
         log.warning("token not minted by the producer: %s", exc)
-        return []
-    return [store.store_token(settings.twitch_client_id, token.access_token, to_rfc3339(token.expires_at),
-                              to_rfc3339(now))]
+        return None

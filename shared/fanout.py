@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import httpx
@@ -36,8 +37,13 @@ class SliceResult:
 
 
 async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: str, *, settings: Settings,
-                  clock: Clock, http: httpx.AsyncClient | None = None) -> SliceResult:
-    """Enqueue the jobs of the slice after `after`; then chain the next slice, or mark the run enqueued."""
+                  clock: Clock, http: httpx.AsyncClient | None = None,
+                  minting: Awaitable[AppToken | None] | None = None) -> SliceResult:
+    """Enqueue the jobs of the slice after `after`; then chain the next slice, or mark the run enqueued.
+
+    `minting` is an app token on its way (the producer's, for a database without a usable one): it is
+    stored in the same batch that queues the jobs, before any message goes out.
+    """
     now = clock.now()
     stamp = to_rfc3339(now)
     size = settings.fanout_slice
@@ -45,13 +51,15 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
                                           store.read_token(settings.twitch_client_id),
                                           store.run_progress(run_id)])
     resting = [str(m["id"]) for m in members.rows if not m["due"]]
-    cached = AppToken.from_row(token.rows[0] if token.rows else None)
+    minted = await minting if minting is not None else None
+    cached = minted or AppToken.from_row(token.rows[0] if token.rows else None)
     helix = HelixClient(http, settings, db.budget, clock, cached) if http is not None else None
     live = await _live(helix, resting)
     extra = [store.record_live(sorted(live), stamp)] if live else []
-    if helix is not None and helix.minted is not None:
-        extra.append(store.store_token(settings.twitch_client_id, helix.minted.access_token,
-                                       to_rfc3339(helix.minted.expires_at), stamp))
+    minted = helix.minted if helix is not None and helix.minted is not None else minted
+    if minted is not None:
+        extra.append(store.store_token(settings.twitch_client_id, minted.access_token,
+                                       to_rfc3339(minted.expires_at), stamp))
     _, queued, bounds, moved, *_ = await db.batch(store.fan_out_slice(run_id, after, size, stamp, sorted(live))
                                                   + extra)
     if moved.changes == 0:

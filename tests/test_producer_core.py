@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from producer.core import ProducerPorts, slot_key, start_run
 from shared.config import Settings
 from shared.messages import decode
 from shared.windows import Window
+from tests.conftest import StackFactory
 from tests.scripted_helix import RecordingQueue
 
 NOW = 1_790_000_000.0
@@ -100,3 +102,22 @@ async def test_stale_jobs_are_resent_by_a_later_tick(db: SqliteDatabase) -> None
     clock.advance(60)
     again = await start_run(ports, settings, streamer_ids=["1"])
     assert again.resent == 0  # postponed: not re-sent on every tick
+
+
+async def test_a_token_the_producer_mints_is_stored_before_the_first_message_goes_out(make_stack: StackFactory) -> None:
+    stack = await make_stack(30, concurrency=30)
+    await stack.db.run("DELETE FROM app_tokens")  # a fresh deployment: nothing cached yet
+    minted_before = stack.emulator.tokens_minted
+    tokens_at_send: list[int] = []
+    send = stack.runner.queue.send_batch
+
+    async def checking_send(messages: Any) -> None:
+        # Cloudflare may deliver a message before the producer's invocation returns: its token must be in D1.
+        tokens_at_send.append((await stack.db.first("SELECT count(*) AS n FROM app_tokens"))["n"])
+        await send(messages)
+
+    stack.runner.queue.send_batch = checking_send  # type: ignore[method-assign]
+    await stack.runner.crawl(scheduled_time=stack.clock.now())
+    assert tokens_at_send and tokens_at_send[0] == 1
+    assert stack.emulator.tokens_minted == minted_before + 1  # the producer's; no consumer minted its own
+    assert (await stack.db.first("SELECT count(*) AS n FROM jobs WHERE status = 'done'"))["n"] == 30
