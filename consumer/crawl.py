@@ -169,6 +169,10 @@ class StreamerCrawl:
             if result is not None:
                 return result
 
+    def _view_count_refresh(self) -> store.ViewCountRefresh:
+        stale_before = self.clock.now() - self.settings.view_count_max_age_hours * HOUR
+        return store.ViewCountRefresh(self.settings.view_count_step, to_rfc3339(stale_before))
+
     def _schedule(self) -> dict[str, Any]:
         """The streamer's tier and next due time, from its latest sign of activity."""
         streamer, now, tiers = self.streamer or {}, self.clock.now(), self.settings.tiers
@@ -224,7 +228,7 @@ class StreamerCrawl:
             window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
             cursor_at=now if cursor else None, window_pages=window_pages,
             pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
-            **self._schedule()))
+            views=self._view_count_refresh(), **self._schedule()))
         results = await self.db.batch(page_statements + self._take_token_statements())
         if results[0].changes != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -43,6 +45,10 @@ class Settings:
     http_timeout_seconds: float = 10.0
     http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
     http_backoff_seconds: float = 0.5
+    # A young clip gains views on almost every crawl; rewriting its row each time would be most of D1's rows
+    # written. Its stored count is rewritten when it moved by this share of itself (at least one view)...
+    view_count_step: float = 0.05
+    view_count_max_age_hours: int = 6  # ...or once it was stored this long ago; 0 keeps every count exact
     tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
     tier_active_within_hours: str = "2,48"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
@@ -80,10 +86,13 @@ class Settings:
                      "http_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
-        for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries"):
+        for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries",
+                     "view_count_step", "view_count_max_age_hours"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
         self.tiers  # parsed here so a bad value fails at start, not mid-crawl
+        if not math.isfinite(self.view_count_step):
+            raise ConfigError(f"view_count_step has value {self.view_count_step!r}; it must be a finite share")
         if not 0 < self.ratelimit_share <= 1:
             raise ConfigError(f"ratelimit_share has value {self.ratelimit_share!r}; it must be in (0, 1]")
         for name in ("webhook_url", "public_url"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,24 +17,55 @@ DEAD_LETTER_BODY_LIMIT = 4_000
 _IMMUTABLE = ("id", "broadcaster_id", "created_at")
 _MUTABLE = [c for c in COLUMNS if c not in _IMMUTABLE]
 _JSON_ID = "json_extract(j.value, '$.id')"
-# A stored clip differs from the page's copy of it in any field.
-_DIFFERS = " OR ".join(f"c.{c} IS NOT json_extract(j.value, '$.{c}')" for c in _MUTABLE)
+_HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_token = ?)"
+
+
+def _outdated(old: str, new: Callable[[str], str]) -> str:
+    """SQL that is true when the stored clip `old` must be rewritten with the page's copy of it.
+
+    Any field that differs, except the view count, which moves on almost every crawl of a young clip:
+    it is rewritten when it moved by at least a share of itself (bound first, `view_count_step`) or when
+    the stored one is old (bound second: rows last written at or before it). Two parameters.
+    """
+    fields = " OR ".join(f"{old}.{c} IS NOT {new(c)}" for c in _MUTABLE if c != "view_count")
+    views = (f"({old}.view_count IS NOT {new('view_count')} AND "
+             f"(abs({new('view_count')} - {old}.view_count) >= max(1, {old}.view_count * ?) "
+             f"OR {old}.last_seen_at <= ?))")
+    return f"{fields} OR {views}"
+
+
 _COUNT_NEW = (f"(SELECT count(*) FROM json_each(?) AS j "
               f"WHERE NOT EXISTS (SELECT 1 FROM clips AS c WHERE c.id = {_JSON_ID}))")
+# Three parameters: the page, then the two of _outdated.
 _COUNT_CHANGED = (f"(SELECT count(*) FROM json_each(?) AS j JOIN clips AS c ON c.id = {_JSON_ID} "
-                  f"WHERE {_DIFFERS})")
-_HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_token = ?)"
+                  f"WHERE {_outdated('c', lambda col: f'json_extract(j.value, {chr(39)}$.{col}{chr(39)})')})")
 
 # One statement for a whole page: json_each() keeps it to a handful of bound parameters
 # (D1 allows 100), and `WHERE` before `ON CONFLICT` is what lets SQLite parse INSERT ... SELECT.
+# Parameters: first_seen_at, last_seen_at, the page, job id, lease token, then the two of _outdated.
 _UPSERT_CLIPS = (
     f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at) "
     f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ? "
     f"FROM json_each(?) WHERE {_HOLDS_LEASE} "
     f"ON CONFLICT (id) DO UPDATE SET "
     f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
-    f"WHERE {' OR '.join(f'clips.{c} IS NOT excluded.{c}' for c in _MUTABLE)}"
+    f"WHERE {_outdated('clips', lambda col: f'excluded.{col}')}"
 )
+
+
+@dataclass(frozen=True)
+class ViewCountRefresh:
+    """When a stored view count is rewritten although nothing else about the clip changed."""
+
+    step: float  # it moved by at least this share of itself (and by at least one view)...
+    stale_before: str  # ...or it was stored at or before this instant
+
+    @property
+    def params(self) -> tuple[float, str]:
+        return (self.step, self.stale_before)
+
+
+EXACT_VIEW_COUNTS = ViewCountRefresh(0.0, "9999-12-31T23:59:59Z")
 
 
 @dataclass(frozen=True)
@@ -71,6 +102,7 @@ class PageWrite:
     crawled: bool = True  # False: the job closes without crawling, so the streamer's watermark stays
     tier: int = 0  # the streamer's schedule once the job is done
     next_crawl_at: str | None = None
+    views: ViewCountRefresh = EXACT_VIEW_COUNTS
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -227,7 +259,7 @@ def write_page(w: PageWrite) -> list[Statement]:
             "stop_reason = coalesce(?, stop_reason), error = NULL, newest_clip_at = ?, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
             "WHERE id = ? AND lease_token = ? AND status = 'running'",
-            (page, page, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
+            (page, page, *w.views.params, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
              w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
              w.job_id, w.lease_token)),
@@ -237,11 +269,11 @@ def write_page(w: PageWrite) -> list[Statement]:
             "pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             f"jobs_done = jobs_done + ? WHERE id = ? AND {_HOLDS_LEASE}",
-            (page, page, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue, int(finished),
+            (page, page, *w.views.params, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue, int(finished),
              w.run_id, w.job_id, w.lease_token)),
     ]
     if w.clips:
-        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.lease_token)))
+        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.lease_token, *w.views.params)))
     if finished and w.crawled:
         statements.append(
             Statement(

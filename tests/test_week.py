@@ -7,8 +7,8 @@ import pytest
 from bench.week import (
     DAY,
     HOUR,
+    EXACT,
     NAIVE,
-    PROPOSED,
     SHIPPED,
     START,
     UPSERTS,
@@ -92,13 +92,14 @@ async def test_a_one_day_week_runs_and_its_figures_agree() -> None:
 
 def test_the_upsert_variants_differ_only_where_meant_and_production_is_restored() -> None:
     shipped = store._UPSERT_CLIPS
-    assert UPSERTS["changed-only"] == shipped
-    assert "WHERE clips." not in UPSERTS["rewrite-everything"]
-    narrow = UPSERTS["changed-only, narrow SET"]
-    assert "broadcaster_id = excluded" not in narrow and "view_count = excluded.view_count" in narrow
-    with clip_upsert("rewrite-everything"):
-        assert store._UPSERT_CLIPS == UPSERTS["rewrite-everything"]
+    assert UPSERTS["changed-only"].sql == shipped and UPSERTS["changed-only"].settings == ()
+    exact = UPSERTS["changed-only, exact views"]
+    assert exact.sql == shipped and dict(exact.settings) == {"view_count_max_age_hours": 0}
+    rewrite = UPSERTS["rewrite-everything"].sql
+    assert "WHERE clips." not in rewrite and rewrite.count("?") == shipped.count("?")
+    with clip_upsert("rewrite-everything") as writes:
+        assert store._UPSERT_CLIPS == rewrite and writes is UPSERTS["rewrite-everything"]
     assert store._UPSERT_CLIPS == shipped
     with pytest.raises(ValueError, match="'nope'"), clip_upsert("nope"):
         pass
-    assert PROPOSED.tiers is not None and SHIPPED.tiers is None
+    assert SHIPPED.tiers is None and EXACT.tiers is None and EXACT.upsert == "changed-only, exact views"
