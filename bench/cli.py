@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prototype-spread-fanout", dest="spread_fanout", type=float,
                         default=d.spread_fanout, metavar="SHARE",
                         help="PROTOTYPE: delay crawl messages to SHARE of the rate limit (0: off)")
+    parser.add_argument("--services-in-process", action="store_true",
+                        help="serve the emulated Twitch and SQLite from the crawler's own process (starts faster; "
+                             "their CPU is then billed to the crawler)")
     parser.add_argument("--in-process", action="store_true",
                         help="run every side in this process (starts faster; peak memory is then cumulative)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -61,7 +64,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         d1_latency_ms=args.d1_latency_ms, d1_jitter_ms=args.d1_jitter_ms, concurrency=args.concurrency,
         rate_limit=args.rate_limit, seed=args.seed, s1_streamers=args.s1_streamers,
         s2_streamers=args.s2_streamers, s2_clock_factor=args.s2_clock_factor,
-        s2_baseline_sample=args.s2_baseline_sample, s3_clips=args.s3_clips, spread_fanout=args.spread_fanout)
+        s2_baseline_sample=args.s2_baseline_sample, s3_clips=args.s3_clips, spread_fanout=args.spread_fanout,
+        services_in_processes=not args.services_in_process)
 
 
 def run_benchmark(config: BenchConfig, names: Sequence[str] = NAMES, *, isolate: bool = True,
@@ -164,6 +168,8 @@ def _reproduce(command: str, args: argparse.Namespace, config: BenchConfig, name
             parts.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
     if args.in_process:
         parts.append("--in-process")
+    if args.services_in_process:
+        parts.append("--services-in-process")
     return " ".join(parts)
 
 

@@ -47,8 +47,12 @@ class D1Model(BatchShortcuts):
         self.calls += 1
         if self._probe is not None:
             self._probe.count("d1")
-        round_trip = self._latency.draw(self._rng)
-        await self._clock.sleep(round_trip / 2)
-        results = await self._db.batch(statements)
-        await self._clock.sleep(round_trip / 2)
-        return results
+        try:
+            round_trip = self._latency.draw(self._rng)
+            await self._clock.sleep(round_trip / 2)
+            results = await self._db.batch(statements)
+            await self._clock.sleep(round_trip / 2)
+            return results
+        finally:
+            if self._probe is not None:
+                self._probe.finished("d1")

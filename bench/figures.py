@@ -25,8 +25,7 @@ def scenario_figures(scenario: Scenario, config: BenchConfig, design: dict[str, 
     base_subrequests = baseline["invocations"]["subrequests_max"] * scale
     fl = floor(design["expected_pages"], concurrency=scenario.concurrency,
                helix_s=config.helix_latency_ms / 1000, d1_s=config.d1_latency_ms / 1000,
-               producer_helix=design["producer"]["helix_before_send"],
-               producer_d1=design["producer"]["d1_before_send"],
+               producer_steps=design["producer"]["steps_before_send"],
                rate_limit=config.rate_limit)
     inv = design["invocations"]
     wall = design["wall_s"]

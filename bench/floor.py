@@ -32,19 +32,20 @@ class Floor:
                 "longest_s": self.longest_s, "rate_limit_s": self.rate_limit_s, "bound": self.bound}
 
 
-def floor(pages: Sequence[int], *, concurrency: int, helix_s: float, d1_s: float, producer_helix: int,
-          producer_d1: int, rate_limit: int | None) -> Floor:
+def floor(pages: Sequence[int], *, concurrency: int, helix_s: float, d1_s: float,
+          producer_steps: Sequence[Sequence[int]], rate_limit: int | None) -> Floor:
     """The floor for streamers needing `pages[i]` pages each.
 
     A streamer's chain is one D1 round trip to claim it, then per page one Helix call and one D1
     write, one after the other (each page's cursor comes from the previous one). The producer's round
-    trips up to its first queue send come first. With a rate limit of L points a minute, P pages need
-    ceil(P/L) windows.
+    trips up to its first queue send come first, as steps of (helix, d1) calls made at once: a step
+    lasts as long as the longer of its Helix calls and its D1 calls, each kind one after the other.
+    With a rate limit of L points a minute, P pages need ceil(P/L) windows.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
     chains = [d1_s + p * (helix_s + d1_s) for p in pages]
-    producer = producer_helix * helix_s + producer_d1 * d1_s
+    producer = sum(max(helix * helix_s, d1 * d1_s) for helix, d1 in producer_steps)
     spread = sum(chains) / concurrency
     longest = max(chains, default=0.0)
     total_pages = sum(pages)

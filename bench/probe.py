@@ -26,6 +26,10 @@ class Tally:
     message: str = ""  # the type of message a consumer invocation handled ("crawl", "fanout")
     # (helix, d1) made before the first queue send: the producer's round trips that every consumer waits on.
     before_first_send: tuple[int, int] | None = None
+    # The same round trips as steps, [helix, d1] each: a call that starts while another is in flight joins
+    # that call's step (the producer mints the token while it reads its slice).
+    steps: list[list[int]] = field(default_factory=list)
+    in_flight: int = 0
 
     @property
     def external(self) -> int:
@@ -42,7 +46,18 @@ class Tally:
     def add(self, kind: str) -> None:
         if kind == "queue" and self.before_first_send is None:
             self.before_first_send = (self.helix, self.d1)
+        if kind != "queue":
+            if self.before_first_send is None:
+                if self.in_flight == 0 or not self.steps:
+                    self.steps.append([0, 0])
+                self.steps[-1][0 if kind == "helix" else 1] += 1
+            self.in_flight += 1
         setattr(self, kind, getattr(self, kind) + 1)
+
+    def done(self, kind: str) -> None:
+        """A helix or d1 call counted by `add` has been answered."""
+        if kind != "queue":
+            self.in_flight -= 1
 
 
 # Each consumer invocation runs in its own asyncio task, which carries its own copy of this variable.
@@ -63,11 +78,18 @@ class Probe:
     first_fetch: dict[str, float] = field(default_factory=dict)
 
     def count(self, kind: str) -> None:
-        """Count one outbound call of `kind` ('helix', 'd1' or 'queue')."""
+        """Count one outbound call of `kind` ('helix', 'd1' or 'queue') as it goes out."""
         self.totals.add(kind)
         current = _current.get()
         if current is not None:
             current.add(kind)
+
+    def finished(self, kind: str) -> None:
+        """The call of `kind` counted last in this task has its answer."""
+        self.totals.done(kind)
+        current = _current.get()
+        if current is not None:
+            current.done(kind)
 
     @contextmanager
     def invocation(self, role: str, message: str = "") -> Iterator[Tally]:
@@ -106,7 +128,10 @@ class CountingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self._probe.count("helix")
         sent_at = self._clock.now()
-        response = await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        finally:
+            self._probe.finished("helix")
         self._probe.answered(request.url.path, response.status_code, self._clock.now())
         broadcaster = request.url.params.get("broadcaster_id")
         if request.url.path == CLIPS_PATH and response.status_code == 200 and broadcaster:

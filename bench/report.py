@@ -74,7 +74,8 @@ def _wall(f: Figures, c: BenchConfig) -> str:
 
 def _floor(f: Figures, c: BenchConfig) -> str:
     fl = f["floor"]
-    return (f"The producer's round trips before its first send ({fl['producer_s']:.2f} s) plus the largest "
+    return (f"The producer's round trips before its first send ({fl['producer_s']:.2f} s; calls in flight "
+            "together, such as the token minted while the slice is read, count once) plus the largest "
             f"of: every streamer's chain (a claim, then one Helix call and one D1 write per page, at "
             f"{c.helix_latency_ms:g} and {c.d1_latency_ms:g} ms) spread over {f['concurrency']} consumers "
             f"({fl['concurrency_s']:.2f} s), the longest single chain ({fl['longest_s']:.2f} s), and the "
@@ -122,9 +123,11 @@ def _rate(f: Figures, c: BenchConfig) -> str:
 
 
 def _memory(f: Figures, c: BenchConfig) -> str:
-    return (f"Peak resident memory of the process that ran it, which also hosts the emulated Twitch and the "
-            f"in-memory database ({f['database_mb']:.1f} MB at the end); {f['memory_at_start_mb']:.0f} MB "
-            "were resident when the crawl began.")
+    hosts = ("" if c.services_in_processes else ", which also hosts the emulated Twitch and the in-memory "
+             "database")
+    return (f"Peak resident memory of the process that ran it{hosts} (the database held "
+            f"{f['database_mb']:.1f} MB at the end); {f['memory_at_start_mb']:.0f} MB were resident when the "
+            "crawl began.")
 
 
 def _lost(f: Figures, c: BenchConfig) -> str:
@@ -143,13 +146,13 @@ ROWS: Sequence[Row] = (
         _says("The baseline's wall time over the design's, both measured in this run.")),
     Row("Floor", "floor_s", None, _secs, None, _floor),
     Row("Wall / floor", "wall_over_floor", None, _num, None,
-        _says("Measured wall time as a multiple of the floor. The rest is CPU (every simulated Worker, the "
-              "emulated Twitch and SQLite share one Python process), latency jitter, waiting for the "
-              "single-threaded database, and the last invocations' stragglers.")),
+        _says("Measured wall time as a multiple of the floor. The rest is CPU (every simulated Worker "
+              "shares one Python event loop, so an invocation's answer waits while others run), latency "
+              "jitter, waiting for the single-threaded database, and the last invocations' stragglers.")),
     Row("CPU time", "cpu_s", "baseline_cpu_s", _secs, None,
-        _says("CPU the process used while the side ran, all threads: the crawler, the emulated Twitch and "
-              "SQLite. In Cloudflare the crawler's share is spread over many isolates; here one Python "
-              "process runs it all.")),
+        _says("CPU the crawler's process used while the side ran: every simulated Worker (and, in a run with "
+              "--services-in-process, the emulated Twitch and SQLite too). In Cloudflare it is spread over "
+              "many isolates; here one Python process runs it all.")),
     Row("Helix calls", "helix_calls", "baseline_helix_calls", _count, "lower",
         _says("Every request to the emulated Twitch: the token, Get Clips pages, retries and 429s.")),
     Row("Get Clips pages", "pages", "baseline_pages", _count, None, _pages),
@@ -263,7 +266,7 @@ def _findings(results: Mapping[str, Figures], targets: Sequence[Mapping[str, Any
                          f"{_secs(f['real_s'])} of real time.")
         elif figure == "wall_over_floor":
             lines.append(f"{t['scenario']}: {_secs(f['cpu_s'])} of CPU in {_secs(f['real_s'])} of real time "
-                         "for every simulated Worker, the emulated Twitch and SQLite together; stopped "
+                         "for every simulated Worker; stopped "
                          f"early: {early}.")
         elif figure == "d1_calls_per_page":
             lines.append(f"{t['scenario']}: invocations that stopped before finishing: {early}; each cost a "
@@ -294,17 +297,21 @@ def _target_value(t: Mapping[str, Any]) -> str:
 def _method(c: BenchConfig, meta: Mapping[str, Any]) -> list[str]:
     isolation = ("each side of each scenario runs in a fresh process, so peak memory is its own."
                  if meta["isolated"] else "all sides ran in this one process (peak memory is cumulative).")
+    where = ("in a process of its own (as on Cloudflare, its work runs on other machines than the crawler's)"
+             if c.services_in_processes else "in the crawler's process")
     lines = [
         "## How it is measured", "",
-        f"- **Twitch** is the local Helix emulator, in process, answering after {c.helix_latency_ms:g} ms ± "
-        f"{c.helix_jitter_ms:g} ms (uniform) with a rate limit of {c.rate_limit} points a minute; its world "
+        f"- **Twitch** is the local Helix emulator, {where}, on loopback HTTP, answering "
+        f"{c.helix_latency_ms:g} ms ± {c.helix_jitter_ms:g} ms (uniform) after a request arrives, its own work "
+        f"done within that time, with a rate limit of {c.rate_limit} points a minute; its world "
         f"(seed {c.seed}, {c.clips_per_day[0]}-{c.clips_per_day[1]} clips per streamer per day) is generated "
         "before the clock starts.",
-        "- **D1** is SQLite with the production schema on a thread of its own, executing one batch at a "
+        f"- **D1** is SQLite with the production schema, {where}, executing one batch at a "
         f"time; each call first waits out a network round trip of {c.d1_latency_ms:g} ms ± "
         f"{c.d1_jitter_ms:g} ms (half before the database, half after), which many callers wait out at once.",
         "- **Queues** is the simulated queue (Cloudflare semantics, `max_batch_size = 1`, max concurrency "
-        f"{c.concurrency}); sends have no latency.",
+        f"{c.concurrency}); sends have no latency, and a message can be delivered while the producer's "
+        "invocation that sent it is still finishing.",
         "- **The design** is the real producer and consumer code driven by the local runner. Every Helix "
         "call, D1 round trip and queue send is counted outside the crawler, per invocation, and compared "
         "with the crawler's own budget.",

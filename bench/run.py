@@ -17,11 +17,13 @@ from bench.baseline import crawl_naive
 from bench.clock import ScaledClock
 from bench.d1 import D1Model, Latency
 from bench.floor import pages_needed
+from bench.helix_process import WorldSpec, build_world, helix_process
+from bench.loopback import LoopbackTransport
 from bench.memory import current_rss_mb, peak_rss_mb
 from bench.probe import CountingTransport, Probe, Tally
 from bench.runner import FanOutSpread, MeasuredRunner
 from bench.scenarios import BenchConfig, Scenario
-from bench.sqlite import SerialSqlite
+from bench.sqlite import SerialSqlite, SqliteProcess
 from local.emulated import EMULATOR_URL, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.runner import InvocationLog
@@ -46,11 +48,12 @@ class Bed:
     config: BenchConfig
     clock: ScaledClock
     world: HelixWorld
+    world_spec: WorldSpec
     emulator: EmulatorConfig
     settings: Settings
     # Per streamer: (created_at, id) of every clip visible at the start and created in the lookback before it.
     candidates: dict[str, list[tuple[float, str]]]
-    raw: SerialSqlite
+    raw: SerialSqlite | SqliteProcess
     db: D1Model
     probe: Probe
 
@@ -62,16 +65,20 @@ class Bed:
 async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock_factor: float) -> Bed:
     """A world, an emulator config, a database holding the first `streamers` streamers, the expected clips."""
     clock = ScaledClock(config.origin, clock_factor)
-    world = HelixWorld(config.seed, scenario.streamers, config.clips_per_day, clock=clock)
-    chosen = world.all_streamers()[:streamers]
-    if scenario.heavy_clips is not None:
-        world.set_rate(chosen[0].id, scenario.heavy_clips * 24 / config.lookback_hours)
     now = clock.now()
     lookback_s = config.lookback_hours * HOUR_S
-    # This also fills the emulator's clip cache, so generating the world is not timed as crawling.
+    every = HelixWorld(config.seed, scenario.streamers, config.clips_per_day, clock=clock).all_streamers()
+    chosen = every[:streamers]
+    heavy = None
+    if scenario.heavy_clips is not None:
+        heavy = (chosen[0].id, scenario.heavy_clips * 24 / config.lookback_hours)
+    spec = WorldSpec(config.seed, scenario.streamers, config.clips_per_day, heavy,
+                     tuple(s.id for s in chosen), now - lookback_s, now)
+    # Building it also fills the emulator's clip cache, so generating the world is not timed as crawling.
+    world = build_world(spec, clock)
     candidates = {s.id: [(parse_rfc3339(c["created_at"]), c["id"])
                          for c in world.clips(s.id, now - lookback_s, now)] for s in chosen}
-    raw = await SerialSqlite.open()
+    raw = await (SqliteProcess.open() if config.services_in_processes else SerialSqlite.open())
     await raw.batch([store.upsert_streamers([s.to_user() for s in chosen], to_rfc3339(now))])
     probe = Probe()
     db = D1Model(raw, clock, Latency(config.d1_latency_ms / 1000, config.d1_jitter_ms / 1000), probe=probe,
@@ -81,15 +88,29 @@ async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock
                               rate_limit_points=config.rate_limit, seed=config.seed)
     settings = emulator_settings(Settings(plan=scenario.plan, lookback_hours=config.lookback_hours,
                                           backfill_hours=config.lookback_hours), emulator)
-    return Bed(scenario, config, clock, world, emulator, settings, candidates, raw, db, probe)
+    return Bed(scenario, config, clock, world, spec, emulator, settings, candidates, raw, db, probe)
 
 
 @asynccontextmanager
 async def helix_client(bed: Bed) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_emulator_app(bed.world, bed.emulator)
-    transport = CountingTransport(httpx.ASGITransport(app=app), bed.probe, bed.clock)
-    async with httpx.AsyncClient(transport=transport, base_url=EMULATOR_URL) as http:
-        yield http
+    """A client for the emulated Twitch, counting every request; points `bed.settings` at it."""
+    if not bed.config.services_in_processes:
+        app = create_emulator_app(bed.world, bed.emulator)
+        transport = CountingTransport(httpx.ASGITransport(app=app), bed.probe, bed.clock)
+        async with httpx.AsyncClient(transport=transport, base_url=EMULATOR_URL) as http:
+            yield http
+        return
+    with helix_process(bed.world_spec, bed.emulator, bed.clock) as url:
+        bed.settings = bed.settings.with_(twitch_api_url=url + "/helix", twitch_auth_url=url + "/oauth2")
+        inner = LoopbackTransport(*_host_and_port(url))
+        async with httpx.AsyncClient(transport=CountingTransport(inner, bed.probe, bed.clock),
+                                     base_url=url) as http:
+            yield http
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    return parsed.host, int(parsed.port or 80)
 
 
 async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
@@ -105,8 +126,7 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
             rss_start, cpu_start = current_rss_mb(), time.process_time()
             bed.clock.start()
             began = time.perf_counter()
-            started = await runner.tick()
-            await runner.drain()
+            started = await runner.crawl_overlapped()
             wall_s, real_s = bed.clock.now() - bed.clock.origin, time.perf_counter() - began
             cpu_s = time.process_time() - cpu_start
         run = await bed.raw.first("SELECT * FROM runs WHERE id = ?", started.run_id) or {}
@@ -197,7 +217,7 @@ def expected_clips(candidates: dict[str, list[tuple[float, str]]], first_fetch: 
     return owed
 
 
-async def _database_mb(db: SerialSqlite) -> float:
+async def _database_mb(db: SerialSqlite | SqliteProcess) -> float:
     pages = await db.first("PRAGMA page_count")
     size = await db.first("PRAGMA page_size")
     return float((pages or {}).get("page_count", 0) * (size or {}).get("page_size", 0)) / (1024 * 1024)
@@ -212,11 +232,12 @@ def _matches(log: InvocationLog, tallies: Sequence[Tally]) -> bool:
     return all(sorted(own) == sorted(measured) for own, measured in pairs)
 
 
-def _tally(tallies: Sequence[Tally]) -> dict[str, int]:
+def _tally(tallies: Sequence[Tally]) -> dict[str, Any]:
     first = [t.before_first_send or (t.helix, t.d1) for t in tallies]
     return {"helix": sum(t.helix for t in tallies), "d1": sum(t.d1 for t in tallies),
             "queue": sum(t.queue for t in tallies), "helix_before_send": sum(h for h, _ in first),
-            "d1_before_send": sum(d for _, d in first)}
+            "d1_before_send": sum(d for _, d in first),
+            "steps_before_send": [tuple(step) for t in tallies for step in t.steps]}
 
 
 def _invocation_stats(tallies: Sequence[Tally]) -> dict[str, Any]:

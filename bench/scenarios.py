@@ -29,6 +29,9 @@ class BenchConfig:
     s2_baseline_sample: int = 100
     s3_clips: int = 5_000
     origin: float = ORIGIN
+    # Twitch and D1 each in a process of their own (bench/helix_process.py, bench/sqlite.py), as in production
+    # their work runs on other machines; off, both share the crawler's process (quicker to start).
+    services_in_processes: bool = True
     # PROTOTYPE, off by default: delay the fan-out's crawl messages to this share of the rate limit.
     spread_fanout: float = 0.0
 

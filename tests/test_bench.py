@@ -21,8 +21,10 @@ from bench.floor import floor, pages_needed
 from bench.probe import Probe
 from bench.report import write
 from bench.run import expected_clips, percentile
+from bench.sqlite import SqliteProcess
 from bench.scenarios import BenchConfig
 from bench.targets import check_targets
+from local.sqlite_db import D1Error
 from shared.ports import Result, Statement
 
 # Tiny and fast: latencies of a few ms, and a bucket large enough that pacing never makes a run wait long
@@ -113,12 +115,15 @@ def test_report_and_json_are_written(results: dict[str, dict[str, Any]], tmp_pat
 
 def test_the_command_line_writes_both_files(tmp_path: Path) -> None:
     code = main(["--scenarios", "s1", "--s1-streamers", "3", "--helix-latency-ms", "2", "--helix-jitter-ms",
-                 "0", "--d1-latency-ms", "1", "--d1-jitter-ms", "0", "--in-process", "--out", str(tmp_path)])
+                 "0", "--d1-latency-ms", "1", "--d1-jitter-ms", "0", "--in-process", "--services-in-process",
+                 "--out", str(tmp_path)])
     assert code == 0
     figures = (tmp_path / "results.json").read_text()
     document = json.loads(figures)
     assert list(k for k in document if k.startswith("S")) == ["S1"]
     assert "--s1-streamers 3" in document["meta"]["command"]
+    assert "--services-in-process" in document["meta"]["command"]
+    assert "in the crawler's process" in (tmp_path / "report.md").read_text()
     (tmp_path / "report.md").unlink()
     assert main(["--rerender", "--out", str(tmp_path)]) == 0
     assert "## S1: " in (tmp_path / "report.md").read_text()
@@ -131,7 +136,7 @@ def test_unknown_scenarios_are_refused_by_name() -> None:
 
 
 def test_the_floor_takes_the_largest_bound() -> None:
-    args: dict[str, Any] = dict(helix_s=0.08, d1_s=0.015, producer_helix=1, producer_d1=3, rate_limit=800)
+    args: dict[str, Any] = dict(helix_s=0.08, d1_s=0.015, producer_steps=[(0, 1), (1, 0), (0, 2)], rate_limit=800)
     spread = floor([1] * 200, concurrency=50, **args)
     assert spread.bound == "concurrency" and spread.seconds == pytest.approx(0.125 + 200 * 0.11 / 50)
     heavy = floor([50], concurrency=50, **args)
@@ -169,6 +174,26 @@ def test_the_producer_chain_is_counted_up_to_its_first_send() -> None:
     assert probe.producer == [tally] and probe.totals.total == 6 and not probe.consumer
 
 
+def test_producer_calls_in_flight_together_make_one_step_of_the_floor() -> None:
+    probe = Probe()
+    with probe.invocation("producer") as tally:
+        probe.count("d1")
+        probe.finished("d1")
+        probe.count("helix")  # the token, minted while the slice is read
+        probe.count("d1")
+        probe.finished("d1")
+        probe.finished("helix")
+        probe.count("d1")
+        probe.finished("d1")
+        probe.count("queue")
+        probe.count("d1")
+        probe.finished("d1")
+    assert tally.steps == [[0, 1], [1, 1], [0, 1]]
+    overlapped = floor([1] * 200, concurrency=50, helix_s=0.08, d1_s=0.015, producer_steps=tally.steps,
+                       rate_limit=None)
+    assert overlapped.producer_s == pytest.approx(0.015 + 0.08 + 0.015)
+
+
 async def test_d1_round_trips_overlap_while_the_sql_does_not() -> None:
     events: list[tuple[str, object]] = []
 
@@ -201,3 +226,26 @@ def test_the_scaled_clock_stands_still_until_started() -> None:
     assert clock.now() >= 1_000.0
     with pytest.raises(ValueError, match="-1"):
         ScaledClock(0.0, factor=-1)
+
+
+async def test_the_database_process_runs_batches_whole_and_reports_errors_as_d1_does() -> None:
+    db = await SqliteProcess.open()
+    try:
+        insert = Statement("INSERT INTO streamers (id, login, added_at) VALUES (?, ?, ?)", ("1", "a", "t"))
+        with pytest.raises(D1Error, match="UNIQUE"):
+            await db.batch([insert, insert])  # the second fails: the first is rolled back with it
+        assert await db.all("SELECT id FROM streamers") == []
+        results = await asyncio.gather(*(db.batch([Statement(insert.sql, (str(i), "a", "t"))]) for i in range(20)))
+        assert [r[0].changes for r in results] == [1] * 20  # answers reach the callers that asked
+        assert (await db.first("SELECT count(*) AS n FROM streamers"))["n"] == 20
+    finally:
+        await db.close()
+
+
+def test_a_clock_rebuilt_from_the_same_cell_shows_the_same_time() -> None:
+    clock = ScaledClock(1_000.0, factor=5)
+    twin = ScaledClock(1_000.0, factor=5, start_cell=clock.start_cell)  # as the emulator's process builds it
+    assert twin.now() == 1_000.0
+    clock.start()
+    first, second, again = clock.now(), twin.now(), clock.now()
+    assert 1_000.0 <= first <= second <= again

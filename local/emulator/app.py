@@ -147,10 +147,18 @@ class Emulator:
 
         async def serve(request: Request) -> Response:
             self.requests[request.url.path] += 1
-            await self._latency()
+            # Half the round trip on the way in, the rest on the way out: the work of answering is done
+            # within the round trip, as on Twitch's many servers, not queued after it on this one loop.
+            round_trip = self._round_trip()
+            answer_at = self.clock.now() + round_trip
+            if round_trip > 0:
+                await self.clock.sleep(round_trip / 2)
             reply = await handler(request)
             self.statuses[reply.status] += 1
-            return _AsciiJSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+            response = _AsciiJSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+            if (remaining := answer_at - self.clock.now()) > 0:
+                await self.clock.sleep(remaining)
+            return response
 
         return serve
 
@@ -311,11 +319,9 @@ class Emulator:
         }
         return allowed, headers
 
-    async def _latency(self) -> None:
+    def _round_trip(self) -> float:
         jitter = self.config.latency_jitter_s
-        delay = self.config.latency_s + (self._jitter.uniform(-jitter, jitter) if jitter else 0.0)
-        if delay > 0:
-            await self.clock.sleep(delay)
+        return max(0.0, self.config.latency_s + (self._jitter.uniform(-jitter, jitter) if jitter else 0.0))
 
 
 def create_emulator_app(

@@ -1,0 +1,104 @@
+"""The emulated Twitch in a process of its own, on a loopback port.
+
+Twitch does its work on Twitch's machines: served from the crawler's own event loop, the emulator's request
+handling and JSON rendering would be billed to the crawler as CPU time it never spends in production. The
+child rebuilds the same world from the same seed and reads the same scaled clock: `perf_counter` is the
+system-wide monotonic clock on Linux, and the start instant is shared through memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from bench.clock import ScaledClock
+from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+
+STARTUP_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Everything that determines the emulated world; the child builds it again from this."""
+
+    seed: int
+    streamers: int
+    clips_per_day: tuple[int, int]
+    heavy: tuple[str, float] | None  # (broadcaster id, clips per day) for S3's heavy streamer
+    warm: tuple[str, ...]  # broadcaster ids whose clips are generated before serving, as the parent did
+    warm_from: float
+    warm_to: float
+
+
+def build_world(spec: WorldSpec, clock: ScaledClock) -> HelixWorld:
+    world = HelixWorld(spec.seed, spec.streamers, spec.clips_per_day, clock=clock)
+    if spec.heavy is not None:
+        world.set_rate(*spec.heavy)
+    for broadcaster_id in spec.warm:  # generating clips is setup, not serving: do it before the clock starts
+        world.clips(broadcaster_id, spec.warm_from, spec.warm_to)
+    return world
+
+
+@contextlib.contextmanager
+def helix_process(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock) -> Iterator[str]:
+    """Serve the world in a child process until the block ends; yields its base URL."""
+    context = multiprocessing.get_context("spawn")
+    parent_end, child_end = context.Pipe()
+    child = context.Process(target=_serve, name="helix-emulator", daemon=True,
+                            args=(spec, emulator, clock.origin, clock.factor, clock.start_cell, child_end))
+    child.start()
+    child_end.close()
+    try:
+        if not parent_end.poll(STARTUP_TIMEOUT_S):
+            raise RuntimeError(f"the Helix emulator process did not start within {STARTUP_TIMEOUT_S:.0f} s")
+        ready = parent_end.recv()
+        if "error" in ready:
+            raise RuntimeError(f"the Helix emulator process failed to start: {ready['error']}")
+        yield ready["url"]
+    finally:
+        parent_end.close()  # the child serves until this end closes
+        child.join(10)
+        if child.is_alive():
+            child.kill()
+            child.join()
+
+
+def _serve(spec: WorldSpec, emulator: EmulatorConfig, origin: float, factor: float, start_cell,
+           parent) -> None:
+    try:
+        asyncio.run(_serve_until_parent_leaves(spec, emulator, ScaledClock(origin, factor, start_cell), parent))
+    except BaseException as exc:  # tell the parent why instead of leaving it to time out
+        with contextlib.suppress(OSError):
+            parent.send({"error": f"{type(exc).__name__}: {exc}"})
+        raise
+
+
+async def _serve_until_parent_leaves(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock,
+                                     parent) -> None:
+    import uvicorn  # CPython only, like the whole benchmark
+
+    app = create_emulator_app(build_world(spec, clock), emulator)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(2048)
+    host, port = listener.getsockname()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False,
+                                           date_header=False, access_log=False, backlog=2048,
+                                           timeout_keep_alive=3600))
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    parent.send({"url": f"http://{host}:{port}"})
+    # Serve until the parent closes its end of the pipe (or dies, which closes it too).
+    with contextlib.suppress(EOFError, OSError):
+        await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError):
+        await serving
