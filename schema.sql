@@ -22,7 +22,8 @@ CREATE INDEX IF NOT EXISTS streamers_active ON streamers (active, id);
 CREATE INDEX IF NOT EXISTS streamers_login ON streamers (login);
 
 -- Every Helix clip field. Mutable ones (view_count, video_id, vod_offset, title, is_featured, ...)
--- are overwritten by the upsert; a row is rewritten only when one of them changed.
+-- are overwritten by the upsert; a row is rewritten only when one of them changed, and for view_count
+-- alone only when it moved by CLIPCRAWLER_VIEW_COUNT_STEP or was stored VIEW_COUNT_MAX_AGE_HOURS ago.
 CREATE TABLE IF NOT EXISTS clips (
     id               TEXT PRIMARY KEY,
     broadcaster_id   TEXT NOT NULL,
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS clips (
     vod_offset       INTEGER,                      -- NULL until Twitch sets it (or forever)
     is_featured      INTEGER NOT NULL DEFAULT 0,
     first_seen_at    TEXT NOT NULL,
-    last_seen_at     TEXT NOT NULL                 -- last crawl that found the row changed
+    last_seen_at     TEXT NOT NULL                 -- last crawl that rewrote the row (and observed view_count)
 );
 CREATE INDEX IF NOT EXISTS clips_broadcaster_created ON clips (broadcaster_id, created_at);
 CREATE INDEX IF NOT EXISTS clips_created ON clips (created_at);
