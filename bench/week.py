@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,29 +88,55 @@ class WeekActivity:
 
 # --- metering ------------------------------------------------------------------------------------------
 
+CLIP_UPSERT = "insert clips"
+
+
 @dataclass
 class Calibration:
-    """D1's rows read per statement and rows written per changed row, by statement kind."""
+    """D1's rows read per statement and rows written per changed row, by statement kind.
+
+    The clip upsert's changes are of two kinds D1 meters differently (a new clip also writes its two index
+    entries; a rewrite of mutable fields touches no index), and their mix differs between a backfill and a
+    steady crawl, so its rows written are charged per new clip and per rewritten clip.
+    """
 
     read_per_statement: dict[str, float] = field(default_factory=dict)
     written_per_change: dict[str, float] = field(default_factory=dict)
+    written_per_new_clip: float | None = None
+    written_per_rewritten_clip: float | None = None
 
     @classmethod
-    def from_meter(cls, meter: Meter) -> Calibration:
+    def from_meter(cls, meter: Meter, clip_crawls: Sequence[tuple[int, int, int]] = ()) -> Calibration:
+        """From D1's meter, and per crawl (clip rows written, clips new, clips rewritten) for the upsert."""
         out = cls()
         for kind, (statements, read, written, changes) in meter.by_kind.items():
             out.read_per_statement[kind] = read / statements if statements else 0.0
             out.written_per_change[kind] = written / changes if changes else 0.0
+        out.written_per_new_clip, out.written_per_rewritten_clip = _two_rates(clip_crawls)
         return out
 
-    def merge(self, other: Calibration) -> Calibration:
-        return Calibration({**other.read_per_statement, **self.read_per_statement},
-                           {**other.written_per_change, **self.written_per_change})
+    def clip_rows_written(self, new: int, rewritten: int) -> float | None:
+        if self.written_per_new_clip is None or self.written_per_rewritten_clip is None:
+            return None
+        return new * self.written_per_new_clip + rewritten * self.written_per_rewritten_clip
 
     def estimate(self, kind: str, statements: int, changes: int) -> tuple[float, float]:
         # A kind never seen on Miniflare is charged a row read per statement and a row per change (+1 index).
         return (statements * self.read_per_statement.get(kind, 1.0),
                 changes * self.written_per_change.get(kind, 2.0))
+
+
+def _two_rates(crawls: Sequence[tuple[int, int, int]]) -> tuple[float | None, float | None]:
+    """Least squares for rows = a * new + b * rewritten over the crawls; None when they cannot tell a from b."""
+    snn = sum(n * n for _, n, _ in crawls)
+    srr = sum(r * r for _, _, r in crawls)
+    snr = sum(n * r for _, n, r in crawls)
+    syn = sum(y * n for y, n, _ in crawls)
+    syr = sum(y * r for y, _, r in crawls)
+    det = snn * srr - snr * snr
+    if not det:
+        return None, None
+    return (syn * srr - syr * snr) / det, (syr * snn - syn * snr) / det
 
 
 class CountingDatabase:
@@ -235,6 +261,15 @@ async def deploy(db: Database, streamers: int, seed: int, *, tiers: Tiering | No
     return Deployment(clock, world, db, runner, helix_calls)
 
 
+async def _new_clips(read: Callable[..., Awaitable[list[dict[str, Any]]]]) -> int:
+    """Clips inserted by every run so far (the runs' own exact counter), read with `read`.
+
+    The upsert's changed rows are the new clips plus the rewritten ones, whichever way clips are written.
+    """
+    rows = await read("SELECT coalesce(sum(clips_new), 0) AS new FROM runs")
+    return int(rows[0]["new"])
+
+
 def _queue_counts(runner: LocalRunner) -> tuple[int, int, int]:
     """Messages sent, retries and consumer invocations so far, over the queue and its dead-letter queue."""
     q, d = runner.queue.stats, runner.dlq.stats
@@ -254,16 +289,20 @@ async def calibrate(streamers: int, seed: int, *, upsert: str, hours: int = CALI
             for h in range(hours):
                 dep.clock.set(START + h * HOUR)
                 before = db.meter.snapshot()
-                clips_before = db.meter.by_kind.get("insert clips", [0, 0, 0, 0])[2]
+                clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
                 await dep.runner.crawl(scheduled_time=dep.clock.now())
                 read, written = (a - b for a, b in zip(db.meter.snapshot(), before))
-                clips = db.meter.by_kind.get("insert clips", [0, 0, 0, 0])[2] - clips_before
-                crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips})
+                _, _, clips, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
+                                                              clips_before))
+                new = await _new_clips(db.observe) - sum(c["clips_new"] for c in crawls)
+                crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips,
+                               "clips_new": new, "clips_rewritten": changes - new})
         await dep.close()
         return {"upsert": upsert, "crawls": crawls, "round_trips": db.meter.round_trips,
                 "by_kind": {k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v))
                             for k, v in sorted(db.meter.by_kind.items())},
-                "calibration": Calibration.from_meter(db.meter)}
+                "calibration": Calibration.from_meter(db.meter, [(c["clip_rows_written"], c["clips_new"],
+                                                                  c["clips_rewritten"]) for c in crawls])}
     finally:
         await db.close()
 
@@ -281,6 +320,7 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
     crawled = [0] * days
     by_kind: dict[str, list[float]] = {}  # kind -> D1 rows [read, written] a day, averaged over the week
     last_q = _queue_counts(dep.runner)
+    last_new = await _new_clips(sqlite.all)
     with clip_upsert(schedule.upsert):
         for h in range(days * 24 + 1):
             day = min(h // 24, days - 1)  # the closing tick counts in the last day
@@ -290,9 +330,13 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
             q = _queue_counts(dep.runner)
             sent, retried, invocations = (a - b for a, b in zip(q, last_q))
             last_q = q
+            new_so_far = await _new_clips(sqlite.all)
+            new, last_new = new_so_far - last_new, new_so_far
             read = written = 0.0
             for kind, (statements, changes) in db.take().items():
                 r, w = calibration.estimate(kind, statements, changes)
+                if kind == CLIP_UPSERT:
+                    w = calibration.clip_rows_written(new, changes - new) or w
                 read, written = read + r, written + w
                 tally = by_kind.setdefault(kind, [0.0, 0.0])
                 tally[0], tally[1] = tally[0] + r / days, tally[1] + w / days
@@ -377,8 +421,7 @@ async def run_week(streamers: int = 200, days: int = 7, seed: int = 7, *, calibr
                     "linear_views_steady_crawl_rows_written": _ratio(*(c["rows_written"] for c in linear))}
     weeks = [await simulate(streamers, days, seed, s, calibrations[s.upsert], progress=progress) for s in schedules]
     return {"seed": seed, "miniflare_calibration": measured,
-            "calibration": {v: {"read_per_statement": c.read_per_statement,
-                                "written_per_change": c.written_per_change} for v, c in calibrations.items()},
+            "calibration": {v: asdict(c) for v, c in calibrations.items()},
             "weeks": weeks}
 
 

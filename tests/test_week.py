@@ -14,6 +14,7 @@ from bench.week import (
     UPSERTS,
     Calibration,
     WeekActivity,
+    _two_rates,
     clip_upsert,
     profile_of,
     render,
@@ -103,3 +104,14 @@ def test_the_upsert_variants_differ_only_where_meant_and_production_is_restored(
     with pytest.raises(ValueError, match="'nope'"), clip_upsert("nope"):
         pass
     assert SHIPPED.tiers is None and EXACT.tiers is None and EXACT.upsert == "changed-only, exact views"
+
+
+def test_clip_rows_are_charged_per_new_clip_and_per_rewritten_clip() -> None:
+    # A backfill (only new clips) and steady crawls (only rewrites): D1 writes 4 rows a new clip (the row, its
+    # primary key and two indexes), 1 a rewrite.
+    crawls = [(4 * 87, 87, 0), (25, 0, 25), (4 * 3 + 29, 3, 29)]
+    calibration = Calibration(written_per_change={"insert clips": 2.5})
+    calibration.written_per_new_clip, calibration.written_per_rewritten_clip = _two_rates(crawls)
+    assert calibration.clip_rows_written(10, 100) == pytest.approx(140)
+    assert _two_rates([(50, 0, 50)]) == (None, None)  # one kind of change alone cannot tell the two rates apart
+    assert Calibration().clip_rows_written(10, 100) is None  # uncalibrated: the per-change average applies
