@@ -77,8 +77,9 @@ def _text(raw: dict[str, Any], name: str, *, required: bool) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"field {name!r} is missing or not a string: {value!r}")
-    # Lone surrogates (from "\udXXX" escapes) cannot be stored as UTF-8.
-    value = value.encode("utf-8", "replace").decode("utf-8")
+    if not value.isascii():
+        # Lone surrogates (from "\udXXX" escapes) cannot be stored as UTF-8.
+        value = value.encode("utf-8", "replace").decode("utf-8")
     return value[:MAX_TEXT]
 
 
