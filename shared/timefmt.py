@@ -28,7 +28,10 @@ def parse_rfc3339(text: str) -> float:
 
 def normalise(text: str) -> str:
     """Any RFC 3339 timestamp -> the stored form."""
-    return to_rfc3339(parse_rfc3339(text))
+    epoch = parse_rfc3339(text)
+    if len(text) == 20 and text[10] == "T" and text[19] == "Z":
+        return text  # already the stored form, as Helix sends it: formatting it again costs more than parsing
+    return to_rfc3339(epoch)
 
 
 def align_down(epoch: float, step: int) -> float:
