@@ -75,7 +75,7 @@ def scenarios(config: BenchConfig, names: tuple[str, ...] = NAMES) -> list[Scena
         # S1's design takes about a second, so it is run three times against one 76-second baseline.
         "S1": Scenario("S1", f"the seed's scale: {config.s1_streamers:,} streamers, "
                              f"{config.clips_per_day[0]}-{config.clips_per_day[1]} clips each",
-                       config.s1_streamers, config.concurrency, design_runs=3),
+                       config.s1_streamers, config.concurrency, design_runs=5),
         "S2": Scenario("S2", f"scale: {config.s2_streamers:,} streamers under {config.rate_limit} Helix "
                              "points a minute",
                        config.s2_streamers, config.concurrency, clock_factor=config.s2_clock_factor,
