@@ -15,6 +15,7 @@ import multiprocessing
 import socket
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 from bench.clock import ScaledClock
@@ -69,8 +70,8 @@ def helix_process(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock)
             child.join()
 
 
-def _serve(spec: WorldSpec, emulator: EmulatorConfig, origin: float, factor: float, start_cell,
-           parent) -> None:
+def _serve(spec: WorldSpec, emulator: EmulatorConfig, origin: float, factor: float, start_cell: Any,
+           parent: Connection) -> None:
     try:
         _event_loop_runner()(_serve_until_parent_leaves(spec, emulator, ScaledClock(origin, factor, start_cell),
                                                         parent))
@@ -95,7 +96,7 @@ def _http_parser() -> str:
 
 
 async def _serve_until_parent_leaves(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock,
-                                     parent) -> None:
+                                     parent: Connection) -> None:
     import uvicorn  # CPython only, like the whole benchmark
 
     app = create_emulator_app(build_world(spec, clock), emulator)

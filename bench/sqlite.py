@@ -19,6 +19,7 @@ import struct
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any
 
 from local.sqlite_db import SCHEMA, D1Error, check_d1_limits
@@ -162,7 +163,7 @@ class SqliteProcess(BatchShortcuts):
                     waiting.set_exception(D1Error(f"D1_ERROR: the database process went away ({exc})"))
 
 
-def _serve(parent: Any) -> None:
+def _serve(parent: Connection) -> None:
     try:
         engine = SqliteEngine()
         listener = socket.create_server(("127.0.0.1", 0))
