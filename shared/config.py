@@ -51,7 +51,9 @@ class Settings:
     tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
     tier_active_within_hours: str = "2,48"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
-    ratelimit_share: float = 0.98  # a big run's messages are spread to use this share of Twitch's points...
+    # Queue delays are whole seconds, so a spread run's messages arrive in clumps of a second's points, and a
+    # clump or a paced call can land past the edge of Twitch's window: 3% free is almost two seconds' worth.
+    ratelimit_share: float = 0.97  # a big run's messages are spread to use this share of Twitch's points...
     ratelimit_assumed_points: int = 800  # ...per minute, this many until a Ratelimit-Limit header says
     ratelimit_low_water: float = 0.2  # below this share of the bucket left, space requests out
     max_pace_seconds: float = 20.0  # a longer wait is not slept through: the job is requeued instead
