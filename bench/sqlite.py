@@ -16,7 +16,6 @@ import pickle
 import socket
 import sqlite3
 import struct
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
@@ -37,10 +36,8 @@ class SqliteEngine:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
         self._conn.executescript(SCHEMA.read_text())
-        self.busy_s = 0.0  # time spent executing batches
 
     def run_batch(self, statements: Sequence[Statement]) -> list[Result]:
-        began = time.perf_counter()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -51,11 +48,8 @@ class SqliteEngine:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        else:
-            conn.execute("COMMIT")
-            return results
-        finally:
-            self.busy_s += time.perf_counter() - began
+        conn.execute("COMMIT")
+        return results
 
     def close(self) -> None:
         self._conn.close()
