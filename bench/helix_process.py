@@ -39,11 +39,16 @@ class WorldSpec:
 
 def build_world(spec: WorldSpec, clock: ScaledClock) -> HelixWorld:
     world = HelixWorld(spec.seed, spec.streamers, spec.clips_per_day, clock=clock)
+    furnish(world, spec)
+    return world
+
+
+def furnish(world: HelixWorld, spec: WorldSpec) -> None:
+    """Give a freshly built world its heavy streamer and generate the clips it will serve."""
     if spec.heavy is not None:
         world.set_rate(*spec.heavy)
     for broadcaster_id in spec.warm:  # generating clips is setup, not serving: do it before the clock starts
         world.clips(broadcaster_id, spec.warm_from, spec.warm_to)
-    return world
 
 
 @contextlib.contextmanager

@@ -24,12 +24,19 @@ class Tally:
     d1: int = 0
     queue: int = 0
     message: str = ""  # the type of message a consumer invocation handled ("crawl", "fanout")
-    # (helix, d1) made before the first queue send: the producer's round trips that every consumer waits on.
-    before_first_send: tuple[int, int] | None = None
-    # The same round trips as steps, [helix, d1] each: a call that starts while another is in flight joins
-    # that call's step (the producer mints the token while it reads its slice).
+    # The round trips made before the first queue send, which every consumer waits on, as steps of [helix, d1]:
+    # a call that starts while another is in flight joins that call's step (the producer mints the token while
+    # it reads its slice).
     steps: list[list[int]] = field(default_factory=list)
+    sent: bool = False
     in_flight: int = 0
+
+    @property
+    def before_first_send(self) -> tuple[int, int] | None:
+        """(helix, d1) made before the first queue send; None if nothing was sent."""
+        if not self.sent:
+            return None
+        return sum(step[0] for step in self.steps), sum(step[1] for step in self.steps)
 
     @property
     def external(self) -> int:
@@ -44,10 +51,10 @@ class Tally:
         return self.helix + self.d1 + self.queue
 
     def add(self, kind: str) -> None:
-        if kind == "queue" and self.before_first_send is None:
-            self.before_first_send = (self.helix, self.d1)
-        if kind != "queue":
-            if self.before_first_send is None:
+        if kind == "queue":
+            self.sent = True
+        else:
+            if not self.sent:
                 if self.in_flight == 0 or not self.steps:
                     self.steps.append([0, 0])
                 self.steps[-1][0 if kind == "helix" else 1] += 1

@@ -17,7 +17,7 @@ from bench.baseline import crawl_naive
 from bench.clock import ScaledClock
 from bench.d1 import D1Model, Latency
 from bench.floor import pages_needed
-from bench.helix_process import WorldSpec, build_world, helix_process
+from bench.helix_process import WorldSpec, furnish, helix_process
 from bench.loopback import LoopbackTransport
 from bench.memory import current_rss_mb, peak_rss_mb
 from bench.probe import CountingTransport, Probe, Tally
@@ -67,15 +67,15 @@ async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock
     clock = ScaledClock(config.origin, clock_factor)
     now = clock.now()
     lookback_s = config.lookback_hours * HOUR_S
-    every = HelixWorld(config.seed, scenario.streamers, config.clips_per_day, clock=clock).all_streamers()
-    chosen = every[:streamers]
+    world = HelixWorld(config.seed, scenario.streamers, config.clips_per_day, clock=clock)
+    chosen = world.all_streamers()[:streamers]
     heavy = None
     if scenario.heavy_clips is not None:
         heavy = (chosen[0].id, scenario.heavy_clips * 24 / config.lookback_hours)
     spec = WorldSpec(config.seed, scenario.streamers, config.clips_per_day, heavy,
                      tuple(s.id for s in chosen), now - lookback_s, now)
-    # Building it also fills the emulator's clip cache, so generating the world is not timed as crawling.
-    world = build_world(spec, clock)
+    # This also fills the emulator's clip cache, so generating the world is not timed as crawling.
+    furnish(world, spec)
     candidates = {s.id: [(parse_rfc3339(c["created_at"]), c["id"])
                          for c in world.clips(s.id, now - lookback_s, now)] for s in chosen}
     raw = await (SqliteProcess.open() if config.services_in_processes else SerialSqlite.open())
