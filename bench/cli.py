@@ -1,4 +1,4 @@
-"""The benchmark's command line, shared by `python -m bench`, `make bench` and `clipcrawler bench`."""
+"""The benchmark's command line, shared by `python -m bench`, `make bench` and `clipcrawler-bench`."""
 
 from __future__ import annotations
 
