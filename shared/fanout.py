@@ -19,13 +19,13 @@ from shared import store
 from shared.config import Settings
 from shared.errors import BudgetExhausted, ConfigError, HelixError
 from shared.helix import AppToken, HelixClient
+from shared.limits import MAX_DELAY_SECONDS
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.ports import Clock, OutgoingMessage, Row
 from shared.timefmt import parse_rfc3339, to_rfc3339
 
 log = logging.getLogger("clipcrawler.fanout")
-MAX_DELAY_SECONDS = 43_200
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.budget import Budget
+from shared.limits import MAX_SEND_MESSAGES
 from shared.ports import Database, OutgoingMessage, QueueSender, Result, Row, Statement
-
-MAX_SEND_BATCH = 100
 
 
 class MeteredDatabase:
@@ -43,6 +42,6 @@ class MeteredQueue:
         self.budget = budget
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> None:
-        for start in range(0, len(messages), MAX_SEND_BATCH):
+        for start in range(0, len(messages), MAX_SEND_MESSAGES):
             self.budget.charge("queue")
-            await self._queue.send_batch(messages[start : start + MAX_SEND_BATCH])
+            await self._queue.send_batch(messages[start : start + MAX_SEND_MESSAGES])

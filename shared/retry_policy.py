@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-MAX_DELAY_SECONDS = 43_200  # Queues accept up to 12 h everywhere (newer docs say 24 h)
+from shared.limits import MAX_DELAY_SECONDS
 
 
 class Outcome(enum.Enum):

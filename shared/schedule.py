@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.errors import ConfigError
+from shared.limits import HOUR
 from shared.timefmt import align_down
-
-HOUR = 3600
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.config import Settings
+from shared.limits import HOUR
 from shared.timefmt import align_down, align_up
 
 # Helix acts as if started_at/ended_at were cut to 10 minutes (twitchdev/issues#52), so every
 # boundary is aligned outward to 10 minutes and windows may run one step past their nominal span.
 HELIX_TIME_STEP = 600
-HOUR = 3600
 
 
 @dataclass(frozen=True)
