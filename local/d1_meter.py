@@ -155,7 +155,7 @@ class MiniflareD1(BatchShortcuts):
         answer = await answer_at
         if "error" in answer:
             raise D1BridgeError(f"D1_ERROR: {answer['error']}")
-        return [_result(r) for r in answer["results"]]
+        return [_result(r) for r in answer["result"]]
 
     async def _read_answers(self) -> None:
         try:

@@ -276,7 +276,7 @@ def test_wrangler_applies_the_migrations_to_local_d1(wrangler_env: dict[str, str
 
 
 class MiniflareD1:
-    """A D1 binding in the runtime SDK's shape whose calls run in Miniflare, via tests/miniflare_d1.mjs."""
+    """A D1 binding in the runtime SDK's shape whose calls run in Miniflare, via local/d1_bridge.mjs."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self._process = process
@@ -286,7 +286,7 @@ class MiniflareD1:
     @classmethod
     async def start(cls, persist: Path, env: dict[str, str]) -> MiniflareD1:
         process = await asyncio.create_subprocess_exec(
-            "node", str(ROOT / "tests" / "miniflare_d1.mjs"), str(persist / "v3" / "d1"), database_id(),
+            "node", str(ROOT / "local" / "d1_bridge.mjs"), str(persist / "v3" / "d1"), database_id(),
             cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL, limit=2**24)
         d1 = cls(process)
