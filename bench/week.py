@@ -1,5 +1,6 @@
 """The simulated week: 200 streamers with a realistic activity mix, crawled hourly for 7 days, side by side:
-the adaptive schedule as shipped, the same with every view count kept exact, and the naive design.
+the adaptive schedule as shipped (every view count exact), the same with the opt-in view-count step, and the
+naive design.
 
 Rows read and written are D1's own figures: calibration crawls run on Miniflare's D1 (local/d1_meter.py), one
 per clip upsert, and give per statement kind the rows read per statement and rows written per changed row; the
@@ -43,7 +44,7 @@ NAIVE_TIERS = "1,1,1"
 # a stress figure, where every clip in the window changes every hour.
 VIEWS_SETTLE_S = 3 * HOUR
 # Hour 0 is the first crawl (a 24 h backfill: all inserts); hours 1-12 are the steady crawls compared, two whole
-# cycles of the default view-count max age (6 h), so the rows it rewrites late are in the figure.
+# cycles of the opt-in step's view-count max age (6 h), so the rows it rewrites late are in the figure.
 CALIBRATION_HOURS = 13
 Tiering = tuple[str, str]  # CLIPCRAWLER_TIER_HOURS, CLIPCRAWLER_TIER_ACTIVE_WITHIN_HOURS
 
@@ -169,9 +170,10 @@ class CountingDatabase:
         return tally
 
 
-# The ways of writing clips compared (bench only): as shipped, changed-only with view counts that move by a step;
-# changed-only with every view count exact (CLIPCRAWLER_VIEW_COUNT_MAX_AGE_HOURS=0); and as it was before,
-# every conflicting row rewritten. The last keeps the shipped statement's two view-count parameters bound but
+# The ways of writing clips compared (bench only): as shipped, changed-only with every view count exact; the
+# opt-in saving, changed-only with view counts rewritten once they moved by 5% or are 6 h old
+# (CLIPCRAWLER_VIEW_COUNT_STEP=0.05, CLIPCRAWLER_VIEW_COUNT_MAX_AGE_HOURS=6); and as it was before, every
+# conflicting row rewritten. The last keeps the shipped statement's two view-count parameters bound but
 # unused, so write_page's parameters fit every variant.
 _REWRITE_EVERYTHING = store._UPSERT_CLIPS.rsplit(" WHERE ", 1)[0] + " WHERE (? IS NULL OR ? IS NULL OR 1)"
 
@@ -184,9 +186,10 @@ class ClipWrites:
     settings: tuple[tuple[str, Any], ...] = ()
 
 
+OPT_IN_STEP = (("view_count_step", 0.05), ("view_count_max_age_hours", 6))
 UPSERTS = {"changed-only": ClipWrites(store._UPSERT_CLIPS),
-           "changed-only, exact views": ClipWrites(store._UPSERT_CLIPS, (("view_count_max_age_hours", 0),)),
-           "rewrite-everything": ClipWrites(_REWRITE_EVERYTHING, (("view_count_max_age_hours", 0),))}
+           "changed-only, view-count step": ClipWrites(store._UPSERT_CLIPS, OPT_IN_STEP),
+           "rewrite-everything": ClipWrites(_REWRITE_EVERYTHING)}
 
 
 @contextlib.contextmanager
@@ -217,9 +220,9 @@ class Schedule:
 
 
 SHIPPED = Schedule("adaptive", None, "changed-only")
-EXACT = Schedule("adaptive, exact views", None, "changed-only, exact views")
+STEPPED = Schedule("adaptive, view-count step", None, "changed-only, view-count step")
 NAIVE = Schedule("naive", (NAIVE_TIERS, "24,168"), "rewrite-everything")
-SCHEDULES = (SHIPPED, EXACT, NAIVE)
+SCHEDULES = (SHIPPED, STEPPED, NAIVE)
 
 
 # --- one deployment ------------------------------------------------------------------------------------
@@ -448,7 +451,9 @@ def verdicts(week: dict[str, Any], measured: dict[str, Any]) -> list[tuple[str, 
     out += [(f"{q['metric']} >= 20% Free headroom on the worst day ({q['headroom']:.0%})", q["headroom"] >= 0.2)
             for q in week["free_quotas_worst_day"]]
     steady = measured.get("steady") or {}
-    if week["upsert"] in steady and "rewrite-everything" in steady:
+    # The "half of rewrite-everything" target belongs to the opt-in step: exact view counts, the default,
+    # rewrite every clip whose views moved, which in a 24 h lookback is most of them (reported, not a target).
+    if week["upsert"] == STEPPED.upsert and week["upsert"] in steady and "rewrite-everything" in steady:
         mine, rewrite = steady[week["upsert"]], steady["rewrite-everything"]
         key = "clip_rows_written"
         ratio = mine[key] / rewrite[key] if rewrite[key] else 0.0
@@ -533,13 +538,14 @@ def render(report: dict[str, Any]) -> str:
         mean = cal["steady"][variant]
         lines.append(f"| {variant} | {run['crawls'][0]['rows_written']:,} | {mean['rows_read']:,.0f} | "
                      f"{mean['rows_written']:,.0f} | {mean['clip_rows_written']:,.0f} |")
-    exact = cal["steady"].get("changed-only, exact views")
+    stepped = cal["steady"].get(STEPPED.upsert)
     rewrite_clips = cal["steady"]["rewrite-everything"]["clip_rows_written"]
     lines += ["", (f"A steady crawl's clip upserts write {clips['changed_only']:,.0f} rows with the shipped writes "
-                   f"against {clips['rewrite_everything']:,.0f} when every clip is rewritten ({clips['ratio']:.0%})"
-                   + (f"; with every view count exact, {exact['clip_rows_written']:,.0f} "
-                      f"({exact['clip_rows_written'] / rewrite_clips:.0%}), because most clips in the 24 h "
-                      "lookback still gain a few views an hour" if exact and rewrite_clips else "")
+                   f"(every view count exact) against {clips['rewrite_everything']:,.0f} when every clip is "
+                   f"rewritten ({clips['ratio']:.0%}): most clips in the 24 h lookback still gain a few views an hour"
+                   + (f"; with the opt-in view-count step (5% or 6 h), {stepped['clip_rows_written']:,.0f} "
+                      f"({stepped['clip_rows_written'] / rewrite_clips:.0%}), at the price of stored view counts "
+                      "up to 5% or 6 h behind Twitch's" if stepped and rewrite_clips else "")
                    + f". The whole crawl: {whole['changed_only']:,.0f} vs {whole['rewrite_everything']:,.0f} "
                    f"({whole['ratio']:.0%}); the rest is each job's bookkeeping (job row, claim, finish, run "
                    "counters, streamer schedule), the same however clips are written. With the emulator's default "
