@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import math
 import sys
@@ -22,12 +21,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.activity_mix import DAY, HOUR, START, WeekActivity, profile_of
 from local.clock import VirtualClock
 from local.cost_model import Projection, Usage, day_against_free, queue_operations
-from local.d1_meter import Meter, MiniflareD1, kind_of, node_available
+from local.d1_calibration import CLIP_UPSERT, Calibration, CountingDatabase, _two_rates
+from local.d1_meter import MiniflareD1, node_available
 from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
-from local.emulator.world import Streamer
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from producer.streamers import add_streamers
@@ -36,9 +36,6 @@ from shared.config import Settings
 from shared.ports import Database, Result, Statement
 from shared.timefmt import parse_rfc3339
 
-HOUR = 3600
-DAY = 24 * HOUR
-START = 1_790_035_200.0  # 2026-09-22T00:00:00Z, a midnight, so simulated days are UTC days
 NAIVE_TIERS = "1,1,1"
 # Clips get most of their views in their first hours; the emulator's default (linear forever) is kept for
 # a stress figure, where every clip in the window changes every hour.
@@ -47,127 +44,6 @@ VIEWS_SETTLE_S = 3 * HOUR
 # cycles of the opt-in step's view-count max age (6 h), so the rows it rewrites late are in the figure.
 CALIBRATION_HOURS = 13
 Tiering = tuple[str, str]  # CLIPCRAWLER_TIER_HOURS, CLIPCRAWLER_TIER_ACTIVE_WITHIN_HOURS
-
-
-# --- the activity mix ----------------------------------------------------------------------------------
-
-def profile_of(index: int) -> str:
-    """A quarter stream daily; the rest are bursty (a few days a week) or dormant (one in three wakes once)."""
-    return ("daily", "bursty", "bursty", "dormant")[index % 4] if index % 12 != 3 else "waker"
-
-
-def _unit(seed: int, *parts: object) -> float:
-    digest = hashlib.sha256(":".join(str(p) for p in (seed, *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
-class WeekActivity:
-    """Per streamer and hour: off air (0), or on air with its day's clips packed into a 3-6 h stream."""
-
-    def __init__(self, seed: int, start: float = START) -> None:
-        self.seed = seed
-        self.start_day = math.floor(start / DAY)
-
-    def streams_on(self, streamer: Streamer, day: int) -> bool:
-        profile = profile_of(streamer.index)
-        if profile == "daily":
-            return True
-        if profile == "bursty":
-            return _unit(self.seed, "burst", streamer.index, day) < 0.3
-        if profile == "waker":
-            return day - self.start_day == 3 + streamer.index % 3
-        return False
-
-    def __call__(self, streamer: Streamer, hour: int) -> float:
-        day, hour_of_day = divmod(hour, 24)
-        if not self.streams_on(streamer, day):
-            return 0.0
-        begin = math.floor(_unit(self.seed, "begin", streamer.index) * 24)
-        length = 3 + math.floor(_unit(self.seed, "length", streamer.index) * 4)
-        return 24 / length if (hour_of_day - begin) % 24 < length else 0.0
-
-
-# --- metering ------------------------------------------------------------------------------------------
-
-CLIP_UPSERT = "insert clips"
-
-
-@dataclass
-class Calibration:
-    """D1's rows read per statement and rows written per changed row, by statement kind.
-
-    The clip upsert's changes are of two kinds D1 meters differently (a new clip also writes its two index
-    entries; a rewrite of mutable fields touches no index), and their mix differs between a backfill and a
-    steady crawl, so its rows written are charged per new clip and per rewritten clip.
-    """
-
-    read_per_statement: dict[str, float] = field(default_factory=dict)
-    written_per_change: dict[str, float] = field(default_factory=dict)
-    written_per_new_clip: float | None = None
-    written_per_rewritten_clip: float | None = None
-
-    @classmethod
-    def from_meter(cls, meter: Meter, clip_crawls: Sequence[tuple[int, int, int]] = ()) -> Calibration:
-        """From D1's meter, and per crawl (clip rows written, clips new, clips rewritten) for the upsert."""
-        out = cls()
-        for kind, (statements, read, written, changes) in meter.by_kind.items():
-            out.read_per_statement[kind] = read / statements if statements else 0.0
-            out.written_per_change[kind] = written / changes if changes else 0.0
-        out.written_per_new_clip, out.written_per_rewritten_clip = _two_rates(clip_crawls)
-        return out
-
-    def clip_rows_written(self, new: int, rewritten: int) -> float | None:
-        if self.written_per_new_clip is None or self.written_per_rewritten_clip is None:
-            return None
-        return new * self.written_per_new_clip + rewritten * self.written_per_rewritten_clip
-
-    def estimate(self, kind: str, statements: int, changes: int) -> tuple[float, float]:
-        # A kind never seen on Miniflare is charged a row read per statement and a row per change (+1 index).
-        return (statements * self.read_per_statement.get(kind, 1.0),
-                changes * self.written_per_change.get(kind, 2.0))
-
-
-def _two_rates(crawls: Sequence[tuple[int, int, int]]) -> tuple[float | None, float | None]:
-    """Least squares for rows = a * new + b * rewritten over the crawls; None when they cannot tell a from b."""
-    snn = sum(n * n for _, n, _ in crawls)
-    srr = sum(r * r for _, _, r in crawls)
-    snr = sum(n * r for _, n, r in crawls)
-    syn = sum(y * n for y, n, _ in crawls)
-    syr = sum(y * r for y, _, r in crawls)
-    det = snn * srr - snr * snr
-    if not det:
-        return None, None
-    return (syn * srr - syr * snr) / det, (syr * snn - syn * snr) / det
-
-
-class CountingDatabase:
-    """A Database that tallies statements and changed rows by kind, for metering with a Calibration."""
-
-    def __init__(self, inner: Database) -> None:
-        self.inner = inner
-        self.tally: dict[str, list[int]] = {}  # kind -> [statements, changes]
-
-    async def all(self, sql: str, *params: Any) -> list[Any]:
-        return (await self.run(sql, *params)).rows
-
-    async def first(self, sql: str, *params: Any) -> Any:
-        rows = (await self.run(sql, *params)).rows
-        return rows[0] if rows else None
-
-    async def run(self, sql: str, *params: Any) -> Result:
-        return (await self.batch([Statement(sql, tuple(params))]))[0]
-
-    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        results = await self.inner.batch(statements)
-        for statement, result in zip(statements, results):
-            tally = self.tally.setdefault(kind_of(statement.sql), [0, 0])
-            tally[0] += 1
-            tally[1] += result.changes
-        return results
-
-    def take(self) -> dict[str, list[int]]:
-        tally, self.tally = self.tally, {}
-        return tally
 
 
 # The ways of writing clips compared (bench only): as shipped, changed-only with every view count exact; the
@@ -336,10 +212,7 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
             new_so_far = await _new_clips(sqlite.all)
             new, last_new = new_so_far - last_new, new_so_far
             read = written = 0.0
-            for kind, (statements, changes) in db.take().items():
-                r, w = calibration.estimate(kind, statements, changes)
-                if kind == CLIP_UPSERT:
-                    w = calibration.clip_rows_written(new, changes - new) or w
+            for kind, (r, w) in calibration.charge(db.take(), new).items():
                 read, written = read + r, written + w
                 tally = by_kind.setdefault(kind, [0.0, 0.0])
                 tally[0], tally[1] = tally[0] + r / days, tally[1] + w / days
