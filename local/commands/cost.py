@@ -91,6 +91,8 @@ async def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if world.busy:
         return await _busy(args, settings, world)
     settle = VIEWS_SETTLE_S if args.views_settle_hours is None else args.views_settle_hours * 3600
+    print(f"measuring {world.name}: {min(world.streamers, args.calibrate_streamers)} streamers on Miniflare's D1, "
+          f"then a day of {world.streamers} on SQLite (about a minute for 200)...", file=sys.stderr)
     day = await measure_day(settings, world, seed=args.seed, calibrate_streamers=args.calibrate_streamers,
                             views_settle_s=settle)
     projection = Projection(day.day.times(1 / day.ticks), day.ticks)
