@@ -22,8 +22,9 @@ CREATE INDEX IF NOT EXISTS streamers_active ON streamers (active, id);
 CREATE INDEX IF NOT EXISTS streamers_login ON streamers (login);
 
 -- Every Helix clip field. Mutable ones (view_count, video_id, vod_offset, title, is_featured, ...)
--- are overwritten by the upsert; a row is rewritten only when one of them changed, and for view_count
--- alone only when it moved by CLIPCRAWLER_VIEW_COUNT_STEP or was stored VIEW_COUNT_MAX_AGE_HOURS ago.
+-- are overwritten by the upsert; a row is rewritten only when one of them changed. By default view_count
+-- is always the latest crawl's; with the opt-in CLIPCRAWLER_VIEW_COUNT_STEP > 0 a view count alone is
+-- rewritten only once it moved by that share or was stored CLIPCRAWLER_VIEW_COUNT_MAX_AGE_HOURS ago.
 CREATE TABLE IF NOT EXISTS clips (
     id               TEXT PRIMARY KEY,
     broadcaster_id   TEXT NOT NULL,

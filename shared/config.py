@@ -44,10 +44,10 @@ class Settings:
     http_timeout_seconds: float = 10.0
     http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
     http_backoff_seconds: float = 0.5
-    # A young clip gains views on almost every crawl; rewriting its row each time would be most of D1's rows
-    # written. Its stored count is rewritten when it moved by this share of itself (at least one view)...
-    view_count_step: float = 0.05
-    view_count_max_age_hours: int = 6  # ...or once it was stored this long ago; 0 keeps every count exact
+    # Every stored view count is the one the latest crawl read: a clip site sorts and ranks by it. Opt-in saving:
+    # a step > 0 rewrites a count only once it moved by that share of itself (at least one view)...
+    view_count_step: float = 0.0
+    view_count_max_age_hours: int = 0  # ...or once it was stored this long ago (0: at once, i.e. exact)
     tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
     tier_active_within_hours: str = "2,48"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message

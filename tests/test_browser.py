@@ -9,6 +9,7 @@ the dashboard must work without it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -23,10 +24,12 @@ from typing import Any
 import httpx
 import pytest
 
+from local.clock import VirtualClock
 from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
+from producer.retry_failed import retry_failed
 from producer.streamers import add_streamers
 from shared.clock import SystemClock
 from shared.config import Settings
@@ -95,6 +98,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
     """`clipcrawler serve --emulated` on a free loopback port, over a database holding one crawl."""
     path = tmp_path / "crawl.sqlite"
     run_id = asyncio.run(crawl_with_a_failure(path))
+    with serving(tmp_path, path) as base:
+        yield base, path, run_id
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, path: Path) -> Iterator[str]:
+    """`clipcrawler serve --emulated` on a free loopback port over the database at `path`; its base URL."""
     port = _free_port()
     env = {**os.environ, "CLIPCRAWLER_API_TOKEN": TOKEN, "CLIPCRAWLER_MAX_RETRIES": "0",
            "CLIPCRAWLER_HTTP_ATTEMPTS": "1"}
@@ -114,7 +124,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"serve did not start: {(tmp_path / 'serve.log').read_text()[-2000:]}")
             time.sleep(0.1)
-        yield base, path, run_id
+        yield base
     finally:
         server.terminate()
         try:
@@ -165,7 +175,7 @@ async def test_the_dashboard_shows_the_run_and_retries_its_failed_job(
     await page.wait_for_url(f"{base}/")
     first_run = page.locator("table[data-table=runs] tbody tr").first
     cells = [c.strip() for c in await first_run.locator("td").all_inner_texts()]
-    assert cells[0] == str(run_id) and cells[1] == "finished"
+    assert cells[0] == str(run_id) and cells[1] == "finished, 25% failed"  # not the clean run's badge
     assert cells[5:10] == [str(before[k]) for k in ("jobs_total", "jobs_done", "jobs_failed", "clips_new",
                                                     "clips_updated")]
     await page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
@@ -196,3 +206,71 @@ async def test_the_dashboard_shows_the_run_and_retries_its_failed_job(
     shot = tmp_path / "run.png"
     await page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+
+
+async def crawl_a_history(path: Path) -> dict[str, int]:
+    """A large first run, small hourly ones, one retried ten weeks after it failed, one that failed last."""
+    clock = VirtualClock(time.time() - 1800 * 3600)
+    config = EmulatorConfig()
+    failing = FailingStreamers()
+    world = HelixWorld(SEED, STREAMERS, clock=clock)
+    heavy = world.all_streamers()[1]
+    world.set_rate(heavy.id, 3000)  # its backfill makes the first run large; then it is removed
+    settings = emulator_settings(Settings(max_retries=0, http_attempts=1), config)
+    db = await SqliteDatabase.open(path)
+    runs: dict[str, int] = {}
+    try:
+        async with emulator_client(create_emulator_app(world, config, wrap=failing)) as http:
+            await add_streamers(db, http, settings, clock, [s.login for s in world.all_streamers()])
+            runner = LocalRunner(db, http, settings, clock)
+            runs["large"] = (await runner.crawl()).run_id
+            await db.run("UPDATE streamers SET active = 0 WHERE id = ?", heavy.id)
+            for _ in range(5):
+                clock.advance(3600)
+                runs["small"] = (await runner.crawl()).run_id
+            clock.advance(3600)
+            failing.ids.add(FAILING)
+            runs["retried"] = (await runner.crawl()).run_id
+            failing.ids.clear()
+            clock.advance(1727 * 3600)
+            await retry_failed(db, runner.queue, clock, settings, runs["retried"])
+            await runner.drain()
+            clock.advance(3600)
+            failing.ids.add(FAILING)
+            runs["failed"] = (await runner.crawl()).run_id
+    finally:
+        await db.close()
+    return runs
+
+
+async def test_the_runs_chart_badges_and_times_as_rendered(chromium: str, browser_page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    runs = await asyncio.to_thread(lambda: asyncio.run(crawl_a_history(path)))
+    with sqlite3.connect(path) as conn:
+        sizes = dict(conn.execute("SELECT id, clips_new + clips_updated FROM runs").fetchall())
+    assert sizes[runs["large"]] > 20 * sizes[runs["small"]] > 0  # one run dwarfs the others
+    with serving(tmp_path, path) as base:
+        page = browser_page
+        await page.goto(f"{base}/ui/login")
+        await page.fill("input[name=token]", TOKEN)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{base}/")
+        await page.screenshot(path=str(tmp_path / "history.png"), full_page=True)
+        rendered = {}
+        for run_id in sizes:
+            boxes = [await r.bounding_box() for r in await page.locator(f"g[data-run='{run_id}'] rect").all()]
+            rendered[run_id] = sum(b["height"] for b in boxes[:2] if b)  # new + updated, as drawn
+        assert all(rendered[r] >= 2 for r in sizes), rendered  # every run visible beside the large one
+        assert rendered[runs["small"]] >= 0.1 * rendered[runs["large"]], rendered
+        assert await page.locator("svg text[data-scale=sqrt]").text_content() == "square-root scale"
+
+        failed_badge = page.locator("table[data-table=runs] .badge.finished-failed").first
+        clean_badge = page.locator("table[data-table=runs] .badge.finished").first
+        assert await failed_badge.inner_text() == "finished, 33% failed"  # 1 of the 3 left active
+        colour = "el => getComputedStyle(el).color + ' ' + getComputedStyle(el).borderStyle"
+        assert await failed_badge.evaluate(colour) != await clean_badge.evaluate(colour)
+
+        await page.goto(f"{base}/ui/runs/{runs['retried']}")
+        counters = await shown_counters(page)
+        assert " h " not in counters["duration"] and counters["idle"].startswith(("1727 h", "1726 h")), counters
+        await page.screenshot(path=str(tmp_path / "retried.png"), full_page=True)

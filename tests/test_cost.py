@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from bench.week import rewrite_everything
@@ -12,10 +19,19 @@ from local.cost_model import (
     queue_operations,
     render,
 )
+from local.activity_mix import START, WeekActivity
+from local.clock import VirtualClock
 from local.cost_run import measure
+from local.emulated import emulator_client, emulator_settings
+from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.runner import LocalRunner
+from local.sqlite_db import SqliteDatabase
+from producer.streamers import add_streamers
 from local.d1_meter import kind_of, node_available, schema_statements
 from shared.config import Settings
 
+CLI = Path(sys.executable).parent / "clipcrawler"
+WEEK = Path(__file__).resolve().parent.parent / "bench" / "week.json"
 needs_node = pytest.mark.skipif(not node_available(), reason="node and the pinned miniflare (npm ci) are needed")
 
 
@@ -95,3 +111,65 @@ async def test_a_crawl_on_miniflare_d1_is_metered_and_changed_only_writes_fewer_
     assert changed.first == rewritten.first  # nothing stored yet: the two upserts write the same
     assert changed.steady[0].d1_rows_written < rewritten.steady[0].d1_rows_written
     assert changed.steady[0].queue_operations == 3 * (changed.steady[0].worker_requests - 1)  # one message each
+
+
+async def crawl_seed_like_streamers(path: Path, streamers: int, hours: int) -> None:
+    """A database as a user's would be: `streamers` seed-like streamers crawled hourly for `hours` hours."""
+    clock = VirtualClock(START)
+    world = HelixWorld(7, streamers, clock=clock, activity=WeekActivity(7, START), views_settle_s=3 * 3600)
+    config = EmulatorConfig(rate_limit_points=100_000)
+    http = emulator_client(create_emulator_app(world, config))
+    settings = emulator_settings(Settings(), config).with_(http_backoff_seconds=0)
+    db = await SqliteDatabase.open(str(path))
+    try:
+        await add_streamers(db, http, settings, clock, [s.login for s in world.all_streamers()])
+        runner = LocalRunner(db, http, settings, clock, concurrency=50, seed=7)
+        for hour in range(hours + 1):
+            clock.set(START + hour * 3600)
+            await runner.crawl(scheduled_time=clock.now())
+    finally:
+        await db.close()
+        await http.aclose()
+
+
+def cost_cli(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIPCRAWLER_", "TWITCH_"))}
+    return subprocess.run([str(CLI), *argv], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@needs_node
+def test_cost_measures_your_streamers_and_agrees_with_the_simulated_week(tmp_path: Path) -> None:
+    path = tmp_path / "yours.sqlite"
+    asyncio.run(crawl_seed_like_streamers(path, 200, 12))
+    # A smaller Miniflare calibration keeps this test short; it mostly moves rows read (the producer's
+    # scans grow with the table), which have ~95% headroom.
+    done = cost_cli("--db", str(path), "cost", "--json", "--calibrate-streamers", "50")
+    assert done.returncode == 0, done.stderr
+    measured = json.loads(done.stdout)
+    assert measured["world"]["name"] == "yours" and measured["world"]["streamers"] == 200
+    assert str(path) in measured["world"]["source"]
+    assert measured["view_count_step"] == 0  # the shipped default: exact view counts
+    week = next(w for w in json.loads(WEEK.read_text())["weeks"] if w["schedule"] == "adaptive")
+    expected = {q["metric"]: q["headroom"] for q in week["free_quotas_worst_day"]}
+    for quota in measured["first_day_free"]:
+        mine, bench = quota["headroom"], expected[quota["metric"]]
+        assert (mine >= 0) == (bench >= 0) and abs(mine - bench) <= 0.15, (quota["metric"], mine, bench)
+    day = {r["metric"]: r["free_headroom"] for r in measured["projection"]["table"]}
+    for metric, bench in expected.items():  # the steady day after: the same picture, a little more room
+        assert (day[metric] >= 0) == (bench >= 0) and abs(day[metric] - bench) <= 0.15, (metric, day[metric], bench)
+
+
+@needs_node
+def test_cost_says_which_world_it_measured(tmp_path: Path) -> None:
+    missing = tmp_path / "none.sqlite"
+    done = cost_cli("--db", str(missing), "cost", "--streamers", "8", "--calibrate-streamers", "4")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"measured world: seed-like: 8 streamers, 2 streaming daily")
+    assert f"{missing} has no active streamers" in done.stdout and "headroom" in done.stdout
+    assert not missing.exists()  # measuring never creates a database
+    busy = cost_cli("--db", str(missing), "cost", "--world", "busy", "--streamers", "3", "--crawls", "1")
+    assert busy.returncode == 0, busy.stderr
+    assert busy.stdout.startswith("measured world: busy: 3 streamers, every one clipping around the clock")
+    refused = cost_cli("--db", str(missing), "cost", "--world", "yours")
+    assert refused.returncode == 2 and f"{missing} has no active streamers" in refused.stderr
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1

@@ -63,10 +63,17 @@ async def test_a_max_age_of_zero_keeps_every_count_exact(env: Env) -> None:  # n
     assert outcome["rewritten"] and outcome["views"] == 1_001
 
 
+async def test_by_default_every_view_count_is_exact(env: Env) -> None:  # noqa: F811
+    for first, second in ((1_000, 1_001), (100_000, 100_001), (1_000, 999)):
+        outcome = await crawl_twice(env, first, second, hours_between=0.1, settings=SETTINGS.with_(
+            view_count_step=Settings().view_count_step, view_count_max_age_hours=Settings().view_count_max_age_hours))
+        assert outcome["rewritten"] and outcome["views"] == second and outcome["updated"] == 1
+
+
 def test_the_view_count_settings_come_from_the_environment_and_are_checked() -> None:
     settings = Settings.from_env({"CLIPCRAWLER_VIEW_COUNT_STEP": "0.1", "CLIPCRAWLER_VIEW_COUNT_MAX_AGE_HOURS": "3"})
     assert (settings.view_count_step, settings.view_count_max_age_hours) == (0.1, 3)
-    assert (Settings().view_count_step, Settings().view_count_max_age_hours) == (0.05, 6)
+    assert (Settings().view_count_step, Settings().view_count_max_age_hours) == (0.0, 0)  # exact by default
     for name, value in (("STEP", "-0.1"), ("STEP", "nan"), ("MAX_AGE_HOURS", "-1")):
         with pytest.raises(ConfigError, match=name.lower()):
             Settings.from_env({f"CLIPCRAWLER_VIEW_COUNT_{name}": value})

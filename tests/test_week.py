@@ -7,7 +7,7 @@ import pytest
 from bench.week import (
     DAY,
     HOUR,
-    EXACT,
+    STEPPED,
     NAIVE,
     SHIPPED,
     START,
@@ -94,8 +94,8 @@ async def test_a_one_day_week_runs_and_its_figures_agree() -> None:
 def test_the_upsert_variants_differ_only_where_meant_and_production_is_restored() -> None:
     shipped = store._UPSERT_CLIPS
     assert UPSERTS["changed-only"].sql == shipped and UPSERTS["changed-only"].settings == ()
-    exact = UPSERTS["changed-only, exact views"]
-    assert exact.sql == shipped and dict(exact.settings) == {"view_count_max_age_hours": 0}
+    stepped = UPSERTS["changed-only, view-count step"]
+    assert stepped.sql == shipped and dict(stepped.settings) == {"view_count_step": 0.05, "view_count_max_age_hours": 6}
     rewrite = UPSERTS["rewrite-everything"].sql
     assert "WHERE clips." not in rewrite and rewrite.count("?") == shipped.count("?")
     with clip_upsert("rewrite-everything") as writes:
@@ -103,7 +103,7 @@ def test_the_upsert_variants_differ_only_where_meant_and_production_is_restored(
     assert store._UPSERT_CLIPS == shipped
     with pytest.raises(ValueError, match="'nope'"), clip_upsert("nope"):
         pass
-    assert SHIPPED.tiers is None and EXACT.tiers is None and EXACT.upsert == "changed-only, exact views"
+    assert SHIPPED.tiers is None and STEPPED.tiers is None and STEPPED.upsert == "changed-only, view-count step"
 
 
 def test_clip_rows_are_charged_per_new_clip_and_per_rewritten_clip() -> None:

@@ -48,6 +48,7 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
          border: 1px solid; }
 .badge.finished, .badge.done { color: var(--ok); }
 .badge.failed { color: var(--bad); }
+.badge.finished-failed { color: var(--bad); border-style: dashed; }
 .badge.running, .badge.queued, .badge.enqueuing { color: var(--warn); }
 .actions { display: flex; gap: .6rem; align-items: center; margin: .5rem 0; }
 button { font: inherit; padding: .35rem .9rem; border-radius: 6px; border: 1px solid var(--accent);
@@ -60,6 +61,7 @@ button.secondary { background: transparent; color: var(--accent); }
 .filters a.current { font-weight: 700; text-decoration: none; color: var(--fg); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(26rem, 1fr)); gap: 0 2rem; }
 svg text { fill: var(--muted); font-size: 11px; }
+.idle { color: var(--muted); font-size: .85rem; }
 input[type=password] { font: inherit; padding: .35rem .5rem; width: 22rem; max-width: 100%; }
 """
 
@@ -82,6 +84,16 @@ def link(href: str, text: Any, *, external: bool = False) -> str:
 
 def badge(status: str) -> str:
     return f'<span class="badge {esc(status)}">{esc(status)}</span>'
+
+
+def run_badge(run: Any) -> str:
+    """A run's status; one that finished with failed jobs is not shown as the clean 'finished'."""
+    failed, total = int(run["jobs_failed"] or 0), int(run["jobs_total"] or 0)
+    if run["status"] != "finished" or not failed:
+        return badge(run["status"])
+    share = f"{failed / total:.0%}" if total else "some"
+    return (f'<span class="badge finished-failed" title="{esc(failed)} of {esc(total)} jobs failed">'
+            f"finished, {esc(share)} failed</span>")
 
 
 def number(value: Any) -> str:

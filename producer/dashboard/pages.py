@@ -15,6 +15,7 @@ from producer.api.streamers import decode_cursor, encode_cursor
 from producer.api.validation import choice_param, int_param, path_int, query
 from producer.core import ProducerPorts, start_run
 from producer.dashboard.chart import runs_chart
+from producer.dashboard.run_times import RunTime, run_times
 from producer.dashboard.html import (
     badge,
     cards,
@@ -25,6 +26,7 @@ from producer.dashboard.html import (
     page,
     plural,
     post_button,
+    run_badge,
     stamp,
     table,
     url,
@@ -90,7 +92,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
         + post_button("/ui/kick", "Kick a run now", viewer.csrf, name="kick")
         + f'<span class="muted">crawls every active streamer ({number(counts["active"])})</span></div>'
         + runs_chart(runs)
-        + _runs_table(runs[:RUNS_SHOWN], now)
+        + _runs_table(runs[:RUNS_SHOWN], now, await run_times(db, runs[:RUNS_SHOWN], now))
         + (f'<p>{link(url("/ui/runs", before=runs[RUNS_SHOWN - 1]["id"]), "Older runs →")}</p>'
            if len(runs) > RUNS_SHOWN else "")
         + '<h2>Streamers</h2>'
@@ -115,7 +117,8 @@ async def runs_list(request: Request, viewer: Viewer) -> Response:
     runs = await queries.runs_page(viewer.context.db, limit=RUNS_PAGE, before=before)
     more = (f'<p>{link(url("/ui/runs", before=runs[-1]["id"]), "Older runs →")}</p>'
             if len(runs) == RUNS_PAGE else "")
-    return page("Runs", "<h1>Runs</h1>" + _runs_table(runs, now) + more, csrf=viewer.csrf)
+    times = await run_times(viewer.context.db, runs, now)
+    return page("Runs", "<h1>Runs</h1>" + _runs_table(runs, now, times) + more, csrf=viewer.csrf)
 
 
 async def run_page(request: Request, viewer: Viewer) -> Response:
@@ -132,7 +135,8 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
     detail = run_detail(row, await queries.job_breakdown(context.db, run_id), now)
     jobs = await queries.jobs_page(context.db, run_id, status=status, limit=JOBS_PAGE, after=after)
     jobs_counts = detail["jobs"]
-    body = (f"<h1>Run {esc(run_id)} {badge(row['status'])}</h1>" + _notices(params)
+    time = (await run_times(context.db, [row], now))[run_id]
+    body = (f"<h1>Run {esc(run_id)} {run_badge(row)}</h1>" + _notices(params)
             + f'<p class="muted">{esc(row["kind"])} run opened {stamp(row["created_at"], now)}'
             + (f", finished {stamp(row['finished_at'], now)}" if row["finished_at"] else "") + "</p>"
             + cards([
@@ -143,8 +147,8 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
                 ("clips_new", "new clips", number(detail["clips"]["new"])),
                 ("clips_updated", "updated clips", number(detail["clips"]["updated"])),
                 ("failure_rate", "failure rate", f"{detail['failure_rate']:.1%}"),
-                ("duration", "duration", duration(detail["duration_s"])),
-            ])
+                ("duration", "working time", duration(time.working_s)),
+            ] + ([("idle", "idle (finished, waiting for a retry)", duration(time.idle_s))] if time.idle_s else []))
             + _retry_action(row, viewer)
             + "<h2>Why jobs stopped</h2>"
             + table(["stop reason", "jobs"],
@@ -223,14 +227,20 @@ def _job_filters(run_id: int, current: str | None, counts: dict[str, int]) -> st
     return f'<p class="filters">{"".join(links)}</p>'
 
 
-def _runs_table(runs: list[Row], now: float) -> str:
+def _runs_table(runs: list[Row], now: float, times: Mapping[int, RunTime]) -> str:
     counted = ("jobs_total", "jobs_done", "jobs_failed", "clips_new", "clips_updated", "helix_calls")
-    rows = [[link(f"/ui/runs/{r['id']}", r["id"]), badge(r["status"]), esc(r["kind"]),
-             stamp(r["created_at"], now), duration(queries.duration_s(r, now)),
+    rows = [[link(f"/ui/runs/{r['id']}", r["id"]), run_badge(r), esc(r["kind"]),
+             stamp(r["created_at"], now), _working(times[int(r["id"])]),
              *(number(r[k]) for k in counted)] for r in runs]
-    return table(["run", "status", "kind", "opened", "duration", "streamers", "crawled", "failed",
+    return table(["run", "status", "kind", "opened", "working time", "streamers", "crawled", "failed",
                   "new clips", "updated", "Helix calls"], rows, numeric=[5, 6, 7, 8, 9, 10],
                  empty="No runs yet.", attrs=' data-table="runs"')
+
+
+def _working(time: RunTime) -> str:
+    """Working time, and apart from it any idle time (finished, waiting for a retry of failed jobs)."""
+    idle = f'<br><span class="idle">+ {esc(duration(time.idle_s))} idle</span>' if time.idle_s else ""
+    return esc(duration(time.working_s)) + idle
 
 
 def _jobs_table(jobs: list[Row], now: float) -> str:
