@@ -98,11 +98,17 @@ async def test_token_and_validate(client: httpx.AsyncClient, clock: VirtualClock
 
 
 async def test_token_refuses_bad_credentials(client: httpx.AsyncClient, app: Starlette) -> None:
-    wrong = await mint(client, client_secret="guess")
-    assert wrong.status_code == 403
-    assert wrong.json() == {"status": 403, "message": "invalid client secret"}
-    assert (await mint(client, client_id="someone-else")).status_code == 403
-    assert (await mint(client, grant_type="password")).status_code == 400
+    # As id.twitch.tv answers, per clients' recorded answers (nicklaw5/helix's auth tests among them).
+    refusals = {
+        (("client_secret", "guess"),): (403, "invalid client secret"),
+        (("client_id", "someone-else"),): (400, "invalid client"),
+        (("client_id", ""),): (400, "missing client id"),
+        (("client_secret", ""),): (400, "missing client secret"),
+        (("grant_type", "password"),): (400, "invalid grant type"),
+    }
+    for overrides, (status, message) in refusals.items():
+        reply = await mint(client, **dict(overrides))
+        assert (reply.status_code, reply.json()) == (status, {"status": status, "message": message}), overrides
     assert emulator(app).tokens_minted == 0
 
 
@@ -112,7 +118,11 @@ async def test_helix_requires_token_and_matching_client(helix: httpx.AsyncClient
     missing = await helix.get("/helix/users", params=params, headers={"Authorization": ""})
     assert missing.status_code == 401
     assert missing.json() == {"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"}
-    assert "Ratelimit-Limit" not in missing.headers
+    # A refused request is still charged to the Client-Id's bucket and says so, like every other answer.
+    assert missing.headers["Ratelimit-Limit"] == "800" and missing.headers["Ratelimit-Remaining"] == "798"
+    assert int(missing.headers["Ratelimit-Reset"]) >= NOW
+    no_client = await helix.get("/helix/users", params=params, headers={"Client-Id": ""})
+    assert no_client.status_code == 401 and "Ratelimit-Limit" not in no_client.headers
     oauth_scheme = {"Authorization": helix.headers["Authorization"].replace("Bearer", "OAuth")}
     assert (await helix.get("/helix/users", params=params, headers=oauth_scheme)).status_code == 401
     wrong_client = await helix.get("/helix/users", params=params, headers={"Client-Id": "other"})
@@ -145,8 +155,9 @@ async def test_get_users_by_login_and_id(helix: httpx.AsyncClient, world: HelixW
     assert data[0] == first.to_user()
     assert set(data[0]) == {
         "id", "login", "display_name", "type", "broadcaster_type", "description",
-        "profile_image_url", "offline_image_url", "created_at",
+        "profile_image_url", "offline_image_url", "view_count", "created_at",
     }  # fmt: skip
+    assert data[0]["view_count"] == 0 and data[0]["broadcaster_type"] in ("", "affiliate", "partner")
 
 
 async def test_get_users_batch_limits(helix: httpx.AsyncClient, world: HelixWorld) -> None:
@@ -200,8 +211,11 @@ async def test_window_defaults(helix: httpx.AsyncClient, world: HelixWorld) -> N
     params = {"broadcaster_id": bid, "started_at": to_rfc3339(start), "first": 100}
     week = await walk_clips(helix, params)
     assert week == ranked(world.clips(bid, align_down(start, 600), align_down(start, 600) + 7 * DAY_S))
+    # No dates: all time (the world's year of history), by views, up to the ~1,000-result cap.
     all_time = await walk_clips(helix, {"broadcaster_id": bid, "first": 100})
-    assert all_time == ranked(world.clips(bid, align_down(NOW - 30 * DAY_S, 600), NOW))
+    year = world.clips(bid, NOW - CONFIG.history_s, NOW)
+    assert len(year) > 1000 and min(c["created_at"] for c in year) < to_rfc3339(NOW - 360 * DAY_S)
+    assert all_time == ranked(year)[:1000]
     ended_only = {"broadcaster_id": bid, "first": 100, "ended_at": to_rfc3339(start)}
     assert await walk_clips(helix, ended_only) == all_time
 
