@@ -184,7 +184,8 @@ async def test_paging_returns_exactly_the_window(helix: httpx.AsyncClient, world
 
 
 async def test_cursor_is_opaque(helix: httpx.AsyncClient, world: HelixWorld) -> None:
-    reply = await helix.get("/helix/clips", params={"broadcaster_id": world.all_streamers()[0].id})
+    params = {"broadcaster_id": world.all_streamers()[0].id, "started_at": to_rfc3339(NOW - 2 * DAY_S)}
+    reply = await helix.get("/helix/clips", params=params)
     cursor = reply.json()["pagination"]["cursor"]
     assert not cursor.isdigit()
     assert base64.b64decode(cursor + "=" * (-len(cursor) % 4)).startswith(b'{"b":null,"a":{"Cursor":')
@@ -211,13 +212,25 @@ async def test_window_defaults(helix: httpx.AsyncClient, world: HelixWorld) -> N
     params = {"broadcaster_id": bid, "started_at": to_rfc3339(start), "first": 100}
     week = await walk_clips(helix, params)
     assert week == ranked(world.clips(bid, align_down(start, 600), align_down(start, 600) + 7 * DAY_S))
-    # No dates: all time (the world's year of history), by views, up to the ~1,000-result cap.
-    all_time = await walk_clips(helix, {"broadcaster_id": bid, "first": 100})
-    year = world.clips(bid, NOW - CONFIG.history_s, NOW)
-    assert len(year) > 1000 and min(c["created_at"] for c in year) < to_rfc3339(NOW - 360 * DAY_S)
-    assert all_time == ranked(year)[:1000]
-    ended_only = {"broadcaster_id": bid, "first": 100, "ended_at": to_rfc3339(start)}
-    assert await walk_clips(helix, ended_only) == all_time
+
+
+async def test_no_dates_mean_all_time_by_views(world: HelixWorld) -> None:
+    # All time reaches back to the start of the world's history (a year by default; 90 days here).
+    config = EmulatorConfig(history_s=90 * DAY_S)
+    async with connect(create_emulator_app(world, config)) as client:
+        token = (await mint(client)).json()["access_token"]
+        client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
+        bid = world.all_streamers()[2].id
+        history = world.clips(bid, NOW - config.history_s, NOW)
+        assert len(history) > 1000 and min(c["created_at"] for c in history) < to_rfc3339(NOW - 89 * DAY_S)
+        all_time = await walk_clips(client, {"broadcaster_id": bid, "first": 100})
+        assert all_time == ranked(history)[:1000]  # up to the ~1,000-result cap
+        ended_only = {"broadcaster_id": bid, "first": 100, "ended_at": to_rfc3339(NOW - 10 * DAY_S)}
+        assert await walk_clips(client, ended_only) == all_time  # Twitch ignores an ended_at alone
+        ancient = {"broadcaster_id": bid, "first": 100, "started_at": "0001-01-01T00:00:00Z",
+                   "ended_at": to_rfc3339(NOW - 85 * DAY_S)}
+        assert await walk_clips(client, ancient) == ranked(world.clips(bid, NOW - config.history_s,
+                                                                       align_down(NOW - 85 * DAY_S, 600)))
 
 
 async def test_result_cap_ends_the_walk(helix: httpx.AsyncClient, world: HelixWorld) -> None:
@@ -264,6 +277,10 @@ async def test_featured_filter_and_game_query(helix: httpx.AsyncClient, world: H
     params = {"broadcaster_id": bid, "started_at": to_rfc3339(NOW - 3 * DAY_S), "first": 100}
     featured = await walk_clips(helix, params | {"is_featured": "true"})
     assert featured and all(c["is_featured"] for c in featured)
+    others = await walk_clips(helix, params | {"is_featured": "False"})
+    assert others and not any(c["is_featured"] for c in others)
+    assert sorted(c["id"] for c in featured + others) == sorted(c["id"] for c in await walk_clips(helix, params))
+    assert (await helix.get("/helix/clips", params=params | {"is_featured": "yes"})).status_code == 400
     game = world.all_streamers()[0].games[0]
     by_game = await helix.get("/helix/clips", params={"game_id": game, "started_at": to_rfc3339(NOW - 3600)})
     assert by_game.status_code == 200

@@ -10,6 +10,7 @@ import pytest
 
 from local.clock import VirtualClock
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.emulator.faults import HelixFaultInjector, HelixFaults
 from shared.timefmt import parse_rfc3339
 
 NOW = parse_rfc3339("2026-09-21T12:34:56Z")
@@ -161,3 +162,20 @@ async def test_bad_parameters_answer_400(helix: httpx.AsyncClient, params: Any) 
     assert reply.status_code == 400, params
     assert reply.json()["error"] == "Bad Request" and reply.json()["message"]
     assert "Ratelimit-Remaining" in reply.headers
+
+
+async def test_a_gone_broadcaster_has_no_stream(world: HelixWorld) -> None:
+    live = live_ids(world)[:3]
+    injector = HelixFaultInjector(HelixFaults(gone_broadcasters=frozenset({live[0]}), gone_after_s=60,
+                                              routes=frozenset()))
+    transport = httpx.ASGITransport(app=create_emulator_app(world, CONFIG, wrap=injector.wrap))
+    async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
+        form = {"client_id": CONFIG.client_id, "client_secret": CONFIG.client_secret,
+                "grant_type": "client_credentials"}
+        token = (await client.post("/oauth2/token", data=form)).json()["access_token"]
+        client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
+        asked = [("user_id", i) for i in live]
+        assert sorted(s["user_id"] for s in (await streams(client, asked))["data"]) == sorted(live)
+        world.clock.advance(60)  # type: ignore[attr-defined]
+        assert sorted(s["user_id"] for s in (await streams(client, asked))["data"]) == sorted(live[1:])
+    assert injector.withheld_broadcasters == {live[0]}

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.emulator.streams import StreamFilters, live_streams
-from local.emulator.world import HelixWorld
+from local.emulator.world import HelixWorld, RankedClips
 from shared.errors import InvalidInput
 from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
 
@@ -317,20 +317,17 @@ class Emulator:
             if self.world.games.by_id(values[0]) is None:
                 return helix_error(404, "The specified game was not found.")
             game_start = max(start, self.clock.now() - self.config.game_history_s)
-            clips = self.world.game_clips(values[0], game_start, end)
+            clips = self.world.ranked_game_clips(values[0], game_start, end, featured=featured)
         else:
-            clips = self.world.clips(values[0], start, end)
-        if featured is not None:
-            clips = [c for c in clips if c["is_featured"] is featured]
+            clips = self.world.ranked_clips(values[0], start, end, featured=featured)
         return Reply(200, self._page(clips, offset, first))
 
     async def not_found(self, request: Request) -> Reply:
         return helix_error(404, "")
 
-    def _page(self, clips: list[dict[str, Any]], offset: int, first: int) -> dict[str, Any]:
+    def _page(self, ranked: RankedClips, offset: int, first: int) -> dict[str, Any]:
         # The ranking is recomputed on every request, so growing view counts shift offsets between pages,
         # which is how Twitch shows duplicates and misses mid-walk.
-        ranked = sorted(clips, key=lambda c: (-c["view_count"], c["id"]))
         cap = self.config.result_cap
         if offset >= cap:
             return {"data": [], "pagination": {}}

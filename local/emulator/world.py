@@ -109,11 +109,14 @@ class _Clip:
     def visible(self, now: float) -> bool:
         return now >= self.created_at + self.appear_delay_s
 
-
-    def render(self, now: float, views_settle_s: float | None = None) -> dict[str, Any]:
+    def views(self, now: float, views_settle_s: float | None = None) -> int:
         age_s = max(0.0, now - self.created_at)
         # Linear growth by default; with views_settle_s, growth fades exponentially (most views come early).
         grown = age_s if views_settle_s is None else views_settle_s * (1 - math.exp(-age_s / views_settle_s))
+        return self.base_views + math.floor(self.views_per_hour * grown / HOUR_S)
+
+    def render(self, now: float, views_settle_s: float | None = None) -> dict[str, Any]:
+        age_s = max(0.0, now - self.created_at)
         video_id = self.video_id if age_s >= self.video_delay_s else ""
         vod_offset = self.vod_offset if video_id and age_s >= self.offset_delay_s else None
         return {
@@ -128,13 +131,28 @@ class _Clip:
             "game_id": self.game_id,
             "language": self.language,
             "title": self.title,
-            "view_count": self.base_views + math.floor(self.views_per_hour * grown / HOUR_S),
+            "view_count": self.views(now, views_settle_s),
             "created_at": to_rfc3339(self.created_at),
             "thumbnail_url": f"{_CDN}/twitch-clips-thumbnails-prod/{self.id}/preview-480x272.jpg",
             "duration": self.duration,
             "vod_offset": vod_offset,
             "is_featured": self.is_featured,
         }
+
+
+class RankedClips:
+    """Clips in Get Clips order (most viewed now first, ties by id); only the slices read are rendered."""
+
+    def __init__(self, clips: list[_Clip], now: float, views_settle_s: float | None) -> None:
+        self._now = now
+        self._settle = views_settle_s
+        self._clips = sorted(clips, key=lambda c: (-c.views(now, views_settle_s), c.id))
+
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    def __getitem__(self, span: slice) -> list[dict[str, Any]]:
+        return [clip.render(self._now, self._settle) for clip in self._clips[span]]
 
 
 class HelixWorld:
@@ -196,6 +214,25 @@ class HelixWorld:
         now = self.clock.now()
         return [clip.render(now, self.views_settle_s)
                 for clip in self._visible(streamer, start, end, now, include_deleted=include_deleted)]
+
+    def ranked_clips(
+        self, broadcaster_id: str, start: float, end: float, *, featured: bool | None = None
+    ) -> RankedClips:
+        """The clips `clips` returns (less the (non-)featured ones if asked), in Get Clips order."""
+        streamer = self.streamer_by_id(broadcaster_id)
+        now = self.clock.now()
+        found = [] if streamer is None else self._visible(streamer, start, end, now)
+        return RankedClips([c for c in found if featured is None or c.is_featured is featured], now,
+                           self.views_settle_s)
+
+    def ranked_game_clips(
+        self, game_id: str, start: float, end: float, *, featured: bool | None = None
+    ) -> RankedClips:
+        """The clips `game_clips` returns (less the (non-)featured ones if asked), in Get Clips order."""
+        now = self.clock.now()
+        found = [c for s in self._streamers if game_id in s.games for c in self._visible(s, start, end, now)
+                 if c.game_id == game_id and (featured is None or c.is_featured is featured)]
+        return RankedClips(found, now, self.views_settle_s)
 
     def is_live(self, broadcaster_id: str) -> bool:
         """Live now: clips come from streams, so a streamer clipped this hour or the last one is on air."""
