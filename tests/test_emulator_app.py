@@ -108,7 +108,8 @@ async def test_token_refuses_bad_credentials(client: httpx.AsyncClient, app: Sta
     }
     for overrides, (status, message) in refusals.items():
         reply = await mint(client, **dict(overrides))
-        assert (reply.status_code, reply.json()) == (status, {"status": status, "message": message}), overrides
+        expected = (status, {"status": status, "message": message})
+        assert (reply.status_code, reply.json()) == expected, overrides
     assert emulator(app).tokens_minted == 0
 
 
@@ -279,7 +280,8 @@ async def test_featured_filter_and_game_query(helix: httpx.AsyncClient, world: H
     assert featured and all(c["is_featured"] for c in featured)
     others = await walk_clips(helix, params | {"is_featured": "False"})
     assert others and not any(c["is_featured"] for c in others)
-    assert sorted(c["id"] for c in featured + others) == sorted(c["id"] for c in await walk_clips(helix, params))
+    every = await walk_clips(helix, params)
+    assert sorted(c["id"] for c in featured + others) == sorted(c["id"] for c in every)
     assert (await helix.get("/helix/clips", params=params | {"is_featured": "yes"})).status_code == 400
     game = world.all_streamers()[0].games[0]
     by_game = await helix.get("/helix/clips", params={"game_id": game, "started_at": to_rfc3339(NOW - 3600)})

@@ -1,4 +1,4 @@
-"""Clip deletion over time: from its simulated instant on, a deleted clip is gone from every Get Clips answer."""
+"""Clip deletion over time: from its simulated instant on, a deleted clip is gone from Get Clips' answers."""
 
 from __future__ import annotations
 
@@ -93,7 +93,8 @@ async def test_a_clip_is_served_up_to_its_instant_and_not_after(
     world_and_helix: World,
 ) -> None:
     world, clock, helix = world_and_helix
-    streamer, clip = next((s, c) for s in world.all_streamers() for c in world.clips(s.id, START - DAY_S, START)
+    streamer, clip = next((s, c) for s in world.all_streamers()
+                          for c in world.clips(s.id, START - DAY_S, START)
                           if (fate := world.deletion(c["id"])) and START < fate[0] < START + 10 * DAY_S)
     gone_at = world.deletion(clip["id"])[0]  # type: ignore[index]
     clock.set(gone_at - 1)
@@ -108,7 +109,8 @@ async def test_a_clip_is_served_up_to_its_instant_and_not_after(
     assert clip["id"] in {c["id"] for c in kept}
     again = (await helix.get("/helix/clips", params={"game_id": clip["game_id"], "first": 100,
                                                      "started_at": to_rfc3339(START - DAY_S)})).json()
-    assert clip["id"] in {c["id"] for c in game["data"]} and clip["id"] not in {c["id"] for c in again["data"]}
+    assert clip["id"] in {c["id"] for c in game["data"]}
+    assert clip["id"] not in {c["id"] for c in again["data"]}
 
 
 async def test_pinned_deletions_and_a_clip_that_comes_back() -> None:

@@ -53,8 +53,8 @@ async def test_get_games_by_id_name_and_igdb_id_in_the_order_asked(helix: httpx.
     ]  # fmt: skip
     assert await games(helix, {"name": "fortnite"}) == []  # the name must match exactly
     chatting = await games(helix, {"name": "Just Chatting"})
-    assert chatting == [{"id": "509658", "name": "Just Chatting", "igdb_id": "",
-                         "box_art_url": "https://static-cdn.jtvnw.net/ttv-boxart/509658-{width}x{height}.jpg"}]
+    box_art = "https://static-cdn.jtvnw.net/ttv-boxart/509658-{width}x{height}.jpg"
+    assert chatting == [{"id": "509658", "name": "Just Chatting", "igdb_id": "", "box_art_url": box_art}]
 
 
 async def test_the_whole_catalogue_in_one_call(helix: httpx.AsyncClient) -> None:

@@ -57,7 +57,9 @@ def live_ids(world: HelixWorld) -> list[str]:
     return [s.id for s in world.all_streamers() if world.is_live(s.id)]
 
 
-async def test_no_filter_lists_every_live_stream_by_viewers(helix: httpx.AsyncClient, world: HelixWorld) -> None:
+async def test_no_filter_lists_every_live_stream_by_viewers(
+    helix: httpx.AsyncClient, world: HelixWorld
+) -> None:
     first_page = await streams(helix, {})
     assert len(first_page["data"]) == 20 and first_page["pagination"]["cursor"]  # first defaults to 20
     everything = await walk(helix, [("first", "100")])
