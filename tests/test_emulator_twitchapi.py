@@ -31,7 +31,7 @@ from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
 
 NOW = parse_rfc3339("2026-09-21T12:34:56Z")
 CONFIG = EmulatorConfig()
-MINT_ATTEMPTS = 3
+MINT_ATTEMPTS = 10
 
 
 @dataclass
@@ -69,9 +69,10 @@ def served() -> Iterator[Served]:
 def app_token(served: Served) -> str:
     """One app token for the module, minted through twitchAPI's own client-credentials flow.
 
-    twitchAPI 4.5 reads the token answer after closing its HTTP session, which now and then fails
-    with "Connection closed" though the answer arrived whole; such an attempt is retried (at most
-    MINT_ATTEMPTS) and the emulator's own count shows it answered every attempt with a token.
+    twitchAPI 4.5 reads the token answer after closing its HTTP session, so when the body reaches the
+    socket after the headers the read fails with "Connection closed" (5 of 40 mints on a loaded
+    machine, each one answered 200). Such an attempt is retried, at most MINT_ATTEMPTS times, and the
+    emulator's own counts show it answered every attempt with a token: the test judges the emulator.
     """
 
     async def mint() -> str | None:
@@ -82,10 +83,13 @@ def app_token(served: Served) -> str:
     for attempt in range(1, MINT_ATTEMPTS + 1):
         try:
             token = asyncio.run(mint())
-        except aiohttp.ClientConnectionError:
+        except (aiohttp.ClientConnectionError, RuntimeError) as exc:
+            if "Connection closed" not in str(exc):
+                raise
             continue
-        assert token and served.emulator.tokens_minted == attempt
-        assert served.emulator.requests["/oauth2/token"] == attempt
+        finally:
+            assert served.emulator.tokens_minted == served.emulator.requests["/oauth2/token"] == attempt
+        assert token
         return token
     pytest.fail(f"twitchAPI could not read any of {MINT_ATTEMPTS} token answers")
 

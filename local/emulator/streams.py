@@ -73,10 +73,9 @@ def _candidates(world: HelixWorld, filters: StreamFilters) -> list[Streamer]:
     if not filters.user_ids and not filters.user_logins:
         return world.all_streamers()
     found: dict[str, Streamer] = {}
-    lookups = [(world.streamer_by_id, i) for i in filters.user_ids]
-    lookups += [(world.streamer_by_login, login) for login in filters.user_logins]
-    for lookup, key in lookups:
-        streamer = lookup(key)
+    asked = [world.streamer_by_id(i) for i in filters.user_ids]
+    asked += [world.streamer_by_login(login) for login in filters.user_logins]
+    for streamer in asked:
         if streamer is not None:
             found.setdefault(streamer.id, streamer)
     return list(found.values())
@@ -86,7 +85,7 @@ def _viewers(world: HelixWorld, streamer: Streamer) -> int:
     # Busier channels draw more viewers; the count drifts from hour to hour, so the ranking does too.
     hour = math.floor(world.clock.now() / 3600)
     drift = 0.5 + (_digest(world.seed, "viewers", streamer.id, hour) % 1000) / 1000
-    return max(1, round(streamer.clips_per_day ** 1.5 * 20 * drift))
+    return max(1, round(20 * drift * math.pow(streamer.clips_per_day, 1.5)))
 
 
 def _pick(options: tuple[str, ...], seed: int, *key: object) -> str:
