@@ -41,11 +41,11 @@ def live_streams(world: HelixWorld, filters: StreamFilters) -> list[dict[str, An
 
 def live_stream(world: HelixWorld, streamer: Streamer) -> dict[str, Any] | None:
     """The streamer's stream as a Get Streams entry, or None while it is off air."""
-    since = world.live_since(streamer.id)
-    if since is None:
+    on_air = world.on_air(streamer.id)
+    if on_air is None:
         return None
+    since, game_id = on_air.since, on_air.game_id
     session = math.floor(since)
-    game_id = world.playing(streamer.id)
     game_name = world.games.name_of(game_id)
     tags = [t for t in (_LANGUAGE_TAGS.get(streamer.language), _pick(_TAGS, world.seed, "tag", streamer.id,
                                                                          session)) if t]

@@ -140,6 +140,14 @@ class _Clip:
         }
 
 
+@dataclass(frozen=True)
+class OnAir:
+    """A stream on air now: since when, and which game."""
+
+    since: float
+    game_id: str
+
+
 class RankedClips:
     """Clips in Get Clips order (most viewed now first, ties by id); only the slices read are rendered."""
 
@@ -236,40 +244,24 @@ class HelixWorld:
 
     def is_live(self, broadcaster_id: str) -> bool:
         """Live now: clips come from streams, so a streamer clipped this hour or the last one is on air."""
-        return self.live_since(broadcaster_id) is not None
+        return self.on_air(broadcaster_id) is not None
 
-    def live_since(self, broadcaster_id: str, max_hours: int = 12) -> float | None:
-        """When the stream on air now began (the top of its first clipped hour, at most `max_hours` back)."""
+    def on_air(self, broadcaster_id: str) -> OnAir | None:
+        """The stream on air now (see `is_live`), or None.
+
+        A stream is the broadcast of the VOD clips of this 6-hour block share, so it began at the start
+        of the block (a new one begins at the next), and it plays the game of its latest clip.
+        """
         streamer = self.streamer_by_id(broadcaster_id)
         if streamer is None:
             return None
-        now = self.clock.now()
-        hour = math.floor(now / HOUR_S)
-        if not (self._clipped(streamer, hour, now) or self._clipped(streamer, hour - 1, now)):
-            return None
-        first = hour if self._clipped(streamer, hour, now) else hour - 1
-        # A stream is on air in an hour with a clip and in the hour after: walk back while that holds.
-        while hour - first < max_hours:
-            if self._clipped(streamer, first - 1, now):
-                first -= 1
-            elif self._clipped(streamer, first - 2, now):
-                first -= 2
-            else:
-                break
-        return float(max(first, hour - max_hours) * HOUR_S)
-
-    def playing(self, broadcaster_id: str) -> str:
-        """The game of the streamer's latest clip (the one it plays now), else its main game."""
-        streamer = self.streamer_by_id(broadcaster_id)
-        if streamer is None:
-            return ""
         now = self.clock.now()
         hour = math.floor(now / HOUR_S)
         for h in (hour, hour - 1):
             made = [c for c in self._bucket(streamer, h) if c.created_at <= now]
             if made:
-                return made[-1].game_id
-        return streamer.games[0]
+                return OnAir(float(now // _VOD_BLOCK_S * _VOD_BLOCK_S), made[-1].game_id)
+        return None
 
     def game_clips(self, game_id: str, start: float, end: float) -> list[dict[str, Any]]:
         """Every visible clip of one game, across all streamers, in the window."""
@@ -317,9 +309,6 @@ class HelixWorld:
         if not self._pinned_deletions and not self.deletions.active:
             return False
         return deleted_during(self._deletion(clip), now)
-
-    def _clipped(self, streamer: Streamer, hour: int, now: float) -> bool:
-        return any(c.created_at <= now for c in self._bucket(streamer, hour))
 
     def _visible(
         self, streamer: Streamer, start: float, end: float, now: float, *, include_deleted: bool = False
