@@ -95,6 +95,8 @@ async def test_token_and_validate(client: httpx.AsyncClient, clock: VirtualClock
     invalid = await client.get("/oauth2/validate", headers={"Authorization": "OAuth nope"})
     assert invalid.status_code == 401
     assert invalid.json() == {"status": 401, "message": "invalid access token"}
+    missing = await client.get("/oauth2/validate")
+    assert (missing.status_code, missing.json()) == (401, {"status": 401, "message": "missing authorization token"})
 
 
 async def test_token_refuses_bad_credentials(client: httpx.AsyncClient, app: Starlette) -> None:

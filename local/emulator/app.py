@@ -24,7 +24,7 @@ from starlette.routing import Route
 from local.emulator.streams import StreamFilters, live_streams
 from local.emulator.world import HelixWorld, RankedClips
 from shared.errors import InvalidInput
-from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
+from shared.timefmt import align_down, parse_rfc3339
 
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
