@@ -95,14 +95,23 @@ async def test_token_and_validate(client: httpx.AsyncClient, clock: VirtualClock
     invalid = await client.get("/oauth2/validate", headers={"Authorization": "OAuth nope"})
     assert invalid.status_code == 401
     assert invalid.json() == {"status": 401, "message": "invalid access token"}
+    missing = await client.get("/oauth2/validate")
+    assert (missing.status_code, missing.json()) == (401, {"status": 401, "message": "missing authorization token"})
 
 
 async def test_token_refuses_bad_credentials(client: httpx.AsyncClient, app: Starlette) -> None:
-    wrong = await mint(client, client_secret="guess")
-    assert wrong.status_code == 403
-    assert wrong.json() == {"status": 403, "message": "invalid client secret"}
-    assert (await mint(client, client_id="someone-else")).status_code == 403
-    assert (await mint(client, grant_type="password")).status_code == 400
+    # As id.twitch.tv answers, per clients' recorded answers (nicklaw5/helix's auth tests among them).
+    refusals = {
+        (("client_secret", "guess"),): (403, "invalid client secret"),
+        (("client_id", "someone-else"),): (400, "invalid client"),
+        (("client_id", ""),): (400, "missing client id"),
+        (("client_secret", ""),): (400, "missing client secret"),
+        (("grant_type", "password"),): (400, "invalid grant type"),
+    }
+    for overrides, (status, message) in refusals.items():
+        reply = await mint(client, **dict(overrides))
+        expected = (status, {"status": status, "message": message})
+        assert (reply.status_code, reply.json()) == expected, overrides
     assert emulator(app).tokens_minted == 0
 
 
@@ -112,7 +121,11 @@ async def test_helix_requires_token_and_matching_client(helix: httpx.AsyncClient
     missing = await helix.get("/helix/users", params=params, headers={"Authorization": ""})
     assert missing.status_code == 401
     assert missing.json() == {"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"}
-    assert "Ratelimit-Limit" not in missing.headers
+    # A refused request is still charged to the Client-Id's bucket and says so, like every other answer.
+    assert missing.headers["Ratelimit-Limit"] == "800" and missing.headers["Ratelimit-Remaining"] == "798"
+    assert int(missing.headers["Ratelimit-Reset"]) >= NOW
+    no_client = await helix.get("/helix/users", params=params, headers={"Client-Id": ""})
+    assert no_client.status_code == 401 and "Ratelimit-Limit" not in no_client.headers
     oauth_scheme = {"Authorization": helix.headers["Authorization"].replace("Bearer", "OAuth")}
     assert (await helix.get("/helix/users", params=params, headers=oauth_scheme)).status_code == 401
     wrong_client = await helix.get("/helix/users", params=params, headers={"Client-Id": "other"})
@@ -145,8 +158,9 @@ async def test_get_users_by_login_and_id(helix: httpx.AsyncClient, world: HelixW
     assert data[0] == first.to_user()
     assert set(data[0]) == {
         "id", "login", "display_name", "type", "broadcaster_type", "description",
-        "profile_image_url", "offline_image_url", "created_at",
+        "profile_image_url", "offline_image_url", "view_count", "created_at",
     }  # fmt: skip
+    assert data[0]["view_count"] == 0 and data[0]["broadcaster_type"] in ("", "affiliate", "partner")
 
 
 async def test_get_users_batch_limits(helix: httpx.AsyncClient, world: HelixWorld) -> None:
@@ -173,7 +187,8 @@ async def test_paging_returns_exactly_the_window(helix: httpx.AsyncClient, world
 
 
 async def test_cursor_is_opaque(helix: httpx.AsyncClient, world: HelixWorld) -> None:
-    reply = await helix.get("/helix/clips", params={"broadcaster_id": world.all_streamers()[0].id})
+    params = {"broadcaster_id": world.all_streamers()[0].id, "started_at": to_rfc3339(NOW - 2 * DAY_S)}
+    reply = await helix.get("/helix/clips", params=params)
     cursor = reply.json()["pagination"]["cursor"]
     assert not cursor.isdigit()
     assert base64.b64decode(cursor + "=" * (-len(cursor) % 4)).startswith(b'{"b":null,"a":{"Cursor":')
@@ -200,10 +215,25 @@ async def test_window_defaults(helix: httpx.AsyncClient, world: HelixWorld) -> N
     params = {"broadcaster_id": bid, "started_at": to_rfc3339(start), "first": 100}
     week = await walk_clips(helix, params)
     assert week == ranked(world.clips(bid, align_down(start, 600), align_down(start, 600) + 7 * DAY_S))
-    all_time = await walk_clips(helix, {"broadcaster_id": bid, "first": 100})
-    assert all_time == ranked(world.clips(bid, align_down(NOW - 30 * DAY_S, 600), NOW))
-    ended_only = {"broadcaster_id": bid, "first": 100, "ended_at": to_rfc3339(start)}
-    assert await walk_clips(helix, ended_only) == all_time
+
+
+async def test_no_dates_mean_all_time_by_views(world: HelixWorld) -> None:
+    # All time reaches back to the start of the world's history (a year by default; 90 days here).
+    config = EmulatorConfig(history_s=90 * DAY_S)
+    async with connect(create_emulator_app(world, config)) as client:
+        token = (await mint(client)).json()["access_token"]
+        client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
+        bid = world.all_streamers()[2].id
+        history = world.clips(bid, NOW - config.history_s, NOW)
+        assert len(history) > 1000 and min(c["created_at"] for c in history) < to_rfc3339(NOW - 89 * DAY_S)
+        all_time = await walk_clips(client, {"broadcaster_id": bid, "first": 100})
+        assert all_time == ranked(history)[:1000]  # up to the ~1,000-result cap
+        ended_only = {"broadcaster_id": bid, "first": 100, "ended_at": to_rfc3339(NOW - 10 * DAY_S)}
+        assert await walk_clips(client, ended_only) == all_time  # Twitch ignores an ended_at alone
+        ancient = {"broadcaster_id": bid, "first": 100, "started_at": "0001-01-01T00:00:00Z",
+                   "ended_at": to_rfc3339(NOW - 85 * DAY_S)}
+        assert await walk_clips(client, ancient) == ranked(world.clips(bid, NOW - config.history_s,
+                                                                       align_down(NOW - 85 * DAY_S, 600)))
 
 
 async def test_result_cap_ends_the_walk(helix: httpx.AsyncClient, world: HelixWorld) -> None:
@@ -250,6 +280,11 @@ async def test_featured_filter_and_game_query(helix: httpx.AsyncClient, world: H
     params = {"broadcaster_id": bid, "started_at": to_rfc3339(NOW - 3 * DAY_S), "first": 100}
     featured = await walk_clips(helix, params | {"is_featured": "true"})
     assert featured and all(c["is_featured"] for c in featured)
+    others = await walk_clips(helix, params | {"is_featured": "False"})
+    assert others and not any(c["is_featured"] for c in others)
+    every = await walk_clips(helix, params)
+    assert sorted(c["id"] for c in featured + others) == sorted(c["id"] for c in every)
+    assert (await helix.get("/helix/clips", params=params | {"is_featured": "yes"})).status_code == 400
     game = world.all_streamers()[0].games[0]
     by_game = await helix.get("/helix/clips", params={"game_id": game, "started_at": to_rfc3339(NOW - 3600)})
     assert by_game.status_code == 200

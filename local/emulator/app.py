@@ -21,16 +21,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.emulator.world import HelixWorld
+from local.emulator.streams import StreamFilters, live_streams
+from local.emulator.world import HelixWorld, RankedClips
 from shared.errors import InvalidInput
-from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
+from shared.timefmt import align_down, parse_rfc3339
 
-WEEK_S = 7 * 86_400
-ALL_TIME_S = 30 * 86_400
-# Windows reaching further back are clipped, so `started_at=0001-01-01` costs a year of hours, not 2,000.
-HISTORY_S = 365 * 86_400
+DAY_S = 86_400
+WEEK_S = 7 * DAY_S
 TRUNCATE_S = 600
 MAX_IDS = 100
+STREAM_TYPES = ("all", "live")
 _TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 
 
@@ -46,6 +46,11 @@ class EmulatorConfig:
     rate_limit_points: int = 800
     result_cap: int = 1000
     seed: int = 0
+    # The world's history: a window reaching further back (or "all time", no dates) starts here, so
+    # `started_at=0001-01-01` costs a year of hours, not 2,000 years.
+    history_s: float = 365 * DAY_S
+    # Get Clips by game_id reads every streamer of the game: its windows are clipped to this much history.
+    game_history_s: float = 30 * DAY_S
 
 
 @dataclass
@@ -98,13 +103,22 @@ def encode_cursor(offset: int) -> str:
     return base64.b64encode(outer.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> int:
-    """The offset inside a cursor made by `encode_cursor`; BadRequest for anything else."""
+def encode_span_cursor(start: int, end: int) -> str:
+    """A cursor that pages both ways: `before` it reads back from `start`, `after` it on from `end`."""
+    def side(offset: int) -> dict[str, str]:
+        return {"Cursor": base64.b64encode(str(offset).encode()).decode()}
+
+    outer = json.dumps({"b": side(start), "a": side(end)}, separators=(",", ":"))
+    return base64.b64encode(outer.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, side: str = "a") -> int:
+    """The offset on one side ("a": after, "b": before) of a cursor made here; else BadRequest."""
     try:
         # A client that does not percent-encode sends '+' which arrives as a space.
         padded = cursor.replace(" ", "+") + "=" * (-len(cursor) % 4)
         outer = json.loads(base64.b64decode(padded, validate=True))
-        offset = int(base64.b64decode(outer["a"]["Cursor"], validate=True))
+        offset = int(base64.b64decode(outer[side]["Cursor"], validate=True))
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise BadRequest("cursor is not valid") from exc
     if offset < 0:
@@ -163,17 +177,24 @@ class Emulator:
         return serve
 
     def helix(self, handler: Handler) -> Handler:
-        """Require a valid Bearer token whose client matches Client-Id, then charge one rate-limit point."""
+        """Charge a point to the Client-Id's bucket, then require a valid Bearer token of that client.
+
+        The bucket is the client's, so a refused token costs a point and its 401 carries the
+        `Ratelimit-*` headers like any other answer; without a Client-Id there is no bucket to name.
+        """
 
         async def guarded(request: Request) -> Reply:
+            client_id = request.headers.get("client-id")
+            if not client_id:
+                return helix_error(401, "Client ID is missing")
+            allowed, headers = self._take_point(client_id)
             token = self._live_token(request.headers.get("authorization", ""), schemes=("bearer",))
-            if token is None:
-                return helix_error(401, "Invalid OAuth token")
-            if request.headers.get("client-id") != token.client_id:
-                return helix_error(401, "Client ID and OAuth token do not match")
-            allowed, headers = self._take_point(token.client_id)
             if not allowed:
                 reply = helix_error(429, "Too Many Requests: the rate limit bucket is empty")
+            elif token is None:
+                reply = helix_error(401, "Invalid OAuth token")
+            elif client_id != token.client_id:
+                reply = helix_error(401, "Client ID and OAuth token do not match")
             else:
                 try:
                     reply = await handler(request)
@@ -188,18 +209,33 @@ class Emulator:
         """POST /oauth2/token (client credentials grant)."""
         form = dict(request.query_params)
         form.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
-        if form.get("grant_type") != "client_credentials":
-            return Reply(400, {"status": 400, "message": "unsupported grant type"})
-        credentials = (form.get("client_id"), form.get("client_secret"))
-        if credentials != (self.config.client_id, self.config.client_secret):
-            return Reply(403, {"status": 403, "message": "invalid client secret"})
+        refusal = self._refuse_grant(form)
+        if refusal is not None:
+            return Reply(refusal[0], {"status": refusal[0], "message": refusal[1]})
         token = self.mint_token(self.config.client_id)
         return Reply(
             200, {"access_token": token, "expires_in": self.config.token_lifetime_s, "token_type": "bearer"}
         )
 
+    def _refuse_grant(self, form: dict[str, str]) -> tuple[int, str] | None:
+        """Why id.twitch.tv refuses this client-credentials form (status, message), as clients report it."""
+        client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+        if form.get("grant_type") != "client_credentials":
+            return 400, "invalid grant type"
+        if not client_id:
+            return 400, "missing client id"
+        if not secrets.compare_digest(client_id.encode(), self.config.client_id.encode()):
+            return 400, "invalid client"
+        if not secret:
+            return 400, "missing client secret"
+        if not secrets.compare_digest(secret.encode(), self.config.client_secret.encode()):
+            return 403, "invalid client secret"
+        return None
+
     async def validate(self, request: Request) -> Reply:
         """GET /oauth2/validate."""
+        if not request.headers.get("authorization", "").strip():
+            return Reply(401, {"status": 401, "message": "missing authorization token"})
         token = self._live_token(request.headers.get("authorization", ""), schemes=("oauth", "bearer"))
         if token is None:
             return Reply(401, {"status": 401, "message": "invalid access token"})
@@ -228,18 +264,33 @@ class Emulator:
         return Reply(200, {"data": list(found.values())})
 
     async def streams(self, request: Request) -> Reply:
-        """GET /helix/streams?user_id=..: the live ones among at most 100 users."""
-        ids = request.query_params.getlist("user_id")
-        if len(ids) > MAX_IDS:
-            raise BadRequest(f"The number of user_id parameters must not exceed {MAX_IDS}.")
-        now = self.world.clock.now()
-        live = [self.world.streamer_by_id(i) for i in dict.fromkeys(ids) if self.world.is_live(i)]
-        return Reply(200, {"data": [
-            {"id": f"stream-{s.id}", "user_id": s.id, "user_login": s.login, "user_name": s.display_name,
-             "game_id": s.games[0] if s.games else "", "type": "live", "title": f"{s.display_name} live",
-             "viewer_count": 100, "started_at": to_rfc3339(math.floor(now / 3600) * 3600 - 3600),
-             "language": s.language, "tags": []}
-            for s in live if s is not None], "pagination": {}})
+        """GET /helix/streams: live streams by user, game and language (100 each), most viewers first."""
+        query = request.query_params
+        filters = StreamFilters(
+            user_ids=_repeated(query, "user_id"), user_logins=_repeated(query, "user_login"),
+            game_ids=_repeated(query, "game_id"), languages=_repeated(query, "language"))
+        if query.get("type", "all") not in STREAM_TYPES:
+            raise BadRequest(f'The value in the "type" query parameter is not valid: {query["type"]!r}.')
+        first = _first(query.get("first"))
+        if "after" in query and "before" in query:
+            raise BadRequest('The "after" and "before" query parameters are mutually exclusive.')
+        # Every emulated stream is live, so "all" and "live" select the same streams, as on Twitch today.
+        streams = live_streams(self.world, filters)
+        if "before" in query:
+            end = min(decode_cursor(query["before"], side="b"), len(streams))
+            return Reply(200, _span_page(streams, max(0, end - first), end))
+        start = decode_cursor(query["after"]) if "after" in query else 0
+        return Reply(200, _span_page(streams, start, min(start + first, len(streams))))
+
+    async def games(self, request: Request) -> Reply:
+        """GET /helix/games by id, exact name or igdb_id (100 together), in the order asked."""
+        selectors = [(k, v) for k, v in request.query_params.multi_items() if k in ("id", "name", "igdb_id")]
+        if not selectors:
+            raise BadRequest('The "id", "name" or "igdb_id" query parameter is required.')
+        if len(selectors) > MAX_IDS:
+            raise BadRequest(f"The combined number of game IDs and names must not exceed {MAX_IDS}: "
+                             f"{len(selectors)}.")
+        return Reply(200, {"data": [game.to_helix() for game in self.world.games.lookup(selectors)]})
 
     async def clips(self, request: Request) -> Reply:
         """GET /helix/clips by broadcaster_id, game_id or id."""
@@ -263,22 +314,20 @@ class Emulator:
         featured = _featured(query.get("is_featured"))
         offset = decode_cursor(query["after"]) if "after" in query else 0
         if name == "game_id":
-            if values[0] not in self.world.game_ids():
+            if self.world.games.by_id(values[0]) is None:
                 return helix_error(404, "The specified game was not found.")
-            clips = self.world.game_clips(values[0], start, end)
+            game_start = max(start, self.clock.now() - self.config.game_history_s)
+            clips = self.world.ranked_game_clips(values[0], game_start, end, featured=featured)
         else:
-            clips = self.world.clips(values[0], start, end)
-        if featured is not None:
-            clips = [c for c in clips if c["is_featured"] is featured]
+            clips = self.world.ranked_clips(values[0], start, end, featured=featured)
         return Reply(200, self._page(clips, offset, first))
 
     async def not_found(self, request: Request) -> Reply:
         return helix_error(404, "")
 
-    def _page(self, clips: list[dict[str, Any]], offset: int, first: int) -> dict[str, Any]:
+    def _page(self, ranked: RankedClips, offset: int, first: int) -> dict[str, Any]:
         # The ranking is recomputed on every request, so growing view counts shift offsets between pages,
         # which is how Twitch shows duplicates and misses mid-walk.
-        ranked = sorted(clips, key=lambda c: (-c["view_count"], c["id"]))
         cap = self.config.result_cap
         if offset >= cap:
             return {"data": [], "pagination": {}}
@@ -287,13 +336,14 @@ class Emulator:
         return {"data": page, "pagination": {"cursor": encode_cursor(offset + len(page))} if more else {}}
 
     def _window(self, started_at: str | None, ended_at: str | None) -> tuple[float, float]:
-        # Twitch ignores an ended_at without a started_at, and truncates both to 10-minute boundaries.
+        # No started_at means all time (Twitch ignores an ended_at alone); both are cut to 10 minutes.
+        now = self.clock.now()
+        history_start = now - self.config.history_s
         if started_at is None:
-            now = self.clock.now()
-            return align_down(now - ALL_TIME_S, TRUNCATE_S), now + 1
+            return history_start, now + 1
         start = align_down(_timestamp("started_at", started_at), TRUNCATE_S)
         end = start + WEEK_S if ended_at is None else align_down(_timestamp("ended_at", ended_at), TRUNCATE_S)
-        return max(start, self.clock.now() - HISTORY_S), end
+        return max(start, history_start), end
 
     def _live_token(self, authorization: str, *, schemes: tuple[str, ...]) -> _Token | None:
         scheme, _, value = authorization.strip().partition(" ")
@@ -335,6 +385,7 @@ def create_emulator_app(
         ("users", "/helix/users", ["GET"], emulator.helix(emulator.users)),
         ("clips", "/helix/clips", ["GET"], emulator.helix(emulator.clips)),
         ("streams", "/helix/streams", ["GET"], emulator.helix(emulator.streams)),
+        ("games", "/helix/games", ["GET"], emulator.helix(emulator.games)),
         ("not_found", "/helix/{rest:path}", None, emulator.helix(emulator.not_found)),
     ]
     app = Starlette(
@@ -357,6 +408,21 @@ def _first(raw: str | None) -> int:
     if not 1 <= first <= 100:
         raise BadRequest(f'The parameter "first" must be between 1 and 100: {first}.')
     return first
+
+
+def _repeated(query: Any, name: str) -> tuple[str, ...]:
+    """A parameter given once per value (`&user_id=1&user_id=2`), at most 100 times."""
+    values = tuple(query.getlist(name))
+    if len(values) > MAX_IDS:
+        raise BadRequest(f'The parameter "{name}" may be given at most {MAX_IDS} times: {len(values)}.')
+    return values
+
+
+def _span_page(items: list[dict[str, Any]], start: int, end: int) -> dict[str, Any]:
+    """items[start:end] with a cursor that pages on from `end` (and back from `start`) while more follow."""
+    page = items[start:end]
+    more = end < len(items)
+    return {"data": page, "pagination": {"cursor": encode_span_cursor(start, end)} if more else {}}
 
 
 def _featured(raw: str | None) -> bool | None:

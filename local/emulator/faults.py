@@ -27,6 +27,7 @@ from shared.ports import Clock
 HELIX_ROUTES = frozenset({"users", "clips"})
 BAD_TEXT = "\udc80"  # a lone surrogate: valid as a JSON escape, impossible to encode as UTF-8
 _REMEMBERED_WALKS = 10_000
+_BROADCASTER_KEYS = {"users": "id", "streams": "user_id"}  # routes whose entries belong to one broadcaster
 
 
 def _missing(name: str) -> Callable[[dict[str, Any]], None]:
@@ -77,7 +78,7 @@ class HelixFaults:
     # Per id, decided by the id alone:
     deleted_clip_rate: float = 0.0  # the clip disappears from every answer...
     deleted_after_s: float = 3600.0  # ...this long after it was first served (0: never served)
-    gone_broadcaster_rate: float = 0.0  # the broadcaster stops existing: empty data from Users and Clips...
+    gone_broadcaster_rate: float = 0.0  # the broadcaster stops existing: absent from Users, Streams, Clips...
     gone_broadcasters: frozenset[str] = frozenset()  # (these ones whatever the rate)
     gone_after_s: float = 0.0  # ...this long after the first request about it
     # Network, in FaultyTransport:
@@ -127,8 +128,8 @@ class HelixFaultInjector:
             reply = await handler(request)
             if reply.status == 200 and name == "clips":
                 self._clips(request, reply, emulator.clock.now())
-            elif reply.status == 200 and name == "users":
-                self._users(reply, emulator.clock.now())
+            elif reply.status == 200 and name in _BROADCASTER_KEYS:
+                self._drop_gone(reply, emulator.clock.now(), _BROADCASTER_KEYS[name])
             return reply
 
         return faulty
@@ -205,8 +206,9 @@ class HelixFaultInjector:
         for clip in body["data"]:
             self._corrupt(clip)
 
-    def _users(self, reply: Reply, now: float) -> None:
-        reply.body["data"] = [user for user in reply.body["data"] if not self._gone(user["id"], now)]
+    def _drop_gone(self, reply: Reply, now: float, key: str) -> None:
+        """A gone broadcaster has no user and no stream."""
+        reply.body["data"] = [entry for entry in reply.body["data"] if not self._gone(entry[key], now)]
 
     def _corrupt(self, clip: dict[str, Any]) -> None:
         f = self.faults

@@ -6,11 +6,13 @@ import hashlib
 import math
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
+from local.emulator.deletions import ClipDeletions, deleted_during
+from local.emulator.games import CATALOGUE, Game, GameCatalogue
 from shared.ports import Clock
 from shared.timefmt import to_rfc3339
 
@@ -39,10 +41,6 @@ _TITLE_WORDS = (
     " unlucky speedrun boss fight secret glitch 1v5 comeback jumpscare"
 ).split()
 _LANGUAGES = ("en", "en", "en", "ja", "ja", "de", "es", "fr", "pt", "ko", "other")
-_GAMES = (
-    "509658", "32982", "21779", "33214", "27471", "516575", "511224", "491931", "18122", "29595",
-    "512710", "263490", "490100", "65632", "417752", "1469308723", "743", "26936", "513143", "515025",
-)
 _STANDARD_NORMAL = NormalDist()
 
 # Given a streamer and an hour (hours since the epoch), how many times its mean hourly clip rate it has
@@ -63,17 +61,24 @@ class Streamer:
     games: tuple[str, ...]
     created_at: float
 
+    @property
+    def broadcaster_type(self) -> str:
+        """"partner", "affiliate" or "": the busier the channel, the likelier its programme."""
+        return "partner" if self.clips_per_day >= 25 else "affiliate" if self.clips_per_day >= 15 else ""
+
     def to_user(self) -> dict[str, Any]:
-        """This streamer as a Get Users entry."""
+        """This streamer as a Get Users entry, with every field an app token sees (no `email`)."""
         return {
             "id": self.id,
             "login": self.login,
             "display_name": self.display_name,
             "type": "",
-            "broadcaster_type": "",
+            "broadcaster_type": self.broadcaster_type,
             "description": f"{self.display_name} streams here.",
             "profile_image_url": f"{_CDN}/jtv_user_pictures/{self.login}-profile_image-300x300.png",
-            "offline_image_url": "",
+            "offline_image_url": f"{_CDN}/jtv_user_pictures/{self.login}-channel_offline_image-1920x1080.png",
+            # Deprecated by Twitch ("any data in this field is not valid"), but still in every answer.
+            "view_count": 0,
             "created_at": to_rfc3339(self.created_at),
         }
 
@@ -104,10 +109,14 @@ class _Clip:
     def visible(self, now: float) -> bool:
         return now >= self.created_at + self.appear_delay_s
 
-    def render(self, now: float, views_settle_s: float | None = None) -> dict[str, Any]:
+    def views(self, now: float, views_settle_s: float | None = None) -> int:
         age_s = max(0.0, now - self.created_at)
         # Linear growth by default; with views_settle_s, growth fades exponentially (most views come early).
         grown = age_s if views_settle_s is None else views_settle_s * (1 - math.exp(-age_s / views_settle_s))
+        return self.base_views + math.floor(self.views_per_hour * grown / HOUR_S)
+
+    def render(self, now: float, views_settle_s: float | None = None) -> dict[str, Any]:
+        age_s = max(0.0, now - self.created_at)
         video_id = self.video_id if age_s >= self.video_delay_s else ""
         vod_offset = self.vod_offset if video_id and age_s >= self.offset_delay_s else None
         return {
@@ -122,13 +131,36 @@ class _Clip:
             "game_id": self.game_id,
             "language": self.language,
             "title": self.title,
-            "view_count": self.base_views + math.floor(self.views_per_hour * grown / HOUR_S),
+            "view_count": self.views(now, views_settle_s),
             "created_at": to_rfc3339(self.created_at),
             "thumbnail_url": f"{_CDN}/twitch-clips-thumbnails-prod/{self.id}/preview-480x272.jpg",
             "duration": self.duration,
             "vod_offset": vod_offset,
             "is_featured": self.is_featured,
         }
+
+
+@dataclass(frozen=True)
+class OnAir:
+    """A stream on air now: since when, and which game."""
+
+    since: float
+    game_id: str
+
+
+class RankedClips:
+    """Clips in Get Clips order (most viewed now first, ties by id); only the slices read are rendered."""
+
+    def __init__(self, clips: list[_Clip], now: float, views_settle_s: float | None) -> None:
+        self._now = now
+        self._settle = views_settle_s
+        self._clips = sorted(clips, key=lambda c: (-c.views(now, views_settle_s), c.id))
+
+    def __len__(self) -> int:
+        return len(self._clips)
+
+    def __getitem__(self, span: slice) -> list[dict[str, Any]]:
+        return [clip.render(self._now, self._settle) for clip in self._clips[span]]
 
 
 class HelixWorld:
@@ -143,13 +175,20 @@ class HelixWorld:
         clock: Clock,
         activity: Activity | None = None,
         views_settle_s: float | None = None,
+        games: Iterable[Game] = CATALOGUE,
+        deletions: ClipDeletions | None = None,
     ) -> None:
         assert streamers >= 0 and 0 <= clips_per_day[0] <= clips_per_day[1], (streamers, clips_per_day)
         self.seed = seed
         self.clock = clock
         self.activity = activity
         self.views_settle_s = views_settle_s
-        self._streamers = [_make_streamer(seed, i, clips_per_day) for i in range(streamers)]
+        self.games = GameCatalogue(games)
+        if len(self.games.ids) < 3:
+            raise ValueError("a world needs at least 3 games: each streamer plays 3")
+        self.deletions = deletions or ClipDeletions()
+        self._pinned_deletions: dict[str, tuple[float, float | None]] = {}
+        self._streamers = [_make_streamer(seed, i, clips_per_day, self.games.ids) for i in range(streamers)]
         self._by_id = {s.id: s.index for s in self._streamers}
         self._by_login = {s.login: s.index for s in self._streamers}
         self._cache: OrderedDict[tuple[int, int, float], list[_Clip]] = OrderedDict()
@@ -166,29 +205,63 @@ class HelixWorld:
         return None if index is None else self._streamers[index]
 
     def game_ids(self) -> tuple[str, ...]:
-        return _GAMES
+        return self.games.ids
 
     def set_rate(self, broadcaster_id: str, clips_per_day: float) -> None:
         """Override one streamer's mean clip rate; 0 makes a streamer with no clips."""
         index = self._by_id[broadcaster_id]
         self._streamers[index] = replace(self._streamers[index], clips_per_day=float(clips_per_day))
 
-    def clips(self, broadcaster_id: str, start: float, end: float) -> list[dict[str, Any]]:
-        """Every clip visible now with start <= created_at < end, oldest first."""
+    def clips(
+        self, broadcaster_id: str, start: float, end: float, *, include_deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        """Every clip visible now with start <= created_at < end, oldest first; deleted ones only if asked."""
         streamer = self.streamer_by_id(broadcaster_id)
         if streamer is None:
             return []
         now = self.clock.now()
-        return [clip.render(now, self.views_settle_s) for clip in self._visible(streamer, start, end, now)]
+        return [clip.render(now, self.views_settle_s)
+                for clip in self._visible(streamer, start, end, now, include_deleted=include_deleted)]
+
+    def ranked_clips(
+        self, broadcaster_id: str, start: float, end: float, *, featured: bool | None = None
+    ) -> RankedClips:
+        """The clips `clips` returns (less the (non-)featured ones if asked), in Get Clips order."""
+        streamer = self.streamer_by_id(broadcaster_id)
+        now = self.clock.now()
+        found = [] if streamer is None else self._visible(streamer, start, end, now)
+        return RankedClips([c for c in found if featured is None or c.is_featured is featured], now,
+                           self.views_settle_s)
+
+    def ranked_game_clips(
+        self, game_id: str, start: float, end: float, *, featured: bool | None = None
+    ) -> RankedClips:
+        """The clips `game_clips` returns (less the (non-)featured ones if asked), in Get Clips order."""
+        now = self.clock.now()
+        found = [c for s in self._streamers if game_id in s.games for c in self._visible(s, start, end, now)
+                 if c.game_id == game_id and (featured is None or c.is_featured is featured)]
+        return RankedClips(found, now, self.views_settle_s)
 
     def is_live(self, broadcaster_id: str) -> bool:
         """Live now: clips come from streams, so a streamer clipped this hour or the last one is on air."""
+        return self.on_air(broadcaster_id) is not None
+
+    def on_air(self, broadcaster_id: str) -> OnAir | None:
+        """The stream on air now (see `is_live`), or None.
+
+        A stream is the broadcast of the VOD clips of this 6-hour block share, so it began at the start
+        of the block (a new one begins at the next), and it plays the game of its latest clip.
+        """
         streamer = self.streamer_by_id(broadcaster_id)
         if streamer is None:
-            return False
+            return None
         now = self.clock.now()
         hour = math.floor(now / HOUR_S)
-        return any(c.created_at <= now for h in (hour - 1, hour) for c in self._bucket(streamer, h))
+        for h in (hour, hour - 1):
+            made = [c for c in self._bucket(streamer, h) if c.created_at <= now]
+            if made:
+                return OnAir(float(now // _VOD_BLOCK_S * _VOD_BLOCK_S), made[-1].game_id)
+        return None
 
     def game_clips(self, game_id: str, start: float, end: float) -> list[dict[str, Any]]:
         """Every visible clip of one game, across all streamers, in the window."""
@@ -202,18 +275,44 @@ class HelixWorld:
         ]
 
     def clip(self, clip_id: str) -> dict[str, Any] | None:
-        """The clip with this id if it is visible now, else None."""
+        """The clip with this id if it is visible now and not deleted, else None."""
+        found = self._find(clip_id)
+        now = self.clock.now()
+        if found is None or not found.visible(now) or self._deleted(found, now):
+            return None
+        return found.render(now, self.views_settle_s)
+
+    def delete_clip(self, clip_id: str, at: float | None = None, until: float | None = None) -> None:
+        """Delete one clip at `at` (default: now) until `until` (default: for good), whatever the rate."""
+        gone = self.clock.now() if at is None else at
+        if until is not None and until <= gone:
+            raise ValueError(f"clip {clip_id!r} would come back at {until!r}, not after it goes at {gone!r}")
+        self._pinned_deletions[clip_id] = (gone, until)
+
+    def deletion(self, clip_id: str) -> tuple[float, float | None] | None:
+        """When this clip is deleted and when it comes back; None if it never is or does not exist."""
+        found = self._find(clip_id)
+        return None if found is None else self._deletion(found)
+
+    def _find(self, clip_id: str) -> _Clip | None:
         location = _decode_suffix(self.seed, clip_id)
         if location is None or location[0] >= len(self._streamers):
             return None
         index, hour, _ = location
-        now = self.clock.now()
-        for clip in self._bucket(self._streamers[index], hour):
-            if clip.id == clip_id and clip.visible(now):
-                return clip.render(now, self.views_settle_s)
-        return None
+        return next((c for c in self._bucket(self._streamers[index], hour) if c.id == clip_id), None)
 
-    def _visible(self, streamer: Streamer, start: float, end: float, now: float) -> list[_Clip]:
+    def _deletion(self, clip: _Clip) -> tuple[float, float | None] | None:
+        pinned = self._pinned_deletions.get(clip.id)
+        return pinned if pinned is not None else self.deletions.interval(clip.id, clip.created_at)
+
+    def _deleted(self, clip: _Clip, now: float) -> bool:
+        if not self._pinned_deletions and not self.deletions.active:
+            return False
+        return deleted_during(self._deletion(clip), now)
+
+    def _visible(
+        self, streamer: Streamer, start: float, end: float, now: float, *, include_deleted: bool = False
+    ) -> list[_Clip]:
         # A clip is visible only after it was created, so nothing at or after `now` can be.
         end = min(end, now)
         found: list[_Clip] = []
@@ -221,7 +320,9 @@ class HelixWorld:
             found.extend(
                 c for c in self._bucket(streamer, hour) if start <= c.created_at < end and c.visible(now)
             )
-        return found
+        if include_deleted or (not self._pinned_deletions and not self.deletions.active):
+            return found
+        return [c for c in found if not self._deleted(c, now)]
 
     def _bucket(self, streamer: Streamer, hour: int) -> list[_Clip]:
         factor = 1.0 if self.activity is None else self.activity(streamer, hour)
@@ -263,7 +364,7 @@ def _poisson(u: float, mean: float) -> int:
     return k
 
 
-def _make_streamer(seed: int, i: int, clips_per_day: tuple[int, int]) -> Streamer:
+def _make_streamer(seed: int, i: int, clips_per_day: tuple[int, int], game_ids: tuple[str, ...]) -> Streamer:
     rng = _rng(seed, "streamer", i)
     return Streamer(
         index=i,
@@ -272,7 +373,7 @@ def _make_streamer(seed: int, i: int, clips_per_day: tuple[int, int]) -> Streame
         display_name=f"Streamer{i}",
         clips_per_day=round(rng.uniform(*clips_per_day), 2),
         language=rng.choice(_LANGUAGES),
-        games=tuple(rng.sample(_GAMES, 3)),
+        games=tuple(rng.sample(game_ids, 3)),
         created_at=float(rng.randint(1_300_000_000, 1_600_000_000)),
     )
 
