@@ -40,6 +40,9 @@ MAX_MESSAGE_BYTES = 128_000
 MESSAGE_OVERHEAD_BYTES = 100  # metadata the limits count in every message
 MAX_DELAY_SECONDS = 43_200  # older docs say 12 h, newer 24 h: stay under both
 MAX_SAFE_INTEGER = 2**53 - 1  # a JS number holds integers exactly only up to here
+# Pyodide hands 2**53-1 itself to JS as a BigInt, which D1 refuses (D1_TYPE_ERROR: Type 'bigint' not
+# supported), seen under workerd on local D1: the largest integer D1 binds from Python is one less.
+MAX_BINDABLE_INTEGER = MAX_SAFE_INTEGER - 1
 
 
 class BindingError(ClipCrawlerError):
@@ -147,7 +150,7 @@ def _bind_value(value: Any, position: int, sql: str) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
+        if abs(value) > MAX_BINDABLE_INTEGER:
             raise BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
                                f"(statement: {_preview(sql)})")
         return value
