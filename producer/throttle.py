@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from producer import auth
 from producer.api.errors import ApiError
+from shared.errors import ClipCrawlerError
 from shared.ports import Database, Statement
 
 if TYPE_CHECKING:
@@ -64,7 +65,11 @@ class AuthThrottle:
 
     async def failed(self, db: Database, client: str, now: float, counter: FailureCounter | None = None) -> None:
         """Count a wrong credential (in `counter`, if the Worker has one); block the client once it is over."""
-        if not await (counter or self.counter).over_limit(client, now):
+        try:
+            over = await (counter or self.counter).over_limit(client, now)
+        except ClipCrawlerError:  # the Rate Limiting binding failed: count here rather than not at all
+            over = await self.counter.over_limit(client, now)
+        if not over:
             return
         until = math.ceil(now) + self.block_seconds
         # Called only for a client that was not blocked when its request came in, so at most once per
