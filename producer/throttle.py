@@ -9,6 +9,7 @@ D1 write, at most one per blocked client per window, whatever the flood.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from producer import auth
 from producer.api.errors import ApiError
 from shared.errors import ClipCrawlerError
+from shared.logs import EventLog, Redactor
 from shared.ports import Database, Statement
 
 if TYPE_CHECKING:
@@ -67,7 +69,8 @@ class AuthThrottle:
         """Count a wrong credential (in `counter`, if the Worker has one); block the client once it is over."""
         try:
             over = await (counter or self.counter).over_limit(client, now)
-        except ClipCrawlerError:  # the Rate Limiting binding failed: count here rather than not at all
+        except ClipCrawlerError as exc:  # the Rate Limiting binding failed: count here rather than not at all
+            EventLog(Redactor()).emit("auth_limiter_failed", level=logging.WARNING, error=type(exc).__name__)
             over = await self.counter.over_limit(client, now)
         if not over:
             return

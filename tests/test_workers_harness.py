@@ -82,6 +82,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                            "--out", str(out), "--log", str(log)], cwd=ROOT, env=node_env(work),
                           capture_output=True, text=True, timeout=HARNESS_TIMEOUT_S, check=False)
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["log"] = log.read_text() if log.exists() else ""
     if done.returncode != 0 or "failure" in result or "tables" not in result:
         tail = log.read_text()[-4000:] if log.exists() else ""
         pytest.fail(f"the harness failed (exit {done.returncode}):\n{result.get('failure', '')}\n"
@@ -218,6 +219,11 @@ def test_the_entries_ran_in_pyodide_with_the_vendored_sdk(harness: dict[str, Any
         assert runtime["workers_module"].endswith("site-packages/workers/__init__.py"), worker
         assert runtime["db_binding"] == "_BindingWrapper", worker  # the SDK wraps D1 as in production
         assert runtime["threads_inline"], worker  # the SDK's own anyio patch is in place
+
+
+def test_the_producer_counts_failed_credentials_in_the_rate_limiting_binding(harness: dict[str, Any]) -> None:
+    assert harness["runtimes"]["producer"]["auth_limiter"] == "_BindingWrapper"  # as the SDK wraps a Ratelimit
+    assert "auth_limiter_failed" not in harness["log"]
 
 
 def test_wrangler_migrated_the_database(harness: dict[str, Any]) -> None:
