@@ -12,8 +12,8 @@ from producer.api.runs import JOBS_PAGE_MAX, MAX_BACKFILL_DAYS, MAX_KICK_STREAME
 from producer.api.streamers import MAX_LOGINS
 from producer.api.streamers import PAGE_MAX as STREAMERS_PAGE_MAX
 from producer.api.validation import JSON_TYPE, MAX_BODY_BYTES, MAX_ID, MAX_JSON_DEPTH
-from producer.throttle import FAILURES_ALLOWED, WINDOW_SECONDS
 from producer.queries import JOB_STATUSES
+from producer.throttle import FAILURES_ALLOWED, WINDOW_SECONDS
 
 Schema = dict[str, Any]
 
