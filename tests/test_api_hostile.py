@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import local.sqlite_db
 from local.emulator.app import helix_error
 from producer import auth, queries
 from producer.app import create_app
-from producer.dashboard.html import is_twitch_url
+from producer.dashboard.html import is_twitch_url, twitch_link
 from producer.throttle import FAILURES_ALLOWED, WINDOW_SECONDS
 from shared.bindings import MAX_BINDABLE_INTEGER, _bind_value
 from shared.ports import Statement
@@ -336,6 +339,20 @@ def test_only_https_twitch_urls_are_links(href: str) -> None:
                                   "https://www.twitch.tv/streamer/clip/Abc-123", "https://twitch.tv/x"])
 def test_twitch_clip_urls_are_links(href: str) -> None:
     assert is_twitch_url(href)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(), st.builds(lambda tail: "https://" + tail, st.text()),
+                 st.builds(lambda tail: "https://clips.twitch.tv" + tail, st.text())))
+def test_a_link_is_only_ever_an_https_page_on_twitch(href: str) -> None:
+    if is_twitch_url(href):
+        parts = urlsplit(href)
+        assert parts.scheme == "https" and parts.port is None and parts.username is None
+        host = (parts.hostname or "").lower()
+        assert host == "twitch.tv" or host.endswith(".twitch.tv")
+        assert href == href.strip() and all(c.isprintable() for c in href)
+    rendered = twitch_link(href, "<b>title</b>")
+    assert "<b>" not in rendered and ("href=" in rendered) == is_twitch_url(href)
 
 
 async def test_the_overview_renders_a_hostile_clip_url_as_text(make_api: ApiFactory) -> None:
