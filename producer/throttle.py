@@ -4,11 +4,12 @@ Failures are counted by a `FailureCounter`: the Workers Rate Limiting binding wh
 (`AUTH_FAILURES`), else a fixed-window count in memory (locally, and per isolate on Workers). Once a
 client is over the limit, one row in `auth_blocks` refuses every try of that client, right or wrong,
 until the block ends: a blocked client's guesses are never compared with the token. That row is the only
-D1 write, at most one per blocked client per window, whatever the flood.
+D1 write, at most one per blocked client per window, and at most MAX_BLOCK_WRITES per window in all.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 FAILURES_ALLOWED = 10  # per client per window: enough for a mistyped token, far too few to guess one
 WINDOW_SECONDS = 60
 MAX_TRACKED_CLIENTS = 10_000  # the in-memory counter forgets the oldest windows past this
+MAX_BLOCK_WRITES = 20  # block rows written to D1 per window at most, however many addresses flood
+IPV6_PREFIX = 64  # one IPv6 client is its /64: a host holds a whole one, and would rotate through it
 
 
 class FailureCounter(Protocol):
@@ -59,11 +62,18 @@ class AuthThrottle:
 
     counter: FailureCounter = field(default_factory=WindowCounter)
     block_seconds: int = WINDOW_SECONDS
+    max_block_writes: int = MAX_BLOCK_WRITES  # per window, whatever the number of clients
+    blocked: dict[str, int] = field(default_factory=dict)  # what this isolate knows, before asking D1
+    writes: dict[int, int] = field(default_factory=dict)  # block rows written, by window
 
     async def refuse_if_blocked(self, db: Database, client: str, now: float) -> None:
-        row = await db.first("SELECT blocked_until FROM auth_blocks WHERE client = ?", client)
-        if row is not None and int(row["blocked_until"]) > now:
-            raise too_many(int(row["blocked_until"]) - now)
+        until = self.blocked.get(client)
+        if until is None or until <= now:
+            row = await db.first("SELECT blocked_until FROM auth_blocks WHERE client = ?", client)
+            until = int(row["blocked_until"]) if row is not None else None
+        if until is not None and until > now:
+            self._remember(client, until, now)
+            raise too_many(until - now)
 
     async def failed(self, db: Database, client: str, now: float, counter: FailureCounter | None = None) -> None:
         """Count a wrong credential (in `counter`, if the Worker has one); block the client once it is over."""
@@ -75,14 +85,25 @@ class AuthThrottle:
         if not over:
             return
         until = math.ceil(now) + self.block_seconds
+        self._remember(client, until, now)
+        window = int(now) // WINDOW_SECONDS
+        self.writes = {window: self.writes.get(window, 0) + 1}
         # Called only for a client that was not blocked when its request came in, so at most once per
-        # window (a few times, for tries racing in parallel). Expired blocks are pruned with it.
-        await db.batch([
-            Statement("DELETE FROM auth_blocks WHERE blocked_until < ?", (math.floor(now) - 86_400,)),
-            Statement("INSERT INTO auth_blocks (client, blocked_until) VALUES (?, ?) ON CONFLICT (client) "
-                      "DO UPDATE SET blocked_until = excluded.blocked_until", (client, until)),
-        ])
+        # window (a few times, for tries racing in parallel). Past max_block_writes in a window (a flood
+        # from many addresses), blocks stay in this isolate's memory only: D1's writes are the crawl's.
+        if self.writes[window] <= self.max_block_writes:
+            await db.batch([
+                Statement("DELETE FROM auth_blocks WHERE blocked_until < ?", (math.floor(now) - 86_400,)),
+                Statement("INSERT INTO auth_blocks (client, blocked_until) VALUES (?, ?) ON CONFLICT (client) "
+                          "DO UPDATE SET blocked_until = excluded.blocked_until", (client, until)),
+            ])
         raise too_many(until - now)
+
+    def _remember(self, client: str, until: int, now: float) -> None:
+        if len(self.blocked) >= MAX_TRACKED_CLIENTS:
+            self.blocked = {c: u for c, u in self.blocked.items() if u > now}
+        if len(self.blocked) < MAX_TRACKED_CLIENTS:
+            self.blocked[client] = until
 
 
 def too_many(wait: float) -> ApiError:
@@ -94,11 +115,16 @@ def too_many(wait: float) -> ApiError:
 def client_of(request: Request, behind_cloudflare: bool) -> str:
     """Who is trying: Cloudflare's CF-Connecting-IP when the edge set it, else the socket's peer."""
     # Only a Worker trusts the header: Cloudflare's edge sets it there; locally anyone could send it.
+    address = request.client.host if request.client else "unknown"
     if behind_cloudflare:
-        forwarded = request.headers.get("cf-connecting-ip", "").strip()
-        if forwarded:
-            return forwarded[:64]
-    return request.client.host if request.client else "unknown"
+        address = request.headers.get("cf-connecting-ip", "").strip()[:64] or address
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/{IPV6_PREFIX}", strict=False))
+    return str(parsed)
 
 
 async def check_bearer(request: Request, context: AppContext, throttle: AuthThrottle) -> bool:

@@ -17,7 +17,7 @@ from local.emulator.app import helix_error
 from producer import auth, queries
 from producer.app import create_app
 from producer.dashboard.html import is_twitch_url, twitch_link
-from producer.throttle import FAILURES_ALLOWED, WINDOW_SECONDS
+from producer.throttle import FAILURES_ALLOWED, MAX_BLOCK_WRITES, WINDOW_SECONDS
 from shared.bindings import MAX_BINDABLE_INTEGER, _bind_value
 from shared.ports import Statement
 from tests import api_support
@@ -284,6 +284,39 @@ async def test_wrong_bearer_tokens_are_throttled_and_the_flood_costs_one_write(m
     assert all("auth_blocks" in w for w in counting.writes)
     api.stack.clock.advance(WINDOW_SECONDS + 1)
     assert (await api.get("/runs")).status_code == 200
+
+
+async def test_a_flood_from_many_addresses_writes_a_bounded_number_of_blocks(make_api: ApiFactory) -> None:
+    api = await make_api(1)
+    api.context.behind_cloudflare = True
+    counting = CountingWrites(api.context.db)
+    api.context.db = counting  # type: ignore[assignment]
+    for host in range(MAX_BLOCK_WRITES * 3):
+        address = {"cf-connecting-ip": f"198.51.100.{host}"}
+        statuses = [(await api.get("/runs", token="wrong-token-of-the-right-length", headers=address)).status_code
+                    for _ in range(FAILURES_ALLOWED + 2)]
+        assert statuses == [401] * FAILURES_ALLOWED + [429, 429], host
+    inserts = [w for w in counting.writes if w.startswith("INSERT INTO auth_blocks")]
+    assert len(inserts) == MAX_BLOCK_WRITES
+    assert (await api.get("/runs", headers={"cf-connecting-ip": "198.51.100.250"})).status_code == 200
+
+
+async def test_an_ipv6_client_is_its_slash_64(make_api: ApiFactory) -> None:
+    api = await make_api(1)
+    api.context.behind_cloudflare = True
+    for i in range(FAILURES_ALLOWED + 1):
+        await api.get("/runs", token="wrong-token-of-the-right-length",
+                      headers={"cf-connecting-ip": f"2001:db8:1:2::{i:x}"})
+    same_64 = await api.get("/runs", headers={"cf-connecting-ip": "2001:db8:1:2:ffff::1"})
+    other_64 = await api.get("/runs", headers={"cf-connecting-ip": "2001:db8:1:3::1"})
+    assert (same_64.status_code, other_64.status_code) == (429, 200)
+
+
+async def test_cf_connecting_ip_is_trusted_only_behind_cloudflare(make_api: ApiFactory) -> None:
+    api = await make_api(1)  # local mode: anyone could send the header, so it does not pick the client
+    for i in range(FAILURES_ALLOWED + 1):
+        await api.get("/runs", token="wrong-token-of-the-right-length", headers={"cf-connecting-ip": f"192.0.2.{i}"})
+    assert (await api.get("/runs", headers={"cf-connecting-ip": "192.0.2.200"})).status_code == 429
 
 
 async def test_a_missing_bearer_header_is_not_counted_as_a_try(make_api: ApiFactory) -> None:
