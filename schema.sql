@@ -189,8 +189,8 @@ CREATE TABLE IF NOT EXISTS ended_sessions (
 ) WITHOUT ROWID;
 
 -- Clients refused (429) after too many failed logins or bearer tokens. Failures are counted outside D1
--- (producer/throttle.py); only the block itself is written, once per blocked client per window, so a
--- flood of bad tries cannot spend the D1 writes the crawl lives on.
+-- (producer/throttle.py); only the block itself is written, once per blocked client per window and at
+-- most 20 a minute in all, so a flood of bad tries cannot spend the D1 writes the crawl lives on.
 CREATE TABLE IF NOT EXISTS auth_blocks (
     client        TEXT PRIMARY KEY,                -- the caller's address (CF-Connecting-IP on Workers)
     blocked_until INTEGER NOT NULL                 -- epoch seconds
