@@ -181,3 +181,18 @@ CREATE TABLE IF NOT EXISTS export_tail (
 -- The dashboard's failing streamers, worst first. Partial: a streamer whose streak stays 0 (the usual
 -- case) is never in it, so crawls that succeed write nothing to it.
 CREATE INDEX IF NOT EXISTS streamers_failing ON streamers (failure_streak DESC, login) WHERE failure_streak > 0;
+
+-- Dashboard sessions ended by logout: a cookie whose session id is here is refused, every copy of it.
+-- Written once per logout; rows past expires_at are pruned then (the cookie's own expiry refuses it).
+CREATE TABLE IF NOT EXISTS ended_sessions (
+    id         TEXT PRIMARY KEY,                   -- the session's random id (from its cookie)
+    expires_at INTEGER NOT NULL                    -- epoch seconds; past it the cookie is dead anyway
+) WITHOUT ROWID;
+
+-- Clients refused (429) after too many failed logins or bearer tokens. Failures are counted outside D1
+-- (producer/throttle.py); only the block itself is written, once per blocked client per window and at
+-- most 20 a minute in all, so a flood of bad tries cannot spend the D1 writes the crawl lives on.
+CREATE TABLE IF NOT EXISTS auth_blocks (
+    client        TEXT PRIMARY KEY,                -- the caller's address (CF-Connecting-IP on Workers)
+    blocked_until INTEGER NOT NULL                 -- epoch seconds
+) WITHOUT ROWID;

@@ -17,8 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer import dashboard
 from producer.api import openapi, runs, streamers
-from producer.api.errors import ApiError, error_response, to_response
-from producer.auth import require_bearer
+from producer.api.errors import ApiError, to_response
+from producer.auth import check_token_strength
+from producer.throttle import AuthThrottle, FailureCounter, check_bearer
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.logs import EventLog, Redactor
@@ -35,6 +36,8 @@ class AppContext:
     settings: Settings
     api_token: str
     http: httpx.AsyncClient | None = None
+    behind_cloudflare: bool = False  # a Worker: trust CF-Connecting-IP as the caller's address
+    failure_counter: FailureCounter | None = None  # the Rate Limiting binding, when the Worker has one
 
     def __repr__(self) -> str:
         return f"AppContext(settings={self.settings!r})"
@@ -45,21 +48,14 @@ ContextFactory = Callable[[Request], Awaitable[AppContext]]
 Handler = Callable[[Request, AppContext], Awaitable[Response]]
 
 
-def authorised(request: Request, context: AppContext) -> Response | None:
-    """None if the bearer token matches; otherwise the response to send instead."""
-    try:
-        require_bearer(request, context.api_token)
-    except ApiError as exc:
-        return to_response(exc)
-    return None
-
-
-def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory) -> Route:
+def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory,
+              throttle: AuthThrottle) -> Route:
     """JSON endpoints behind the bearer token, one per method, on one path (so 405 lists them all)."""
 
     async def endpoint(request: Request) -> Response:
         context = await context_factory(request)
-        require_bearer(request, context.api_token)
+        if not await check_bearer(request, context, throttle):
+            raise ApiError(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         return await handlers["GET" if request.method == "HEAD" else request.method](request, context)
 
     return Route(path, endpoint, methods=list(handlers))
@@ -70,15 +66,19 @@ def _configured(context_factory: ContextFactory) -> ContextFactory:
 
     async def factory(request: Request) -> AppContext:
         try:
-            return await context_factory(request)
+            context = await context_factory(request)
+            check_token_strength(context.api_token)
         except ConfigError as exc:
             raise ApiError(503, f"the producer is misconfigured: {exc}") from None
+        return context
 
     return factory
 
 
-def create_app(context_factory: ContextFactory) -> Starlette:
+def create_app(context_factory: ContextFactory, *, throttle: AuthThrottle | None = None) -> Starlette:
+    """The app; `throttle` keeps failed-credential counts for its life (one per app, not per request)."""
     context_factory = _configured(context_factory)
+    throttle = throttle or AuthThrottle()
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -89,13 +89,14 @@ def create_app(context_factory: ContextFactory) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", spec, methods=["GET"]),
-        api_route("/runs", {"GET": runs.list_runs, "POST": runs.kick}, context_factory),
-        api_route("/runs/{run_id}", {"GET": runs.show_run}, context_factory),
-        api_route("/runs/{run_id}/jobs", {"GET": runs.list_jobs}, context_factory),
-        api_route("/runs/{run_id}/retry-failed", {"POST": runs.retry}, context_factory),
-        api_route("/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory),
-        api_route("/streamers/{streamer_id}", {"DELETE": streamers.deactivate}, context_factory),
-        *dashboard.routes(context_factory),
+        api_route("/runs", {"GET": runs.list_runs, "POST": runs.kick}, context_factory, throttle),
+        api_route("/runs/{run_id}", {"GET": runs.show_run}, context_factory, throttle),
+        api_route("/runs/{run_id}/jobs", {"GET": runs.list_jobs}, context_factory, throttle),
+        api_route("/runs/{run_id}/retry-failed", {"POST": runs.retry}, context_factory, throttle),
+        api_route("/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory,
+                  throttle),
+        api_route("/streamers/{streamer_id}", {"DELETE": streamers.deactivate}, context_factory, throttle),
+        *dashboard.routes(context_factory, throttle),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={
         ApiError: _api_error, HTTPException: _http_error, Exception: _server_error})
@@ -120,7 +121,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     # The exception text can quote anything (SQL, a URL); only its type leaves the process unmasked.
     EventLog(Redactor()).emit("request_failed", level=logging.ERROR, method=request.method,
                               path=request.url.path, error=type(exc).__name__)
-    return error_response(500, f"internal error ({type(exc).__name__}); see the Worker's logs")
+    failure = ApiError(500, f"internal error ({type(exc).__name__}); see the Worker's logs")
+    if dashboard.is_page(request):
+        return await dashboard.error_page(request, failure)
+    return to_response(failure)
 
 
 class SecurityHeaders:

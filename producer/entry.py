@@ -17,7 +17,8 @@ async def context_from_scope(request: Request) -> AppContext:
     """The app's ports, from the env the ASGI bridge puts in the request scope."""
     ports = worker_ports(request.scope["env"])
     configure(Redactor.for_settings(ports.settings, ports.api_token))
-    return AppContext(ports.db, ports.queue, ports.clock, ports.settings, ports.api_token, ports.http)
+    return AppContext(ports.db, ports.queue, ports.clock, ports.settings, ports.api_token, ports.http,
+                      behind_cloudflare=True, failure_counter=ports.auth_limiter)
 
 
 # Built once at import: the runtime snapshots module state at deploy time, and the app holds no bindings.

@@ -20,13 +20,14 @@ JOB_COLUMNS = ("j.id, j.run_id, j.streamer_id, s.login, s.display_name, j.status
                "j.helix_calls, j.d1_calls, j.queue_sends, j.subrequests, j.max_subrequests, j.stop_reason, "
                "j.error, j.crawl_from, j.crawl_to, j.created_at, j.started_at, j.finished_at")
 CLIP_COLUMNS = "id, broadcaster_id, broadcaster_name, title, url, thumbnail_url, view_count, created_at"
-NEWEST_RUN = 2**62  # `before` of the first page: every run id is smaller
 
 
 async def runs_page(db: Database, *, limit: int, before: int | None = None) -> list[Row]:
     """Runs newest first (by id, the primary key), `limit` of them, older than run `before` if given."""
-    return await db.all(f"SELECT {RUN_COLUMNS} FROM runs WHERE id < ? ORDER BY id DESC LIMIT ?",
-                        NEWEST_RUN if before is None else before, limit)
+    if before is None:
+        # No sentinel "above every id" (2**62 was one): D1 cannot bind it. `id > 0` keeps the plan a search.
+        return await db.all(f"SELECT {RUN_COLUMNS} FROM runs WHERE id > 0 ORDER BY id DESC LIMIT ?", limit)
+    return await db.all(f"SELECT {RUN_COLUMNS} FROM runs WHERE id < ? ORDER BY id DESC LIMIT ?", before, limit)
 
 
 async def run(db: Database, run_id: int) -> Row | None:

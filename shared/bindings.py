@@ -30,6 +30,7 @@ from shared.ports import Clock, OutgoingMessage, Result, Row, Statement
 DB_BINDING = "DB"
 QUEUE_BINDING = "JOBS"
 API_TOKEN_VAR = "CLIPCRAWLER_API_TOKEN"
+AUTH_LIMITER_BINDING = "AUTH_FAILURES"  # optional: [[ratelimits]] counting failed logins and bearer tokens
 DEAD_LETTER_QUEUE_VAR = "CLIPCRAWLER_DEAD_LETTER_QUEUE"
 DEFAULT_DEAD_LETTER_QUEUE = "clipcrawler-jobs-dlq"
 
@@ -40,6 +41,9 @@ MAX_MESSAGE_BYTES = 128_000
 MESSAGE_OVERHEAD_BYTES = 100  # metadata the limits count in every message
 MAX_DELAY_SECONDS = 43_200  # older docs say 12 h, newer 24 h: stay under both
 MAX_SAFE_INTEGER = 2**53 - 1  # a JS number holds integers exactly only up to here
+# Pyodide hands 2**53-1 itself to JS as a BigInt, which D1 refuses (D1_TYPE_ERROR: Type 'bigint' not
+# supported), seen under workerd on local D1: the largest integer D1 binds from Python is one less.
+MAX_BINDABLE_INTEGER = MAX_SAFE_INTEGER - 1
 
 
 class BindingError(ClipCrawlerError):
@@ -147,7 +151,7 @@ def _bind_value(value: Any, position: int, sql: str) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
-        if abs(value) > MAX_SAFE_INTEGER:
+        if abs(value) > MAX_BINDABLE_INTEGER:
             raise BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
                                f"(statement: {_preview(sql)})")
         return value
@@ -174,6 +178,25 @@ def _result(raw: Any) -> Result:
 def _preview(sql: str, limit: int = 80) -> str:
     flat = " ".join(sql.split())
     return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
+# --- Rate Limiting ---------------------------------------------------------------------------------
+
+class RateLimitBinding:
+    """The Workers Rate Limiting binding as a failure counter.
+
+    https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/
+    """
+
+    def __init__(self, binding: Any) -> None:
+        self._binding = binding
+
+    async def over_limit(self, client: str, now: float) -> bool:
+        """Count one failure for `client`; True once the binding's limit for its period is spent."""
+        options = {"key": client}
+        argument = _to_js(options) if _is_js(self._binding) else options
+        outcome = to_py(await _call("Rate Limiting limit()", self._binding.limit, argument))
+        return not (isinstance(outcome, dict) and outcome.get("success"))
 
 
 # --- Queues ----------------------------------------------------------------------------------------
@@ -321,6 +344,7 @@ class WorkerPorts:
     settings: Settings
     api_token: str
     dead_letter_queue: str
+    auth_limiter: RateLimitBinding | None = None
 
     def __repr__(self) -> str:
         return f"WorkerPorts(settings={self.settings!r}, dead_letter_queue={self.dead_letter_queue!r})"
@@ -333,7 +357,8 @@ def worker_ports(env: Any) -> WorkerPorts:
     queue = QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]"))
     return WorkerPorts(db=db, queue=queue, clock=SystemClock(), http=fetch_client(), settings=settings,
                        api_token=_var(env, API_TOKEN_VAR) or "",
-                       dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE)
+                       dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
+                       auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding))
 
 
 def env_vars(env: Any) -> dict[str, str]:
@@ -345,6 +370,12 @@ def env_vars(env: Any) -> dict[str, str]:
 def _var(env: Any, name: str) -> str | None:
     value = to_py(getattr(env, name, None))
     return None if value is None else str(value)
+
+
+def _optional(env: Any, name: str, adapter: Any) -> Any:
+    binding = getattr(env, name, None)
+    null = _js_null()
+    return None if binding is None or (null is not None and binding is null) else adapter(binding)
 
 
 def _binding(env: Any, name: str, section: str) -> Any:

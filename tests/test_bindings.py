@@ -111,12 +111,17 @@ async def test_a_failing_statement_rolls_back_the_batch_and_names_the_call_not_t
     assert engine.rows("SELECT login FROM streamers")[0]["login"] == "one"
 
 
-@pytest.mark.parametrize("value", [2**53, float("nan"), b"bytes", [1]])
+@pytest.mark.parametrize("value", [2**53 - 1, -(2**53 - 1), 2**53, float("nan"), b"bytes", [1]])
 async def test_values_d1_cannot_hold_exactly_are_refused_by_position(sdk: str, engine: wd.D1Engine,
                                                                      value: object) -> None:
     db = D1Database(wd.d1_binding(sdk, engine))
     with pytest.raises(BindingError, match="parameter 2"):
         await db.all("SELECT ? AS a, ? AS b", 1, value)
+
+
+async def test_the_largest_bindable_integer_binds(sdk: str, engine: wd.D1Engine) -> None:
+    db = D1Database(wd.d1_binding(sdk, engine))
+    assert await db.first("SELECT ? AS a, ? AS b", 2**53 - 2, -(2**53 - 2)) == {"a": 2**53 - 2, "b": -(2**53 - 2)}
 
 
 # --- Queues -----------------------------------------------------------------------------------------

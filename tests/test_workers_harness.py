@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,9 +19,11 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from local.clock import VirtualClock
 from local.emulated import emulator_client, emulator_settings
@@ -31,7 +34,7 @@ from local.sqlite_db import SqliteDatabase
 from producer.app import AppContext, create_app
 from producer.core import slot_key
 from shared.config import Settings
-from tests.workers_harness import scenario
+from tests.workers_harness import routes, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ROOT / "tests" / "workers_harness" / "harness.mjs"
@@ -79,6 +82,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                            "--out", str(out), "--log", str(log)], cwd=ROOT, env=node_env(work),
                           capture_output=True, text=True, timeout=HARNESS_TIMEOUT_S, check=False)
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["log"] = log.read_text() if log.exists() else ""
     if done.returncode != 0 or "failure" in result or "tables" not in result:
         tail = log.read_text()[-4000:] if log.exists() else ""
         pytest.fail(f"the harness failed (exit {done.returncode}):\n{result.get('failure', '')}\n"
@@ -111,7 +115,48 @@ class CrashingRunner(LocalRunner):
         await super()._consume(batch)
 
 
-async def play_locally() -> dict[str, Rows]:
+async def play_routes(api: httpx.AsyncClient, calls: list[dict[str, Any]], token: str) -> dict[str, Any]:
+    """routes.py's calls in order, as the harness makes them (harness.mjs, playRoutes)."""
+    answers: dict[str, Any] = {}
+    session = ended = None
+    csrf = ""
+    for c in calls:
+        headers: dict[str, str] = {}
+        if c["auth"] == "bearer":
+            headers["authorization"] = f"Bearer {token}"
+        if c["auth"] == "wrong":
+            headers["authorization"] = "Bearer wrong-token-of-the-right-length"
+        if c["auth"] == "cookie" and session:
+            headers["cookie"] = session
+        if c["auth"] == "old_cookie" and ended:
+            headers["cookie"] = ended
+        if "client" in c:
+            headers["cf-connecting-ip"] = c["client"]
+        content: bytes | None = None
+        if "json" in c:
+            headers["content-type"], content = "application/json", json.dumps(c["json"]).encode()
+        elif "raw" in c:
+            headers["content-type"], content = c["content_type"], c["raw"].encode()
+        elif "form" in c:
+            headers["content-type"] = "application/x-www-form-urlencoded"
+            filled = {k: v.replace("{csrf}", csrf).replace("{token}", token) for k, v in c["form"].items()}
+            content = urlencode(filled).encode()
+        api.cookies.clear()
+        response = await api.request(c["method"], c["path"], headers=headers, content=content)
+        found = re.search(r'name="csrf" value="([0-9a-f]+)"', response.text)
+        if found:
+            csrf = found.group(1)
+        if c.get("save_cookie") and "set-cookie" in response.headers:
+            session = response.headers["set-cookie"].split(";")[0]
+        if c.get("end_session"):
+            ended, session = session, None
+        answers[c["name"]] = {"status": response.status_code, "content_type": response.headers.get("content-type"),
+                              "location": response.headers.get("location"),
+                              "retry_after": response.headers.get("retry-after"), "body": response.text}
+    return answers
+
+
+async def play_locally() -> dict[str, Any]:
     """The scenario on SQLite and the simulated queue, with the Workers' shipped [vars]."""
     world = scenario.world()
     config = EmulatorConfig()
@@ -123,7 +168,9 @@ async def play_locally() -> dict[str, Rows]:
     try:
         async with emulator_client(scenario.emulator_app(world, config)) as http:
             runner = CrashingRunner(db, http, settings, clock, concurrency=1, poisoned=described["poisoned"])
-            context = AppContext(db, runner.queue, clock, settings, scenario.API_TOKEN, http)
+            # As on the Worker: the caller's address is CF-Connecting-IP (routes.py sends it for the flood).
+            context = AppContext(db, runner.queue, clock, settings, scenario.API_TOKEN, http,
+                                 behind_cloudflare=True)
 
             async def context_factory(request: object) -> AppContext:
                 return context
@@ -137,17 +184,25 @@ async def play_locally() -> dict[str, Rows]:
                 kicked = await api.post("/runs", json={}, headers=bearer)
                 assert kicked.status_code == 202, kicked.text
                 await runner.drain()
-        assert clock.now() < scenario.SAME_WINDOWS_UNTIL, (
-            f"the local run's clock ended at {clock.now()}, past {scenario.SAME_WINDOWS_UNTIL}: its crawl "
-            "windows can no longer match the harness's (see scenario.py)")
-        return {table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES}
+                assert clock.now() < scenario.SAME_WINDOWS_UNTIL, (
+                    f"the local run's clock ended at {clock.now()}, past {scenario.SAME_WINDOWS_UNTIL}: its "
+                    "crawl windows can no longer match the harness's (see scenario.py)")
+                tables = {table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES}
+                answers = await play_routes(api, routes.calls(world), scenario.API_TOKEN)
+        return {"tables": tables, "routes": answers}
     finally:
         await db.close()
 
 
 @pytest.fixture(scope="module")
-def local() -> dict[str, Rows]:
+def local_mode() -> dict[str, Any]:
     return asyncio.run(play_locally())
+
+
+@pytest.fixture(scope="module")
+def local(local_mode: dict[str, Any]) -> dict[str, Rows]:
+    tables: dict[str, Rows] = local_mode["tables"]
+    return tables
 
 
 def comparable(rows: Sequence[dict[str, Any]], ignored: frozenset[str]) -> Rows:
@@ -164,6 +219,11 @@ def test_the_entries_ran_in_pyodide_with_the_vendored_sdk(harness: dict[str, Any
         assert runtime["workers_module"].endswith("site-packages/workers/__init__.py"), worker
         assert runtime["db_binding"] == "_BindingWrapper", worker  # the SDK wraps D1 as in production
         assert runtime["threads_inline"], worker  # the SDK's own anyio patch is in place
+
+
+def test_the_producer_counts_failed_credentials_in_the_rate_limiting_binding(harness: dict[str, Any]) -> None:
+    assert harness["runtimes"]["producer"]["auth_limiter"] == "_BindingWrapper"  # as the SDK wraps a Ratelimit
+    assert "auth_limiter_failed" not in harness["log"]
 
 
 def test_wrangler_migrated_the_database(harness: dict[str, Any]) -> None:
@@ -275,3 +335,51 @@ def test_the_tables_match_a_local_run_of_the_same_story(harness: dict[str, Any],
 
 def harness_streamer(index: int) -> str:
     return scenario.world().all_streamers()[index].id
+
+
+# --- every route on the real bindings ------------------------------------------------------------------
+
+ROUTE_NAMES = [c["name"] for c in routes.calls(scenario.world())]
+
+
+def test_every_route_of_the_app_is_called() -> None:
+    app = create_app(play_locally)  # type: ignore[arg-type]  # only its routes are read
+    calls = {(c["method"], c["path"].split("?")[0]) for c in routes.calls(scenario.world())}
+    for route in app.routes:
+        assert isinstance(route, Route)
+        pattern = re.compile("^" + re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(route.path)) + "$")
+        for method in sorted(route.methods or ()):
+            # Starlette answers HEAD wherever there is a GET: one HEAD call (runs_head) stands for them all.
+            wanted = "GET" if method == "HEAD" else method
+            assert any(m == wanted and pattern.match(p) for m, p in calls), f"no call of {method} {route.path}"
+
+
+@pytest.mark.parametrize("name", ROUTE_NAMES)
+def test_the_route_answers_on_workers_as_in_local_mode(harness: dict[str, Any], local_mode: dict[str, Any],
+                                                      name: str) -> None:
+    on_workers, on_local = harness["routes"][name], local_mode["routes"][name]
+    assert on_workers["status"] != 500 and on_local["status"] != 500, (name, on_workers["body"][:500])
+    assert routes.comparable(on_workers) == routes.comparable(on_local)
+
+
+def test_the_listings_answer_200_and_ids_beyond_what_d1_binds_404_or_422(harness: dict[str, Any]) -> None:
+    answers = harness["routes"]
+    for name in ("runs", "overview", "ui_runs", "ui_run_1", "ui_streamers", "runs_before_largest"):
+        assert answers[name]["status"] == 200, (name, answers[name]["body"][:300])
+    for name in ("run_big", "run_2_62", "jobs_big", "retry_big", "ui_run_big", "runs_before_big",
+                 "runs_before_2_62", "jobs_1_after_big", "ui_runs_before_big", "ui_run_1_after_big"):
+        assert answers[name]["status"] in (404, 422), (name, answers[name]["status"])
+    for name in ("ui_runs_before_big", "ui_run_big", "ui_unknown"):
+        assert answers[name]["content_type"].startswith("text/html"), name
+
+
+def test_on_workers_a_logout_ends_the_session_and_a_flood_of_wrong_tokens_is_blocked(
+        harness: dict[str, Any]) -> None:
+    answers = harness["routes"]
+    assert answers["logout"]["status"] == 303
+    assert answers["overview_after_logout"]["status"] == 303
+    assert answers["overview_after_logout"]["location"].startswith("/ui/login")
+    statuses = [answers[f"wrong_token_{i:02d}"]["status"] for i in range(11)]
+    assert statuses == [401] * 10 + [429]
+    for name in ("right_token_while_blocked", "login_while_blocked"):
+        assert answers[name]["status"] == 429 and int(answers[name]["retry_after"]) >= 1, name

@@ -16,6 +16,7 @@ CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_input",
+    429: "too_many_requests",
     502: "upstream_error",
     503: "not_configured",
 }
@@ -25,12 +26,13 @@ class ApiError(Exception):
     """An answer other than success; `field` names the offending input (`backfill.from`, `streamers[3]`)."""
 
     def __init__(self, status: int, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.headers = headers or {}
+        self.code = code  # instead of the status's usual code (CODES)
 
     def __repr__(self) -> str:
         return f"ApiError({self.status}, {self.message!r}, field={self.field!r})"
@@ -42,8 +44,8 @@ def invalid(field: str, message: str) -> ApiError:
 
 
 def error_response(status: int, message: str, *, field: str | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
-    code = CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
+                   headers: dict[str, str] | None = None, code: str | None = None) -> JSONResponse:
+    code = code or CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
     body: dict[str, object] = {"error": code, "message": message}
     if field is not None:
         body["field"] = field
@@ -51,4 +53,4 @@ def error_response(status: int, message: str, *, field: str | None = None,
 
 
 def to_response(exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.message, field=exc.field, headers=exc.headers)
+    return error_response(exc.status, exc.message, field=exc.field, headers=exc.headers, code=exc.code)

@@ -11,8 +11,9 @@ from typing import Any
 from producer.api.runs import JOBS_PAGE_MAX, MAX_BACKFILL_DAYS, MAX_KICK_STREAMERS, PAGE_MAX
 from producer.api.streamers import MAX_LOGINS
 from producer.api.streamers import PAGE_MAX as STREAMERS_PAGE_MAX
-from producer.api.validation import MAX_BODY_BYTES
+from producer.api.validation import JSON_TYPE, MAX_BODY_BYTES, MAX_ID, MAX_JSON_DEPTH
 from producer.queries import JOB_STATUSES
+from producer.throttle import FAILURES_ALLOWED, WINDOW_SECONDS
 
 Schema = dict[str, Any]
 
@@ -61,7 +62,8 @@ SCHEMAS: dict[str, Schema] = {
     }, required=["error", "message"]),
     "Health": _obj({"status": {"const": "ok"}}),
     "KickRequest": _obj({
-        "streamers": {"type": "array", "items": TEXT, "minItems": 1, "maxItems": MAX_KICK_STREAMERS,
+        "streamers": {"type": "array", "items": {**TEXT, "minLength": 1, "pattern": "\\S"},
+                      "minItems": 1, "maxItems": MAX_KICK_STREAMERS,
                       "description": "limit the run to these streamer ids (each must exist and be active)"},
         "backfill": _obj({"from": TIME, "to": TIME}, description=(
             f"crawl this window instead of each streamer's usual range: from < to, to not in the future, "
@@ -122,15 +124,21 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 _ERRORS = {
-    400: "Malformed JSON or an unreadable request",
+    400: (f"Malformed JSON (strict: UTF-8, no duplicate keys, no lone surrogates, nesting at most "
+          f"{MAX_JSON_DEPTH} deep) or an unreadable request"),
     401: "Missing or wrong bearer token",
     404: "No such resource",
     409: "The request conflicts with the resource's state",
     413: f"Body over {MAX_BODY_BYTES:,} bytes",
+    415: f"A body that is not `{JSON_TYPE}`",
     422: "Invalid input: `field` names it, `message` says why",
+    429: (f"More than {FAILURES_ALLOWED} wrong bearer tokens from this address in {WINDOW_SECONDS} s: every "
+          "try from it is refused until `Retry-After` seconds have passed"),
     502: "Twitch failed to answer",
     503: "No API token is configured (the API never runs open), or the producer is misconfigured",
 }
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
+                                "schema": {"type": "integer", "minimum": 1}}}
 
 
 def _json(schema: Schema, description: str) -> Schema:
@@ -142,9 +150,11 @@ def _operation(summary: str, ok: tuple[int, str, str], errors: list[int], *,
                public: bool = False) -> Schema:
     status, schema, description = ok
     responses: dict[str, Schema] = {str(status): _json(_ref(schema), description)}
-    codes = sorted(set(errors) | ({400, 413} if body else set()) | (set() if public else {401, 503}))
+    codes = sorted(set(errors) | ({400, 413, 415} if body else set()) | (set() if public else {401, 429, 503}))
     for code in codes:
         responses[str(code)] = _json(_ref("Error"), _ERRORS[code])
+        if code == 429:
+            responses[str(code)]["headers"] = _RETRY_AFTER
     operation: Schema = {"summary": summary, "responses": responses}
     if params:
         operation["parameters"] = params
@@ -164,7 +174,8 @@ def _path(name: str, schema: Schema) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-RUN_ID = _path("run_id", {"type": "integer", "minimum": 1})
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # the largest integer D1 binds from Python
+RUN_ID = _path("run_id", ID)
 UNKNOWN_QUERY = "Unknown query parameters are refused with 422."
 
 SPEC: Schema = {
@@ -175,7 +186,9 @@ SPEC: Schema = {
         "description": ("Runs you can see and steer. Every endpoint except /health and /openapi.json "
                         "needs `Authorization: Bearer <CLIPCRAWLER_API_TOKEN>`; without a configured token "
                         "every one answers 503. Request bodies are JSON objects of at most "
-                        f"{MAX_BODY_BYTES:,} bytes; unknown fields are refused with 422. {UNKNOWN_QUERY} "
+                        f"{MAX_BODY_BYTES:,} bytes sent as `{JSON_TYPE}` (else 415); unknown fields are "
+                        f"refused with 422. {UNKNOWN_QUERY} Ids and cursors are at most {MAX_ID:,} "
+                        "(2^53 - 2, the largest integer D1 binds from a Python Worker). "
                         "The dashboard (HTML) is served from / and /ui/ by the same app."),
     },
     "components": {
@@ -194,7 +207,7 @@ SPEC: Schema = {
                 "Runs, newest first", (200, "RunList", "A page of runs"), [422], params=[
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": PAGE_MAX, "default": 20},
                            "runs per page"),
-                    _query("before", {"type": "integer", "minimum": 1}, "only runs with a smaller id")]),
+                    _query("before", ID, "only runs with a smaller id")]),
         },
         "/runs/{run_id}": {"get": _operation(
             "One run: status, counters, duration, failure rate, stop reasons", (200, "RunDetail", "The run"),
@@ -206,7 +219,7 @@ SPEC: Schema = {
                 _query("status", {"enum": list(JOB_STATUSES)}, "only jobs in this status"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": JOBS_PAGE_MAX, "default": 100},
                        "jobs per page"),
-                _query("after", {"type": "integer", "minimum": 0}, "only jobs with a larger id")])},
+                _query("after", {**ID, "minimum": 0}, "only jobs with a larger id")])},
         "/runs/{run_id}/retry-failed": {"post": _operation(
             "Reopen a run's failed jobs and enqueue them again", (202, "RetryResponse", "Jobs requeued"),
             [404, 409, 422], params=[RUN_ID], body=_obj({}, description="no fields: an empty body or {}"))},
@@ -217,7 +230,7 @@ SPEC: Schema = {
                        "filter on being crawled"),
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": STREAMERS_PAGE_MAX,
                                  "default": 100}, "streamers per page"),
-                _query("after", {"type": "string"}, "the `next_after` of the previous page")]),
+                _query("after", {"type": "string", "minLength": 1}, "the `next_after` of the previous page")]),
             "post": _operation(
                 "Add streamers by login (Get Users, 100 per call); unknown logins are reported",
                 (200, "AddStreamersResponse", "Streamers added or re-activated"), [422, 502],
@@ -226,8 +239,16 @@ SPEC: Schema = {
         "/streamers/{streamer_id}": {"delete": _operation(
             "Deactivate a streamer: no more crawls; its clips stay",
             (200, "Streamer", "The deactivated streamer"),
-            [404, 422], params=[_path("streamer_id", {"type": "string"})])},
+            [404, 422], params=[_path("streamer_id", {"type": "string", "minLength": 1})])},
     },
+}
+
+
+# POST /streamers also answers 503 when Twitch is rate limiting the app: Retry-After says for how long.
+SPEC["paths"]["/streamers"]["post"]["responses"]["503"] = {
+    **_json(_ref("Error"), _ERRORS[503] + "; or Twitch is rate limiting the app (`upstream_rate_limited`)"),
+    "headers": {"Retry-After": {**_RETRY_AFTER["Retry-After"],
+                                "description": "seconds until Twitch's rate limit resets (when rate limited)"}},
 }
 
 

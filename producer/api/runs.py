@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from producer import queries
 from producer.api.errors import ApiError, invalid
 from producer.api.validation import (
+    MAX_ID,
     check_object,
     choice_param,
     int_param,
@@ -80,7 +81,7 @@ async def list_runs(request: Request, context: AppContext) -> Response:
     """GET /runs?limit=&before=: newest first; `next_before` pages on."""
     params = query(request, ("limit", "before"))
     limit = int_param(params, "limit", default=PAGE_DEFAULT, low=1, high=PAGE_MAX)
-    before = int_param(params, "before", default=None, low=1, high=2**62)
+    before = int_param(params, "before", default=None, low=1, high=MAX_ID)
     assert limit is not None
     rows = await queries.runs_page(context.db, limit=limit, before=before)
     now = context.clock.now()
@@ -105,7 +106,7 @@ async def list_jobs(request: Request, context: AppContext) -> Response:
     run_id = path_int(request, "run_id")
     status = choice_param(params, "status", queries.JOB_STATUSES)
     limit = int_param(params, "limit", default=100, low=1, high=JOBS_PAGE_MAX)
-    after = int_param(params, "after", default=0, low=0, high=2**62)
+    after = int_param(params, "after", default=0, low=0, high=MAX_ID)
     assert limit is not None and after is not None
     if await queries.run(context.db, run_id) is None:
         raise ApiError(404, f"no run {run_id}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -13,7 +14,7 @@ from producer import queries
 from producer.api.errors import ApiError, invalid
 from producer.api.validation import choice_param, int_param, json_object, query, string_list
 from producer.streamers import add_streamers
-from shared.errors import ConfigError, HelixError, InvalidInput
+from shared.errors import ConfigError, HelixError, InvalidInput, RateLimited
 from shared.helix import check_logins
 from shared.ports import Row
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 MAX_LOGINS = 1000
 PAGE_DEFAULT = 100
 PAGE_MAX = 500
+RATE_LIMIT_DEFAULT_WAIT = 60  # seconds: Twitch's bucket refills within a minute
 
 
 async def list_streamers(request: Request, context: AppContext) -> Response:
@@ -50,6 +52,10 @@ async def add(request: Request, context: AppContext) -> Response:
         result = await add_streamers(context.db, context.http, context.settings, context.clock, logins)
     except ConfigError as exc:
         raise ApiError(503, str(exc)) from None
+    except RateLimited as exc:
+        wait = retry_after(exc.reset_at, context.clock.now())
+        raise ApiError(503, f"Twitch is rate limiting this app; try again in {wait} s",
+                       headers={"Retry-After": str(wait)}, code="upstream_rate_limited") from None
     except HelixError as exc:
         raise ApiError(502, f"Twitch did not resolve the logins: {exc}") from None
     return JSONResponse({"added": result.added, "unknown": result.unknown})
@@ -64,6 +70,13 @@ async def deactivate(request: Request, context: AppContext) -> Response:
     row = await queries.streamer(context.db, streamer_id)
     assert row is not None
     return JSONResponse(streamer_view(row))
+
+
+def retry_after(reset_at: float | None, now: float) -> int:
+    """Whole seconds until Twitch's bucket refills (a minute when it did not say), at least 1."""
+    if reset_at is None:
+        return RATE_LIMIT_DEFAULT_WAIT
+    return max(1, min(math.ceil(reset_at - now), RATE_LIMIT_DEFAULT_WAIT * 60))
 
 
 def _login(item: str, where: str) -> str:

@@ -9,10 +9,15 @@ from typing import Any, TypeVar
 from starlette.requests import Request
 
 from producer.api.errors import ApiError, invalid
+from shared.bindings import MAX_BINDABLE_INTEGER
 from shared.errors import InvalidInput
 from shared.timefmt import parse_rfc3339
 
 MAX_BODY_BYTES = 64 * 1024
+JSON_TYPE = "application/json"
+JSON_WHITESPACE = b" \t\r\n"  # only these: bytes.strip() would also take \x0b and \x0c, which JSON refuses
+MAX_JSON_DEPTH = 16  # the deepest body any endpoint takes is 2; a bound keeps the parser off deep recursion
+MAX_ID = MAX_BINDABLE_INTEGER  # ids and cursors: the largest integer D1 can bind (2**53 - 2)
 T = TypeVar("T")
 
 
@@ -41,17 +46,57 @@ async def json_object(request: Request, allowed: Collection[str], *,
                       required: bool = False) -> dict[str, Any]:
     """The body as a JSON object whose keys are all in `allowed`; an empty body is `{}` unless `required`."""
     raw = await read_body(request)
-    if not raw.strip():
+    if not raw.strip(JSON_WHITESPACE):
         if required:
             raise ApiError(422, "a JSON body is required", field="body")
         return {}
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != JSON_TYPE:
+        raise ApiError(415, f"expected {JSON_TYPE}, got {kind[:60] or 'no content type'!r}",
+                       headers={"Accept-Post": JSON_TYPE})
+    return check_object(parse_json(raw), allowed, "body")
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON (RFC 8259): UTF-8, no NaN, no duplicate keys, no lone surrogates, nesting bounded."""
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ApiError(400, "the body is not UTF-8") from None
-    except ValueError as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, f"the body is not UTF-8 (byte {exc.start})") from None
+    depth = nesting_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the body nests {depth:,} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except ValueError as exc:  # JSONDecodeError, a duplicate key, or an integer of over 4,300 digits
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
-    return check_object(body, allowed, "body")
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "the body holds a lone surrogate escape (\\ud800-\\udfff): not a character") from None
+    return value
+
+
+def nesting_depth(text: str) -> int:
+    """How deep arrays and objects nest, counted without parsing (so without recursion)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def check_object(value: Any, allowed: Collection[str], where: str) -> dict[str, Any]:
@@ -131,7 +176,8 @@ def choice_param(params: Mapping[str, str], name: str, choices: Collection[str])
 def path_int(request: Request, name: str) -> int:
     """A positive integer path parameter; anything else cannot name a row, so 404."""
     raw = str(request.path_params[name])
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    # No row has an id D1 cannot bind; refusing here keeps such a number from ever reaching D1.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20 or not 1 <= int(raw) <= MAX_ID:
         raise ApiError(404, f"no {name.removesuffix('_id')} {_preview(raw)}")
     return int(raw)
 
@@ -157,3 +203,12 @@ def _preview(value: Any, limit: int = 60) -> str:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"the key {_preview(key)} is given more than once")
+        seen[key] = value
+    return seen

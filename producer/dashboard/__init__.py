@@ -14,6 +14,7 @@ from producer.api.errors import ApiError
 from producer.dashboard import pages
 from producer.dashboard.html import esc, page, url
 from producer.dashboard.session import Viewer, authenticate, safe_next
+from producer.throttle import AuthThrottle
 
 if TYPE_CHECKING:
     from producer.app import AppContext, ContextFactory
@@ -33,11 +34,11 @@ async def error_page(request: Request, exc: ApiError) -> Response:
     return page(f"Error {exc.status}", body, status=exc.status, headers=exc.headers)
 
 
-def routes(context_factory: ContextFactory) -> list[Route]:
+def routes(context_factory: ContextFactory, throttle: AuthThrottle) -> list[Route]:
     def viewed(handler: Page, *, form: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             context = await context_factory(request)
-            viewer = authenticate(request, context)
+            viewer = await authenticate(request, context, throttle)
             if viewer is None:
                 if form:  # a form posted without a session: log in first, then come back to the page
                     return RedirectResponse("/ui/login", status_code=303)
@@ -50,7 +51,7 @@ def routes(context_factory: ContextFactory) -> list[Route]:
     async def login(request: Request) -> Response:
         context: AppContext = await context_factory(request)
         if request.method == "POST":
-            return await pages.login(request, context)
+            return await pages.login(request, context, throttle)
         auth.require_token(context.api_token)
         return pages.login_form(safe_next(request.query_params.get("next")))
 

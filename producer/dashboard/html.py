@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from starlette.responses import HTMLResponse
 
@@ -14,6 +14,8 @@ from shared.timefmt import parse_rfc3339
 # Inline styles only; nothing else may load, run, frame the page, or receive a form.
 CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
+
+TWITCH_HOST = "twitch.tv"  # clips.twitch.tv, www.twitch.tv and the other subdomains
 
 STYLE = """
 :root { color-scheme: light dark; --fg: #1d2330; --muted: #667085; --line: #d9dee7; --bg: #fff;
@@ -80,6 +82,24 @@ def url(path: str, **params: Any) -> str:
 def link(href: str, text: Any, *, external: bool = False) -> str:
     rel = ' rel="noopener noreferrer" target="_blank"' if external else ""
     return f'<a href="{esc(href)}"{rel}>{esc(text)}</a>'
+
+
+def twitch_link(href: Any, text: Any) -> str:
+    """A link only to an https page on Twitch; anything else (javascript:, data:, elsewhere) is plain text."""
+    return link(href, text, external=True) if is_twitch_url(href) else esc(text)
+
+
+def is_twitch_url(href: Any) -> bool:
+    if not isinstance(href, str) or len(href) > 2048 or any(c.isspace() or not c.isprintable() for c in href):
+        return False
+    try:
+        parts = urlsplit(href)
+        port = parts.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    return (parts.scheme == "https" and port is None and "@" not in parts.netloc
+            and (host == TWITCH_HOST or host.endswith("." + TWITCH_HOST)))
 
 
 def badge(status: str) -> str:

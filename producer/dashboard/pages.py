@@ -12,7 +12,7 @@ from producer import auth, queries
 from producer.api.errors import ApiError
 from producer.api.runs import run_detail
 from producer.api.streamers import decode_cursor, encode_cursor
-from producer.api.validation import choice_param, int_param, path_int, query
+from producer.api.validation import MAX_ID, choice_param, int_param, path_int, query
 from producer.core import ProducerPorts, start_run
 from producer.dashboard.chart import runs_chart
 from producer.dashboard.run_times import RunTime, run_times
@@ -29,11 +29,13 @@ from producer.dashboard.html import (
     run_badge,
     stamp,
     table,
+    twitch_link,
     url,
 )
 from producer.dashboard.session import Viewer, check_csrf, read_form, safe_next, token_matches
 from producer.hot import hot_clips
 from producer.retry_failed import RetryRefused, retry_failed
+from producer.throttle import AuthThrottle, client_of
 from shared.ports import Row
 from shared.schedule import Tiers
 from shared.timefmt import parse_rfc3339
@@ -59,20 +61,27 @@ def login_form(next_path: str, error: str | None = None, status: int = 200) -> R
     return page("Log in", body, status=status)
 
 
-async def login(request: Request, context: AppContext) -> Response:
+async def login(request: Request, context: AppContext, throttle: AuthThrottle) -> Response:
     """POST /ui/login: a right token sets the session cookie (derived from the token, never the token)."""
     auth.require_token(context.api_token)
     form = await read_form(request)
     target = safe_next(form.get("next"))
+    client, now = client_of(request, context.behind_cloudflare), context.clock.now()
+    await throttle.refuse_if_blocked(context.db, client, now)
     if not token_matches(form.get("token", ""), context.api_token):
+        await throttle.failed(context.db, client, now, context.failure_counter)
         return login_form(target, "That is not the API token.", status=401)
-    session = auth.new_session(context.api_token, context.clock.now())
+    session = auth.new_session(context.api_token, now)
     return RedirectResponse(target, status_code=303,
                             headers={"Set-Cookie": auth.session_cookie_header(request, session)})
 
 
 async def logout(request: Request, viewer: Viewer) -> Response:
+    """POST /ui/logout: ends the session server-side, so a copied cookie stops working too."""
     check_csrf(viewer, await read_form(request))
+    if viewer.session is not None:
+        context = viewer.context
+        await auth.end_session(context.db, viewer.session, context.api_token, context.clock.now())
     return RedirectResponse("/ui/login", status_code=303,
                             headers={"Set-Cookie": auth.session_cookie_header(request, "", max_age=0)})
 
@@ -112,7 +121,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
 async def runs_list(request: Request, viewer: Viewer) -> Response:
     """GET /ui/runs?before=: every run, newest first."""
     params = query(request, ("before",))
-    before = int_param(params, "before", default=None, low=1, high=2**62)
+    before = int_param(params, "before", default=None, low=1, high=MAX_ID)
     now = viewer.context.clock.now()
     runs = await queries.runs_page(viewer.context.db, limit=RUNS_PAGE, before=before)
     more = (f'<p>{link(url("/ui/runs", before=runs[-1]["id"]), "Older runs →")}</p>'
@@ -126,7 +135,7 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
     params = query(request, ("status", "after", "kicked", "retried", "skipped"))
     run_id = path_int(request, "run_id")
     status = choice_param(params, "status", queries.JOB_STATUSES)
-    after = int_param(params, "after", default=0, low=0, high=2**62) or 0
+    after = int_param(params, "after", default=0, low=0, high=MAX_ID) or 0
     context = viewer.context
     now = context.clock.now()
     row = await queries.run(context.db, run_id)
@@ -287,7 +296,7 @@ def _due(next_crawl_at: str | None, now: float) -> str:
 def _clips_table(rows: list[Row], now: float, *, gained: bool) -> str:
     cells = []
     for c in rows:
-        cell = [link(c["url"], c["title"] or c["id"], external=True), esc(c["broadcaster_name"]),
+        cell = [twitch_link(c["url"], c["title"] or c["id"]), esc(c["broadcaster_name"]),
                 number(c["view_count"])]
         if gained:
             cell.append(number(c["views_gained"]))

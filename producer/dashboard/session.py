@@ -12,6 +12,7 @@ from starlette.requests import Request
 from producer import auth
 from producer.api.errors import ApiError
 from producer.api.validation import read_body
+from producer.throttle import AuthThrottle, check_bearer
 
 if TYPE_CHECKING:
     from producer.app import AppContext
@@ -33,13 +34,12 @@ class Viewer:
         return auth.csrf_token(self.context.api_token, self.session) if self.session else ""
 
 
-def authenticate(request: Request, context: AppContext) -> Viewer | None:
+async def authenticate(request: Request, context: AppContext, throttle: AuthThrottle) -> Viewer | None:
     """The viewer, or None when neither the bearer token nor a live session cookie is presented."""
-    auth.require_token(context.api_token)
-    if auth.bearer_ok(request, context.api_token):
+    if await check_bearer(request, context, throttle):
         return Viewer(context, None)
     cookie = request.cookies.get(auth.SESSION_COOKIE)
-    if cookie and auth.session_ok(cookie, context.api_token, context.clock.now()):
+    if cookie and await auth.session_live(context.db, cookie, context.api_token, context.clock.now()):
         return Viewer(context, cookie)
     return None
 

@@ -18,6 +18,7 @@ import {
   D1Database,
   ExecutionContext,
   MessageBatch,
+  Ratelimit,
   ScheduledController,
   WorkerQueue,
 } from "./runtime-objects.mjs";
@@ -86,6 +87,7 @@ function workerEnv(proxies, config, sent) {
   for (const { binding, queue } of config.queues.producers ?? []) {
     env[binding] = new WorkerQueue(proxies[binding], (messages) => sent(queue, messages));
   }
+  for (const { name } of config.ratelimits ?? []) env[name] = new Ratelimit(proxies[name]);
   return env;
 }
 
@@ -95,7 +97,15 @@ function matches(body, fields) {
 
 async function main() {
   const temp = mkdtempSync(join(tmpdir(), "clipcrawler-workers-"));
-  const result = { deliveries: [], sends: [], invocations: [], errors: [], responses: {}, aftermath: [] };
+  const result = {
+    deliveries: [],
+    sends: [],
+    invocations: [],
+    errors: [],
+    responses: {},
+    aftermath: [],
+    route_deliveries: [],
+  };
   result.seconds = {};
   let phaseStart = performance.now();
   const phase = (name) => {
@@ -164,7 +174,9 @@ async function main() {
       }
       const { queue, messages } = payload;
       const deliveries = messages.map((m) => ({ queue, id: m.id, attempts: m.attempts, body: m.body }));
-      (result.finished ? result.aftermath : result.deliveries).push(...deliveries);
+      (result.routing ? result.route_deliveries : result.finished ? result.aftermath : result.deliveries).push(
+        ...deliveries,
+      );
       if (queue === jobsConsumer.queue && messages.some((m) => matches(m.body, scenario.poisoned))) {
         // The invocation dies before the Python code runs (as an isolate over its limits would): the
         // queue retries the whole batch, and in the end moves it to the dead-letter queue.
@@ -276,6 +288,54 @@ async function main() {
       };
     }
 
+    /** The calls of routes.py in order, with the session cookie and CSRF token they carry along. */
+    async function playRoutes(calls, apiToken) {
+      const answers = {};
+      let session;
+      let ended;
+      let csrf = "";
+      for (const c of calls) {
+        const headers = {};
+        if (c.auth === "bearer") headers.authorization = `Bearer ${apiToken}`;
+        if (c.auth === "wrong") headers.authorization = "Bearer wrong-token-of-the-right-length";
+        if (c.auth === "cookie" && session) headers.cookie = session;
+        if (c.auth === "old_cookie" && ended) headers.cookie = ended;
+        if (c.client) headers["cf-connecting-ip"] = c.client;
+        let body;
+        if (c.json !== undefined) {
+          headers["content-type"] = "application/json";
+          body = JSON.stringify(c.json);
+        } else if (c.raw !== undefined) {
+          headers["content-type"] = c.content_type;
+          body = c.raw;
+        } else if (c.form !== undefined) {
+          headers["content-type"] = "application/x-www-form-urlencoded";
+          const filled = Object.entries(c.form).map(([k, v]) => [k, v.replace("{csrf}", csrf).replace("{token}", apiToken)]);
+          body = new URLSearchParams(filled).toString();
+        }
+        const response = await mf.dispatchFetch(`https://${configs.producer.config.name}.example${c.path}`, {
+          method: c.method,
+          headers,
+          body,
+          redirect: "manual",
+        });
+        const text = await response.text();
+        const found = /name="csrf" value="([0-9a-f]+)"/.exec(text);
+        if (found) csrf = found[1];
+        const setCookie = response.headers.get("set-cookie");
+        if (c.save_cookie && setCookie) session = setCookie.split(";")[0];
+        if (c.end_session) [ended, session] = [session, undefined];
+        answers[c.name] = {
+          status: response.status,
+          content_type: response.headers.get("content-type"),
+          location: response.headers.get("location"),
+          retry_after: response.headers.get("retry-after"),
+          body: text,
+        };
+      }
+      return answers;
+    }
+
     // The story: streamers added through the API, the hourly cron, then the manual kick. Both Workers'
     // clocks read the scenario's start now, as the emulator's does (see scenario.py).
     const offset = scenario.start - Date.now() / 1000;
@@ -325,6 +385,11 @@ json.dumps({t: await db.all(f"SELECT * FROM {t} ORDER BY id") for t in tables})
     result.null_vod_offsets = nulls.results;
     result.wall_clock_end = Number(await python.consumer.runPython("import time; time.time()"));
     phase("tables");
+
+    // Every route of the app, after the tables are read (some calls change state): see routes.py.
+    result.routing = true;
+    result.routes = await playRoutes(scenario.routes, token);
+    phase("routes");
   } catch (error) {
     result.failure = String(error?.stack ?? error);
   } finally {

@@ -44,6 +44,17 @@ export class D1PreparedStatement {
   }
 }
 
+/** env.AUTH_FAILURES: forwards to Miniflare's Rate Limiting binding ([[ratelimits]]). */
+export class Ratelimit {
+  #inner;
+  constructor(inner) {
+    this.#inner = inner;
+  }
+  limit(options) {
+    return this.#inner.limit(options);
+  }
+}
+
 /** env.JOBS: forwards to Miniflare's queue producer binding; `sent` sees each message on its way. */
 export class WorkerQueue {
   #inner;

@@ -84,5 +84,6 @@ def describe(env: Any) -> str:
         "workers_module": workers.__file__,
         "entry_module": getattr(entry, "__file__", None),
         "db_binding": type(workers._EnvWrapper(env).DB).__name__,
+        "auth_limiter": type(getattr(workers._EnvWrapper(env), "AUTH_FAILURES", None)).__name__,
         "threads_inline": anyio.to_thread.run_sync.__module__ == "_workers_sdk_package_patches",
     })

@@ -21,6 +21,7 @@ from local.emulator.app import Handler, Reply, helix_error
 from shared.config import Settings
 from shared.timefmt import align_up
 from shared.windows import HELIX_TIME_STEP
+from tests.workers_harness import routes
 
 SEED = 8
 STREAMERS = 20
@@ -102,6 +103,7 @@ def describe(helix: HelixWorld) -> dict[str, Any]:
         "logins": [s.login for s in streamers],
         "poisoned": {"streamer_id": streamers[POISONED_STREAMER].id, "run_id": POISONED_RUN},
         "tables": sorted(TABLES),
+        "routes": routes.calls(helix),
     }
 
 
