@@ -83,6 +83,8 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
     except Exception as exc:  # a D1 error, a bug: retry (and in the end fail) rather than crash
         log.warning("job %s: %s: %s", message.job_id, type(exc).__name__, exc)
         result = CrawlResult(Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}", job=crawl.job)
+    if crawl.helix is not None and crawl.helix.token is not None:
+        redaction.remember(crawl.helix.token.access_token)  # a token minted here: a secret from now on
 
     decision = decide(result.outcome, attempts=attempts, max_retries=settings.max_retries,
                       now=ports.clock.now(), base_delay=settings.retry_delay_seconds,

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shared import store
+from shared import redaction, store
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
@@ -113,6 +113,8 @@ class StreamerCrawl:
         row = token.rows[0] if token.rows else None
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
+        if cached is not None:
+            redaction.remember(cached.access_token)  # masked in any error text that repeats it
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
         self.streamer = streamer.rows[0] if streamer.rows else None

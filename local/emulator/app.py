@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,6 +46,9 @@ class EmulatorConfig:
     rate_limit_points: int = 800
     result_cap: int = 1000
     seed: int = 0
+    # A token endpoint that repeats the refused request in its error text, secret and all (some proxies and
+    # OAuth servers do): what the crawler stores and shows of it must still hold no secret.
+    echo_refused_requests: bool = False
 
 
 @dataclass
@@ -192,7 +195,10 @@ class Emulator:
             return Reply(400, {"status": 400, "message": "unsupported grant type"})
         credentials = (form.get("client_id"), form.get("client_secret"))
         if credentials != (self.config.client_id, self.config.client_secret):
-            return Reply(403, {"status": 403, "message": "invalid client secret"})
+            message = "invalid client secret"
+            if self.config.echo_refused_requests:
+                message += f" for {urlencode(form)}; secret {form.get('client_secret')!r} is not known"
+            return Reply(403, {"status": 403, "message": message})
         token = self.mint_token(self.config.client_id)
         return Reply(
             200, {"access_token": token, "expires_in": self.config.token_lifetime_s, "token_type": "bearer"}
