@@ -80,9 +80,9 @@ def decode(body: Any) -> Message:
         raise MalformedMessage(f"unsupported message version {_shown(version)} "
                                f"(this consumer reads {VERSION})")
     kind = body.get("type")
-    spec = _FIELDS.get(kind) if isinstance(kind, str) else None
-    if spec is None:
+    if not isinstance(kind, str) or kind not in _FIELDS:
         raise MalformedMessage(f"unknown message type {_shown(kind)}")
+    spec = _FIELDS[kind]
     unknown = sorted(set(body) - set(spec) - {"v", "type"})
     if unknown:
         raise MalformedMessage(f"unknown fields in {kind} message: {preview(', '.join(unknown), 200)}")
@@ -92,14 +92,14 @@ def decode(body: Any) -> Message:
             if required:
                 raise MalformedMessage(f"{kind} message lacks {name!r}")
             continue
-        value = body[name]
+        value: Any = body[name]
         # bool is an int in Python; a JSON true is not an id.
         if not isinstance(value, kind_of) or isinstance(value, bool):
             raise MalformedMessage(f"{kind} message field {name!r} must be {kind_of.__name__}, "
                                    f"got {_shown(value)}")
-        if kind_of is int and value < 0:
+        if kind_of is int and int(value) < 0:
             raise MalformedMessage(f"{kind} message field {name!r} must not be negative, got {value}")
-        if kind_of is str and not value.strip() and name not in _MAY_BE_EMPTY:
+        if kind_of is str and not str(value).strip() and name not in _MAY_BE_EMPTY:
             raise MalformedMessage(f"{kind} message field {name!r} is empty")
         values[name] = value
     return _TYPES[kind](**values)
