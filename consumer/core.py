@@ -57,7 +57,8 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
     except Exception as exc:  # a bug, or D1 failing while a failure was recorded: the queue tries again
         detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
         log.warning("message not handled, retried: %s", detail)
-        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail, budget)
+        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail,
+                        budget)
 
 
 async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
@@ -91,7 +92,8 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
                       retry_at=result.retry_at, jitter=jitter, busy=message.busy)
     if decision.action is Action.REQUEUE:
         busy = message.busy + 1 if result.outcome is Outcome.BUSY else 0
-        continuation = messages.CrawlJob(message.run_id, message.job_id, message.streamer_id, message.seq + 1, busy)
+        continuation = messages.CrawlJob(message.run_id, message.job_id, message.streamer_id, message.seq + 1,
+                                         busy)
         try:
             await queue.send_batch([OutgoingMessage(continuation.encode(), decision.delay_seconds)])
         except Exception as exc:
@@ -157,7 +159,7 @@ async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: Me
 
 
 async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings) -> Verdict:
-    """A message that exhausted its retries: record it, and fail its job so the run can finish. Never raises."""
+    """A dead-lettered message: record it and fail its job, so its run can finish. Never raises."""
     redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
     try:
@@ -165,10 +167,12 @@ async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Setti
     except Exception as exc:  # D1 failing: the dead-letter queue delivers it again
         detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
         log.warning("dead letter not recorded, retried: %s", detail)
-        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail, budget)
+        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail,
+                        budget)
 
 
-async def _handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings, budget: Budget) -> Verdict:
+async def _handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings,
+                              budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     events = EventLog(Redactor.for_settings(settings))
     try:
@@ -204,10 +208,10 @@ async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJo
                                 store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
     if source == "dlq":
         statements.append(store.record_dead_letter(source, message.job_id, text, reason, now, token))
+    unnamed = (f"{reason}; but no job {message.job_id} of run {message.run_id} "
+               f"for streamer {message.streamer_id!r} exists")
     statements.append(store.record_dead_letter_unless_named_job(
-        source, message.job_id, message.run_id, message.streamer_id, text,
-        f"{reason}; but no job {message.job_id} of run {message.run_id} for streamer {message.streamer_id!r} exists",
-        now))
+        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now))
     results = await db.batch(statements)
     return results[3].rows[0] if results[3].rows else None
 

@@ -225,8 +225,9 @@ class StreamerCrawl:
         now = to_rfc3339(self.clock.now())
         crawl = crawl or Window(self.clock.now(), self.clock.now())
         page_statements = store.write_page(store.PageWrite(
-            job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"], lease_token=self.lease_token,
-            now=now, clips=rows, skipped=skipped, calls=self._calls_since_report(d1_planned=1),
+            job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
+            lease_token=self.lease_token, now=now, clips=rows, skipped=skipped,
+            calls=self._calls_since_report(d1_planned=1),
             crawl_from=job["crawl_from"] or to_rfc3339(crawl.start), crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
             window_start=to_rfc3339(window.start) if window else None,
             window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
@@ -291,8 +292,9 @@ class StreamerCrawl:
 
 def misnamed_job(message: CrawlJob, job: Row) -> str:
     """Why a message whose job id belongs to another run or streamer is refused."""
-    return (f"message names job {message.job_id} of run {message.run_id} for streamer {message.streamer_id!r}, "
-            f"but job {message.job_id} belongs to run {job['run_id']} and streamer {job['streamer_id']!r}")
+    return (f"message names job {message.job_id} of run {message.run_id} "
+            f"for streamer {message.streamer_id!r}, but job {message.job_id} belongs to run {job['run_id']} "
+            f"and streamer {job['streamer_id']!r}")
 
 
 def _half(span: float) -> float:

@@ -16,7 +16,8 @@ from shared.errors import ClipCrawlerError
 from shared.logs import Redactor, configure
 
 # Every secret the CLI can be handed (besides --client-secret): masked in all it prints, as the Workers do.
-SECRET_ENV = ("TWITCH_CLIENT_SECRET", "CLIPCRAWLER_WEBHOOK_URL", "CLIPCRAWLER_API_TOKEN", "CLOUDFLARE_API_TOKEN")
+SECRET_ENV = ("TWITCH_CLIENT_SECRET", "CLIPCRAWLER_WEBHOOK_URL", "CLIPCRAWLER_API_TOKEN",
+              "CLOUDFLARE_API_TOKEN")
 
 
 def build_parser() -> argparse.ArgumentParser:

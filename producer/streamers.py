@@ -25,7 +25,7 @@ class AddedStreamers:
 async def add_streamers(db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock,
                         logins: Sequence[str]) -> AddedStreamers:
     """Resolve logins (100 per Get Users call) and upsert the streamers found; report the rest."""
-    redaction.remember_settings(settings)  # Twitch's error text can repeat the secret; it is returned as a 502
+    redaction.remember_settings(settings)  # Twitch's error text can repeat the secret; a 502 returns it
     wanted = check_logins(logins)
     budget = Budget(*settings.limits)
     metered = MeteredDatabase(db, budget)

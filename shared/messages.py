@@ -118,7 +118,8 @@ def _parse(text: str) -> Any:
         elif token in ("]", "}"):
             depth -= 1
     if deepest > MAX_DEPTH:
-        raise MalformedMessage(f"message body nests {deepest} levels deep, more than {MAX_DEPTH}: {preview(text)}")
+        raise MalformedMessage(f"message body nests {deepest} levels deep, more than {MAX_DEPTH}: "
+                               f"{preview(text)}")
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: unbalanced text can still fool the count
@@ -136,7 +137,8 @@ def check_storable(body: Any) -> None:
             if isinstance(value, dict):
                 for key, item in value.items():
                     if not isinstance(key, str):
-                        raise MalformedMessage(f"message body has a key that is not text: {type(key).__name__}")
+                        raise MalformedMessage(f"message body has a key that is not text: "
+                                               f"{type(key).__name__}")
                     _check_text(key)
                     stack.append((item, depth + 1))
             else:

@@ -314,7 +314,8 @@ def release_job(job_id: int, run_id: int, streamer_id: str, lease_token: str, no
              job_id, run_id, streamer_id, lease_token)),
         Statement(
             "UPDATE runs SET helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ? "
-            f"WHERE id = ? AND {_RUN_HOLDS_LEASE}", (calls.helix, calls.d1, calls.queue, run_id, job_id, lease_token)),
+            f"WHERE id = ? AND {_RUN_HOLDS_LEASE}",
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, lease_token)),
     ]
 
 
@@ -366,8 +367,8 @@ def record_dead_letter_unless_named_job(source: str, job_id: int, run_id: int, s
                                         reason: str, now: str) -> Statement:
     """Record a message as a dead letter when no job matches its job id, run and streamer together."""
     values = _dead_letter_values(source, job_id, body, reason, now)
-    return Statement("INSERT INTO dead_letters (received_at, source, job_id, body, reason) SELECT ?, ?, ?, ?, ? "
-                     f"WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE {_NAMED_JOB})",
+    return Statement("INSERT INTO dead_letters (received_at, source, job_id, body, reason) "
+                     f"SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE {_NAMED_JOB})",
                      (*values, job_id, run_id, streamer_id))
 
 
@@ -378,7 +379,7 @@ def _dead_letter_values(source: str, job_id: int | None, body: str, reason: str,
 
 
 def error_text(error: str) -> str:
-    """An error as stored in D1 (jobs.error, streamers.last_error, dead letters): cut, UTF-8-safe, scrubbed."""
+    """An error as D1 stores it (jobs.error, streamers.last_error, dead letters): scrubbed, storable, cut."""
     return scrub(storable_text(error))[:ERROR_LIMIT]
 
 

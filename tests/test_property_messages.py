@@ -33,15 +33,15 @@ SETTINGS = Settings(twitch_api_url="http://h/helix", twitch_auth_url="http://h/o
 WATCHED = ("runs", "jobs", "streamers", "clips", "app_tokens", "clip_views")
 # Run 1 is running: job 1 (streamer 42) is held by a live consumer, job 2 (streamer 43) is queued.
 SEED = [
-    "INSERT INTO streamers (id, login, added_at) VALUES ('42', 's42', '2026-01-01T00:00:00Z'), "
-    "('43', 's43', '2026-01-01T00:00:00Z')",
-    "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) "
-    "VALUES ('cid', 'tok-abcdef', '2026-12-31T00:00:00Z', '2026-09-21T00:00:00Z')",
-    "INSERT INTO runs (id, kind, status, created_at, jobs_total, fanout_cursor) "
-    "VALUES (1, 'manual', 'running', '2026-09-21T14:00:00Z', 2, '43')",
-    "INSERT INTO jobs (id, run_id, streamer_id, status, lease_token, lease_expires_at, due_at, created_at) VALUES "
-    "(1, 1, '42', 'running', 'holder', '2099-01-01T00:00:00Z', '2026-09-21T14:00:00Z', '2026-09-21T14:00:00Z'), "
-    "(2, 1, '43', 'queued', NULL, NULL, '2026-09-21T14:00:00Z', '2026-09-21T14:00:00Z')",
+    ("INSERT INTO streamers (id, login, added_at) VALUES ('42', 's42', '2026-01-01T00:00:00Z'), "
+     "('43', 's43', '2026-01-01T00:00:00Z')"),
+    ("INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) "
+     "VALUES ('cid', 'tok-abcdef', '2026-12-31T00:00:00Z', '2026-09-21T00:00:00Z')"),
+    ("INSERT INTO runs (id, kind, status, created_at, jobs_total, fanout_cursor) "
+     "VALUES (1, 'manual', 'running', '2026-09-21T14:00:00Z', 2, '43')"),
+    ("INSERT INTO jobs (id, run_id, streamer_id, status, lease_token, lease_expires_at, due_at, created_at) "
+     "VALUES (1, 1, '42', 'running', 'holder', '2099-01-01T00:00:00Z', '2026-09-21T14:00:00Z', "
+     "'2026-09-21T14:00:00Z'), (2, 1, '43', 'queued', NULL, NULL, '2026-09-21T14:00:00Z', '2026-09-21T14:00:00Z')"),
 ]
 HELD, QUEUED = (1, 1, "42"), (1, 2, "43")
 
@@ -69,8 +69,8 @@ def as_delivered(value: Any, form: str) -> object:
     return text.encode("utf-8", "surrogatepass") if form == "bytes" else text
 
 
-bodies = (st.builds(as_delivered, json_values | near_misses | exact, st.sampled_from(["object", "text", "ascii text",
-                                                                                "bytes"]))
+forms = st.sampled_from(["object", "text", "ascii text", "bytes"])
+bodies = (st.builds(as_delivered, json_values | near_misses | exact, forms)
           | st.binary(max_size=64) | st.text(max_size=64) | nested)
 
 
@@ -88,8 +88,11 @@ def no_twitch(request: httpx.Request) -> httpx.Response:
     raise AssertionError(f"a hostile message made a Twitch call: {request.url}")
 
 
-async def handle(body: object, dead_lettered: bool) -> tuple[Verdict, dict[str, Any], dict[str, Any], list[Any],
-                                                              int]:
+Outcome = tuple[Verdict, dict[str, Any], dict[str, Any], list[Any], int]
+
+
+async def handle(body: object, dead_lettered: bool) -> Outcome:
+    """Handle `body` on a freshly seeded database: the verdict, the tables before and after, letters, sends."""
     db = await SqliteDatabase.open()
     queue = RecordingQueue()
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from local.emulator import EmulatorConfig
 from shared import redaction, store
 from shared.errors import HelixError
@@ -88,7 +89,7 @@ async def test_an_echoing_token_endpoint_leaves_no_secret_in_d1_the_api_or_the_d
 # --- the CLI, as a subprocess against an echoing token endpoint -----------------------------------------
 
 class _Echo(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         form = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
         body = json.dumps({"status": 403, "message": echo(form)}).encode()
         self.send_response(403)
