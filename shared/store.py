@@ -21,8 +21,11 @@ _IMMUTABLE = ("id", "broadcaster_id", "created_at")
 _MUTABLE = [c for c in COLUMNS if c not in _IMMUTABLE]
 _JSON_ID = "json_extract(j.value, '$.id')"
 _HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_token = ?)"
-# The same, for an update of `runs`: the leased job must also belong to the run being updated.
-_RUN_HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND run_id = runs.id AND lease_token = ?)"
+# The lease on the job a message names, by id, run and streamer (params: those three, then the token).
+_NAMED_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND run_id = ? AND streamer_id = ? AND lease_token = ?)"
+# The same for an update of `runs`, whose row is the run (params: job id, streamer, token).
+_RUN_HOLDS_LEASE = ("EXISTS (SELECT 1 FROM jobs WHERE id = ? AND run_id = runs.id AND streamer_id = ? "
+                    "AND lease_token = ?)")
 # A message acts only on the job it names: id, run and streamer together (params: those three).
 _NAMED_JOB = "id = ? AND run_id = ? AND streamer_id = ?"
 
@@ -49,11 +52,12 @@ _COUNT_CHANGED = (f"(SELECT count(*) FROM json_each(?) AS j JOIN clips AS c ON c
 
 # One statement for a whole page: json_each() keeps it to a handful of bound parameters
 # (D1 allows 100), and `WHERE` before `ON CONFLICT` is what lets SQLite parse INSERT ... SELECT.
-# Parameters: first_seen_at, last_seen_at, the page, job id, lease token, then the two of _outdated.
+# Parameters: first_seen_at, last_seen_at, the page, job id, run id, streamer id, lease token, then the two
+# of _outdated.
 _UPSERT_CLIPS = (
     f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at) "
     f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ? "
-    f"FROM json_each(?) WHERE {_HOLDS_LEASE} "
+    f"FROM json_each(?) WHERE {_NAMED_LEASE} "
     f"ON CONFLICT (id) DO UPDATE SET "
     f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
     f"WHERE {_outdated('clips', lambda col: f'excluded.{col}')}"
@@ -280,10 +284,11 @@ def write_page(w: PageWrite) -> list[Statement]:
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             f"jobs_done = jobs_done + ? WHERE id = ? AND {_RUN_HOLDS_LEASE}",
             (page, page, *w.views.params, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue, int(finished),
-             w.run_id, w.job_id, w.lease_token)),
+             w.run_id, w.job_id, w.streamer_id, w.lease_token)),
     ]
     if w.clips:
-        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.lease_token, *w.views.params)))
+        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.run_id, w.streamer_id,
+                                                    w.lease_token, *w.views.params)))
     if finished and w.crawled:
         statements.append(
             Statement(
@@ -292,8 +297,9 @@ def write_page(w: PageWrite) -> list[Statement]:
                 "last_success_at = ?, failure_streak = 0, last_error = NULL, "
                 "last_clip_at = nullif(max(coalesce(last_clip_at, ''), coalesce(?, '')), ''), tier = ?, "
                 "next_crawl_at = ? "
-                "WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.job_id, w.lease_token)))
+                f"WHERE id = ? AND {_NAMED_LEASE}",
+                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.streamer_id, w.job_id, w.run_id,
+                 w.streamer_id, w.lease_token)))
     if finished:
         statements.append(finish_run_if_complete(w.run_id, w.now))
     return statements
@@ -315,7 +321,7 @@ def release_job(job_id: int, run_id: int, streamer_id: str, lease_token: str, no
         Statement(
             "UPDATE runs SET helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ? "
             f"WHERE id = ? AND {_RUN_HOLDS_LEASE}",
-            (calls.helix, calls.d1, calls.queue, run_id, job_id, lease_token)),
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, lease_token)),
     ]
 
 
@@ -338,11 +344,11 @@ def fail_job(job_id: int, run_id: int, streamer_id: str, fail_token: str, now: s
         Statement(
             "UPDATE runs SET jobs_failed = jobs_failed + 1, helix_calls = helix_calls + ?, "
             f"d1_calls = d1_calls + ?, queue_sends = queue_sends + ? WHERE id = ? AND {_RUN_HOLDS_LEASE}",
-            (calls.helix, calls.d1, calls.queue, run_id, job_id, fail_token)),
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, fail_token)),
         Statement(
             "UPDATE streamers SET failure_streak = failure_streak + 1, last_failure_at = ?, last_error = ? "
-            f"WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-            (now, error, job_id, fail_token)),
+            f"WHERE id = ? AND {_NAMED_LEASE}",
+            (now, error, streamer_id, job_id, run_id, streamer_id, fail_token)),
         finish_run_if_complete(run_id, now),
     ]
 

@@ -221,3 +221,26 @@ async def test_a_fan_out_for_a_run_that_does_not_exist_is_recorded(env: Env) -> 
     assert verdict.ack
     [letter] = await letters(env)
     assert "run 99, which does not exist" in letter["reason"]
+
+
+async def test_page_writes_and_releases_change_nothing_unless_job_run_and_streamer_all_match(env: Env) -> None:
+    """The lease token alone is not trusted: every statement on `jobs` also names the job's run and streamer."""
+    from shared import store
+
+    await env.job_message("42")
+    await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'mine'")
+    before = await tables(env)
+    for run_id, streamer_id in ((2, "42"), (1, "43")):
+        page = store.PageWrite(job_id=1, run_id=run_id, streamer_id=streamer_id, lease_token="mine",
+                               now="2026-09-21T14:13:20Z", clips=[{**make_clip("z"), "is_featured": 0}], skipped=0,
+                               calls=store.Calls(helix=1), crawl_from="2026-09-20T14:00:00Z",
+                               crawl_to="2026-09-21T14:20:00Z", window_start=None, window_end=None, cursor=None,
+                               cursor_at=None, window_pages=0, pages=1, stop_reason="complete")
+        assert (await env.db.batch(store.write_page(page)))[0].changes == 0
+        released = store.release_job(1, run_id, streamer_id, "mine", "2026-09-21T14:13:20Z",
+                                     "2026-09-21T14:13:20Z", store.Calls(d1=1), "error", "boom")
+        assert [r.changes for r in await env.db.batch(released)] == [0, 0]
+        failed = store.fail_job(1, run_id, streamer_id, "token", "2026-09-21T14:13:20Z", store.Calls(), "failed",
+                                "boom")
+        assert (await env.db.batch(failed))[0].changes == 0
+    assert await tables(env) == before
