@@ -7,7 +7,7 @@ NODE_INSTALLED := node_modules/.installed
 WHEELS := .pyodide-wheels
 WHEELS_FETCHED := $(WHEELS)/manifest.json
 
-.PHONY: demo test test-workers test-property soak bench install clean
+.PHONY: demo test test-workers test-property test-messages-property soak bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-workers: $(INSTALLED) $(NODE_INSTALLED) $(WHEELS_FETCHED)
 # The delivery-schedule property test with many more examples than the suite's 40.
 test-property: $(INSTALLED)
 	CLIPCRAWLER_PROPERTY_EXAMPLES=500 $(PY) -m pytest tests/test_property_delivery.py
+
+# The hostile-message property test (tests/test_property_messages.py) with 5,000 examples, not the suite's 200.
+test-messages-property: $(INSTALLED)
+	CLIPCRAWLER_MESSAGE_EXAMPLES=5000 $(PY) -m pytest -p no:logging tests/test_property_messages.py
 
 # 1,000 streamers under duplicates, crashes, 5xx, 429 bursts and a token expiry; exits non-zero on any loss.
 soak: $(INSTALLED)

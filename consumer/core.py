@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import uuid
@@ -11,7 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from consumer.crawl import CrawlResult, StreamerCrawl
-from shared import messages, store
+from shared import messages, redaction, store
 from shared.budget import EXTERNAL, INTERNAL, Budget
 from shared.config import Settings
 from shared.errors import BudgetExhausted, MalformedMessage
@@ -50,8 +49,20 @@ class ConsumerPorts:
 
 async def handle_message(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
                          rng: random.Random | None = None) -> Verdict:
-    """Process one delivery. Never raises for bad input; unexpected errors become a retry or a failure."""
+    """Process one delivery. Never raises: bad input is dead-lettered and acked, errors become a retry."""
+    redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
+    try:
+        return await _handle(body, attempts, ports, settings, rng, budget)
+    except Exception as exc:  # a bug, or D1 failing while a failure was recorded: the queue tries again
+        detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
+        log.warning("message not handled, retried: %s", detail)
+        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail,
+                        budget)
+
+
+async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
+                  rng: random.Random | None, budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     queue = MeteredQueue(ports.queue, budget)
     events = EventLog(Redactor.for_settings(settings))
@@ -64,7 +75,7 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
                        budget)
 
     if isinstance(message, messages.FanOut):
-        return await _fan_out(message, attempts, db, queue, ports, settings, events, jitter)
+        return await _fan_out(message, body, attempts, db, queue, ports, settings, events, jitter)
     crawl = StreamerCrawl(message, db, ports.http, settings, ports.clock)
     try:
         result = await crawl.run()
@@ -73,12 +84,16 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
     except Exception as exc:  # a D1 error, a bug: retry (and in the end fail) rather than crash
         log.warning("job %s: %s: %s", message.job_id, type(exc).__name__, exc)
         result = CrawlResult(Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}", job=crawl.job)
+    if crawl.helix is not None and crawl.helix.token is not None:
+        redaction.remember(crawl.helix.token.access_token)  # a token minted here: a secret from now on
 
     decision = decide(result.outcome, attempts=attempts, max_retries=settings.max_retries,
                       now=ports.clock.now(), base_delay=settings.retry_delay_seconds,
-                      retry_at=result.retry_at, jitter=jitter)
+                      retry_at=result.retry_at, jitter=jitter, busy=message.busy)
     if decision.action is Action.REQUEUE:
-        continuation = messages.CrawlJob(message.run_id, message.job_id, message.streamer_id, message.seq + 1)
+        busy = message.busy + 1 if result.outcome is Outcome.BUSY else 0
+        continuation = messages.CrawlJob(message.run_id, message.job_id, message.streamer_id, message.seq + 1,
+                                         busy)
         try:
             await queue.send_batch([OutgoingMessage(continuation.encode(), decision.delay_seconds)])
         except Exception as exc:
@@ -87,10 +102,16 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
             decision = Decision(Action.RETRY, max(1, decision.delay_seconds))
     elif decision.action is Action.FAIL:
         try:
-            if result.job is None and result.outcome is Outcome.PERMANENT:
+            if result.outcome is Outcome.BUSY:
+                # The job is someone else's, alive: only this copy of its message ends here.
+                reason = (f"{result.reason} through {message.busy + 1} deliveries of this message, past its "
+                          "lease; this copy is dropped and the holder carries on")
+                await _dead_letter(db, ports.clock, body, reason, job_id=message.job_id)
+                result.reason = reason
+            elif result.job is None and result.outcome is Outcome.PERMANENT:
                 await _dead_letter(db, ports.clock, body, result.reason)
             else:
-                result.finished_run = await _fail_job(db, ports.clock, message, result.reason)
+                result.finished_run = await _fail_job(db, ports.clock, message, result.reason, body=body)
         except Exception as exc:
             log.warning("job %s: failure not recorded: %s", message.job_id, exc)
             return _logged(events, message, attempts, _verdict(Decision(Action.RETRY, settings.retry_delay_seconds),
@@ -102,8 +123,9 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
                                                        result.run_finished), budget)
 
 
-async def _fan_out(message: messages.FanOut, attempts: int, db: MeteredDatabase, queue: MeteredQueue,
-                   ports: ConsumerPorts, settings: Settings, events: EventLog, jitter: float) -> Verdict:
+async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: MeteredDatabase,
+                   queue: MeteredQueue, ports: ConsumerPorts, settings: Settings, events: EventLog,
+                   jitter: float) -> Verdict:
     """Enqueue one slice of a run's streamers (and hand on the rest)."""
     budget = db.budget
     try:
@@ -116,9 +138,16 @@ async def _fan_out(message: messages.FanOut, attempts: int, db: MeteredDatabase,
         if decision.action is Action.FAIL:
             # The producer's sweep resumes a fan-out that stopped; record why this one gave up.
             await _dead_letter(db, ports.clock, message.encode(), detail)
+            detail = redaction.scrub(detail)
         events.emit("fanout_handled", level=logging.WARNING, run_id=message.run_id, after=message.after,
                     outcome="transient", detail=detail)
         return _verdict(decision, Outcome.TRANSIENT, detail, budget)
+    if not sliced.run_found:
+        reason = f"fan-out message names run {message.run_id}, which does not exist"
+        await _dead_letter(db, ports.clock, body, reason)
+        events.emit("fanout_handled", level=logging.WARNING, run_id=message.run_id, after=message.after,
+                    outcome=Outcome.PERMANENT.value, detail=reason)
+        return _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget)
     if sliced.finished_run is not None:
         await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
                                     row=sliced.finished_run)
@@ -130,8 +159,20 @@ async def _fan_out(message: messages.FanOut, attempts: int, db: MeteredDatabase,
 
 
 async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings) -> Verdict:
-    """A message that exhausted its retries: record it, and fail its job so the run can finish."""
+    """A dead-lettered message: record it and fail its job, so its run can finish. Never raises."""
+    redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
+    try:
+        return await _handle_dead_letter(body, ports, settings, budget)
+    except Exception as exc:  # D1 failing: the dead-letter queue delivers it again
+        detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
+        log.warning("dead letter not recorded, retried: %s", detail)
+        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail,
+                        budget)
+
+
+async def _handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings,
+                              budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     events = EventLog(Redactor.for_settings(settings))
     try:
@@ -154,32 +195,32 @@ async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Setti
 
 
 async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJob, reason: str,
-                    source: str | None = None, body: object = None) -> Row | None:
-    """Fail the job once; the run's row when that closed the run."""
+                    source: str = "consumer", body: object = None) -> Row | None:
+    """Fail the job the message names, once; the run's row when that closed the run.
+
+    From the dead-letter queue, the message is recorded too when its failure applied. From either queue,
+    a message that names no job (its id with another run or streamer) is recorded instead.
+    """
     now = to_rfc3339(clock.now())
     token = uuid.uuid4().hex
-    statements = store.fail_job(message.job_id, message.run_id, token, now,
+    text = messages.body_text(body if body is not None else message.encode())
+    statements = store.fail_job(message.job_id, message.run_id, message.streamer_id, token, now,
                                 store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
-    if source is not None:
-        statements.append(store.record_dead_letter(source, message.job_id, _body_text(body), reason, now, token))
+    if source == "dlq":
+        statements.append(store.record_dead_letter(source, message.job_id, text, reason, now, token))
+    unnamed = (f"{reason}; but no job {message.job_id} of run {message.run_id} "
+               f"for streamer {message.streamer_id!r} exists")
+    statements.append(store.record_dead_letter_unless_named_job(
+        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now))
     results = await db.batch(statements)
     return results[3].rows[0] if results[3].rows else None
 
 
 async def _dead_letter(db: MeteredDatabase, clock: Clock, body: object, reason: str,
-                       source: str = "consumer") -> None:
-    await db.batch([store.record_dead_letter(source, None, _body_text(body), reason, to_rfc3339(clock.now()))])
-
-
-def _body_text(body: object) -> str:
-    if isinstance(body, (bytes, bytearray)):
-        return bytes(body).decode("utf-8", "replace")
-    if isinstance(body, str):
-        return body
-    try:
-        return json.dumps(body, ensure_ascii=False, default=repr)
-    except ValueError:
-        return repr(body)
+                       source: str = "consumer", job_id: int | None = None) -> None:
+    """Record an unprocessable message; the text is made storable, so only D1 itself can make this fail."""
+    await db.batch([store.record_dead_letter(source, job_id, messages.body_text(body), reason,
+                                             to_rfc3339(clock.now()))])
 
 
 def _logged(events: EventLog, message: messages.CrawlJob | None, attempts: int, verdict: Verdict, budget: Budget,

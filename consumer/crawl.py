@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shared import store
+from shared import redaction, store
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
@@ -97,6 +97,8 @@ class StreamerCrawl:
             current = state.rows[0] if state.rows else None
             if current is None:
                 return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} does not exist")
+            if (current["run_id"], current["streamer_id"]) != (m.run_id, m.streamer_id):
+                return CrawlResult(Outcome.PERMANENT, misnamed_job(m, current))
             if current["status"] in ("done", "failed"):
                 return CrawlResult(Outcome.DUPLICATE, f"job {m.job_id} is already {current['status']}")
             expires = current["lease_expires_at"]
@@ -111,6 +113,8 @@ class StreamerCrawl:
         row = token.rows[0] if token.rows else None
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
+        if cached is not None:
+            redaction.remember(cached.access_token)  # masked in any error text that repeats it
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
         self.streamer = streamer.rows[0] if streamer.rows else None
@@ -221,8 +225,9 @@ class StreamerCrawl:
         now = to_rfc3339(self.clock.now())
         crawl = crawl or Window(self.clock.now(), self.clock.now())
         page_statements = store.write_page(store.PageWrite(
-            job_id=job["id"], run_id=job["run_id"], lease_token=self.lease_token, now=now, clips=rows,
-            skipped=skipped, calls=self._calls_since_report(d1_planned=1),
+            job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
+            lease_token=self.lease_token, now=now, clips=rows, skipped=skipped,
+            calls=self._calls_since_report(d1_planned=1),
             crawl_from=job["crawl_from"] or to_rfc3339(crawl.start), crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
             window_start=to_rfc3339(window.start) if window else None,
             window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
@@ -249,7 +254,7 @@ class StreamerCrawl:
             return CrawlResult(outcome, stop_reason, retry_at=retry_at, job=job)  # the lease will expire
         continuation = 1 if outcome in (Outcome.BUDGET, Outcome.RATE_LIMITED) else 0
         statements = store.release_job(
-            job["id"], job["run_id"], self.lease_token, to_rfc3339(now), to_rfc3339(due),
+            job["id"], job["run_id"], job["streamer_id"], self.lease_token, to_rfc3339(now), to_rfc3339(due),
             self._calls_since_report(d1_planned=1, queue_planned=continuation), stop_reason, error)
         await self.db.batch(statements + self._take_token_statements())
         return CrawlResult(outcome, stop_reason if error is None else f"{stop_reason}: {error}",
@@ -283,6 +288,13 @@ class StreamerCrawl:
         self._reported = calls
         return store.Calls(helix=delta["helix"], d1=delta["d1"], queue=delta["queue"],
                            invocation_total=self.budget.total + d1_planned + queue_planned)
+
+
+def misnamed_job(message: CrawlJob, job: Row) -> str:
+    """Why a message whose job id belongs to another run or streamer is refused."""
+    return (f"message names job {message.job_id} of run {message.run_id} "
+            f"for streamer {message.streamer_id!r}, but job {message.job_id} belongs to run {job['run_id']} "
+            f"and streamer {job['streamer_id']!r}")
 
 
 def _half(span: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sqlite3
 import sys
@@ -12,6 +13,11 @@ from local.commands import MODULES
 from local.commands.common import DEFAULT_DB
 from local.sqlite_db import D1Error
 from shared.errors import ClipCrawlerError
+from shared.logs import Redactor, configure
+
+# Every secret the CLI can be handed (besides --client-secret): masked in all it prints, as the Workers do.
+SECRET_ENV = ("TWITCH_CLIENT_SECRET", "CLIPCRAWLER_WEBHOOK_URL", "CLIPCRAWLER_API_TOKEN",
+              "CLOUDFLARE_API_TOKEN")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,13 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    env = os.environ if env is None else env
+    redactor = Redactor([args.client_secret or "", *(env.get(name, "") for name in SECRET_ENV)])
+    configure(redactor, level=logging.WARNING)  # warnings only, as before, but masked (and error text too)
     try:
-        return int(args.handler(args, os.environ if env is None else env))
+        return int(args.handler(args, env))
     except ClipCrawlerError as exc:
-        print(f"clipcrawler: {exc}", file=sys.stderr)
+        print(f"clipcrawler: {redactor.text(str(exc))}", file=sys.stderr)
         return 2
     except (D1Error, sqlite3.Error) as exc:  # bad SQL given to `sql`, a database that cannot be opened
-        print(f"clipcrawler: {exc}", file=sys.stderr)
+        print(f"clipcrawler: {redactor.text(str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared import store
+from shared import redaction, store
 from shared.budget import Budget
 from shared.config import Settings
 from shared.helix import AppToken, HelixClient, check_logins
@@ -25,6 +25,7 @@ class AddedStreamers:
 async def add_streamers(db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock,
                         logins: Sequence[str]) -> AddedStreamers:
     """Resolve logins (100 per Get Users call) and upsert the streamers found; report the rest."""
+    redaction.remember_settings(settings)  # Twitch's error text can repeat the secret; a 502 returns it
     wanted = check_logins(logins)
     budget = Budget(*settings.limits)
     metered = MeteredDatabase(db, budget)

@@ -32,7 +32,11 @@ class HelixError(ClipCrawlerError):
     """Twitch answered something the crawler cannot use."""
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
+        # Twitch's error text can repeat the request (client_secret=...); this text is stored in D1,
+        # returned by the API and printed by the CLI, so it is scrubbed where it is made.
+        from shared.redaction import scrub  # here: shared.redaction imports shared.config, which imports this
+
+        super().__init__(scrub(message))
         self.status = status
 
 

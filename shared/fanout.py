@@ -34,6 +34,7 @@ class SliceResult:
     more: bool  # a FanOut for the next slice was sent
     owned: bool  # False: a duplicate delivery; someone else already did this slice
     finished_run: Row | None  # the run's row, when the last slice closed an empty run
+    run_found: bool = True  # False: the message names a run that does not exist
 
 
 async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: str, *, settings: Settings,
@@ -63,7 +64,7 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     _, queued, bounds, moved, *_ = await db.batch(store.fan_out_slice(run_id, after, size, stamp, sorted(live))
                                                   + extra)
     if moved.changes == 0:
-        return SliceResult(0, False, False, None)
+        return SliceResult(0, False, False, None, run_found=bool(run.rows))
     more = bool(bounds.rows[0]["more"])
     delays = spread(len(queued.rows), first=int(run.rows[0]["jobs_total"]), more=more, now=now,
                     started=parse_rfc3339(run.rows[0]["created_at"]), limit=_limit(token.rows, settings),

@@ -4,62 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
-from collections.abc import Iterable
 from typing import Any
 
-from shared.config import Settings
+from shared import redaction
+from shared.redaction import MASK, MIN_SECRET_LENGTH, Redactor
+
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "EventLog", "RedactingFilter", "Redactor", "SecretGuard", "configure",
+           "event_fields", "guard"]
 
 EVENTS_LOGGER = "clipcrawler.events"
-MASK = "***"
-MIN_SECRET_LENGTH = 6  # shorter "secrets" would mask ordinary words and numbers
-# A field whose name says it holds a credential is masked whatever its value.
-_SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|cookie|webhook|session|csrf",
-                         re.IGNORECASE)
-# Credential-shaped text inside free text, e.g. an error message that quotes a request.
-# Each keeps its first group and masks the rest of the match.
-_SECRET_TEXT = [
-    re.compile(r"(?i)(\b(?:bearer|oauth)\s+)[A-Za-z0-9._~+/=-]{6,}"),
-    re.compile(r"(?i)(\b(?:client_secret|access_token|api_token|token)\"?\s*[=:]\s*\"?)[^&\s\"',;]+"),
-    re.compile(r"(?i)(https://hooks\.slack\.com/)\S+"),
-]
-
-
-class Redactor:
-    """Masks known secret values, credential-shaped text, and fields named like credentials."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first, so a secret that contains another is masked whole.
-        kept = {s for s in secrets if s and len(s) >= MIN_SECRET_LENGTH}
-        self._secrets = sorted(kept, key=len, reverse=True)
-
-    @classmethod
-    def for_settings(cls, settings: Settings, *extra: str) -> Redactor:
-        """Every secret the settings hold, plus `extra` ones (the API token, a minted app token)."""
-        return cls([settings.twitch_client_secret, settings.webhook_url, *extra])
-
-    def text(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        for pattern in _SECRET_TEXT:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
-        return text
-
-    def value(self, key: str, value: Any) -> Any:
-        """`value` as it may be logged under `key`: masked, or with secrets masked inside it."""
-        if _SECRET_KEY.search(key) and value not in (None, "", 0, False):
-            return MASK
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {str(k): self.value(str(k), v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.value(key, v) for v in value]
-        if value is None or isinstance(value, (bool, int, float)):
-            return value
-        return self.text(str(value))
 
 
 class EventLog:
@@ -146,6 +100,7 @@ def configure(redactor: Redactor, *, level: int = logging.INFO, stream: Any = No
     Without this, Python prints only warnings (logging's last-resort handler), and event lines at
     INFO would never reach Workers Logs or a terminal.
     """
+    redaction.install(redactor)  # the same secrets are masked in stored and returned error text
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     handler.addFilter(RedactingFilter(redactor))

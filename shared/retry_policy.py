@@ -34,11 +34,12 @@ class Decision:
 
 
 def decide(outcome: Outcome, *, attempts: int, max_retries: int, now: float, base_delay: int = 60,
-           retry_at: float | None = None, jitter: float = 0.0) -> Decision:
+           retry_at: float | None = None, jitter: float = 0.0, busy: int = 0) -> Decision:
     """Map an outcome to an action.
 
     `attempts` is the message's delivery count (1 on first delivery); `retry_at` is when a retry can
-    succeed (a rate-limit reset or a lease expiry); `jitter` in [0, 1) spreads retries apart.
+    succeed (a rate-limit reset or a lease expiry); `jitter` in [0, 1) spreads retries apart; `busy` is
+    how many "busy" answers the message has had in a row before this one.
     """
     if outcome in (Outcome.DONE, Outcome.DUPLICATE, Outcome.LEASE_LOST):
         return Decision(Action.ACK)
@@ -51,7 +52,10 @@ def decide(outcome: Outcome, *, attempts: int, max_retries: int, now: float, bas
         return Decision(Action.REQUEUE, _clamp(wait + 1 + jitter * 10))
     if outcome is Outcome.BUSY:
         # Come back when the lease ends: the holder has finished by then, or the job is reclaimed. A new
-        # message, because a retry would spend this one's attempts on someone else's work.
+        # message, because a retry would spend this one's attempts on someone else's work. Bounded: past
+        # the lease's end and then `max_retries` more answers, this copy gives up (the holder goes on).
+        if busy > max_retries:
+            return Decision(Action.FAIL)
         wait = (retry_at - now) if retry_at is not None else base_delay
         return Decision(Action.REQUEUE, _clamp(wait + 1 + jitter * 10))
     if outcome is Outcome.TRANSIENT:

@@ -8,16 +8,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.clips import COLUMNS
+from shared.messages import storable_text
 from shared.ports import Statement
+from shared.redaction import scrub
 
 ACTIVE = ("queued", "running")
 DEAD_LETTER_BODY_LIMIT = 4_000
+ERROR_LIMIT = 1_000
 
 # Twitch never changes these; leaving the indexed ones out of the update spares D1 two index writes per row.
 _IMMUTABLE = ("id", "broadcaster_id", "created_at")
 _MUTABLE = [c for c in COLUMNS if c not in _IMMUTABLE]
 _JSON_ID = "json_extract(j.value, '$.id')"
 _HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_token = ?)"
+# The lease on the job a message names, by id, run and streamer (params: those three, then the token).
+_NAMED_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND run_id = ? AND streamer_id = ? AND lease_token = ?)"
+# The same for an update of `runs`, whose row is the run (params: job id, streamer, token).
+_RUN_HOLDS_LEASE = ("EXISTS (SELECT 1 FROM jobs WHERE id = ? AND run_id = runs.id AND streamer_id = ? "
+                    "AND lease_token = ?)")
+# A message acts only on the job it names: id, run and streamer together (params: those three).
+_NAMED_JOB = "id = ? AND run_id = ? AND streamer_id = ?"
 
 
 def _outdated(old: str, new: Callable[[str], str]) -> str:
@@ -42,11 +52,12 @@ _COUNT_CHANGED = (f"(SELECT count(*) FROM json_each(?) AS j JOIN clips AS c ON c
 
 # One statement for a whole page: json_each() keeps it to a handful of bound parameters
 # (D1 allows 100), and `WHERE` before `ON CONFLICT` is what lets SQLite parse INSERT ... SELECT.
-# Parameters: first_seen_at, last_seen_at, the page, job id, lease token, then the two of _outdated.
+# Parameters: first_seen_at, last_seen_at, the page, job id, run id, streamer id, lease token, then the two
+# of _outdated.
 _UPSERT_CLIPS = (
     f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at) "
     f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ? "
-    f"FROM json_each(?) WHERE {_HOLDS_LEASE} "
+    f"FROM json_each(?) WHERE {_NAMED_LEASE} "
     f"ON CONFLICT (id) DO UPDATE SET "
     f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
     f"WHERE {_outdated('clips', lambda col: f'excluded.{col}')}"
@@ -84,6 +95,7 @@ class PageWrite:
 
     job_id: int
     run_id: int
+    streamer_id: str
     lease_token: str
     now: str
     clips: list[dict[str, Any]]
@@ -230,10 +242,12 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
             "UPDATE jobs SET status = 'running', lease_token = ?, lease_expires_at = ?, due_at = ?, "
             # `status` here is the value before this update: 'running' means a takeover.
             "attempts = attempts + 1, reclaims = reclaims + (status = 'running'), started_at = coalesce(started_at, ?) "
-            "WHERE id = ? AND run_id = ? AND streamer_id = ? "
-            "AND (status = 'queued' OR (status = 'running' AND lease_expires_at < ?)) RETURNING *",
+            # A running job without a lease has no holder to wait for.
+            f"WHERE {_NAMED_JOB} AND (status = 'queued' OR (status = 'running' AND "
+            "(lease_expires_at IS NULL OR lease_expires_at < ?))) RETURNING *",
             (token, lease_until, lease_until, now, job_id, run_id, streamer_id, now)),
-        Statement("SELECT status, lease_expires_at FROM jobs WHERE id = ?", (job_id,)),
+        # Read by id alone, so a refused claim can tell a job that is busy from one the message misnames.
+        Statement("SELECT status, lease_expires_at, run_id, streamer_id FROM jobs WHERE id = ?", (job_id,)),
         Statement("SELECT * FROM streamers WHERE id = ?", (streamer_id,)),
         read_token(client_id),
     ]
@@ -258,22 +272,23 @@ def write_page(w: PageWrite) -> list[Statement]:
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
             "stop_reason = coalesce(?, stop_reason), error = NULL, newest_clip_at = ?, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
-            "WHERE id = ? AND lease_token = ? AND status = 'running'",
+            f"WHERE {_NAMED_JOB} AND lease_token = ? AND status = 'running'",
             (page, page, *w.views.params, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
              w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
-             w.job_id, w.lease_token)),
+             w.job_id, w.run_id, w.streamer_id, w.lease_token)),
         Statement(
             "UPDATE runs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
             "pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
-            f"jobs_done = jobs_done + ? WHERE id = ? AND {_HOLDS_LEASE}",
+            f"jobs_done = jobs_done + ? WHERE id = ? AND {_RUN_HOLDS_LEASE}",
             (page, page, *w.views.params, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue, int(finished),
-             w.run_id, w.job_id, w.lease_token)),
+             w.run_id, w.job_id, w.streamer_id, w.lease_token)),
     ]
     if w.clips:
-        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.lease_token, *w.views.params)))
+        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.run_id, w.streamer_id,
+                                                    w.lease_token, *w.views.params)))
     if finished and w.crawled:
         statements.append(
             Statement(
@@ -282,15 +297,16 @@ def write_page(w: PageWrite) -> list[Statement]:
                 "last_success_at = ?, failure_streak = 0, last_error = NULL, "
                 "last_clip_at = nullif(max(coalesce(last_clip_at, ''), coalesce(?, '')), ''), tier = ?, "
                 "next_crawl_at = ? "
-                "WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.job_id, w.lease_token)))
+                f"WHERE id = ? AND {_NAMED_LEASE}",
+                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.streamer_id, w.job_id, w.run_id,
+                 w.streamer_id, w.lease_token)))
     if finished:
         statements.append(finish_run_if_complete(w.run_id, w.now))
     return statements
 
 
-def release_job(job_id: int, run_id: int, lease_token: str, now: str, due_at: str, calls: Calls,
-                stop_reason: str, error: str | None) -> list[Statement]:
+def release_job(job_id: int, run_id: int, streamer_id: str, lease_token: str, now: str, due_at: str,
+                calls: Calls, stop_reason: str, error: str | None) -> list[Statement]:
     """Hand a running job back to the queue (a continuation or a retry follows), keeping its progress."""
     return [
         Statement(
@@ -298,34 +314,41 @@ def release_job(job_id: int, run_id: int, lease_token: str, now: str, due_at: st
             "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
-            "stop_reason = ?, error = ? WHERE id = ? AND lease_token = ? AND status = 'running'",
+            f"stop_reason = ?, error = ? WHERE {_NAMED_JOB} AND lease_token = ? AND status = 'running'",
             (due_at, calls.helix, calls.d1, calls.queue, calls.helix + calls.d1 + calls.queue,
-             calls.invocation_total, stop_reason, error, job_id, lease_token)),
+             calls.invocation_total, stop_reason, error_text(error) if error is not None else None,
+             job_id, run_id, streamer_id, lease_token)),
         Statement(
             "UPDATE runs SET helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ? "
-            f"WHERE id = ? AND {_HOLDS_LEASE}", (calls.helix, calls.d1, calls.queue, run_id, job_id, lease_token)),
+            f"WHERE id = ? AND {_RUN_HOLDS_LEASE}",
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, lease_token)),
     ]
 
 
-def fail_job(job_id: int, run_id: int, fail_token: str, now: str, calls: Calls, stop_reason: str,
-             error: str) -> list[Statement]:
-    """Record a job as failed for good (once, whoever holds it) and close the run if it was the last."""
+def fail_job(job_id: int, run_id: int, streamer_id: str, fail_token: str, now: str, calls: Calls,
+             stop_reason: str, error: str) -> list[Statement]:
+    """Record a job as failed for good (once, whoever holds it) and close the run if it was the last.
+
+    Only the job the message names, by id, run and streamer: a message naming a job of another run
+    changes nothing (the caller records it as a dead letter).
+    """
+    error = error_text(error)
     return [
         Statement(
             "UPDATE jobs SET status = 'failed', lease_token = ?, lease_expires_at = NULL, finished_at = ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
-            "stop_reason = ?, error = ? WHERE id = ? AND status IN ('queued', 'running')",
+            f"stop_reason = ?, error = ? WHERE {_NAMED_JOB} AND status IN ('queued', 'running')",
             (fail_token, now, calls.helix, calls.d1, calls.queue, calls.helix + calls.d1 + calls.queue,
-             calls.invocation_total, stop_reason, error[:1000], job_id)),
+             calls.invocation_total, stop_reason, error, job_id, run_id, streamer_id)),
         Statement(
             "UPDATE runs SET jobs_failed = jobs_failed + 1, helix_calls = helix_calls + ?, "
-            f"d1_calls = d1_calls + ?, queue_sends = queue_sends + ? WHERE id = ? AND {_HOLDS_LEASE}",
-            (calls.helix, calls.d1, calls.queue, run_id, job_id, fail_token)),
+            f"d1_calls = d1_calls + ?, queue_sends = queue_sends + ? WHERE id = ? AND {_RUN_HOLDS_LEASE}",
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, fail_token)),
         Statement(
             "UPDATE streamers SET failure_streak = failure_streak + 1, last_failure_at = ?, last_error = ? "
-            f"WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-            (now, error[:1000], job_id, fail_token)),
+            f"WHERE id = ? AND {_NAMED_LEASE}",
+            (now, error, streamer_id, job_id, run_id, streamer_id, fail_token)),
         finish_run_if_complete(run_id, now),
     ]
 
@@ -335,14 +358,35 @@ def record_dead_letter(source: str, job_id: int | None, body: str, reason: str, 
     """Record an unprocessable message; with `fail_token`, only if that failure of the job applied.
 
     A stray copy of a message whose job another copy already finished records nothing, and neither does
-    the redelivery of a dead letter that was recorded once.
+    the redelivery of a dead letter that was recorded once. Body and reason are cut, made UTF-8-safe and
+    scrubbed of secrets here, so recording can never fail on what the message held.
     """
-    values = (now, source, job_id, body[:DEAD_LETTER_BODY_LIMIT], reason[:1000])
+    values = _dead_letter_values(source, job_id, body, reason, now)
     if fail_token is None:
         return Statement("INSERT INTO dead_letters (received_at, source, job_id, body, reason) "
                          "VALUES (?, ?, ?, ?, ?)", values)
     return Statement(f"INSERT INTO dead_letters (received_at, source, job_id, body, reason) SELECT ?, ?, ?, ?, ? "
                      f"WHERE {_HOLDS_LEASE}", (*values, job_id, fail_token))
+
+
+def record_dead_letter_unless_named_job(source: str, job_id: int, run_id: int, streamer_id: str, body: str,
+                                        reason: str, now: str) -> Statement:
+    """Record a message as a dead letter when no job matches its job id, run and streamer together."""
+    values = _dead_letter_values(source, job_id, body, reason, now)
+    return Statement("INSERT INTO dead_letters (received_at, source, job_id, body, reason) "
+                     f"SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE {_NAMED_JOB})",
+                     (*values, job_id, run_id, streamer_id))
+
+
+def _dead_letter_values(source: str, job_id: int | None, body: str, reason: str,
+                        now: str) -> tuple[str, str, int | None, str, str]:
+    # Scrubbed before it is cut, so a secret across the cut is still masked whole.
+    return (now, source, job_id, scrub(storable_text(body))[:DEAD_LETTER_BODY_LIMIT], error_text(reason))
+
+
+def error_text(error: str) -> str:
+    """An error as D1 stores it (jobs.error, streamers.last_error, dead letters): scrubbed, storable, cut."""
+    return scrub(storable_text(error))[:ERROR_LIMIT]
 
 
 def store_token(client_id: str, access_token: str, expires_at: str, now: str) -> Statement:

@@ -15,6 +15,7 @@ from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from producer.streamers import add_streamers
+from shared import redaction
 from shared.config import Settings
 
 START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
@@ -27,6 +28,8 @@ def _no_leftover_log_handlers() -> Iterator[None]:
     logger = logging.getLogger("clipcrawler")
     for handler in [h for h in logger.handlers if getattr(h, "_clipcrawler", False)]:
         logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    redaction.forget()  # nor the secrets it learnt
 
 
 @dataclass

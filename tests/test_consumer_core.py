@@ -245,7 +245,8 @@ async def test_a_stale_writer_cannot_touch_a_job_it_lost(env: Env) -> None:
     body = await env.job_message()
     job = await env.job()
     await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'new-holder'")
-    write = store.PageWrite(job_id=job["id"], run_id=job["run_id"], lease_token="old-holder", now="2026-09-21T14:13:20Z",
+    write = store.PageWrite(job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
+                            lease_token="old-holder", now="2026-09-21T14:13:20Z",
                             clips=[{**make_clip("z"), "is_featured": 0}], skipped=0, calls=store.Calls(),
                             crawl_from="2026-09-20T14:00:00Z", crawl_to="2026-09-21T14:20:00Z", window_start=None,
                             window_end=None, cursor=None, cursor_at=None, window_pages=0, pages=1,

@@ -22,8 +22,8 @@ NOW = 1_000_000.0
     (Outcome.RATE_LIMITED, 1, None, 0.0, Decision(Action.REQUEUE, 61)),
     (Outcome.RATE_LIMITED, 1, NOW - 5, 0.0, Decision(Action.REQUEUE, 1)),  # reset already passed
     (Outcome.BUSY, 1, NOW + 600, 0.0, Decision(Action.REQUEUE, 601)),
-    (Outcome.BUSY, 6, NOW + 600, 0.0, Decision(Action.REQUEUE, 601)),  # never dropped: a crashed holder's
-    (Outcome.BUSY, 1, None, 0.0, Decision(Action.REQUEUE, 61)),        # job is reclaimed after its lease
+    (Outcome.BUSY, 6, NOW + 600, 0.0, Decision(Action.REQUEUE, 601)),  # a new message: attempts stay 1
+    (Outcome.BUSY, 1, None, 0.0, Decision(Action.REQUEUE, 61)),
     (Outcome.TRANSIENT, 1, None, 0.0, Decision(Action.RETRY, 60)),
     (Outcome.TRANSIENT, 2, None, 0.0, Decision(Action.RETRY, 120)),
     (Outcome.TRANSIENT, 5, None, 0.0, Decision(Action.RETRY, 960)),
@@ -34,6 +34,15 @@ def test_decisions(outcome: Outcome, attempts: int, retry_at: float | None, jitt
                    expected: Decision) -> None:
     assert decide(outcome, attempts=attempts, max_retries=5, now=NOW, base_delay=60, retry_at=retry_at,
                   jitter=jitter) == expected
+
+
+@pytest.mark.parametrize(("busy", "expected"), [
+    (0, Decision(Action.REQUEUE, 601)),  # the first answer waits for the lease to end
+    (5, Decision(Action.REQUEUE, 601)),  # then max_retries more, each waiting for the (renewed) lease
+    (6, Decision(Action.FAIL)),  # then this copy is dead-lettered: a busy answer is not for ever
+])
+def test_busy_answers_are_bounded_by_the_lease_and_the_retries(busy: int, expected: Decision) -> None:
+    assert decide(Outcome.BUSY, attempts=1, max_retries=5, now=NOW, retry_at=NOW + 600, busy=busy) == expected
 
 
 def test_every_outcome_has_a_decision() -> None:

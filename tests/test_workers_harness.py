@@ -92,7 +92,8 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def deliveries(result: dict[str, Any], *, queue: str, streamer_id: str) -> list[dict[str, Any]]:
     return [d for d in result["deliveries"]
-            if d["queue"] == queue and d["body"].get("streamer_id") == streamer_id]
+            if d["queue"] == queue and isinstance(d["body"], dict)  # hostile_messages has one that is text
+            and d["body"].get("streamer_id") == streamer_id]
 
 
 def job(result: dict[str, Any], run_id: int, streamer_id: str) -> dict[str, Any]:
@@ -183,6 +184,9 @@ async def play_locally() -> dict[str, Any]:
                 await runner.crawl(scheduled_time=scenario.SLOT)
                 kicked = await api.post("/runs", json={}, headers=bearer)
                 assert kicked.status_code == 202, kicked.text
+                await runner.drain()
+                for body in described["hostile"]:
+                    await runner.queue.send(body)
                 await runner.drain()
                 assert clock.now() < scenario.SAME_WINDOWS_UNTIL, (
                     f"the local run's clock ended at {clock.now()}, past {scenario.SAME_WINDOWS_UNTIL}: its "
@@ -298,11 +302,30 @@ def test_a_message_whose_consumer_always_dies_lands_in_the_dead_letter_queue(har
     assert dead["queue"] == DEAD_LETTERS["queue"] and dead["outcome"]["action"] == "ack"
     failed = job(harness, scenario.POISONED_RUN, streamer)
     assert (failed["status"], failed["attempts"]) == ("failed", 0)
-    [letter] = harness["tables"]["dead_letters"]
-    assert (letter["source"], letter["job_id"]) == ("dlq", failed["id"])
+    [letter] = [d for d in harness["tables"]["dead_letters"] if d["source"] == "dlq"]
+    assert letter["job_id"] == failed["id"]
     assert json.loads(letter["body"]) == dead["body"]
     run = harness["tables"]["runs"][0]
     assert (run["status"], run["jobs_done"], run["jobs_failed"]) == ("finished", scenario.STREAMERS - 1, 1)
+
+
+def test_hostile_messages_are_acked_each_with_a_dead_letter_and_change_no_job(harness: dict[str, Any]) -> None:
+    """Issue 17: a message naming another run's job, and malformed bodies, through the consumer entry."""
+    hostile = scenario.hostile_messages(scenario.world())
+    delivered = [d for d in harness["deliveries"] if d["queue"] == JOBS["queue"] and d["body"] in hostile]
+    assert [d["body"] for d in delivered] == hostile  # each delivered once...
+    assert {d["outcome"]["action"] for d in delivered} == {"ack"}  # ...and acked, not re-sent as busy
+    letters = [d for d in harness["tables"]["dead_letters"] if d["source"] == "consumer"]
+    assert len(letters) == len(hostile)
+    named_job = hostile[0]["job_id"]
+    owner = next(j for j in harness["tables"]["jobs"] if j["id"] == named_job)
+    assert owner["run_id"] == 2 and owner["status"] == "done"  # the job the stray message named is untouched
+    mismatched, version, deep, text = (letter["reason"] for letter in letters)
+    assert f"message names job {named_job} of run 1" in mismatched and "belongs to run 2" in mismatched
+    assert "unsupported message version True" in version
+    assert "nests deeper than 8 levels" in deep
+    assert "not JSON" in text
+    assert json.loads(letters[0]["body"]) == hostile[0]
 
 
 def test_a_clip_without_a_vod_offset_is_stored_and_read_back_as_null(harness: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,6 +51,9 @@ class EmulatorConfig:
     history_s: float = 365 * DAY_S
     # Get Clips by game_id reads every streamer of the game: its windows are clipped to this much history.
     game_history_s: float = 30 * DAY_S
+    # A token endpoint that repeats the refused request in its error text, secret and all (some proxies and
+    # OAuth servers do): what the crawler stores and shows of it must still hold no secret.
+    echo_refused_requests: bool = False
 
 
 @dataclass
@@ -211,7 +214,10 @@ class Emulator:
         form.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
         refusal = self._refuse_grant(form)
         if refusal is not None:
-            return Reply(refusal[0], {"status": refusal[0], "message": refusal[1]})
+            status, message = refusal
+            if self.config.echo_refused_requests:
+                message += f" for {urlencode(form)}; secret {form.get('client_secret')!r} is not known"
+            return Reply(status, {"status": status, "message": message})
         token = self.mint_token(self.config.client_id)
         return Reply(
             200, {"access_token": token, "expires_in": self.config.token_lifetime_s, "token_type": "bearer"}

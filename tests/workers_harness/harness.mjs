@@ -358,6 +358,14 @@ async function main() {
     result.responses.run_page = await browse("GET", login.location ?? "/ui/runs/1", { cookie });
     delete result.responses.run_page.cookie;
 
+    // Hostile messages on the jobs queue (scenario.hostile_messages), once each; the test checks how each ended.
+    const deliveredBefore = result.deliveries.length;
+    for (const body of scenario.hostile) await proxies.consumer.JOBS.send(body, { contentType: "json" });
+    await settle(
+      async () => result.deliveries.length >= deliveredBefore + scenario.hostile.length,
+      "the hostile messages",
+    );
+
     phase("story");
     result.finished = true;
     for (let waited = 0; waited < AFTERMATH_MS; waited += AFTERMATH_STEP_MS) {

@@ -93,6 +93,24 @@ def emulator_app(helix: HelixWorld, config: EmulatorConfig) -> Starlette:
     return create_emulator_app(helix, config, wrap=ScriptedClips(script, helix.clock, config.rate_limit_points))
 
 
+def hostile_messages(helix: HelixWorld) -> list[Any]:
+    """Sent to the jobs queue once both runs are over; each must end acked, with its own dead_letters row.
+
+    Job STREAMERS + 1 is the kick's first job (the cron's run has jobs 1 to STREAMERS): named with the
+    cron's run, it matches no job. Today's code took it for a duplicate, and `v: true` for version 1.
+    """
+    first = helix.all_streamers()[0].id
+    deep: dict[str, Any] = {}
+    for _ in range(12):
+        deep = {"a": deep}
+    return [
+        {"v": 1, "type": "crawl", "run_id": POISONED_RUN, "job_id": STREAMERS + 1, "streamer_id": first, "seq": 0},
+        {"v": True, "type": "crawl", "run_id": 1, "job_id": 1, "streamer_id": first},
+        {"v": 1, "type": "crawl", "run_id": 1, "job_id": 1, "streamer_id": first, "deep": deep},
+        '{"v": 1, "type": "crawl"',
+    ]
+
+
 def describe(helix: HelixWorld) -> dict[str, Any]:
     """What the Node harness needs to play the story (it reads this from the emulator's first line)."""
     streamers = helix.all_streamers()
@@ -104,6 +122,7 @@ def describe(helix: HelixWorld) -> dict[str, Any]:
         "poisoned": {"streamer_id": streamers[POISONED_STREAMER].id, "run_id": POISONED_RUN},
         "tables": sorted(TABLES),
         "routes": routes.calls(helix),
+        "hostile": hostile_messages(helix),
     }
 
 
