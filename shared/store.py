@@ -103,6 +103,8 @@ class PageWrite:
     tier: int = 0  # the streamer's schedule once the job is done
     next_crawl_at: str | None = None
     views: ViewCountRefresh = EXACT_VIEW_COUNTS
+    window_clips: int = 0  # distinct clips read in the window to page next
+    window_span: int | None = None  # seconds: the span planned for the next windows (the streamer's, at the end)
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -253,14 +255,15 @@ def write_page(w: PageWrite) -> list[Statement]:
             "UPDATE jobs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
             "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, cursor_at = ?, "
-            "window_pages = ?, pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
+            "window_pages = ?, window_clips = ?, window_span = ?, pages = pages + ?, clips_seen = clips_seen + ?, "
+            "clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
             "stop_reason = coalesce(?, stop_reason), error = NULL, newest_clip_at = ?, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
             "WHERE id = ? AND lease_token = ? AND status = 'running'",
             (page, page, *w.views.params, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
-             w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
+             w.window_pages, w.window_clips, w.window_span, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
              w.job_id, w.lease_token)),
         Statement(
@@ -281,9 +284,10 @@ def write_page(w: PageWrite) -> list[Statement]:
                 "UPDATE streamers SET crawled_through = max(coalesce(crawled_through, ''), ?), "
                 "last_success_at = ?, failure_streak = 0, last_error = NULL, "
                 "last_clip_at = nullif(max(coalesce(last_clip_at, ''), coalesce(?, '')), ''), tier = ?, "
-                "next_crawl_at = ? "
+                "next_crawl_at = ?, window_span = coalesce(?, window_span) "
                 "WHERE id = (SELECT streamer_id FROM jobs WHERE id = ? AND lease_token = ?)",
-                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.job_id, w.lease_token)))
+                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.window_span, w.job_id,
+                 w.lease_token)))
     if finished:
         statements.append(finish_run_if_complete(w.run_id, w.now))
     return statements

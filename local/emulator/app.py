@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.emulator.needed import NeededCalls
 from local.emulator.world import HelixWorld
 from shared.errors import InvalidInput
 from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
@@ -122,6 +123,7 @@ class Emulator:
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.tokens_minted = 0
+        self.needed = NeededCalls(world, config.result_cap)  # what the crawl's Get Clips calls are measured against
         self._tokens: dict[str, _Token] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._jitter = random.Random(config.seed)
@@ -267,6 +269,7 @@ class Emulator:
                 return helix_error(404, "The specified game was not found.")
             clips = self.world.game_clips(values[0], start, end)
         else:
+            self.needed.record(values[0], start, end)
             clips = self.world.clips(values[0], start, end)
         if featured is not None:
             clips = [c for c in clips if c["is_featured"] is featured]
