@@ -21,6 +21,7 @@ from shared.ports import Clock, Row, Statement
 from shared.retry_policy import Outcome
 from shared.schedule import latest
 from shared.timefmt import parse_rfc3339, to_rfc3339
+from shared.token_store import StoredToken
 from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for, split_span
 
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
@@ -113,7 +114,8 @@ class StreamerCrawl:
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
-        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
+        tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
+        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
         self.streamer = streamer.rows[0] if streamer.rows else None
         return None
 

@@ -353,7 +353,7 @@ def store_token(client_id: str, access_token: str, expires_at: str, now: str) ->
     return Statement(
         "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, "
-        "expires_at = excluded.expires_at, minted_at = excluded.minted_at",
+        "expires_at = excluded.expires_at, minted_at = excluded.minted_at, minting_until = NULL",
         (client_id, access_token, expires_at, now))
 
 
@@ -384,3 +384,21 @@ def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
         "ON CONFLICT (id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, active = 1",
         (now, json.dumps(rows, ensure_ascii=False)))
 
+
+
+def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> list[Statement]:
+    """Claim the next mint when the stored token is still `stale_token` and nobody holds the claim; re-read it.
+
+    One round trip, on the rare path only (after a 401 or near expiry): the first statement returns a row
+    only to the consumer that won the claim, the second the token as stored now (another consumer's, maybe).
+    """
+    return [
+        Statement(
+            "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at, minting_until) "
+            "VALUES (?, '', '1970-01-01T00:00:00Z', ?, ?) "
+            "ON CONFLICT (client_id) DO UPDATE SET minting_until = excluded.minting_until "
+            "WHERE app_tokens.access_token = ? AND (app_tokens.minting_until IS NULL OR app_tokens.minting_until < ?) "
+            "RETURNING minting_until",
+            (client_id, now, until, stale_token, now)),
+        read_token(client_id),
+    ]
