@@ -136,6 +136,21 @@ def _lost(f: Figures, c: BenchConfig) -> str:
             f"{_count(f['baseline_expected_clips'])}).")
 
 
+def _needed(f: Figures, c: BenchConfig) -> str:
+    return ("The fewest Helix calls that serve every clip in the ranges the crawl asked for, computed by the "
+            "emulator's own module (local/emulator/needed.py) on the same world: pages of 100, one call for a "
+            "window with none, no window over the ~1,000-result cap.")
+
+
+def _over_needed(f: Figures, c: BenchConfig) -> str:
+    text = "Helix calls made over Helix calls needed (1.00 is a crawl that reads each clip once)."
+    later = f.get("crawls", [])[1:]
+    if later:
+        text += " A second crawl right after, starting from the window span the first found: " + ", ".join(
+            f"{k['helix_calls']:,} calls for {k['needed']:,} needed ({_num(k['over_needed'])})" for k in later) + "."
+    return text
+
+
 def _says(text: str) -> Callable[[Figures, BenchConfig], str]:
     return lambda f, c: text
 
@@ -155,6 +170,12 @@ ROWS: Sequence[Row] = (
               "many isolates; here one Python process runs it all.")),
     Row("Helix calls", "helix_calls", "baseline_helix_calls", _count, "lower",
         _says("Every request to the emulated Twitch: the token, Get Clips pages, retries and 429s.")),
+    Row("Helix calls needed", "helix_calls_needed", None, _count, None, _needed),
+    Row("Calls over needed", "calls_over_needed", None, _num, None, _over_needed),
+    Row("Helix calls per streamer", "calls_per_streamer", None, _num, None,
+        _says("Every Helix call of the run (the token's included) over the streamers crawled.")),
+    Row("Token mints", "token_mints", None, _count, None,
+        lambda f, c: f"App tokens minted during the run; {f['revocations']} revocation(s) were injected."),
     Row("Get Clips pages", "pages", "baseline_pages", _count, None, _pages),
     Row("D1 round trips", "d1_calls", "baseline_d1_calls", _count, "lower",
         _says("Every call to the database, a batch counting once, the producer's included.")),

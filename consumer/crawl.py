@@ -124,8 +124,8 @@ class StreamerCrawl:
         assert job is not None and helix is not None
         if self.streamer is None or not self.streamer["active"]:
             # Deactivated after its job was queued: close the job, and leave the watermark where it is.
-            return await self._commit_page(None, [], 0, None, None, None, "streamer_inactive", pages=0,
-                                           crawled=False)
+            return _done(await self._commit_page(None, [], 0, None, None, None, "streamer_inactive", pages=0,
+                                                 crawled=False))
         crawl = self._crawl_window(job)
         plan = self._planned_span(job)
         window = self._current_window(job, crawl, plan)
@@ -140,12 +140,12 @@ class StreamerCrawl:
         if cursor and walk is not None:
             walk.cursors.add(cursor)
         measured = _Density()
-        ceiling = self.settings.max_window_hours * HOUR  # spans after a split stay under half the split window
+        ceiling: float = self.settings.max_window_hours * HOUR  # spans after a split stay under half of it
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
-                return await self._commit_page(crawl, [], 0, None, None, None, anomaly or "complete", pages=0,
-                                               plan=plan)
+                return _done(await self._commit_page(crawl, [], 0, None, None, None, anomaly or "complete",
+                                                     pages=0, plan=plan))
             # A page costs one Helix call and one D1 write; keep room to hand the job back after it.
             if not self.budget.can_afford(external=1, internal=1 + INTERNAL_RESERVE):
                 return await self._stop(Outcome.BUDGET, "budget", None)
@@ -309,3 +309,9 @@ class _Density:
     def add(self, clips: int, span: float) -> None:
         self.clips += clips
         self.span += span
+
+
+def _done(result: CrawlResult | None) -> CrawlResult:
+    """The result of a write with no window left, which always finishes the job."""
+    assert result is not None
+    return result

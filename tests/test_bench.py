@@ -31,7 +31,8 @@ from shared.ports import Result, Statement
 # (S1 and S3 run in real time).
 TINY = BenchConfig(helix_latency_ms=4, helix_jitter_ms=1, d1_latency_ms=1, d1_jitter_ms=0.5, concurrency=8,
                    rate_limit=1_200, s1_streamers=12, s2_streamers=60, s2_clock_factor=40, s2_baseline_sample=10,
-                   s3_clips=1_500)
+                   s3_clips=1_500, s4_streamers=30, s4_heavy_clips=1_500, s4_looping=2, s4_empty_page=2,
+                   s4_clock_factor=1)
 REQUIRED = ("wall_s", "baseline_wall_s", "speedup", "floor_s", "subrequests_max", "subrequests_p95",
             "d1_calls_per_page", "http_429_share", "rate_limit_share", "lost")
 
@@ -42,7 +43,7 @@ def results() -> dict[str, dict[str, Any]]:
 
 
 def test_every_scenario_has_the_required_figures(results: dict[str, dict[str, Any]]) -> None:
-    assert list(results) == ["S1", "S2", "S3"]
+    assert list(results) == ["S1", "S2", "S3", "S4"]
     for name, figures in results.items():
         missing = [key for key in REQUIRED if key not in figures]
         assert not missing, (name, missing)
