@@ -68,8 +68,9 @@ class Bed:
 
 def trap_faults(config: BenchConfig, chosen: Sequence[Streamer], helix_requests: int) -> HelixFaults:
     """S4's traps on the streamers after the heavy first one; the revocations spread over the run's requests."""
-    looping = frozenset(s.id for s in chosen[1:1 + config.s4_looping])
-    empty = frozenset(s.id for s in chosen[1 + config.s4_looping:1 + config.s4_looping + config.s4_empty_page])
+    after_looping = 1 + config.s4_looping
+    looping = frozenset(s.id for s in chosen[1:after_looping])
+    empty = frozenset(s.id for s in chosen[after_looping:after_looping + config.s4_empty_page])
     every = max(1, helix_requests // (config.s4_revocations + 1))
     return HelixFaults(seed=config.seed, looping_broadcasters=looping, empty_page_broadcasters=empty,
                        first_attempt_error_rate=config.s4_first_attempt_errors,
@@ -181,7 +182,7 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
 
 
 def _crawl_calls(bed: Bed, helix_before: int, queries_before: int) -> dict[str, Any]:
-    """One crawl's Helix calls beside the fewest that serve every clip it asked for (local/emulator/needed.py)."""
+    """One crawl's Helix calls beside the fewest serving every clip it asked for (local/emulator/needed.py)."""
     needed = NeededCalls(bed.world, bed.emulator.result_cap)
     for query in bed.probe.clip_queries[queries_before:]:
         needed.record_query(query)

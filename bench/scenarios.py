@@ -95,7 +95,8 @@ def scenarios(config: BenchConfig, names: tuple[str, ...] = NAMES) -> list[Scena
                        baseline_sample=sample if sample < config.s2_streamers else None),
         "S3": Scenario("S3", f"a heavy streamer: ~{config.s3_clips:,} clips in the window, Free plan",
                        1, config.concurrency, plan="free", heavy_clips=config.s3_clips, crawls=2),
-        "S4": Scenario("S4", f"traps: {config.s4_streamers:,} streamers, {config.s4_looping} with looping cursors, "
+        "S4": Scenario("S4", f"traps: {config.s4_streamers:,} streamers, {config.s4_looping} with looping "
+                             "cursors, "
                              f"{config.s4_empty_page} with empty pages that carry a cursor, one with "
                              f"~{config.s4_heavy_clips:,} clips past the cap, {config.s4_revocations} token "
                              f"revocation(s), {config.s4_first_attempt_errors:.0%} of first attempts 503",

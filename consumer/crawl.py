@@ -22,7 +22,8 @@ from shared.retry_policy import Outcome
 from shared.schedule import latest
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
-from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for, split_span
+from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,
+                            split_span)
 
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
 # queue send for the continuation.

@@ -52,7 +52,8 @@ class WindowWalk:
             if not self.last_gain_full or cursor in self.refollowed:
                 return Step(END, "repeated_cursor")
             self.refollowed.add(cursor)
-        near_cap = self.pages >= settings.split_at_pages and self.clips >= (settings.split_at_pages - 1) * PAGE_SIZE
+        split_at = settings.split_at_pages
+        near_cap = self.pages >= split_at and self.clips >= (split_at - 1) * PAGE_SIZE
         if near_cap and self.window.span > HELIX_TIME_STEP:
             return Step(SPLIT)  # Helix returns about 1,000 results per query: the rest needs smaller windows
         if self.pages >= settings.page_cap:

@@ -19,7 +19,7 @@ from shared.windows import Window
 PAGE_SIZE = 100
 USERS_PER_CALL = 100
 TOKEN_MARGIN_SECONDS = 3600  # re-mint a token this close to expiry rather than risk a 401 mid-crawl
-# While another consumer mints the replacement token, re-read the stored one after these pauses (s), then give up.
+# While another consumer mints the replacement token, re-read the stored one after these pauses (s).
 MINT_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
@@ -186,7 +186,7 @@ class HelixClient:
             if pause is None:
                 break
             await self._clock.sleep(pause)
-        raise TransientHelixError("another consumer claimed the app token's mint and has not stored a token yet")
+        raise TransientHelixError("another consumer claimed the app token's mint and stored no token yet")
 
     async def mint_token(self) -> AppToken:
         """Client-credentials grant. App tokens cannot be refreshed, only minted anew."""

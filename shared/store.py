@@ -104,7 +104,7 @@ class PageWrite:
     next_crawl_at: str | None = None
     views: ViewCountRefresh = EXACT_VIEW_COUNTS
     window_clips: int = 0  # distinct clips read in the window to page next
-    window_span: int | None = None  # seconds: the span planned for the next windows (the streamer's, at the end)
+    window_span: int | None = None  # seconds: the span planned for next windows (the streamer's, at the end)
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -255,15 +255,16 @@ def write_page(w: PageWrite) -> list[Statement]:
             "UPDATE jobs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
             "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, cursor_at = ?, "
-            "window_pages = ?, window_clips = ?, window_span = ?, pages = pages + ?, clips_seen = clips_seen + ?, "
-            "clips_skipped = clips_skipped + ?, "
+            "window_pages = ?, window_clips = ?, window_span = ?, pages = pages + ?, "
+            "clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
             "stop_reason = coalesce(?, stop_reason), error = NULL, newest_clip_at = ?, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
             "WHERE id = ? AND lease_token = ? AND status = 'running'",
             (page, page, *w.views.params, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
-             w.window_pages, w.window_clips, w.window_span, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
+             w.window_pages, w.window_clips, w.window_span, w.pages, len(w.clips), w.skipped, c.helix, c.d1,
+             c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
              w.job_id, w.lease_token)),
         Statement(
@@ -387,7 +388,7 @@ def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
 
 
 def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> list[Statement]:
-    """Claim the next mint when the stored token is still `stale_token` and nobody holds the claim; re-read it.
+    """Claim the next mint if the stored token is still `stale_token` and nobody holds the claim; re-read it.
 
     One round trip, on the rare path only (after a 401 or near expiry): the first statement returns a row
     only to the consumer that won the claim, the second the token as stored now (another consumer's, maybe).
@@ -397,7 +398,8 @@ def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> 
             "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at, minting_until) "
             "VALUES (?, '', '1970-01-01T00:00:00Z', ?, ?) "
             "ON CONFLICT (client_id) DO UPDATE SET minting_until = excluded.minting_until "
-            "WHERE app_tokens.access_token = ? AND (app_tokens.minting_until IS NULL OR app_tokens.minting_until < ?) "
+            "WHERE app_tokens.access_token = ? "
+            "AND (app_tokens.minting_until IS NULL OR app_tokens.minting_until < ?) "
             "RETURNING minting_until",
             (client_id, now, until, stale_token, now)),
         read_token(client_id),

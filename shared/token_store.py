@@ -1,4 +1,4 @@
-"""The app token as stored in D1, shared by every consumer: re-read before minting, minted by one at a time."""
+"""The app token as stored in D1 for every consumer: re-read before minting, minted by one at a time."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ class StoredToken:
 
     async def claim(self, stale: AppToken | None) -> TokenClaim:
         now = self._clock.now()
+        stale_token = stale.access_token if stale else ""
         won, current = await self._db.batch(store.claim_token_mint(
-            self._client_id, stale.access_token if stale else "", to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)))
+            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)))
         return TokenClaim(AppToken.from_row(current.rows[0] if current.rows else None), bool(won.rows))
 
     async def store(self, token: AppToken) -> None:
-        await self._db.batch([store.store_token(self._client_id, token.access_token, to_rfc3339(token.expires_at),
-                                                to_rfc3339(self._clock.now()))])
+        expires, now = to_rfc3339(token.expires_at), to_rfc3339(self._clock.now())
+        await self._db.batch([store.store_token(self._client_id, token.access_token, expires, now)])

@@ -69,10 +69,10 @@ class HelixFaults:
     # Get Clips pagination, per page of a broadcaster's walk:
     repeat_page_rate: float = 0.0  # the previous page again, cursor and all, for the cursor it gave
     loop_cursor_rate: float = 0.0  # the next cursor points back to an earlier page (or this one)
-    first_attempt_error_rate: float = 0.0  # a request's first attempt answers 503; the same request again passes
+    first_attempt_error_rate: float = 0.0  # a request's first attempt answers 503; asked again, it passes
     # Get Clips traps, by broadcaster, at the end of every walk:
     looping_broadcasters: frozenset[str] = frozenset()  # the last page's cursor leads back to that page
-    empty_page_broadcasters: frozenset[str] = frozenset()  # ...leads on to an empty page with a cursor of its own
+    empty_page_broadcasters: frozenset[str] = frozenset()  # ...leads on to an empty page with its own cursor
     # Per clip served:
     malformed_clip_rate: float = 0.0  # one of MALFORMATIONS
     oversized_title_rate: float = 0.0
@@ -174,7 +174,7 @@ class HelixFaultInjector:
         return None
 
     def _first_attempt(self, request: Request) -> Reply | None:
-        """503 for the first attempt of a request chosen by its URL (keyed, so no other fault is reshuffled)."""
+        """503 for the first attempt of a request chosen by its URL (keyed: no other fault is reshuffled)."""
         rate = self.faults.first_attempt_error_rate
         key = f"{request.url.path}?{sorted(request.query_params.multi_items())}"
         if rate == 0 or key in self._attempted:
@@ -195,7 +195,8 @@ class HelixFaultInjector:
         elif broadcaster in self.faults.empty_page_broadcasters:
             # "the cursor may return an empty page near the end of the list" (Twitch's API guide), and that
             # empty page carries a cursor too.
-            body["pagination"]["cursor"] = encode_cursor(offset + max(len(body["data"]), int(query.get("first", 20))))
+            step = max(len(body["data"]), int(query.get("first", 20)))
+            body["pagination"]["cursor"] = encode_cursor(offset + step)
             self.injected["empty_page_cursor"] += 1
 
     def _clips(self, request: Request, reply: Reply, now: float) -> None:

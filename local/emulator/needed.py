@@ -46,7 +46,7 @@ class NeededCalls:
         self.windows.clear()
 
     def needed(self) -> dict[str, int]:
-        """By broadcaster, the fewest calls that serve every clip now visible in the ranges it was asked for."""
+        """By broadcaster, the fewest calls serving every clip now visible in the ranges it was asked for."""
         return {broadcaster: sum(self.range_calls(broadcaster, a, b) for a, b in _merged(windows))
                 for broadcaster, windows in self.windows.items()}
 
