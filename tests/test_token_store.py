@@ -82,3 +82,26 @@ async def test_concurrent_clients_refused_the_same_token_mint_once(db: SqliteDat
     assert {c.token.access_token for c in clients if c.token} == {"t0"}
     row = await db.first("SELECT access_token, minting_until FROM app_tokens")
     assert row == {"access_token": "t0", "minting_until": None}
+
+
+async def test_a_token_near_expiry_is_replaced_once_across_concurrent_clients() -> None:
+    database = await SqliteDatabase.open()
+    minted: list[str] = []
+
+    def twitch(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            minted.append(f"t{len(minted)}")
+            return httpx.Response(200, json={"access_token": minted[-1], "expires_in": 5_000_000})
+        return httpx.Response(200, json={"data": []})
+
+    try:
+        clock = VirtualClock(NOW)
+        expiring = AppToken("old", NOW + 60)  # inside the margin: not used for another request
+        await database.batch([store.store_token("cid", "old", to_rfc3339(expiring.expires_at), to_rfc3339(NOW))])
+        async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
+            clients = [HelixClient(http, SETTINGS, Budget(50, 50), clock, expiring,
+                                   tokens=StoredToken(database, clock, "cid")) for _ in range(5)]
+            await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients))
+        assert minted == ["t0"]
+    finally:
+        await database.close()
