@@ -16,7 +16,8 @@ CREATE TABLE IF NOT EXISTS streamers (
     next_crawl_at   TEXT,                          -- when a scheduled run next includes it; NULL = now
     last_clip_at    TEXT,                          -- creation time of its newest clip seen
     last_live_at    TEXT,                          -- last time Get Streams showed it live
-    added_at        TEXT NOT NULL
+    added_at        TEXT NOT NULL,
+    window_span     INTEGER                        -- seconds: the crawl window span that last worked; NULL = the max
 );
 CREATE INDEX IF NOT EXISTS streamers_active ON streamers (active, id);
 CREATE INDEX IF NOT EXISTS streamers_login ON streamers (login);
@@ -112,6 +113,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created_at           TEXT NOT NULL,
     started_at           TEXT,
     finished_at          TEXT,
+    window_span          INTEGER,                      -- seconds: the span planned for the next windows
+    window_clips         INTEGER NOT NULL DEFAULT 0,   -- distinct clips read in the current window so far
     UNIQUE (run_id, streamer_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_run_status ON jobs (run_id, status);
@@ -140,7 +143,8 @@ CREATE TABLE IF NOT EXISTS app_tokens (
     minted_at           TEXT NOT NULL,
     ratelimit_limit     INTEGER,
     ratelimit_remaining INTEGER,
-    ratelimit_reset     INTEGER                    -- epoch seconds
+    ratelimit_reset     INTEGER,                   -- epoch seconds
+    minting_until       TEXT                       -- a consumer claimed the next mint until then (after a 401)
 );
 
 -- View-count marks for the dashboard's hottest clips (views gained in the last 24 h): one row per clip

@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="streamers the S2 baseline really crawls; the rest is extrapolated")
     parser.add_argument("--s3-clips", type=int, default=d.s3_clips,
                         help="clips in S3's heavy streamer's window")
+    parser.add_argument("--s4-streamers", type=int, default=d.s4_streamers,
+                        help="streamers in S4, the traps scenario")
+    parser.add_argument("--s4-clock-factor", type=float, default=d.s4_clock_factor,
+                        help="how many times faster than real time S4's clock runs")
     parser.add_argument("--prototype-spread-fanout", dest="spread_fanout", type=float,
                         default=d.spread_fanout, metavar="SHARE",
                         help="PROTOTYPE: delay crawl messages to SHARE of the rate limit (0: off)")
@@ -64,7 +68,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         d1_latency_ms=args.d1_latency_ms, d1_jitter_ms=args.d1_jitter_ms, concurrency=args.concurrency,
         rate_limit=args.rate_limit, seed=args.seed, s1_streamers=args.s1_streamers,
         s2_streamers=args.s2_streamers, s2_clock_factor=args.s2_clock_factor,
-        s2_baseline_sample=args.s2_baseline_sample, s3_clips=args.s3_clips, spread_fanout=args.spread_fanout,
+        s2_baseline_sample=args.s2_baseline_sample, s3_clips=args.s3_clips, s4_streamers=args.s4_streamers,
+        s4_clock_factor=args.s4_clock_factor, spread_fanout=args.spread_fanout,
         services_in_processes=not args.services_in_process)
 
 

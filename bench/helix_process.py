@@ -20,6 +20,7 @@ from typing import Any
 
 from bench.clock import ScaledClock
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.emulator.faults import HelixFaultInjector, HelixFaults
 
 STARTUP_TIMEOUT_S = 60.0
 
@@ -35,6 +36,7 @@ class WorldSpec:
     warm: tuple[str, ...]  # broadcaster ids whose clips are generated before serving, as the parent did
     warm_from: float
     warm_to: float
+    faults: HelixFaults | None = None  # S4's traps, injected into the served app
 
 
 def build_world(spec: WorldSpec, clock: ScaledClock) -> HelixWorld:
@@ -104,7 +106,8 @@ async def _serve_until_parent_leaves(spec: WorldSpec, emulator: EmulatorConfig, 
                                      parent: Connection) -> None:
     import uvicorn  # CPython only, like the whole benchmark
 
-    app = create_emulator_app(build_world(spec, clock), emulator)
+    wrap = HelixFaultInjector(spec.faults).wrap if spec.faults is not None else None
+    app = create_emulator_app(build_world(spec, clock), emulator, wrap=wrap)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

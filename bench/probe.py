@@ -14,6 +14,7 @@ from shared.ports import Clock
 
 HELIX_PREFIX = "/helix/"
 CLIPS_PATH = "/helix/clips"
+TOKEN_SUFFIX = "/oauth2/token"
 
 
 @dataclass
@@ -83,6 +84,9 @@ class Probe:
     points_at: list[float] = field(default_factory=list)  # virtual times of answers that cost a point
     # broadcaster id -> when the first Get Clips request that was answered with a page went out
     first_fetch: dict[str, float] = field(default_factory=dict)
+    # (broadcaster id, started_at, ended_at) of every Get Clips request, for the calls the crawl needed
+    clip_queries: list[dict[str, str]] = field(default_factory=list)
+    token_mints: int = 0  # token endpoint answers that handed out a token
 
     def count(self, kind: str) -> None:
         """Count one outbound call of `kind` ('helix', 'd1' or 'queue') as it goes out."""
@@ -140,7 +144,12 @@ class CountingTransport(httpx.AsyncBaseTransport):
         finally:
             self._probe.finished("helix")
         self._probe.answered(request.url.path, response.status_code, self._clock.now())
+        if request.url.path.endswith(TOKEN_SUFFIX) and response.status_code == 200:
+            self._probe.token_mints += 1
         broadcaster = request.url.params.get("broadcaster_id")
+        if request.url.path == CLIPS_PATH and broadcaster:
+            self._probe.clip_queries.append({k: request.url.params.get(k, "")
+                                             for k in ("broadcaster_id", "started_at", "ended_at")})
         if request.url.path == CLIPS_PATH and response.status_code == 200 and broadcaster:
             self._probe.first_fetch.setdefault(broadcaster, sent_at)
         return response

@@ -136,6 +136,23 @@ def _lost(f: Figures, c: BenchConfig) -> str:
             f"{_count(f['baseline_expected_clips'])}).")
 
 
+def _needed(f: Figures, c: BenchConfig) -> str:
+    return ("The fewest Helix calls that serve every clip in the ranges the crawl asked for, computed by the "
+            "emulator's own module (local/emulator/needed.py) on the same world: pages of 100, one call "
+            "for a "
+            "window with none, no window over the ~1,000-result cap.")
+
+
+def _over_needed(f: Figures, c: BenchConfig) -> str:
+    text = "Helix calls made over Helix calls needed (1.00 is a crawl that reads each clip once)."
+    later = f.get("crawls", [])[1:]
+    if later:
+        text += " A second crawl right after, starting from the window span the first found: " + ", ".join(
+            f"{k['helix_calls']:,} calls for {k['needed']:,} needed ({_num(k['over_needed'])})"
+            for k in later) + "."
+    return text
+
+
 def _says(text: str) -> Callable[[Figures, BenchConfig], str]:
     return lambda f, c: text
 
@@ -155,6 +172,12 @@ ROWS: Sequence[Row] = (
               "many isolates; here one Python process runs it all.")),
     Row("Helix calls", "helix_calls", "baseline_helix_calls", _count, "lower",
         _says("Every request to the emulated Twitch: the token, Get Clips pages, retries and 429s.")),
+    Row("Helix calls needed", "helix_calls_needed", None, _count, None, _needed),
+    Row("Calls over needed", "calls_over_needed", None, _num, None, _over_needed),
+    Row("Helix calls per streamer", "calls_per_streamer", None, _num, None,
+        _says("Every Helix call of the run (the token's included) over the streamers crawled.")),
+    Row("Token mints", "token_mints", None, _count, None,
+        lambda f, c: f"App tokens minted during the run; {f['revocations']} revocation(s) were injected."),
     Row("Get Clips pages", "pages", "baseline_pages", _count, None, _pages),
     Row("D1 round trips", "d1_calls", "baseline_d1_calls", _count, "lower",
         _says("Every call to the database, a batch counting once, the producer's included.")),
@@ -322,7 +345,16 @@ def _method(c: BenchConfig, meta: Mapping[str, Any]) -> list[str]:
         f"{c.s2_clock_factor:g}× faster than real time; latencies, the rate-limit window, queue delays and "
         "leases all read it, so they scale together, while CPU time does not (it weighs "
         f"{c.s2_clock_factor:g}× more in S2's scenario time than it would in reality). S2's baseline runs in "
-        "real time: its loop never nears the rate limit, so a fast clock would only inflate its CPU.",
+        "real time: its loop never nears the rate limit, so a fast clock would only inflate its CPU. "
+        f"S4's design runs {c.s4_clock_factor:g}× faster for the same reason as S2's.",
+        "- **Calls needed**: for every crawl, the fewest Helix calls that serve every clip of the ranges it "
+        "asked Get Clips for (local/emulator/needed.py: pages of 100, one call for an empty window, no window "
+        "over the ~1,000-result cap, windows on the 10-minute grid), computed on the emulator's world from "
+        "the requests seen. S3 crawls its streamer a second time right after the first, from the window "
+        "span the first found. S4's emulated Twitch plays the traps: the last page of the looping "
+        "streamers' walks leads back to itself, the empty-page streamers' leads to an empty page with a "
+        "cursor, its first streamer has clips past the cap, every token is revoked part-way, and a share of "
+        "requests fails its first attempt with 503.",
         f"- **Isolation**: {isolation}",
         f"- **Lookback**: every crawl covers the {c.lookback_hours} h before it; `lost` counts clips owed by "
         "that rule and missing from the database.",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 import sys
 import time
@@ -26,6 +27,9 @@ from bench.scenarios import BenchConfig, Scenario
 from bench.sqlite import SerialSqlite, SqliteProcess
 from local.emulated import EMULATOR_URL, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.emulator.faults import HelixFaultInjector, HelixFaults
+from local.emulator.needed import NeededCalls
+from local.emulator.world import Streamer
 from local.runner import InvocationLog
 from shared import store
 from shared.config import Settings
@@ -62,7 +66,19 @@ class Bed:
         return self.config.lookback_hours * HOUR_S
 
 
-async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock_factor: float) -> Bed:
+def trap_faults(config: BenchConfig, chosen: Sequence[Streamer], helix_requests: int) -> HelixFaults:
+    """S4's traps on the streamers after the heavy first one; the revocations spread over the run's requests."""
+    after_looping = 1 + config.s4_looping
+    looping = frozenset(s.id for s in chosen[1:after_looping])
+    empty = frozenset(s.id for s in chosen[after_looping:after_looping + config.s4_empty_page])
+    every = max(1, helix_requests // (config.s4_revocations + 1))
+    return HelixFaults(seed=config.seed, looping_broadcasters=looping, empty_page_broadcasters=empty,
+                       first_attempt_error_rate=config.s4_first_attempt_errors,
+                       expire_tokens_at=tuple(every * (i + 1) for i in range(config.s4_revocations)))
+
+
+async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock_factor: float,
+                  traps: bool = False) -> Bed:
     """A world, an emulator config, a database holding the first `streamers` streamers, the expected clips."""
     clock = ScaledClock(config.origin, clock_factor)
     now = clock.now()
@@ -72,8 +88,9 @@ async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock
     heavy = None
     if scenario.heavy_clips is not None:
         heavy = (chosen[0].id, scenario.heavy_clips * 24 / config.lookback_hours)
+    faults = trap_faults(config, chosen, streamers) if traps and scenario.traps else None
     spec = WorldSpec(config.seed, scenario.streamers, config.clips_per_day, heavy,
-                     tuple(s.id for s in chosen), now - lookback_s, now)
+                     tuple(s.id for s in chosen), now - lookback_s, now, faults)
     # This also fills the emulator's clip cache, so generating the world is not timed as crawling.
     furnish(world, spec)
     candidates = {s.id: [(parse_rfc3339(c["created_at"]), c["id"])
@@ -95,7 +112,9 @@ async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock
 async def helix_client(bed: Bed) -> AsyncIterator[httpx.AsyncClient]:
     """A client for the emulated Twitch, counting every request; points `bed.settings` at it."""
     if not bed.config.services_in_processes:
-        app = create_emulator_app(bed.world, bed.emulator)
+        faults = bed.world_spec.faults
+        app = create_emulator_app(bed.world, bed.emulator,
+                                  wrap=HelixFaultInjector(faults).wrap if faults is not None else None)
         transport = CountingTransport(httpx.ASGITransport(app=app), bed.probe, bed.clock)
         async with httpx.AsyncClient(transport=transport, base_url=EMULATOR_URL) as http:
             yield http
@@ -115,7 +134,8 @@ def _host_and_port(url: str) -> tuple[str, int]:
 
 async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
     """The crawler as built: the producer's tick, then the queue drained through the consumer."""
-    bed = await prepare(scenario, config, scenario.streamers, scenario.clock_factor)
+    bed = await prepare(scenario, config, scenario.streamers, scenario.clock_factor, traps=True)
+    crawls: list[dict[str, Any]] = []
     try:
         async with helix_client(bed) as http:
             spread = None
@@ -129,22 +149,53 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
             started = await runner.crawl_overlapped()
             wall_s, real_s = bed.clock.now() - bed.clock.origin, time.perf_counter() - began
             cpu_s = time.process_time() - cpu_start
-        run = await bed.raw.first("SELECT * FROM runs WHERE id = ?", started.run_id) or {}
-        jobs = await bed.raw.all("SELECT status, coalesce(stop_reason, '') AS stop_reason, count(*) AS n "
-                                 "FROM jobs GROUP BY 1, 2 ORDER BY 3 DESC")
-        result = await _common(bed, wall_s, real_s, cpu_s, rss_start)
+            crawls.append(_crawl_calls(bed, 0, 0))
+            # Everything but `crawls` describes the first crawl: read it before any second one.
+            run = await bed.raw.first("SELECT * FROM runs WHERE id = ?", started.run_id) or {}
+            jobs = await bed.raw.all("SELECT status, coalesce(stop_reason, '') AS stop_reason, count(*) AS n "
+                                     "FROM jobs GROUP BY 1, 2 ORDER BY 3 DESC")
+            result = await _common(bed, wall_s, real_s, cpu_s, rss_start)
+            consumer, invocations = list(bed.probe.consumer), copy.deepcopy(runner.invocations)
+            token_mints = bed.probe.token_mints
+            for _ in range(scenario.crawls - 1):  # a manual kick for the same streamers, right after
+                helix_before, queries_before = bed.probe.totals.helix, len(bed.probe.clip_queries)
+                ids = [row["id"] for row in await bed.raw.all("SELECT id FROM streamers ORDER BY id")]
+                await runner.crawl(streamer_ids=ids)
+                crawls.append(_crawl_calls(bed, helix_before, queries_before))
     finally:
         await bed.raw.close()
     result.update(
-        invocations=_invocation_stats(bed.probe.consumer),
-        producer=_tally(bed.probe.producer),
-        subrequests_match_self_reported=_matches(runner.invocations, bed.probe.consumer),
-        outcomes=dict(sorted(runner.invocations.outcomes.items())),
+        invocations=_invocation_stats(consumer),
+        producer=_tally(bed.probe.producer[:1]),
+        subrequests_match_self_reported=_matches(invocations, consumer),
+        outcomes=dict(sorted(invocations.outcomes.items())),
         run={k: run.get(k) for k in RUN_COUNTERS},
         jobs={f"{j['status']}/{j['stop_reason'] or '-'}": j["n"] for j in jobs},
         rows_upserted=int(run.get("clips_seen") or 0),
+        crawls=crawls,
+        token_mints=token_mints,
+        revocations=len(bed.world_spec.faults.expire_tokens_at) if bed.world_spec.faults else 0,
     )
+    # The first crawl is the scenario's; a second one is reported beside it.
+    result.update(helix_calls_needed=crawls[0]["needed"])
     return result
+
+
+def _crawl_calls(bed: Bed, helix_before: int, queries_before: int) -> dict[str, Any]:
+    """One crawl's Helix calls beside the fewest serving every clip it asked for (local/emulator/needed.py)."""
+    needed = NeededCalls(bed.world, bed.emulator.result_cap)
+    for query in bed.probe.clip_queries[queries_before:]:
+        needed.record_query(query)
+    per_streamer = needed.needed()
+    calls = bed.probe.totals.helix - helix_before
+    total = sum(per_streamer.values())
+    return {"helix_calls": calls, "needed": total, "over_needed": ratio(calls, total),
+            "streamers": len(per_streamer),
+            "heaviest": max(per_streamer.values(), default=0)}
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
 
 
 async def run_baseline(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:

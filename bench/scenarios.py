@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 # A fixed instant, so every run crawls the same emulated clips (the emulator's world is a function of time).
 ORIGIN = 1_790_000_000.0
-NAMES = ("S1", "S2", "S3")
+NAMES = ("S1", "S2", "S3", "S4")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,14 @@ class BenchConfig:
     s2_clock_factor: float = 3.0
     s2_baseline_sample: int = 100
     s3_clips: int = 5_000
+    # S4, Twitch's traps: every one at once on a run of light streamers.
+    s4_streamers: int = 1_000
+    s4_heavy_clips: int = 2_500  # its first streamer's clips in the window: past the ~1,000 cap
+    s4_looping: int = 4  # streamers whose last page's cursor leads back to that page
+    s4_empty_page: int = 4  # streamers whose last page leads on to an empty page with a cursor
+    s4_first_attempt_errors: float = 0.01  # share of Helix requests whose first attempt answers 503
+    s4_revocations: int = 1  # times every token is revoked mid-run
+    s4_clock_factor: float = 3.0
     origin: float = ORIGIN
     # Twitch and D1 each in a process of their own (bench/helix_process.py, bench/sqlite.py), as in production
     # their work runs on other machines; off, both share the crawler's process (quicker to start).
@@ -40,7 +48,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         for name in ("concurrency", "rate_limit", "s1_streamers", "s2_streamers", "s2_baseline_sample",
-                     "s3_clips"):
+                     "s3_clips", "s4_streamers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
         if self.s2_clock_factor <= 0:
@@ -65,6 +73,8 @@ class Scenario:
     # in real time unless told otherwise.
     baseline_clock_factor: float = 1.0
     design_runs: int = 1  # the design side's runs; the one with the median wall time is reported
+    crawls: int = 1  # design crawls one after the other (S3's second starts from the span the first found)
+    traps: bool = False  # S4: the emulated Twitch plays every trap (bench/run.py, `trap_faults`)
 
     @property
     def baseline_streamers(self) -> int:
@@ -84,7 +94,15 @@ def scenarios(config: BenchConfig, names: tuple[str, ...] = NAMES) -> list[Scena
                        config.s2_streamers, config.concurrency, clock_factor=config.s2_clock_factor,
                        baseline_sample=sample if sample < config.s2_streamers else None),
         "S3": Scenario("S3", f"a heavy streamer: ~{config.s3_clips:,} clips in the window, Free plan",
-                       1, config.concurrency, plan="free", heavy_clips=config.s3_clips),
+                       1, config.concurrency, plan="free", heavy_clips=config.s3_clips, crawls=2),
+        "S4": Scenario("S4", f"traps: {config.s4_streamers:,} streamers, {config.s4_looping} with looping "
+                             "cursors, "
+                             f"{config.s4_empty_page} with empty pages that carry a cursor, one with "
+                             f"~{config.s4_heavy_clips:,} clips past the cap, {config.s4_revocations} token "
+                             f"revocation(s), {config.s4_first_attempt_errors:.0%} of first attempts 503",
+                       config.s4_streamers, config.concurrency, clock_factor=config.s4_clock_factor,
+                       heavy_clips=config.s4_heavy_clips, traps=True,
+                       baseline_sample=min(config.s4_streamers, config.s2_baseline_sample)),
     }
     unknown = [n for n in names if n not in known]
     if unknown:

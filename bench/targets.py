@@ -46,6 +46,15 @@ TARGETS = (
     Target("S3", "internal_max", "<=", _FREE_INTERNAL,
            f"S3 at most {_FREE_INTERNAL} internal subrequests per invocation"),
     Target("S3", "lost", "==", 0, "S3 loses nothing (DESIGN.md: a heavy streamer must still finish)"),
+    Target("S1", "calls_over_needed", "<=", 1.10, "S1 at most 1.10 Helix calls per call needed"),
+    Target("S2", "calls_over_needed", "<=", 1.10, "S2 at most 1.10 Helix calls per call needed"),
+    Target("S3", "calls_over_needed", "<=", 1.30,
+           "S3's first crawl (finding where the cap bites) at most 1.30 Helix calls per call needed"),
+    Target("S3", "second_crawl_over_needed", "<=", 1.10,
+           "S3's second crawl at most 1.10 Helix calls per call needed"),
+    Target("S4", "calls_over_needed", "<=", 1.10, "S4 (traps) at most 1.10 Helix calls per call needed"),
+    Target("S4", "lost", "==", 0, "S4 loses nothing to the traps"),
+    Target("S4", "mints_over_revocations", "==", 1, "S4 mints one token per revocation, plus the first"),
 )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
 from shared.budget import Budget
 from shared.clips import parse_page
@@ -20,7 +21,9 @@ from shared.ports import Clock, Row, Statement
 from shared.retry_policy import Outcome
 from shared.schedule import latest
 from shared.timefmt import parse_rfc3339, to_rfc3339
-from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window
+from shared.token_store import StoredToken
+from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,
+                            split_span)
 
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
 # queue send for the continuation.
@@ -116,7 +119,8 @@ class StreamerCrawl:
         if cached is not None:
             redaction.remember(cached.access_token)  # masked in any error text that repeats it
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
-        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared)
+        tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
+        self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
         self.streamer = streamer.rows[0] if streamer.rows else None
         return None
 
@@ -125,51 +129,57 @@ class StreamerCrawl:
         assert job is not None and helix is not None
         if self.streamer is None or not self.streamer["active"]:
             # Deactivated after its job was queued: close the job, and leave the watermark where it is.
-            return await self._commit_page(None, [], 0, None, None, 0, "streamer_inactive", pages=0, crawled=False)
+            return _done(await self._commit_page(None, [], 0, None, None, None, "streamer_inactive", pages=0,
+                                                 crawled=False))
         crawl = self._crawl_window(job)
-        window = self._current_window(job, crawl)
+        plan = self._planned_span(job)
+        window = self._current_window(job, crawl, plan)
         cursor: str | None = job["cursor"]
-        window_pages: int = job["window_pages"]
+        walk = WindowWalk(window, job["window_pages"], job["window_clips"]) if window else None
         if cursor and (not job["cursor_at"] or
                        self.clock.now() - parse_rfc3339(job["cursor_at"]) > self.settings.cursor_max_age_seconds):
             # Results are ranked by views, which keep changing: an old cursor's offset no longer
             # lines up with the pages already read, so clips could slip between them.
-            cursor, window_pages = None, 0
-        seen = {cursor} if cursor else set()
+            cursor = None
+            walk = WindowWalk(window) if window else None
+        if cursor and walk is not None:
+            walk.cursors.add(cursor)
+        measured = _Density()
+        ceiling: float = self.settings.max_window_hours * HOUR  # spans after a split stay under half of it
         anomaly: str | None = None
         while True:
-            if window is None:
-                return await self._commit_page(crawl, [], 0, None, None, 0, anomaly or "complete", pages=0)
+            if window is None or walk is None:
+                return _done(await self._commit_page(crawl, [], 0, None, None, None, anomaly or "complete",
+                                                     pages=0, plan=plan))
             # A page costs one Helix call and one D1 write; keep room to hand the job back after it.
             if not self.budget.can_afford(external=1, internal=1 + INTERNAL_RESERVE):
                 return await self._stop(Outcome.BUDGET, "budget", None)
             page = await helix.get_clips(self.message.streamer_id, window, cursor)
             parsed = parse_page(page.data, self.message.streamer_id)
-            window_pages += 1
             # Stored timestamps share one format, so the newest sorts last as text.
             self.newest_clip_at = max([r["created_at"] for r in parsed.rows] + [self.newest_clip_at or ""]) or None
-            end_reason = self._window_end_reason(page.cursor, bool(parsed.rows or parsed.skipped), seen,
-                                                 window_pages)
-            too_full = end_reason is None and window_pages >= self.settings.split_at_pages
-            spoiled = (end_reason in ("repeated_cursor", "page_cap")
-                       and window.span > self.settings.min_split_minutes * 60 + HELIX_TIME_STEP)
-            if (too_full and window.span > HELIX_TIME_STEP) or spoiled:
-                # Helix returns about 1,000 results per query at most, and a cursor that loops hides the
-                # rest of its list: re-read the window in halves (stored pages are upserted again, harmlessly).
-                window = Window(window.start, window.start + _half(window.span))
-                cursor, window_pages, seen = None, 0, set()
-            elif end_reason is None:
-                assert page.cursor is not None
-                seen.add(page.cursor)
+            step = walk.read(page.cursor, [r["id"] for r in parsed.rows],
+                             [parse_rfc3339(r["created_at"]) for r in parsed.rows],
+                             bool(parsed.rows or parsed.skipped), self.settings)
+            if step.action == SPLIT:
+                # Re-read the window in smaller ones (stored clips are upserted again, harmlessly), sized from
+                # what this walk read; the clips it read are kept.
+                span = split_span(window, walk.created, PAGE_SIZE)
+                ceiling = min(ceiling, on_grid(window.span / 2))
+                plan, measured = span, _Density()
+                window = Window(window.start, window.start + span)
+                cursor, walk = None, WindowWalk(window)
+            elif step.action == FOLLOW:
                 cursor = page.cursor
             else:
-                if end_reason != "end":
-                    anomaly = end_reason
-                window = next_window(window.end, crawl, self._next_span(window, window_pages))
-                cursor, window_pages, seen = None, 0, set()
+                if step.reason != "end":
+                    anomaly = step.reason
+                plan = self._next_span(walk, step.reason, measured, ceiling)
+                window = next_window(window.end, crawl, plan)
+                cursor, walk = None, WindowWalk(window) if window else None
             stop = (anomaly or "complete") if window is None else None
-            result = await self._commit_page(crawl, parsed.rows, len(parsed.skipped), window, cursor,
-                                             window_pages, stop, pages=1)
+            result = await self._commit_page(crawl, parsed.rows, len(parsed.skipped), window, cursor, walk,
+                                             stop, pages=1, plan=plan)
             if result is not None:
                 return result
 
@@ -185,24 +195,27 @@ class StreamerCrawl:
         tier = tiers.choose(now, activity)
         return {"tier": tier, "next_crawl_at": to_rfc3339(tiers.next_crawl_at(now, tier))}
 
-    def _next_span(self, window: Window, pages: int) -> float:
-        """Keep a window narrowed by a split; widen it again once windows come back nearly empty."""
-        span = window.span
-        if pages <= max(1, self.settings.split_at_pages // 4):
-            span *= 2
-        return max(HELIX_TIME_STEP, min(span, self.settings.max_window_hours * HOUR))
+    def _planned_span(self, job: Row) -> float:
+        """The span for this job's next windows: the job's own plan, else the one that last worked."""
+        widest = self.settings.max_window_hours * HOUR
+        remembered = job["window_span"] or (self.streamer or {}).get("window_span")
+        return on_grid(min(widest, remembered)) if remembered else widest
 
-    def _window_end_reason(self, cursor: str | None, had_data: bool, seen: set[str], pages: int) -> str | None:
-        """Why paging this window stops here, or None to fetch the next page."""
-        if not cursor:
-            return "end"
-        if not had_data:
-            return "end"  # Helix can hand out a cursor with an empty page near the end of a list
-        if cursor in seen:
-            return "repeated_cursor"
-        if pages >= self.settings.page_cap:
-            return "page_cap"  # a 10-minute window Helix still won't finish: keep what it gave
-        return None
+    def _next_span(self, walk: WindowWalk, reason: str, measured: _Density, ceiling: float) -> float:
+        """The next window's span, from the clip density the windows read so far showed.
+
+        It aims at the clips a walk reads before it is split, so the next one fits under Helix's cap
+        with room to spare; it never widens past the window before it when that one was cut short by
+        a loop or the page cap, nor past half a window that had to be split.
+        """
+        now = self.clock.now()
+        measured.add(walk.clips, max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start))
+        target = (self.settings.split_at_pages - 1) * PAGE_SIZE
+        widest = min(ceiling, self.settings.max_window_hours * HOUR)
+        span = span_for(measured.clips, measured.span, target, widest)
+        if reason != "end":
+            span = min(span, on_grid(walk.window.span))
+        return span
 
     def _crawl_window(self, job: Row) -> Window:
         if job["crawl_from"] and job["crawl_to"]:
@@ -210,15 +223,16 @@ class StreamerCrawl:
         watermark = self.streamer["crawled_through"] if self.streamer else None
         return crawl_range(self.clock.now(), parse_rfc3339(watermark) if watermark else None, self.settings)
 
-    def _current_window(self, job: Row, crawl: Window) -> Window | None:
+    def _current_window(self, job: Row, crawl: Window, span: float) -> Window | None:
         if job["window_start"] and job["window_end"]:
             return Window(parse_rfc3339(job["window_start"]), parse_rfc3339(job["window_end"]))
         # The last window and the job's completion are written together, so no window means none begun yet.
-        return next_window(crawl.start, crawl, self.settings.max_window_hours * HOUR)
+        return next_window(crawl.start, crawl, span)
 
     async def _commit_page(self, crawl: Window | None, rows: list[dict[str, Any]], skipped: int,
-                           window: Window | None, cursor: str | None, window_pages: int,
-                           stop_reason: str | None, *, pages: int, crawled: bool = True) -> CrawlResult | None:
+                           window: Window | None, cursor: str | None, walk: WindowWalk | None,
+                           stop_reason: str | None, *, pages: int, crawled: bool = True,
+                           plan: float | None = None) -> CrawlResult | None:
         """Write one page with the job's new position; returns a result once the job is done."""
         job = self.job
         assert job is not None
@@ -231,7 +245,8 @@ class StreamerCrawl:
             crawl_from=job["crawl_from"] or to_rfc3339(crawl.start), crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
             window_start=to_rfc3339(window.start) if window else None,
             window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
-            cursor_at=now if cursor else None, window_pages=window_pages,
+            cursor_at=now if cursor else None, window_pages=walk.pages if walk else 0,
+            window_clips=walk.clips if walk else 0, window_span=int(plan) if plan else None,
             pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
             views=self._view_count_refresh(), **self._schedule()))
         results = await self.db.batch(page_statements + self._take_token_statements())
@@ -297,6 +312,19 @@ def misnamed_job(message: CrawlJob, job: Row) -> str:
             f"and streamer {job['streamer_id']!r}")
 
 
-def _half(span: float) -> float:
-    """Half a window, on the 10-minute grid Helix works on."""
-    return max(HELIX_TIME_STEP, (span // 2) // HELIX_TIME_STEP * HELIX_TIME_STEP)
+@dataclass
+class _Density:
+    """Clips read and the span they were read from, over the complete windows since the last split."""
+
+    clips: int = 0
+    span: float = 0.0
+
+    def add(self, clips: int, span: float) -> None:
+        self.clips += clips
+        self.span += span
+
+
+def _done(result: CrawlResult | None) -> CrawlResult:
+    """The result of a write with no window left, which always finishes the job."""
+    assert result is not None
+    return result

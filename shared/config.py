@@ -34,8 +34,8 @@ class Settings:
     backfill_hours: int = 24  # how far back a streamer's first crawl goes
     max_window_hours: int = 24  # longer ranges are split into windows of at most this
     page_cap: int = 12  # pages per window: Helix stops near 1,000 results anyway
-    split_at_pages: int = 9  # a window still going after this many full pages is halved and re-read
-    min_split_minutes: int = 60  # a window a looping cursor spoils is halved down to this, then accepted
+    split_at_pages: int = 10  # a window still going after this many full pages (the ~1,000 cap) is split
+    min_split_minutes: int = 60  # a window whose walk reaches the page cap is split down to this, then accepted
     cursor_max_age_seconds: int = 30  # resume a page walk older than this from its first page
     lease_seconds: int = 960  # a consumer's wall-time limit is 15 min; reclaim after that
     sweep_after_minutes: int = 180  # an unfinished job untouched this long lost its message: send another

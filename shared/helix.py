@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -19,6 +19,8 @@ from shared.windows import Window
 PAGE_SIZE = 100
 USERS_PER_CALL = 100
 TOKEN_MARGIN_SECONDS = 3600  # re-mint a token this close to expiry rather than risk a 401 mid-crawl
+# While another consumer mints the replacement token, re-read the stored one after these pauses (s).
+MINT_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,26 @@ class AppToken:
 
     def __repr__(self) -> str:
         return f"AppToken(expires_at={self.expires_at})"
+
+
+@dataclass(frozen=True)
+class TokenClaim:
+    """The token as stored now, and whether the caller won the right to mint the next one."""
+
+    stored: AppToken | None
+    may_mint: bool
+
+
+class TokenSource(Protocol):
+    """Where concurrent consumers share the app token (D1's `app_tokens`, see shared/token_store.py)."""
+
+    async def claim(self, stale: AppToken | None) -> TokenClaim:
+        """Re-read the stored token; claim the mint if it is still `stale` and nobody else claimed it."""
+        ...
+
+    async def store(self, token: AppToken) -> None:
+        """Store a token just minted (which also releases the claim)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -79,13 +101,15 @@ class HelixClient:
     """Helix on an injected httpx.AsyncClient. Every request is charged to the budget first."""
 
     def __init__(self, http: httpx.AsyncClient, settings: Settings, budget: Budget, clock: Clock,
-                 token: AppToken | None = None, rate_limit: RateLimit | None = None) -> None:
+                 token: AppToken | None = None, rate_limit: RateLimit | None = None,
+                 tokens: TokenSource | None = None) -> None:
         self._http = http
         self._settings = settings
         self._budget = budget
         self._clock = clock
         self.token = token
         self.minted: AppToken | None = None  # set when this client minted a token the caller should store
+        self._tokens = tokens  # None: mint on every need, and leave storing the token to the caller
         self.rate_limit = rate_limit or RateLimit()
 
     async def get_clips(self, broadcaster_id: str, window: Window, cursor: str | None) -> ClipsPage:
@@ -131,9 +155,38 @@ class HelixClient:
 
     async def ensure_token(self) -> AppToken:
         if self.token is None or not self.token.usable(self._clock.now()):
-            await self.mint_token()
+            await self.replace_token()
         assert self.token is not None
         return self.token
+
+    async def replace_token(self) -> bool:
+        """Replace a token Twitch refused (or one near expiry); True if this client minted the new one.
+
+        With a token source, the stored token is read first: another consumer may have replaced it already.
+        Otherwise the first to claim the mint mints and stores it while the others wait and re-read, so a
+        revocation costs one mint across every consumer, and the common path (a usable token read with the
+        job's claim) no round trip at all.
+        """
+        if self._tokens is None:
+            await self.mint_token()
+            return True
+        stale = self.token
+        for pause in (*MINT_WAITS, None):
+            claim = await self._tokens.claim(stale)
+            stored = claim.stored
+            if (stored is not None and stored.usable(self._clock.now())
+                    and (stale is None or stored.access_token != stale.access_token)):
+                self.token = stored
+                return False
+            if claim.may_mint:
+                token = await self.mint_token()
+                await self._tokens.store(token)
+                self.minted = None  # stored already
+                return True
+            if pause is None:
+                break
+            await self._clock.sleep(pause)
+        raise TransientHelixError("another consumer claimed the app token's mint and stored no token yet")
 
     async def mint_token(self) -> AppToken:
         """Client-credentials grant. App tokens cannot be refreshed, only minted anew."""
@@ -160,12 +213,17 @@ class HelixClient:
         await self._pace()
         await self.ensure_token()
         response = await self._send("GET", url, params=params, headers=self._auth_headers())
-        if response.status_code == 401:
-            # Twitch revokes app tokens at will; "respond reactively to 401" by minting once.
-            await self.mint_token()
+        for _ in range(2):
+            if response.status_code != 401:
+                break
+            # Twitch revokes app tokens at will; "respond reactively to 401" with a new one. A token another
+            # consumer stored may have been revoked too: then this one mints.
+            minted = await self.replace_token()
             response = await self._send("GET", url, params=params, headers=self._auth_headers())
-            if response.status_code == 401:
+            if response.status_code == 401 and minted:
                 raise AuthFailed(f"Helix refused a freshly minted token: {_message(response)}", status=401)
+        if response.status_code == 401:
+            raise AuthFailed(f"Helix refused the app token twice: {_message(response)}", status=401)
         if response.status_code == 429:
             raise RateLimited(self.rate_limit.reset_at)
         _raise_for_status(response, path)

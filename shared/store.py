@@ -115,6 +115,8 @@ class PageWrite:
     tier: int = 0  # the streamer's schedule once the job is done
     next_crawl_at: str | None = None
     views: ViewCountRefresh = EXACT_VIEW_COUNTS
+    window_clips: int = 0  # distinct clips read in the window to page next
+    window_span: int | None = None  # seconds: the span planned for next windows (the streamer's, at the end)
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -267,14 +269,16 @@ def write_page(w: PageWrite) -> list[Statement]:
             "UPDATE jobs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
             "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, cursor_at = ?, "
-            "window_pages = ?, pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
+            "window_pages = ?, window_clips = ?, window_span = ?, pages = pages + ?, "
+            "clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
             "stop_reason = coalesce(?, stop_reason), error = NULL, newest_clip_at = ?, "
             "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
             f"WHERE {_NAMED_JOB} AND lease_token = ? AND status = 'running'",
             (page, page, *w.views.params, status, w.crawl_from, w.crawl_to, w.window_start, w.window_end, w.cursor, w.cursor_at,
-             w.window_pages, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue,
+             w.window_pages, w.window_clips, w.window_span, w.pages, len(w.clips), w.skipped, c.helix, c.d1,
+             c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
              w.job_id, w.run_id, w.streamer_id, w.lease_token)),
         Statement(
@@ -296,10 +300,10 @@ def write_page(w: PageWrite) -> list[Statement]:
                 "UPDATE streamers SET crawled_through = max(coalesce(crawled_through, ''), ?), "
                 "last_success_at = ?, failure_streak = 0, last_error = NULL, "
                 "last_clip_at = nullif(max(coalesce(last_clip_at, ''), coalesce(?, '')), ''), tier = ?, "
-                "next_crawl_at = ? "
+                "next_crawl_at = ?, window_span = coalesce(?, window_span) "
                 f"WHERE id = ? AND {_NAMED_LEASE}",
-                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.streamer_id, w.job_id, w.run_id,
-                 w.streamer_id, w.lease_token)))
+                (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.window_span, w.streamer_id,
+                 w.job_id, w.run_id, w.streamer_id, w.lease_token)))
     if finished:
         statements.append(finish_run_if_complete(w.run_id, w.now))
     return statements
@@ -393,7 +397,7 @@ def store_token(client_id: str, access_token: str, expires_at: str, now: str) ->
     return Statement(
         "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, "
-        "expires_at = excluded.expires_at, minted_at = excluded.minted_at",
+        "expires_at = excluded.expires_at, minted_at = excluded.minted_at, minting_until = NULL",
         (client_id, access_token, expires_at, now))
 
 
@@ -424,3 +428,22 @@ def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
         "ON CONFLICT (id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, active = 1",
         (now, json.dumps(rows, ensure_ascii=False)))
 
+
+
+def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> list[Statement]:
+    """Claim the next mint if the stored token is still `stale_token` and nobody holds the claim; re-read it.
+
+    One round trip, on the rare path only (after a 401 or near expiry): the first statement returns a row
+    only to the consumer that won the claim, the second the token as stored now (another consumer's, maybe).
+    """
+    return [
+        Statement(
+            "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at, minting_until) "
+            "VALUES (?, '', '1970-01-01T00:00:00Z', ?, ?) "
+            "ON CONFLICT (client_id) DO UPDATE SET minting_until = excluded.minting_until "
+            "WHERE app_tokens.access_token = ? "
+            "AND (app_tokens.minting_until IS NULL OR app_tokens.minting_until < ?) "
+            "RETURNING minting_until",
+            (client_id, now, until, stale_token, now)),
+        read_token(client_id),
+    ]

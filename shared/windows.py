@@ -60,3 +60,31 @@ def split(crawl: Window, span: float) -> list[Window]:
         windows.append(window)
         window = next_window(window.end, crawl, span)
     return windows
+
+
+def on_grid(span: float) -> float:
+    """A span cut down to Helix's 10-minute grid, never under one step."""
+    return max(HELIX_TIME_STEP, span // HELIX_TIME_STEP * HELIX_TIME_STEP)
+
+
+def span_for(clips: int, span: float, target: int, widest: float) -> float:
+    """The span that should hold about `target` clips, from a complete window that held `clips` in `span`."""
+    if clips <= 0:
+        return on_grid(widest)
+    return on_grid(min(widest, span * target / clips))
+
+
+def split_span(window: Window, created: list[float], probe: int) -> float:
+    """After a walk neared Helix's result cap, the span of the next window, which starts where `window` does.
+
+    The clips already read are the window's most viewed, not all of it, so their spread only bounds how dense
+    it is from below. The next window reaches as far as the first `probe` of them (older clips have had
+    longer to gather views, so the oldest part is where the read ones are densest) and at most half the
+    window: small enough that its walk finishes and measures the real density, instead of halving blindly.
+    """
+    half = on_grid(window.span / 2)
+    inside = sorted(t for t in created if window.start <= t < window.end)
+    if len(inside) <= probe:
+        return half
+    reach = inside[probe] - window.start
+    return min(half, max(HELIX_TIME_STEP, -(-reach // HELIX_TIME_STEP) * HELIX_TIME_STEP))

@@ -31,9 +31,11 @@ from shared.ports import Result, Statement
 # (S1 and S3 run in real time).
 TINY = BenchConfig(helix_latency_ms=4, helix_jitter_ms=1, d1_latency_ms=1, d1_jitter_ms=0.5, concurrency=8,
                    rate_limit=1_200, s1_streamers=12, s2_streamers=60, s2_clock_factor=40, s2_baseline_sample=10,
-                   s3_clips=1_500)
+                   s3_clips=1_500, s4_streamers=30, s4_heavy_clips=1_500, s4_looping=2, s4_empty_page=2,
+                   s4_clock_factor=1)
 REQUIRED = ("wall_s", "baseline_wall_s", "speedup", "floor_s", "subrequests_max", "subrequests_p95",
-            "d1_calls_per_page", "http_429_share", "rate_limit_share", "lost")
+            "d1_calls_per_page", "http_429_share", "rate_limit_share", "lost", "helix_calls_needed",
+            "calls_over_needed", "calls_per_streamer", "token_mints")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def results() -> dict[str, dict[str, Any]]:
 
 
 def test_every_scenario_has_the_required_figures(results: dict[str, dict[str, Any]]) -> None:
-    assert list(results) == ["S1", "S2", "S3"]
+    assert list(results) == ["S1", "S2", "S3", "S4"]
     for name, figures in results.items():
         missing = [key for key in REQUIRED if key not in figures]
         assert not missing, (name, missing)
@@ -88,6 +90,28 @@ def test_per_invocation_figures_are_consistent(results: dict[str, dict[str, Any]
     assert s3["external_max"] <= 50 and s3["internal_max"] <= 50
 
 
+def test_calls_are_measured_against_the_calls_needed(results: dict[str, dict[str, Any]]) -> None:
+    for name, figures in results.items():
+        first = figures["crawls"][0]
+        assert figures["helix_calls_needed"] == first["needed"] >= figures["streamers"], name
+        assert first["helix_calls"] == figures["helix_calls"] >= first["needed"], name
+        assert figures["calls_over_needed"] == pytest.approx(first["helix_calls"] / first["needed"]), name
+    assert results["S1"]["helix_calls"] == results["S1"]["helix_calls_needed"] + 1  # and the token
+    s3 = results["S3"]
+    assert len(s3["crawls"]) == 2 and s3["crawls"][1]["needed"] >= 15
+    # The second crawl starts from the span the first one found: no walk thrown away at the cap.
+    assert s3["second_crawl_over_needed"] <= 1.10 < s3["calls_over_needed"]
+
+
+def test_s4_plays_every_trap_and_loses_nothing(results: dict[str, dict[str, Any]]) -> None:
+    s4 = results["S4"]
+    assert s4["lost"] == 0 and s4["revocations"] == 1
+    assert s4["token_mints"] == s4["revocations"] + 1
+    assert s4["jobs"].get("done/repeated_cursor") == TINY.s4_looping
+    assert s4["helix_calls"] > s4["helix_calls_needed"]  # the traps cost calls: 401s, 503s, loops
+    assert s4["crawls"][0]["heaviest"] >= 15  # the heavy streamer past the cap
+
+
 def test_the_baseline_is_the_naive_design(results: dict[str, dict[str, Any]]) -> None:
     s1 = results["S1"]
     # One INSERT per clip plus one read of the streamer list, all in one invocation.
@@ -106,9 +130,9 @@ def test_report_and_json_are_written(results: dict[str, dict[str, Any]], tmp_pat
             "load_average": "0", "isolated": False, "took_s": 1.0}
     report, figures = write(tmp_path, results, check_targets(results), TINY, meta)
     document = json.loads(figures.read_text())
-    assert {"S1", "S2", "S3", "targets", "meta"} <= set(document)
+    assert {"S1", "S2", "S3", "S4", "targets", "meta"} <= set(document)
     text = report.read_text()
-    for name in ("S1", "S2", "S3"):
+    for name in ("S1", "S2", "S3", "S4"):
         assert f"## {name}: " in text
     assert "extrapolated" in text and "| Target | Measured | Met |" in text
 

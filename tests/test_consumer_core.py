@@ -75,7 +75,7 @@ async def test_empty_page_with_a_cursor_ends_the_window(env: Env) -> None:
 ONE_HOUR = SETTINGS.with_(lookback_hours=1, backfill_hours=1, max_window_hours=1)
 
 
-async def test_a_cursor_that_loops_once_gets_its_window_reread_in_halves(env: Env) -> None:
+async def test_a_cursor_that_loops_once_is_followed_while_its_pages_add_clips(env: Env) -> None:
     scripted = env.helix
     scripted.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], "c1")}
 
@@ -90,14 +90,21 @@ async def test_a_cursor_that_loops_once_gets_its_window_reread_in_halves(env: En
     verdict = await env.handle(await env.job_message())
     assert verdict.outcome == "done"
     assert {r["id"] for r in await env.db.all("SELECT id FROM clips")} == {"a", "b", "c"}
+    # The page that repeated its cursor added "b", so the walk went on; nothing was re-read in halves.
+    assert [r.url.params.get("after") for r in scripted.requests if r.url.path.endswith("/clips")] == \
+        [None, "c1", "c1", "c2"]
+    assert {r.url.params.get("started_at") for r in scripted.requests if r.url.path.endswith("/clips")} == \
+        {"2026-09-20T14:10:00Z"}
 
 
-async def test_a_cursor_that_always_loops_is_recorded_and_stops_the_window(env: Env) -> None:
+async def test_a_cursor_that_always_loops_ends_the_window_once_a_page_adds_nothing(env: Env) -> None:
     env.helix.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], "c1")}
-    verdict = await env.handle(await env.job_message(), settings=ONE_HOUR)
-    assert verdict.outcome == "done" and env.helix.clip_calls == 2  # an hour is not split any further
+    verdict = await env.handle(await env.job_message())
+    # "b" was new, so its repeated cursor was followed; the same page again added nothing: the window ends,
+    # keeping what was read, and the anomaly is recorded. The day is not split and re-read.
+    assert verdict.outcome == "done" and env.helix.clip_calls == 3
     job = await env.job()
-    assert job["stop_reason"] == "repeated_cursor" and job["clips_seen"] == 2
+    assert job["stop_reason"] == "repeated_cursor" and job["clips_new"] == 2
 
 
 async def test_page_cap_stops_a_cursor_that_never_ends(env: Env) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,14 +17,15 @@ SMALL = SoakConfig(streamers=30, seed=3, ticks=2, concurrency=5)
 
 
 async def test_a_small_soak_loses_nothing_under_every_fault() -> None:
-    report = await run_soak(SMALL)
+    # Crashes are drawn per invocation: at 5% a run of 60 draws none one time in 20, so draw more here.
+    report = await run_soak(replace(SMALL, crash_rate=0.15))
     assert (report.lost_clips, report.duplicate_clips, report.stuck_jobs, report.dlq_entries,
             report.failed_jobs) == (0, 0, 0, 0, 0)
     assert report.ok and report.within_limits
     # Every streamer on the first tick; on the second only those the adaptive schedule finds due or live.
     assert 30 < report.jobs <= 60 and report.runs == 2
     assert report.clips >= report.expected_clips > 0
-    injected = report.injected
+    injected = Counter(report.injected)  # which kinds were drawn depends on the order of requests
     assert injected["helix.token_expiry"] == 1
     assert injected["consumer.crashed"] > 0
     assert injected["queue.duplicate_concurrent"] + injected["queue.duplicate_later"] > 0

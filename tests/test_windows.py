@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, split
+from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, split, span_for, split_span
 
 NOW = 1_790_000_000.0 + 7 * 60  # not on a 10-minute boundary
 DAY = 24 * HOUR
@@ -43,3 +43,20 @@ def test_a_lookback_window_with_alignment_slack_stays_one_window() -> None:
 def test_next_window_past_the_end_is_none() -> None:
     crawl = Window(0, 1000)
     assert next_window(1000, crawl, 500) is None
+
+
+def test_a_span_is_sized_from_the_density_a_complete_window_showed() -> None:
+    assert span_for(450, 6 * HOUR, 900, 24 * HOUR) == 12 * HOUR
+    assert span_for(0, 6 * HOUR, 900, 24 * HOUR) == 24 * HOUR  # nothing there: as wide as allowed
+    assert span_for(10_000, HOUR, 900, 24 * HOUR) == HELIX_TIME_STEP  # never under one grid step
+    assert span_for(100, 4 * HOUR, 900, 24 * HOUR) == 24 * HOUR
+
+
+def test_after_a_split_the_next_window_reaches_the_first_clips_read_and_at_most_half() -> None:
+    window = Window(0, 24 * HOUR)
+    # The clips read are dense in the first hours (old clips have more views): reach 100 of them.
+    created = [i * 36.0 for i in range(200)] + [10 * HOUR + i * 60.0 for i in range(700)]
+    assert split_span(window, created, 100) == 3600
+    assert split_span(window, [float(i) for i in range(50)], 100) == 12 * HOUR  # too few: halve
+    spread = [i * 24 * HOUR / 900 for i in range(900)]
+    assert split_span(window, spread, 100) == 9600  # the 101st of 900 even clips was made 2 h 40 min in

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.emulator.needed import NeededCalls
 from local.emulator.streams import StreamFilters, live_streams
 from local.emulator.world import HelixWorld, RankedClips
 from shared.errors import InvalidInput
@@ -139,6 +140,7 @@ class Emulator:
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.tokens_minted = 0
+        self.needed = NeededCalls(world, config.result_cap)  # what the crawl's Get Clips calls are measured against
         self._tokens: dict[str, _Token] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._jitter = random.Random(config.seed)
@@ -325,6 +327,7 @@ class Emulator:
             game_start = max(start, self.clock.now() - self.config.game_history_s)
             clips = self.world.ranked_game_clips(values[0], game_start, end, featured=featured)
         else:
+            self.needed.record(values[0], start, end)
             clips = self.world.ranked_clips(values[0], start, end, featured=featured)
         return Reply(200, self._page(clips, offset, first))
 

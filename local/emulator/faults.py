@@ -70,6 +70,10 @@ class HelixFaults:
     # Get Clips pagination, per page of a broadcaster's walk:
     repeat_page_rate: float = 0.0  # the previous page again, cursor and all, for the cursor it gave
     loop_cursor_rate: float = 0.0  # the next cursor points back to an earlier page (or this one)
+    first_attempt_error_rate: float = 0.0  # a request's first attempt answers 503; asked again, it passes
+    # Get Clips traps, by broadcaster, at the end of every walk:
+    looping_broadcasters: frozenset[str] = frozenset()  # the last page's cursor leads back to that page
+    empty_page_broadcasters: frozenset[str] = frozenset()  # ...leads on to an empty page with its own cursor
     # Per clip served:
     malformed_clip_rate: float = 0.0  # one of MALFORMATIONS
     oversized_title_rate: float = 0.0
@@ -113,6 +117,7 @@ class HelixFaultInjector:
         self._burst_reset = 0
         self._walks: OrderedDict[tuple[str, ...], tuple[str, dict[str, Any]]] = OrderedDict()
         self._first_seen: dict[str, float] = {}
+        self._attempted: set[str] = set()
 
     def wrap(self, name: str, handler: Handler) -> Handler:
         """The emulator's `wrap` hook."""
@@ -122,7 +127,7 @@ class HelixFaultInjector:
                 return await handler(request)
             emulator: Emulator = request.app.state.emulator
             if name in self.faults.routes:
-                refused = await self._before(emulator)
+                refused = await self._before(emulator) or self._first_attempt(request)
                 if refused is not None:
                     return refused
             reply = await handler(request)
@@ -169,6 +174,32 @@ class HelixFaultInjector:
             await emulator.clock.sleep(f.slow_s)
         return None
 
+    def _first_attempt(self, request: Request) -> Reply | None:
+        """503 for the first attempt of a request chosen by its URL (keyed: no other fault is reshuffled)."""
+        rate = self.faults.first_attempt_error_rate
+        key = f"{request.url.path}?{sorted(request.query_params.multi_items())}"
+        if rate == 0 or key in self._attempted:
+            return None
+        self._attempted.add(key)
+        if _keyed(self.faults.seed, "first_attempt", key) >= rate:
+            return None
+        self.injected["first_attempt_503"] += 1
+        return helix_error(503, "")
+
+    def _end_of_walk(self, broadcaster: str, query: Any, body: dict[str, Any]) -> None:
+        """The traps of a walk's last page: a cursor where the list has ended."""
+        offset = decode_cursor(query["after"]) if "after" in query else 0
+        if broadcaster in self.faults.looping_broadcasters:
+            # Twitch's endless walks (CommanderRoot/twitch-tools#136): the last page leads back to itself.
+            body["pagination"]["cursor"] = encode_cursor(offset)
+            self.injected["looping_cursor"] += 1
+        elif broadcaster in self.faults.empty_page_broadcasters:
+            # "the cursor may return an empty page near the end of the list" (Twitch's API guide), and that
+            # empty page carries a cursor too.
+            step = max(len(body["data"]), int(query.get("first", 20)))
+            body["pagination"]["cursor"] = encode_cursor(offset + step)
+            self.injected["empty_page_cursor"] += 1
+
     def _clips(self, request: Request, reply: Reply, now: float) -> None:
         query = request.query_params
         roll_repeat, roll_loop, roll_back = (self._rng.random() for _ in range(3))
@@ -189,6 +220,7 @@ class HelixFaultInjector:
         self._clip_faults(reply.body, now)
         cursor = reply.body["pagination"].get("cursor")
         if cursor is None:
+            self._end_of_walk(broadcaster, query, reply.body)
             return
         if roll_loop < self.faults.loop_cursor_rate:
             page = int(query.get("first", "20"))

@@ -111,6 +111,7 @@ JOBS = TableSpec(
                               "max_subrequests")),
         _text("stop_reason", nullable=True), _text("error", nullable=True), _time("created_at"),
         _time("started_at", nullable=True), _time("finished_at", nullable=True),
+        _count("window_span", nullable=True), _count("window_clips"),
     ]),
     from_sql="jobs AS t JOIN runs AS r ON r.id = t.run_id",
     key=(("t.id", True),),

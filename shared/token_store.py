@@ -1,0 +1,30 @@
+"""The app token as stored in D1 for every consumer: re-read before minting, minted by one at a time."""
+
+from __future__ import annotations
+
+from shared import store
+from shared.helix import AppToken, TokenClaim
+from shared.ports import Clock, Database
+from shared.timefmt import to_rfc3339
+
+CLAIM_SECONDS = 20  # a consumer that claimed the mint and went silent is taken over after this
+
+
+class StoredToken:
+    """`HelixClient`'s token source over the `app_tokens` row (D1, or SQLite locally)."""
+
+    def __init__(self, db: Database, clock: Clock, client_id: str) -> None:
+        self._db = db
+        self._clock = clock
+        self._client_id = client_id
+
+    async def claim(self, stale: AppToken | None) -> TokenClaim:
+        now = self._clock.now()
+        stale_token = stale.access_token if stale else ""
+        won, current = await self._db.batch(store.claim_token_mint(
+            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)))
+        return TokenClaim(AppToken.from_row(current.rows[0] if current.rows else None), bool(won.rows))
+
+    async def store(self, token: AppToken) -> None:
+        expires, now = to_rfc3339(token.expires_at), to_rfc3339(self._clock.now())
+        await self._db.batch([store.store_token(self._client_id, token.access_token, expires, now)])
