@@ -22,6 +22,7 @@ class Progress:
         self.enabled = enabled and total > 0
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._quarter = -1
 
     async def __aenter__(self) -> Progress:
@@ -31,20 +32,21 @@ class Progress:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # Asked to stop, never cancelled: a read in progress finishes rather than being cut off.
+            self._stop.set()
+            await self._task
             await self.draw()
             if self.stream.isatty():
                 self.stream.write("\n")
             self.stream.flush()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             await self.draw()
-            await asyncio.sleep(self.interval)
+            try:
+                await asyncio.wait_for(self._stop.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
 
     async def draw(self) -> None:
         row = await self.db.first(
