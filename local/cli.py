@@ -4,39 +4,104 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+import httpx
 
 from local.commands import MODULES
-from local.commands.common import DEFAULT_DB
-from local.sqlite_db import D1Error
+from local.commands.common import DEFAULT_DB, db_path
+from local.sqlite_db import D1Error, missing_database
 from shared.errors import ClipCrawlerError
+
+EXIT_INTERRUPTED = 130
+# Commands that only read or change an existing database: a mistyped --db must not become a new empty one.
+NEEDS_EXISTING_DB = ("sql", "runs", "streamers list", "streamers remove")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that answers bad input in one line (and `--help` for the rest), exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, default: object = None) -> None:
+    parser.add_argument("--db", default=default,
+                        help=f"SQLite database (env CLIPCRAWLER_DB, default {DEFAULT_DB})")
+    parser.add_argument("--twitch-api-url", default=default, help="Helix base URL (env TWITCH_API_URL)")
+    parser.add_argument("--twitch-auth-url", default=default, help="OAuth base URL (env TWITCH_AUTH_URL)")
+    parser.add_argument("--client-id", default=default, help="Twitch client id (env TWITCH_CLIENT_ID)")
+    parser.add_argument("--client-secret", default=default,
+                        help="Twitch client secret (prefer env TWITCH_CLIENT_SECRET)")
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every sub-command's parser, nested ones included."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                found += [sub, *_subparsers(sub)]
+    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clipcrawler", description="Crawl Twitch clips into SQLite / D1.")
-    parser.add_argument("--db", help=f"SQLite database (env CLIPCRAWLER_DB, default {DEFAULT_DB})")
-    parser.add_argument("--twitch-api-url", help="Helix base URL (env TWITCH_API_URL)")
-    parser.add_argument("--twitch-auth-url", help="OAuth base URL (env TWITCH_AUTH_URL)")
-    parser.add_argument("--client-id", help="Twitch client id (env TWITCH_CLIENT_ID)")
-    parser.add_argument("--client-secret", help="Twitch client secret (prefer env TWITCH_CLIENT_SECRET)")
+    parser = Parser(prog="clipcrawler", description="Crawl Twitch clips into SQLite / D1.")
+    _global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in MODULES:
         module.register(commands)
+    for sub in _subparsers(parser):
+        # Accepted after the sub-command too (`demo --db x`); SUPPRESS keeps one given before it.
+        _global_options(sub, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args, os.environ if env is None else env))
-    except ClipCrawlerError as exc:
-        print(f"clipcrawler: {exc}", file=sys.stderr)
-        return 2
-    except (D1Error, sqlite3.Error) as exc:  # bad SQL given to `sql`, a database that cannot be opened
-        print(f"clipcrawler: {exc}", file=sys.stderr)
-        return 2
+        if _needs_existing_db(args):
+            path = db_path(args, env)
+            if not os.path.exists(path):
+                raise missing_database(path)
+        return int(args.handler(args, env))
+    except (ClipCrawlerError, D1Error) as exc:  # bad input, bad SQL, a database that cannot be used
+        return _fail(str(exc))
+    except httpx.HTTPError as exc:
+        where = exc.request.url if _has_request(exc) else "the service"
+        return _fail(f"cannot reach {where}: {type(exc).__name__}: {exc}".rstrip(": "))
+    except OSError as exc:
+        target = f" {exc.filename}" if exc.filename else ""
+        return _fail(f"cannot use{target}: {exc.strerror or exc}")
+    except KeyboardInterrupt:
+        print("clipcrawler: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, and the traceback on request
+        if env.get("CLIPCRAWLER_DEBUG"):
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (set CLIPCRAWLER_DEBUG=1 for the traceback)")
+
+
+def _needs_existing_db(args: argparse.Namespace) -> bool:
+    words = [args.command, getattr(args, "streamers_command", None), getattr(args, "runs_command", None)]
+    name = " ".join(w for w in words if w)
+    return name in NEEDS_EXISTING_DB or args.command in NEEDS_EXISTING_DB
+
+
+def _fail(message: str) -> int:
+    print(f"clipcrawler: {message}", file=sys.stderr)
+    return 2
+
+
+def _has_request(exc: httpx.HTTPError) -> bool:
+    try:
+        exc.request
+    except RuntimeError:
+        return False
+    return True
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Sequence
 from typing import TextIO
 
 from shared.ports import Database
@@ -14,9 +16,10 @@ class Progress:
     """Redraws `[#####.....] done/total` on a terminal; on a pipe, prints a line per quarter."""
 
     def __init__(self, db: Database, run_id: int, *, total: int, stream: TextIO, enabled: bool = True,
-                 interval: float = 0.2) -> None:
+                 interval: float = 0.2, resumed_job_ids: Sequence[int] = ()) -> None:
         self.db = db
         self.run_id = run_id
+        self.resumed = json.dumps(list(resumed_job_ids))  # jobs of earlier runs finished along with this one
         self.total = total
         self.stream = stream
         self.enabled = enabled and total > 0
@@ -50,9 +53,11 @@ class Progress:
 
     async def draw(self) -> None:
         row = await self.db.first(
-            "SELECT count(*) AS n FROM jobs WHERE run_id = ? AND status IN ('done', 'failed')", self.run_id)
+            "SELECT count(*) AS n FROM jobs WHERE (run_id = ? OR id IN (SELECT value FROM json_each(?))) "
+            "AND status IN ('done', 'failed')", self.run_id, self.resumed)
         done = int(row["n"]) if row else 0
         if self.stream.isatty():
+            done = min(done, self.total)
             filled = WIDTH * done // self.total
             self.stream.write(f"\r[{'#' * filled}{'.' * (WIDTH - filled)}] {done}/{self.total} streamers")
         else:

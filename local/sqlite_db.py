@@ -1,18 +1,16 @@
 """SQLite behind the Database port, behaving like D1's binding: every batch one transaction.
 
-The connection lives on one worker thread and each batch runs there whole, from `BEGIN` to `COMMIT`, as
-one job. So no cancellation or Ctrl-C in the event loop can land between two of its statements: a
-cancelled batch is rolled back on that thread (at the next statement boundary, or at once through
-`sqlite3_interrupt`), and the connection is left ready for the next one.
+A batch runs synchronously, `BEGIN` to `COMMIT`, with no await inside it: no task switch, and so no
+cancellation, can land between two of its statements, and anything raised within it (a Ctrl-C too) rolls
+it back before it propagates. Local statements take microseconds to milliseconds, so holding the event loop
+for one costs less than the thread hop per statement it replaces, and keeps seeded simulations replayable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -32,25 +30,11 @@ class SqliteError(D1Error):
     """The local database refused a statement, or could not be opened; the message names why."""
 
 
-class _BatchCancelled(BaseException):
-    """Raised on the database thread to roll back a batch whose caller was cancelled."""
-
-
-class _Ticket:
-    """One batch's cancellation flag, shared between the event loop and the database thread."""
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-
 class SqliteDatabase(BatchShortcuts):
-    """One SQLite connection on one thread; batches run one at a time, as on a D1 database."""
+    """One SQLite connection; each batch runs whole, from BEGIN to COMMIT, with no await in between."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
-        self._executor = executor
-        self._guard = threading.Lock()  # who is running now, so an interrupt only ever hits its own batch
-        self._running: _Ticket | None = None
         self.path = path
         self.calls = 0  # round trips, for tests and benchmarks
 
@@ -59,87 +43,39 @@ class SqliteDatabase(BatchShortcuts):
                    create: bool = True) -> SqliteDatabase:
         """Open (with `create`, or create) the database at `path`; a clear SqliteError if it cannot be used."""
         name = str(path)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        loop = asyncio.get_running_loop()
-        try:
-            conn = await loop.run_in_executor(executor, _connect, name, create, apply_schema)
-        except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise
-        return cls(conn, executor, name)
+        return cls(_connect(name, create, apply_schema), name)
 
     async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._executor, self._conn.close)
-        finally:
-            self._executor.shutdown(wait=True)
+        self._conn.close()
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """All statements in one transaction: any failure, or a cancellation, rolls back every one of them."""
+        """All statements in one transaction: any failure, KeyboardInterrupt included, rolls back every one."""
         for statement in statements:
             check_d1_limits(statement)
+        # The one suspension point comes before BEGIN: a task cancelled here has not started its batch, and
+        # once begun a batch runs to COMMIT or ROLLBACK before any other task (or a cancellation) runs.
+        await asyncio.sleep(0)
         self.calls += 1
-        ticket = _Ticket()
-        future = asyncio.get_running_loop().run_in_executor(self._executor, self._run_batch, list(statements),
-                                                            ticket)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            self._cancel(ticket)
-            # Hand control back only once the thread is done with this batch (rolled back, or committed
-            # if it was past the point of no return), so the caller's next step sees a settled database.
-            try:
-                await asyncio.wait([future])
-            finally:
-                if future.done() and not future.cancelled():
-                    future.exception()  # retrieved: a rollback is the expected end here
-            raise
+        return self._run_batch(list(statements))
 
-    def _cancel(self, ticket: _Ticket) -> None:
-        with self._guard:
-            ticket.cancelled = True
-            if self._running is ticket:
-                self._conn.interrupt()
-
-    def _run_batch(self, statements: list[Statement], ticket: _Ticket) -> list[Result]:
-        """On the database thread: BEGIN, every statement, COMMIT; ROLLBACK on anything else."""
+    def _run_batch(self, statements: list[Statement]) -> list[Result]:
         conn = self._conn
         if conn.in_transaction:  # never expected; heal rather than refuse every later batch
             conn.execute("ROLLBACK")
-        with self._guard:
-            if ticket.cancelled:
-                raise _BatchCancelled()
-            self._running = ticket
         try:
             conn.execute("BEGIN IMMEDIATE")
-            results = []
-            for statement in statements:
-                results.append(self._execute(statement))
-                if ticket.cancelled:
-                    raise _BatchCancelled()
-            with self._guard:
-                if ticket.cancelled:
-                    raise _BatchCancelled()
-                self._running = None  # past this point the batch commits; no interrupt may reach COMMIT
+            results = [self._execute(statement) for statement in statements]
             conn.execute("COMMIT")
             return results
         except sqlite3.Error as exc:
             self._rollback()
-            if ticket.cancelled:
-                raise _BatchCancelled() from exc
             raise SqliteError(f"SQLite error: {exc}") from exc
         except BaseException:
             self._rollback()
             raise
-        finally:
-            with self._guard:
-                self._running = None
 
     def _rollback(self) -> None:
-        with self._guard:
-            self._running = None  # an interrupt must not hit the ROLLBACK itself
-        # SQLite rolls some failures back by itself (an interrupt, a full disk): only roll back what is open.
+        # SQLite rolls some failures back by itself (a full disk, an interrupt): only roll back what is open.
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
 
@@ -158,8 +94,7 @@ def _connect(path: str, create: bool, apply_schema: bool) -> sqlite3.Connection:
     """Open the file (on the database thread) and check it really is a usable SQLite database."""
     memory = path == ":memory:"
     if not memory and not create and not Path(path).exists():
-        raise SqliteError(f"no database at {path}: check --db (or CLIPCRAWLER_DB); "
-                          "`clipcrawler demo`, `crawl` or `streamers add` create one")
+        raise missing_database(path)
     if not memory and Path(path).is_dir():
         raise SqliteError(f"{path} is a directory, not an SQLite database file")
     uri = f"file:{quote(str(Path(path).resolve()))}?mode={'rwc' if create else 'rw'}" if not memory else path
@@ -182,6 +117,11 @@ def _connect(path: str, create: bool, apply_schema: bool) -> sqlite3.Connection:
             raise SqliteError(f"{path} is not an SQLite database (file is not a database)") from exc
         raise SqliteError(f"cannot use the SQLite database {path}: {_why(exc, path)}") from exc
     return conn
+
+
+def missing_database(path: str) -> SqliteError:
+    return SqliteError(f"no database at {path}: check --db (or CLIPCRAWLER_DB); "
+                       "`clipcrawler demo`, `crawl` or `streamers add` create one")
 
 
 def _why(exc: sqlite3.Error, path: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
@@ -25,6 +26,7 @@ from local.export.destinations import DEFAULT_OUT
 from local.export.exporter import DEFAULT_OVERLAP_S
 from local.export.reader import DEFAULT_BATCH_ROWS
 from local.export.sources import Source
+from local.sqlite_db import missing_database
 from shared.clock import SystemClock
 
 D1_API_BATCH_ROWS = 1_000  # one HTTP response per page: keep each well under D1's response limits
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     destination = open_destination(args.out or env.get("CLIPCRAWLER_EXPORT_OUT") or DEFAULT_OUT, env)
     batch_rows = args.batch_rows or (D1_API_BATCH_ROWS if args.source == "d1-api" else DEFAULT_BATCH_ROWS)
     options = ExportOptions(full=args.full, overlap_s=args.overlap_seconds, batch_rows=batch_rows)
+    if args.source == "local" and not os.path.exists(db_path(args, env)):
+        raise missing_database(db_path(args, env))
     with ExitStack() as resources:
         source = _open_source(args, env, resources)
         resources.callback(source.close)
