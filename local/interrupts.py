@@ -50,8 +50,9 @@ class Interrupts:
         if self.count == 1:
             self.runner.stop()
             in_flight = self.runner.queue.in_flight() + self.runner.dlq.in_flight()
-            self._say(f"stopping: no new streamer is started; waiting for the {in_flight} in flight to commit "
-                      "or hand their job back (Ctrl-C again to quit at once)")
+            waiting = (f"; waiting for the {in_flight} in flight to commit or hand their job back" if in_flight
+                       else "")
+            self._say(f"stopping: no new streamer is started{waiting} (Ctrl-C again to quit at once)")
         elif self.count == 2:
             self._say("quitting at once: cancelling the invocations in flight and handing their jobs back")
             if self.target is not None:

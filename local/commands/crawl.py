@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 import time
 import uuid
@@ -29,6 +30,7 @@ from shared import store
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.errors import InvalidInput
+from shared.logs import EVENTS_LOGGER
 from shared.timefmt import to_rfc3339
 
 MAX_DEMO_STREAMERS = 100_000
@@ -86,6 +88,9 @@ async def run_crawl(args: argparse.Namespace, env: Mapping[str, str]) -> RunSumm
     def stop_crawl(url: str, why: str) -> None:
         unreachable.append(f"Twitch unreachable: {url} could not be reached ({why})")
         print(f"clipcrawler: cannot reach {url} ({why}): stopping the crawl", file=sys.stderr)
+        # What the invocations in flight log next is this same failure, once per streamer: that line says it.
+        for name in (EVENTS_LOGGER, "clipcrawler.consumer", "clipcrawler.producer"):
+            logging.getLogger(name).setLevel(logging.ERROR)
         for runner in runner_box:
             runner.stop()
 
