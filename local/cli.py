@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import httpx
 
-from local.commands import MODULES
+from local.commands import COMMANDS, load
 from local.commands.common import DEFAULT_DB, db_path
 from local.sqlite_db import D1Error, missing_database
 from shared.errors import ClipCrawlerError
@@ -47,12 +47,33 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
     return found
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _selected_command(argv: Sequence[str] | None) -> str | None:
+    """The sub-command named in `argv`, found without loading any command's module."""
+    scout = argparse.ArgumentParser(add_help=False)
+    _global_options(scout)
+    scout.add_argument("command", nargs="?")
+    try:
+        known, _ = scout.parse_known_args(argv)
+    except SystemExit:  # a global option without its value: the real parser says so
+        return None
+    return known.command if known.command in COMMANDS else None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser, with the full arguments of the command `argv` selects (every command's if None)."""
     parser = Parser(prog="clipcrawler", description="Crawl Twitch clips into SQLite / D1.")
     _global_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in MODULES:
-        module.register(commands)
+    selected = _selected_command(argv) if argv is not None else None
+    if selected is not None:
+        load(selected).register(commands)
+    for name, (_, summary) in COMMANDS.items():
+        if name in commands.choices:
+            continue  # registered along with another command of its module
+        if argv is None:
+            load(name).register(commands)
+        else:
+            commands.add_parser(name, help=summary)
     for sub in _subparsers(parser):
         # Accepted after the sub-command too (`demo --db x`); SUPPRESS keeps one given before it.
         _global_options(sub, default=argparse.SUPPRESS)
@@ -61,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         if _needs_existing_db(args):
             path = db_path(args, env)
