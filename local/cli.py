@@ -27,6 +27,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class _Scout(argparse.ArgumentParser):
+    """Finds the sub-command and says nothing: errors are the real parser's to report."""
+
+    def error(self, message: str) -> NoReturn:
+        raise argparse.ArgumentError(None, message)
+
+
 def _global_options(parser: argparse.ArgumentParser, *, default: object = None) -> None:
     parser.add_argument("--db", default=default,
                         help=f"SQLite database (env CLIPCRAWLER_DB, default {DEFAULT_DB})")
@@ -49,12 +56,12 @@ def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser
 
 def _selected_command(argv: Sequence[str] | None) -> str | None:
     """The sub-command named in `argv`, found without loading any command's module."""
-    scout = argparse.ArgumentParser(add_help=False)
+    scout = _Scout(add_help=False)
     _global_options(scout)
     scout.add_argument("command", nargs="?")
     try:
         known, _ = scout.parse_known_args(argv)
-    except SystemExit:  # a global option without its value: the real parser says so
+    except argparse.ArgumentError:  # a global option without its value: the real parser says so
         return None
     return known.command if known.command in COMMANDS else None
 
