@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except OSError as exc:
         target = f" {exc.filename}" if exc.filename else ""
         return _fail(f"cannot use{target}: {exc.strerror or exc}")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C outside a crawl's own handling of it
         print("clipcrawler: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line, and the traceback on request

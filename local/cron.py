@@ -11,7 +11,8 @@ from pathlib import Path
 from shared.errors import ConfigError
 
 PRODUCER_TOML = Path(__file__).resolve().parent.parent / "wrangler.producer.toml"
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+           ("day of week", 0, 6))
 _MAX_MINUTES_AHEAD = 366 * 24 * 60 * 5  # a valid expression fires within a few years (29 February)
 
 
@@ -28,7 +29,8 @@ class Cron:
     def parse(cls, expression: str) -> Cron:
         parts = expression.split()
         if len(parts) != 5:
-            raise ConfigError(f"cron {expression!r} has {len(parts)} fields; expected 5 (minute hour day month weekday)")
+            raise ConfigError(f"cron {expression!r} has {len(parts)} fields; "
+                              "expected 5 (minute hour day month weekday)")
         allowed = tuple(_field(part, *spec, expression) for part, spec in zip(parts, _FIELDS))
         week = frozenset(d % 7 for d in allowed[4])  # 7 is Sunday too
         return cls(expression, (*allowed[:4], week), parts[2] == "*", parts[4] == "*")

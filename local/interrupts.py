@@ -15,7 +15,7 @@ EXIT_INTERRUPTED = 130
 
 
 class Interrupts:
-    """While entered, SIGINT stops the runner: first by letting invocations finish, then by cancelling them."""
+    """While entered, SIGINT stops the runner: first letting invocations finish, then cancelling them."""
 
     def __init__(self, runner: LocalRunner, stream: TextIO = sys.stderr) -> None:
         self.runner = runner
@@ -41,7 +41,8 @@ class Interrupts:
             self._loop = None
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._loop is not None:
             self._loop.remove_signal_handler(signal.SIGINT)
 
@@ -50,8 +51,8 @@ class Interrupts:
         if self.count == 1:
             self.runner.stop()
             in_flight = self.runner.queue.in_flight() + self.runner.dlq.in_flight()
-            waiting = (f"; waiting for the {in_flight} in flight to commit or hand their job back" if in_flight
-                       else "")
+            waiting = (f"; waiting for the {in_flight} in flight to commit or hand their job back"
+                       if in_flight else "")
             self._say(f"stopping: no new streamer is started{waiting} (Ctrl-C again to quit at once)")
         elif self.count == 2:
             self._say("quitting at once: cancelling the invocations in flight and handing their jobs back")

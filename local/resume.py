@@ -6,6 +6,7 @@ interrupted lost its in-process queue at once, so the next local run (or `runs r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from shared.messages import CrawlJob, FanOut
@@ -24,7 +25,7 @@ class Resumed:
 
     jobs: dict[int, list[int]] = field(default_factory=dict)  # run id -> job ids
     fan_outs: list[int] = field(default_factory=list)  # runs whose fan-out stopped half-way
-    leased: int = 0  # running under a live lease: another clipcrawler, or one killed without a chance to clean up
+    leased: int = 0  # under a live lease: another clipcrawler's, or one killed with no chance to clean up
     leased_until: str | None = None
 
     @property
@@ -61,14 +62,15 @@ async def resume_unfinished(db: Database, queue: QueueSender, clock: Clock, *, r
                             f"WHERE j.status = 'running' AND j.lease_expires_at >= ? {only}", now, *scope)
     stuck = await db.all(f"SELECT id, fanout_cursor FROM runs AS j WHERE status = 'enqueuing' "
                          f"{only.replace('j.run_id', 'j.id')} ORDER BY id", *scope)
-    resumed = Resumed(leased=int(leased["n"]) if leased else 0, leased_until=leased["until"] if leased else None)
+    resumed = Resumed(leased=int(leased["n"]) if leased else 0,
+                      leased_until=leased["until"] if leased else None)
     messages = [OutgoingMessage(CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])).encode())
                 for j in jobs]
     messages += [OutgoingMessage(FanOut(int(r["id"]), str(r["fanout_cursor"] or "")).encode()) for r in stuck]
     if jobs:
         await db.run("UPDATE jobs SET due_at = ? WHERE id IN (SELECT value FROM json_each(?)) "
                      "AND status IN ('queued', 'running')",
-                     to_rfc3339(clock.now() + postpone_seconds), "[" + ",".join(str(j["id"]) for j in jobs) + "]")
+                     to_rfc3339(clock.now() + postpone_seconds), json.dumps([int(j["id"]) for j in jobs]))
     for start in range(0, len(messages), MAX_SEND_BATCH):
         await queue.send_batch(messages[start:start + MAX_SEND_BATCH])
     for j in jobs:

@@ -18,6 +18,7 @@ from shared.config import Settings
 from shared.ports import BatchShortcuts, Clock, Database, Result, Statement
 from shared.timefmt import to_rfc3339
 
+LEDGER_PRUNE_AT = 2_000
 QUEUE_NAME = "clipcrawler-jobs"
 DLQ_NAME = "clipcrawler-jobs-dlq"
 
@@ -54,7 +55,16 @@ class LeaseLedger(BatchShortcuts):
             for row in result.rows:
                 if row.get("status") == "running" and row.get("lease_token") and "reclaims" in row:
                     self.held[int(row["id"])] = str(row["lease_token"])
+        if len(self.held) > LEDGER_PRUNE_AT:  # a long `serve` claims jobs for days: forget the settled ones
+            await self._prune()
         return results
+
+    async def _prune(self) -> None:
+        ids = json.dumps(list(self.held))
+        running = await self.db.all("SELECT id, lease_token FROM jobs WHERE status = 'running' "
+                                    "AND id IN (SELECT value FROM json_each(?))", ids)
+        still = {int(r["id"]): r["lease_token"] for r in running}
+        self.held = {job_id: token for job_id, token in self.held.items() if still.get(job_id) == token}
 
     async def release(self, now: float) -> int:
         """Put every job still running under a lease of ours back to `queued`; how many there were."""
@@ -62,9 +72,10 @@ class LeaseLedger(BatchShortcuts):
             return 0
         pairs = json.dumps([[job_id, token] for job_id, token in self.held.items()])
         result = await self.db.run(
-            "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, stop_reason = 'interrupted' "
-            "WHERE status = 'running' AND EXISTS (SELECT 1 FROM json_each(?) AS p "
-            "WHERE json_extract(p.value, '$[0]') = jobs.id AND json_extract(p.value, '$[1]') = jobs.lease_token)",
+            "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, "
+            "stop_reason = 'interrupted' WHERE status = 'running' AND EXISTS (SELECT 1 FROM json_each(?) AS p "
+            "WHERE json_extract(p.value, '$[0]') = jobs.id "
+            "AND json_extract(p.value, '$[1]') = jobs.lease_token)",
             to_rfc3339(now), pairs)
         self.held.clear()
         return result.changes

@@ -41,7 +41,7 @@ class SqliteDatabase(BatchShortcuts):
     @classmethod
     async def open(cls, path: str | Path = ":memory:", *, apply_schema: bool = True,
                    create: bool = True) -> SqliteDatabase:
-        """Open (with `create`, or create) the database at `path`; a clear SqliteError if it cannot be used."""
+        """Open (or, with `create`, create) the database at `path`; a clear SqliteError if it is unusable."""
         name = str(path)
         return cls(_connect(name, create, apply_schema), name)
 
@@ -49,7 +49,7 @@ class SqliteDatabase(BatchShortcuts):
         self._conn.close()
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """All statements in one transaction: any failure, KeyboardInterrupt included, rolls back every one."""
+        """All statements in one transaction: any failure, KeyboardInterrupt too, rolls back every one."""
         for statement in statements:
             check_d1_limits(statement)
         # The one suspension point comes before BEGIN: a task cancelled here has not started its batch, and
@@ -128,7 +128,7 @@ def _why(exc: sqlite3.Error, path: str) -> str:
     text = str(exc)
     if "readonly" in text or "unable to open" in text:
         parent = Path(path).resolve().parent
-        return f"{text} (is {parent} writable? SQLite needs to write the file and its -wal and -shm files there)"
+        return f"{text} (is {parent} writable? SQLite writes the file and its -wal and -shm files there)"
     return text
 
 

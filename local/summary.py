@@ -54,11 +54,11 @@ class RunSummary:
         ]
         if self.resumed_jobs:
             runs = ", ".join(map(str, self.resumed_runs))
-            lines.insert(2, f"  resumed                 {self.resumed_done} of {self.resumed_jobs} unfinished jobs "
-                            f"of earlier runs finished (run {runs})")
+            lines.insert(2, f"  resumed                 {self.resumed_done} of {self.resumed_jobs} "
+                            f"unfinished jobs of earlier runs finished (run {runs})")
         why = "; ".join(f"{n} {reason}" for reason, n in self.not_crawled_why.items() if n)
-        lines.insert(2, f"  not crawled             {self.not_crawled} of {self.active_streamers} active streamers"
-                        + (f": {why}" if why else ""))
+        lines.insert(2, f"  not crawled             {self.not_crawled} of {self.active_streamers} "
+                        "active streamers" + (f": {why}" if why else ""))
         if self.stopped:
             lines.insert(1, f"  stopped early           {self.stopped}")
         return "\n".join(lines)
@@ -79,9 +79,10 @@ _STREAMER_STATES = (
 
 def _reasons(states: dict[str, int], run_id: int, kind: str, stopped: str | None) -> dict[str, int]:
     resume = f"`clipcrawler runs resume {run_id}`, or the next demo / crawl, finishes them"
+    interrupted = bool(stopped and stopped.startswith("interrupted"))
     return {
         f"failed (`clipcrawler runs show {run_id}` says why)": states.get("failed", 0),
-        (f"left unfinished when the run was interrupted ({resume})" if stopped and stopped.startswith("interrupted")
+        (f"left unfinished when the run was interrupted ({resume})" if interrupted
          else f"unfinished ({resume})"): states.get("unfinished", 0),
         "held by an unfinished job of another run (another clipcrawler is crawling them, or one was killed; "
         "they resume once its lease expires)": states.get("held", 0),

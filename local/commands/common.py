@@ -21,7 +21,8 @@ def db_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return args.db or env.get("CLIPCRAWLER_DB") or DEFAULT_DB
 
 
-async def open_db(args: argparse.Namespace, env: Mapping[str, str], *, create: bool = False) -> SqliteDatabase:
+async def open_db(args: argparse.Namespace, env: Mapping[str, str], *,
+                  create: bool = False) -> SqliteDatabase:
     """The command's database; only the commands that fill one (`create`) may start a new file."""
     return await SqliteDatabase.open(db_path(args, env), create=create)
 

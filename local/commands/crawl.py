@@ -115,7 +115,8 @@ async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Sett
         runner_box.append(runner)
     began = time.perf_counter()
     with Interrupts(runner) as interrupts:
-        resumed = await resume_unfinished(db, runner.queue, clock, postpone_seconds=settings.sweep_after_minutes * 60)
+        resumed = await resume_unfinished(db, runner.queue, clock,
+                                          postpone_seconds=settings.sweep_after_minutes * 60)
         if resumed.describe():
             print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
         started = await runner.tick()
@@ -146,6 +147,6 @@ async def close_run(db: SqliteDatabase, run_id: int, clock: SystemClock, stop_re
     now = to_rfc3339(clock.now())
     jobs = await db.all("SELECT id FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')", run_id)
     for job in jobs:
-        await db.batch(store.fail_job(int(job["id"]), run_id, uuid.uuid4().hex, now, store.Calls(), stop_reason,
-                                      error))
+        await db.batch(store.fail_job(int(job["id"]), run_id, uuid.uuid4().hex, now, store.Calls(),
+                                      stop_reason, error))
     return len(jobs)

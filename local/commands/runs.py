@@ -31,7 +31,8 @@ FAILED_SHOWN = 20
 
 def register(commands: Any) -> None:
     runs = commands.add_parser("runs", help="list runs; `runs show ID`; `runs retry-failed RUN`")
-    runs.add_argument("--limit", type=int_between(1, 1000), default=20, help="runs to list, 1-1000 (default 20)")
+    runs.add_argument("--limit", type=int_between(1, 1000), default=20,
+                      help="runs to list, 1-1000 (default 20)")
     runs.add_argument("--json", action="store_true", help="print JSON shaped like the API's")
     runs.set_defaults(handler=lambda args, env: asyncio.run(run_list(args, env)))
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION")
@@ -170,7 +171,8 @@ async def run_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                                                   postpone_seconds=crawl_settings.sweep_after_minutes * 60)
                 if not resumed.job_ids and not resumed.fan_outs:
                     why = f"; {resumed.describe()}" if resumed.leased else ""
-                    print(f"clipcrawler: run {args.run_id} has no unfinished jobs to resume{why}", file=sys.stderr)
+                    print(f"clipcrawler: run {args.run_id} has no unfinished jobs to resume{why}",
+                          file=sys.stderr)
                     return 1
                 print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
                 drain = asyncio.create_task(runner.drain())

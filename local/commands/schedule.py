@@ -1,4 +1,4 @@
-"""`clipcrawler schedule`: the producer's cron, ticked on this machine (a Raspberry Pi's cron job, replaced)."""
+"""`clipcrawler schedule`: the producer's cron, ticked on this machine, as a Raspberry Pi's cron job would."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from shared.timefmt import align_down, to_rfc3339
 
 def register(commands: Any) -> None:
     schedule = commands.add_parser(
-        "schedule", help="tick the producer on the cron of wrangler.producer.toml, sweep included, until Ctrl-C",
+        "schedule", help="tick the producer on wrangler.producer.toml's cron, sweep included, until Ctrl-C",
         description="Opens a scheduled run at every firing time of the producer's cron (UTC), as Cloudflare "
                     "does, and crawls the streamers that are due; each run first re-sends the unfinished "
                     "jobs earlier runs left behind. With --once, runs the current minute's slot and exits, "
@@ -63,8 +63,8 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     runner = LocalRunner(db, http, crawl_settings, clock, concurrency=args.concurrency)
                     interrupts.runner = runner
                     began = time.perf_counter()
-                    resumed = await resume_unfinished(db, runner.queue, clock,
-                                                      postpone_seconds=crawl_settings.sweep_after_minutes * 60)
+                    postpone = crawl_settings.sweep_after_minutes * 60
+                    resumed = await resume_unfinished(db, runner.queue, clock, postpone_seconds=postpone)
                     if resumed.describe():
                         _say(resumed.describe())
                     started = await runner.tick(scheduled_time=slot)
@@ -84,9 +84,10 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                         interrupts.target = asyncio.current_task()
                     await runner.leases.release(clock.now())
                     stopped = "interrupted (Ctrl-C)" if interrupts.stopped else None
-                    summary = await summarise(db, started, mode="schedule", wall_s=time.perf_counter() - began,
-                                              invocations=runner.invocations, resumed_job_ids=resumed.job_ids,
-                                              stopped=stopped)
+                    summary = await summarise(db, started, mode="schedule",
+                                              wall_s=time.perf_counter() - began,
+                                              invocations=runner.invocations,
+                                              resumed_job_ids=resumed.job_ids, stopped=stopped)
                     failed = failed or summary.failed > 0
                     print(json.dumps(summary.as_dict()) if args.json else summary.render(), flush=True)
                     if args.once:
