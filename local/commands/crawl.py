@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,18 +18,15 @@ from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.interrupts import EXIT_INTERRUPTED, Interrupts
 from local.progress import Progress
 from local.queue import MAX_CONCURRENCY
-from local.reachability import ReachabilityTransport
+from local.reachability import UnreachableStop
 from local.resume import resume_unfinished
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from local.summary import RunSummary, summarise
 from producer.streamers import add_streamers
-from shared import store
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.errors import InvalidInput
-from shared.logs import EVENTS_LOGGER
-from shared.timefmt import to_rfc3339
 
 MAX_DEMO_STREAMERS = 100_000
 
@@ -82,37 +77,23 @@ async def run_crawl(args: argparse.Namespace, env: Mapping[str, str]) -> RunSumm
     settings = settings_from(args, env)
     settings.require_credentials()
     db = await open_db(args, env, create=True)
-    unreachable: list[str] = []
-    runner_box: list[LocalRunner] = []
-
-    def stop_crawl(url: str, why: str) -> None:
-        unreachable.append(f"Twitch unreachable: {url} could not be reached ({why})")
-        print(f"clipcrawler: cannot reach {url} ({why}): stopping the crawl", file=sys.stderr)
-        # What the invocations in flight log next is this same failure, once per streamer: that line says it.
-        for name in (EVENTS_LOGGER, "clipcrawler.consumer", "clipcrawler.producer"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        for runner in runner_box:
-            runner.stop()
-
-    transport = ReachabilityTransport(httpx.AsyncHTTPTransport(), stop_crawl)
+    watch = UnreachableStop()
     try:
-        async with httpx.AsyncClient(transport=transport) as http:
-            return await crawl_once(db, http, settings, SystemClock(), args, mode="crawl",
-                                    unreachable=unreachable, runner_box=runner_box)
+        async with httpx.AsyncClient(transport=watch.transport) as http:
+            return await crawl_once(db, http, settings, SystemClock(), args, mode="crawl", watch=watch)
     finally:
         await db.close()
 
 
 async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settings, clock: SystemClock,
-                     args: argparse.Namespace, *, mode: str, unreachable: list[str] | None = None,
-                     runner_box: list[LocalRunner] | None = None) -> RunSummary:
+                     args: argparse.Namespace, *, mode: str, watch: UnreachableStop | None = None) -> RunSummary:
     """One manual run, drained to the end, with a progress bar unless --json; Ctrl-C stops it cleanly.
 
     Unfinished jobs of earlier runs (an interrupted run, say) are sent again first and finish with it.
     """
     runner = LocalRunner(db, http, settings, clock, concurrency=args.concurrency)
-    if runner_box is not None:
-        runner_box.append(runner)
+    if watch is not None:
+        watch.runner = runner
     began = time.perf_counter()
     with Interrupts(runner) as interrupts:
         resumed = await resume_unfinished(db, runner.queue, clock,
@@ -131,9 +112,9 @@ async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Sett
                     raise
         released = await runner.leases.release(clock.now())
     stopped = None
-    if unreachable:
-        stopped = unreachable[0]
-        await close_run(db, started.run_id, clock, "twitch_unreachable", stopped)
+    if watch is not None and watch.reason is not None:
+        stopped = watch.reason
+        await watch.close_run(db, started.run_id, clock)
     elif interrupts.hard:
         stopped = f"interrupted at once (Ctrl-C twice); {released} jobs in flight handed back"
     elif interrupts.stopped:
@@ -141,12 +122,3 @@ async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Sett
     return await summarise(db, started, mode=mode, wall_s=time.perf_counter() - began,
                            invocations=runner.invocations, resumed_job_ids=resumed.job_ids, stopped=stopped)
 
-
-async def close_run(db: SqliteDatabase, run_id: int, clock: SystemClock, stop_reason: str, error: str) -> int:
-    """Fail the run's unfinished jobs with `error`, which closes the run; `runs retry-failed` reopens them."""
-    now = to_rfc3339(clock.now())
-    jobs = await db.all("SELECT id FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')", run_id)
-    for job in jobs:
-        await db.batch(store.fail_job(int(job["id"]), run_id, uuid.uuid4().hex, now, store.Calls(),
-                                      stop_reason, error))
-    return len(jobs)

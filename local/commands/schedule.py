@@ -15,6 +15,7 @@ from local.commands.serve import twitch, twitch_flags
 from local.cron import PRODUCER_TOML, Cron, producer_crons
 from local.interrupts import EXIT_INTERRUPTED, Interrupts
 from local.queue import MAX_CONCURRENCY
+from local.reachability import UnreachableStop
 from local.resume import resume_unfinished
 from local.runner import LocalRunner
 from local.summary import summarise
@@ -46,9 +47,10 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         settings.require_credentials()
     clock = SystemClock()
     db = await open_db(args, env, create=True)
+    watch = UnreachableStop()
     failed = False
     try:
-        async with twitch(args, settings) as (http, crawl_settings):
+        async with twitch(args, settings, transport=watch.transport) as (http, crawl_settings):
             runner = LocalRunner(db, http, crawl_settings, clock, concurrency=args.concurrency)
             with Interrupts(runner) as interrupts:
                 if not args.once:
@@ -61,7 +63,7 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     if interrupts.stopped:
                         break
                     runner = LocalRunner(db, http, crawl_settings, clock, concurrency=args.concurrency)
-                    interrupts.runner = runner
+                    interrupts.runner = watch.runner = runner
                     began = time.perf_counter()
                     postpone = crawl_settings.sweep_after_minutes * 60
                     resumed = await resume_unfinished(db, runner.queue, clock, postpone_seconds=postpone)
@@ -83,12 +85,15 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     finally:
                         interrupts.target = asyncio.current_task()
                     await runner.leases.release(clock.now())
-                    stopped = "interrupted (Ctrl-C)" if interrupts.stopped else None
+                    stopped = "interrupted (Ctrl-C)" if interrupts.stopped else watch.reason
+                    if watch.reason is not None:  # this slot's run closes; the next slot tries Twitch again
+                        await watch.close_run(db, started.run_id, clock)
+                        watch.reset()
                     summary = await summarise(db, started, mode="schedule",
                                               wall_s=time.perf_counter() - began,
                                               invocations=runner.invocations,
                                               resumed_job_ids=resumed.job_ids, stopped=stopped)
-                    failed = failed or summary.failed > 0
+                    failed = failed or summary.failed > 0 or bool(stopped and not interrupts.stopped)
                     print(json.dumps(summary.as_dict()) if args.json else summary.render(), flush=True)
                     if args.once:
                         break

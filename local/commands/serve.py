@@ -99,11 +99,12 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 @contextlib.asynccontextmanager
-async def twitch(args: argparse.Namespace,
-                 settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+async def twitch(args: argparse.Namespace, settings: Settings, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
     """The HTTP client and settings for Twitch: the emulator with --emulated (webhooks still go out)."""
     if not args.emulated:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(transport=transport) as http:
             yield http, settings
         return
     config = EmulatorConfig()
