@@ -244,6 +244,13 @@ class SimulatedQueue:
         self._pushes = 0
         self._in_flight = 0
         self._wakeup: asyncio.Event | None = None
+        self.stopping = False
+
+    def stop_delivering(self) -> None:
+        """Start no new invocation; a drain returns once those in flight finished. Messages stay stored."""
+        self.stopping = True
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     async def send(self, body: dict[str, Any], delay_seconds: int = 0) -> None:
         """Enqueue one message."""
@@ -267,6 +274,10 @@ class SimulatedQueue:
         now = self.clock.now()
         for body_json, _, delay_seconds in encoded:
             self._accept(Envelope(uuid.uuid4().hex, body_json, now), now + delay_seconds)
+
+    def in_flight(self) -> int:
+        """Messages delivered to an invocation that has not finished yet."""
+        return self._in_flight
 
     def pending(self) -> int:
         """Messages not yet acked, dead-lettered or dropped: waiting or in flight."""
@@ -293,7 +304,7 @@ class SimulatedQueue:
         try:
             while True:
                 self._wakeup.clear()
-                while len(running) < self.settings.concurrency:
+                while not self.stopping and len(running) < self.settings.concurrency:
                     room = self.settings.max_batch_size
                     if max_deliveries is not None:
                         room = min(room, max_deliveries - delivered)
@@ -307,7 +318,8 @@ class SimulatedQueue:
                 budget_left = max_deliveries is None or delivered < max_deliveries
                 slot_free = len(running) < self.settings.concurrency
                 # A delayed message is only worth a timed wait when a slot is free to deliver it.
-                wait_for_delays = until_idle and budget_left and slot_free and bool(self._delayed)
+                wait_for_delays = (until_idle and budget_left and slot_free and bool(self._delayed)
+                                   and not self.stopping)
                 if not running and not wait_for_delays:
                     return delivered
                 next_visible = self._delayed[0][0] if wait_for_delays else None

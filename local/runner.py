@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +15,10 @@ from consumer.dispatch import process_batch
 from local.queue import ConsumerSettings, QueueBatch, SimulatedQueue
 from producer.core import ProducerPorts, RunStarted, start_run
 from shared.config import Settings
-from shared.ports import Clock, Database
+from shared.ports import BatchShortcuts, Clock, Database, Result, Statement
+from shared.timefmt import to_rfc3339
 
+LEDGER_PRUNE_AT = 2_000
 QUEUE_NAME = "clipcrawler-jobs"
 DLQ_NAME = "clipcrawler-jobs-dlq"
 
@@ -39,6 +42,45 @@ class InvocationLog:
                 self.internal.append(verdict.internal)
 
 
+class LeaseLedger(BatchShortcuts):
+    """The consumers' database, noting each job lease they claim, so a hard stop can hand them all back."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.held: dict[int, str] = {}  # job id -> lease token, from the claim's RETURNING row
+
+    async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        results = await self.db.batch(statements)
+        for result in results:
+            for row in result.rows:
+                if row.get("status") == "running" and row.get("lease_token") and "reclaims" in row:
+                    self.held[int(row["id"])] = str(row["lease_token"])
+        if len(self.held) > LEDGER_PRUNE_AT:  # a long `serve` claims jobs for days: forget the settled ones
+            await self._prune()
+        return results
+
+    async def _prune(self) -> None:
+        ids = json.dumps(list(self.held))
+        running = await self.db.all("SELECT id, lease_token FROM jobs WHERE status = 'running' "
+                                    "AND id IN (SELECT value FROM json_each(?))", ids)
+        still = {int(r["id"]): r["lease_token"] for r in running}
+        self.held = {job_id: token for job_id, token in self.held.items() if still.get(job_id) == token}
+
+    async def release(self, now: float) -> int:
+        """Put every job still running under a lease of ours back to `queued`; how many there were."""
+        if not self.held:
+            return 0
+        pairs = json.dumps([[job_id, token] for job_id, token in self.held.items()])
+        result = await self.db.run(
+            "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, "
+            "stop_reason = 'interrupted' WHERE status = 'running' AND EXISTS (SELECT 1 FROM json_each(?) AS p "
+            "WHERE json_extract(p.value, '$[0]') = jobs.id "
+            "AND json_extract(p.value, '$[1]') = jobs.lease_token)",
+            to_rfc3339(now), pairs)
+        self.held.clear()
+        return result.changes
+
+
 class LocalRunner:
     """Ticks the producer and drains the queue through the consumer, as Cloudflare would."""
 
@@ -56,12 +98,13 @@ class LocalRunner:
             max_batch_size=1, max_batch_timeout=0, max_retries=settings.max_retries,
             retry_delay=settings.retry_delay_seconds, max_concurrency=concurrency, dead_letter_queue=DLQ_NAME))
         self.invocations = InvocationLog()
+        self.leases = LeaseLedger(db)
         self._rng = random.Random(seed)
         self._on_verdict: Callable[[Verdict | None], Any] | None = None
 
     @property
     def consumer_ports(self) -> ConsumerPorts:
-        return ConsumerPorts(self.db, self.queue, self.http, self.clock)
+        return ConsumerPorts(self.leases, self.queue, self.http, self.clock)
 
     async def tick(self, scheduled_time: float | None = None,
                    streamer_ids: Sequence[str] | None = None) -> RunStarted:
@@ -72,9 +115,18 @@ class LocalRunner:
     async def drain(self, on_verdict: Callable[[Verdict | None], Any] | None = None) -> None:
         """Deliver until both the queue and its dead-letter queue are empty."""
         self._on_verdict = on_verdict
-        while self.queue.pending() or self.dlq.pending():
+        while (self.queue.pending() or self.dlq.pending()) and not self.stopping:
             await self.queue.drain(self._consume)
             await self.dlq.drain(self._consume_dead_letters)
+
+    @property
+    def stopping(self) -> bool:
+        return self.queue.stopping
+
+    def stop(self) -> None:
+        """Take no new message; the drain ends once the invocations in flight have finished."""
+        self.queue.stop_delivering()
+        self.dlq.stop_delivering()
 
     async def crawl(self, scheduled_time: float | None = None, streamer_ids: Sequence[str] | None = None,
                     on_verdict: Callable[[Verdict | None], Any] | None = None) -> RunStarted:

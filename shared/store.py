@@ -243,7 +243,8 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
         Statement(
             "UPDATE jobs SET status = 'running', lease_token = ?, lease_expires_at = ?, due_at = ?, "
             # `status` here is the value before this update: 'running' means a takeover.
-            "attempts = attempts + 1, reclaims = reclaims + (status = 'running'), started_at = coalesce(started_at, ?) "
+            "attempts = attempts + 1, invocations = invocations + 1, "
+            "reclaims = reclaims + (status = 'running'), started_at = coalesce(started_at, ?) "
             # A running job without a lease has no holder to wait for.
             f"WHERE {_NAMED_JOB} AND (status = 'queued' OR (status = 'running' AND "
             "(lease_expires_at IS NULL OR lease_expires_at < ?))) RETURNING *",

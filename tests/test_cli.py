@@ -46,8 +46,8 @@ def test_crawl_without_credentials_says_what_to_set(tmp_path: Path, capsys: pyte
 def test_sql_and_streamers_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "s.sqlite")
     env = {"CLIPCRAWLER_DB": db}
-    code, out, _ = run_cli(capsys, "streamers", "list", env=env)
-    assert code == 0 and "no streamers yet" in out
+    code, out, err = run_cli(capsys, "streamers", "list", env=env)
+    assert code == 2 and f"no database at {db}" in err and not Path(db).exists()  # a typo makes no new file
     run_cli(capsys, "demo", "--streamers", "3", "--json", env=env)
     code, out, _ = run_cli(capsys, "streamers", "list", env=env)
     assert code == 0 and "streamer00000" in out and "streamer00002" in out

@@ -20,8 +20,9 @@ NOW = 1_790_000_000.0
 
 async def with_streamers(n: int) -> SqliteDatabase:
     db = await SqliteDatabase.open()
-    await db._conn.executemany("INSERT INTO streamers (id, login, added_at) VALUES (?, ?, ?)",
-                               [(f"{i:07d}", f"s{i}", "2026-01-01T00:00:00Z") for i in range(n)])
+    await db.run("WITH RECURSIVE n(i) AS (SELECT 0 WHERE ? > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+                 "INSERT INTO streamers (id, login, added_at) "
+                 "SELECT printf('%07d', i), 's' || i, '2026-01-01T00:00:00Z' FROM n", n, n)
     return db
 
 

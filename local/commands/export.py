@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
@@ -25,6 +26,7 @@ from local.export.destinations import DEFAULT_OUT
 from local.export.exporter import DEFAULT_OVERLAP_S
 from local.export.reader import DEFAULT_BATCH_ROWS
 from local.export.sources import Source
+from local.sqlite_db import missing_database
 from shared.clock import SystemClock
 
 D1_API_BATCH_ROWS = 1_000  # one HTTP response per page: keep each well under D1's response limits
@@ -60,9 +62,19 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if (args.source == "d1-sql") != (args.dump is not None):
         raise ExportError("--source d1-sql takes the dump file: clipcrawler export --source d1-sql x.sql"
                           if args.dump is None else f"{args.dump!r} is only read with --source d1-sql")
-    destination = open_destination(args.out or env.get("CLIPCRAWLER_EXPORT_OUT") or DEFAULT_OUT, env)
+    out = args.out or env.get("CLIPCRAWLER_EXPORT_OUT") or DEFAULT_OUT
+    try:
+        return _export(args, env, out)
+    except OSError as exc:  # pyarrow and the filesystem: a read-only or missing directory, a full disk
+        raise ExportError(f"cannot export to {out}: {exc.strerror or exc}") from exc
+
+
+def _export(args: argparse.Namespace, env: Mapping[str, str], out: str) -> int:
+    destination = open_destination(out, env)
     batch_rows = args.batch_rows or (D1_API_BATCH_ROWS if args.source == "d1-api" else DEFAULT_BATCH_ROWS)
     options = ExportOptions(full=args.full, overlap_s=args.overlap_seconds, batch_rows=batch_rows)
+    if args.source == "local" and not os.path.exists(db_path(args, env)):
+        raise missing_database(db_path(args, env))
     with ExitStack() as resources:
         source = _open_source(args, env, resources)
         resources.callback(source.close)

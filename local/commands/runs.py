@@ -11,10 +11,12 @@ from typing import Any
 
 import httpx
 
-from local.commands.common import db_path, settings_from
+from local.commands.common import int_between, open_db, settings_from
 from local.commands.serve import twitch, twitch_flags
+from local.interrupts import EXIT_INTERRUPTED, Interrupts
+from local.queue import MAX_CONCURRENCY
+from local.resume import resume_unfinished
 from local.runner import LocalRunner
-from local.sqlite_db import SqliteDatabase
 from local.summary import render_rows
 from producer import queries
 from producer.api.runs import job_result, run_detail, run_summary
@@ -22,7 +24,6 @@ from producer.dashboard.html import duration, plural
 from producer.retry_failed import Retried, RetryRefused, retry_failed
 from shared.clock import SystemClock
 from shared.config import Settings
-from shared.errors import InvalidInput
 from shared.ports import Clock, Database
 
 FAILED_SHOWN = 20
@@ -30,7 +31,8 @@ FAILED_SHOWN = 20
 
 def register(commands: Any) -> None:
     runs = commands.add_parser("runs", help="list runs; `runs show ID`; `runs retry-failed RUN`")
-    runs.add_argument("--limit", type=int, default=20, help="runs to list (default 20)")
+    runs.add_argument("--limit", type=int_between(1, 1000), default=20,
+                      help="runs to list, 1-1000 (default 20)")
     runs.add_argument("--json", action="store_true", help="print JSON shaped like the API's")
     runs.set_defaults(handler=lambda args, env: asyncio.run(run_list(args, env)))
     actions = runs.add_subparsers(dest="runs_command", metavar="ACTION")
@@ -40,17 +42,22 @@ def register(commands: Any) -> None:
     show.set_defaults(handler=lambda args, env: asyncio.run(run_show(args, env)))
     retry = actions.add_parser("retry-failed", help="reopen a run's failed jobs and crawl them again now")
     retry.add_argument("run_id", type=int, metavar="RUN")
-    retry.add_argument("--concurrency", type=int, default=50,
+    retry.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=50,
                        help="consumer invocations at once (default 50)")
     retry.add_argument("--json", action="store_true", help="print the retry and the run as JSON")
     twitch_flags(retry)
     retry.set_defaults(handler=lambda args, env: asyncio.run(run_retry(args, env)))
+    resume = actions.add_parser("resume", help="crawl a run's unfinished jobs now (one that was interrupted)")
+    resume.add_argument("run_id", type=int, metavar="RUN")
+    resume.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=50,
+                        help="consumer invocations at once (default 50)")
+    resume.add_argument("--json", action="store_true", help="print the run as JSON")
+    twitch_flags(resume)
+    resume.set_defaults(handler=lambda args, env: asyncio.run(run_resume(args, env)))
 
 
 async def run_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    if not 1 <= args.limit <= 1000:
-        raise InvalidInput(f"--limit has value {args.limit}; expected 1-1000")
-    db = await SqliteDatabase.open(db_path(args, env))
+    db = await open_db(args, env)
     try:
         rows = await queries.runs_page(db, limit=args.limit)
     finally:
@@ -66,7 +73,7 @@ async def run_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def run_show(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    db = await SqliteDatabase.open(db_path(args, env))
+    db = await open_db(args, env)
     try:
         text = await show_run(db, args.run_id, SystemClock().now(), as_json=args.json)
     finally:
@@ -111,7 +118,7 @@ async def run_retry(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     settings = settings_from(args, env)
     if not args.emulated:
         settings.require_credentials()
-    db = await SqliteDatabase.open(db_path(args, env))
+    db = await open_db(args, env)
     try:
         async with twitch(args, settings) as (http, crawl_settings):
             try:
@@ -144,6 +151,46 @@ async def retry_failed_locally(db: Database, http: httpx.AsyncClient, settings: 
     retried = await retry_failed(db, runner.queue, clock, settings, run_id)
     await runner.drain()
     return retried
+
+
+async def run_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Exit 0 when the run ends with every job done, 1 when some failed or were left, 130 on Ctrl-C."""
+    settings = settings_from(args, env)
+    if not args.emulated:
+        settings.require_credentials()
+    db = await open_db(args, env)
+    clock = SystemClock()
+    try:
+        if await queries.run(db, args.run_id) is None:
+            print(f"clipcrawler: no run {args.run_id}", file=sys.stderr)
+            return 1
+        async with twitch(args, settings) as (http, crawl_settings):
+            runner = LocalRunner(db, http, crawl_settings, clock, concurrency=args.concurrency)
+            with Interrupts(runner) as interrupts:
+                resumed = await resume_unfinished(db, runner.queue, clock, run_id=args.run_id,
+                                                  postpone_seconds=crawl_settings.sweep_after_minutes * 60)
+                if not resumed.job_ids and not resumed.fan_outs:
+                    why = f"; {resumed.describe()}" if resumed.leased else ""
+                    print(f"clipcrawler: run {args.run_id} has no unfinished jobs to resume{why}",
+                          file=sys.stderr)
+                    return 1
+                print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
+                drain = asyncio.create_task(runner.drain())
+                interrupts.target = drain
+                try:
+                    await drain
+                except asyncio.CancelledError:
+                    if not interrupts.hard:
+                        raise
+                await runner.leases.release(clock.now())
+        text = await show_run(db, args.run_id, clock.now(), as_json=args.json)
+        row = await queries.run(db, args.run_id)
+    finally:
+        await db.close()
+    print(text)
+    if interrupts.stopped:
+        return EXIT_INTERRUPTED
+    return 0 if row is not None and row["status"] == "finished" and int(row["jobs_failed"]) == 0 else 1
 
 
 def _run_line(row: dict[str, Any], now: float) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from typing import Any
 
 import httpx
 
-from local.commands.common import db_path, settings_from
+from local.commands.common import db_path, int_between, settings_from
 from local.emulated import EMULATOR_URL, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.queue import MAX_CONCURRENCY
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from producer.app import AppContext, create_app
@@ -39,7 +40,7 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8787, help="default 8787")
     twitch_flags(serve)
-    serve.add_argument("--concurrency", type=int, default=50,
+    serve.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=50,
                        help="consumer invocations at once (default 50)")
     serve.set_defaults(handler=handle)
 
@@ -98,11 +99,12 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 @contextlib.asynccontextmanager
-async def twitch(args: argparse.Namespace,
-                 settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+async def twitch(args: argparse.Namespace, settings: Settings, *,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
     """The HTTP client and settings for Twitch: the emulator with --emulated (webhooks still go out)."""
     if not args.emulated:
-        async with httpx.AsyncClient() as http:
+        async with httpx.AsyncClient(transport=transport) as http:
             yield http, settings
         return
     config = EmulatorConfig()
