@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from shared.messages import CrawlJob, FanOut
-from shared.metered import MAX_SEND_BATCH
+from shared.limits import MAX_SEND_MESSAGES
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender
 from shared.timefmt import to_rfc3339
 
@@ -71,8 +71,8 @@ async def resume_unfinished(db: Database, queue: QueueSender, clock: Clock, *, r
         await db.run("UPDATE jobs SET due_at = ? WHERE id IN (SELECT value FROM json_each(?)) "
                      "AND status IN ('queued', 'running')",
                      to_rfc3339(clock.now() + postpone_seconds), json.dumps([int(j["id"]) for j in jobs]))
-    for start in range(0, len(messages), MAX_SEND_BATCH):
-        await queue.send_batch(messages[start:start + MAX_SEND_BATCH])
+    for start in range(0, len(messages), MAX_SEND_MESSAGES):
+        await queue.send_batch(messages[start:start + MAX_SEND_MESSAGES])
     for j in jobs:
         resumed.jobs.setdefault(int(j["run_id"]), []).append(int(j["id"]))
     resumed.fan_outs = [int(r["id"]) for r in stuck]

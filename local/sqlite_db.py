@@ -1,20 +1,27 @@
-"""SQLite behind the Database port, behaving like D1's binding: every batch one transaction.
+"""SQLite (aiosqlite) behind the Database port, behaving like D1's binding: every batch one transaction.
 
-A batch runs synchronously, `BEGIN` to `COMMIT`, with no await inside it: no task switch, and so no
-cancellation, can land between two of its statements, and anything raised within it (a Ctrl-C too) rolls
-it back before it propagates. Local statements take microseconds to milliseconds, so holding the event loop
-for one costs less than the thread hop per statement it replaces, and keeps seeded simulations replayable.
+A batch runs in a task of its own, shielded from its caller's cancellation: a caller cancelled between
+`BEGIN` and `COMMIT` (Ctrl-C, a progress bar stopping, a crawl cut short) stops waiting, but its batch still
+ends in COMMIT or ROLLBACK, so the connection is never left inside a transaction for the next batch. The
+statements run on aiosqlite's thread, so a slow query does not stall the event loop (`serve` answers other
+requests meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+import aiosqlite
+
 from shared.ports import BatchShortcuts, Result, Statement
+
+# aiosqlite logs every statement with its parameters at DEBUG, the app token included: never let it.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 D1_MAX_PARAMS = 100  # D1 refuses statements with more bound parameters; fail here first
@@ -31,10 +38,12 @@ class SqliteError(D1Error):
 
 
 class SqliteDatabase(BatchShortcuts):
-    """One SQLite connection; each batch runs whole, from BEGIN to COMMIT, with no await in between."""
+    """One aiosqlite connection; batches run one at a time, each whole or not at all, as on D1."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
+        self._lock = asyncio.Lock()
+        self._running: set[asyncio.Future[list[Result] | BaseException]] = set()
         self.path = path
         self.calls = 0  # round trips, for tests and benchmarks
 
@@ -43,55 +52,64 @@ class SqliteDatabase(BatchShortcuts):
                    create: bool = True) -> SqliteDatabase:
         """Open (or, with `create`, create) the database at `path`; a clear SqliteError if it is unusable."""
         name = str(path)
-        return cls(_connect(name, create, apply_schema), name)
+        return cls(await _connect(name, create, apply_schema), name)
 
     async def close(self) -> None:
-        self._conn.close()
+        if self._running:  # batches whose callers gave up: let them reach COMMIT or ROLLBACK first
+            await asyncio.gather(*self._running, return_exceptions=True)
+        await self._conn.close()
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
-        """All statements in one transaction: any failure, KeyboardInterrupt too, rolls back every one."""
+        """All statements in one transaction: any failure, a cancellation too, rolls back every one."""
         for statement in statements:
             check_d1_limits(statement)
-        # The one suspension point comes before BEGIN: a task cancelled here has not started its batch, and
-        # once begun a batch runs to COMMIT or ROLLBACK before any other task (or a cancellation) runs.
-        await asyncio.sleep(0)
-        self.calls += 1
-        return self._run_batch(list(statements))
+        task = asyncio.ensure_future(self._run_batch(list(statements)))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        outcome = await asyncio.shield(task)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
-    def _run_batch(self, statements: list[Statement]) -> list[Result]:
-        conn = self._conn
-        if conn.in_transaction:  # never expected; heal rather than refuse every later batch
-            conn.execute("ROLLBACK")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            results = [self._execute(statement) for statement in statements]
-            conn.execute("COMMIT")
-            return results
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise SqliteError(f"SQLite error: {exc}") from exc
-        except BaseException:
-            self._rollback()
-            raise
+    async def _run_batch(self, statements: list[Statement]) -> list[Result] | BaseException:
+        """The batch, or what stopped it (rolled back), for the caller to raise: a KeyboardInterrupt
+        escaping a task would stop the event loop instead of reaching the caller's handlers."""
+        async with self._lock:
+            self.calls += 1
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                results = [await self._execute(statement) for statement in statements]
+                await self._conn.execute("COMMIT")
+                return results
+            except sqlite3.Error as exc:
+                await self._rollback()
+                return _refused(exc)
+            except BaseException as exc:
+                await self._rollback()
+                return exc
 
-    def _rollback(self) -> None:
+    async def _rollback(self) -> None:
         # SQLite rolls some failures back by itself (a full disk, an interrupt): only roll back what is open.
         if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+            await self._conn.execute("ROLLBACK")
 
-    def _execute(self, statement: Statement) -> Result:
+    async def _execute(self, statement: Statement) -> Result:
         before = self._conn.total_changes
-        cursor = self._conn.execute(statement.sql, statement.params)
-        try:
-            rows = [dict(r) for r in cursor.fetchall()]
-        finally:
-            cursor.close()
+        async with self._conn.execute(statement.sql, statement.params) as cursor:
+            rows = [dict(r) for r in await cursor.fetchall()]
+            last_row_id = cursor.lastrowid
         changes = self._conn.total_changes - before
-        return Result(rows=rows, changes=changes, last_row_id=cursor.lastrowid, rows_written=changes)
+        return Result(rows=rows, changes=changes, last_row_id=last_row_id, rows_written=changes)
 
 
-def _connect(path: str, create: bool, apply_schema: bool) -> sqlite3.Connection:
-    """Open the file (on the database thread) and check it really is a usable SQLite database."""
+def _refused(exc: sqlite3.Error) -> SqliteError:
+    error = SqliteError(f"SQLite error: {exc}")
+    error.__cause__ = exc
+    return error
+
+
+async def _connect(path: str, create: bool, apply_schema: bool) -> aiosqlite.Connection:
+    """Open the file and check it really is a usable SQLite database; on failure no thread is left behind."""
     memory = path == ":memory:"
     if not memory and not create and not Path(path).exists():
         raise missing_database(path)
@@ -99,23 +117,27 @@ def _connect(path: str, create: bool, apply_schema: bool) -> sqlite3.Connection:
         raise SqliteError(f"{path} is a directory, not an SQLite database file")
     uri = f"file:{quote(str(Path(path).resolve()))}?mode={'rwc' if create else 'rw'}" if not memory else path
     try:
-        conn = sqlite3.connect(uri, uri=not memory, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
+        # aiosqlite stops its thread itself when the connection cannot be made.
+        conn = await aiosqlite.connect(uri, uri=not memory, isolation_level=None,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as exc:
         raise SqliteError(f"cannot open the SQLite database {path}: {_why(exc, path)}") from exc
     try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not memory:
-            conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA journal_mode = WAL")
         if apply_schema:
-            conn.executescript(SCHEMA.read_text())
+            await conn.executescript(SCHEMA.read_text())
     except sqlite3.Error as exc:
-        conn.close()
+        await conn.close()  # its thread is not a daemon: left open, the process could never exit
         if "not a database" in str(exc):
             raise SqliteError(f"{path} is not an SQLite database (file is not a database)") from exc
         raise SqliteError(f"cannot use the SQLite database {path}: {_why(exc, path)}") from exc
+    except BaseException:
+        await conn.close()
+        raise
     return conn
 
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from local.sqlite_db import D1Error, SqliteDatabase, SqliteError
-from shared.ports import Statement
+from shared.ports import Result, Statement
 
 
 async def test_batch_is_one_transaction() -> None:
@@ -48,10 +48,10 @@ async def test_a_batch_interrupted_between_its_statements_rolls_back_and_the_nex
     db = await SqliteDatabase.open()
     execute = db._execute
 
-    def interrupted_at_the_marker(statement: Statement):
+    async def interrupted_at_the_marker(statement: Statement) -> Result:
         if statement.sql == "SELECT 'interrupt here'":
             raise interruption()
-        return execute(statement)
+        return await execute(statement)
 
     try:
         await db.run("CREATE TABLE t (x INTEGER PRIMARY KEY)")
