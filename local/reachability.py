@@ -83,10 +83,11 @@ class UnreachableStop:
         """Fail the run's unfinished jobs with the reason, which closes it; `runs retry-failed` reopens them."""
         assert self.reason is not None
         now = to_rfc3339(clock.now())
-        jobs = await db.all("SELECT id FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')", run_id)
+        jobs = await db.all("SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')",
+                            run_id)
         for job in jobs:
-            await db.batch(store.fail_job(int(job["id"]), run_id, uuid.uuid4().hex, now, store.Calls(),
-                                          "twitch_unreachable", self.reason))
+            await db.batch(store.fail_job(int(job["id"]), run_id, str(job["streamer_id"]), uuid.uuid4().hex, now,
+                                          store.Calls(), "twitch_unreachable", self.reason))
         return len(jobs)
 
     def reset(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -139,6 +140,7 @@ def test_the_cli_prints_no_secret_when_twitch_repeats_it(tmp_path: Path, echo_se
 def test_the_cli_installs_the_redactor_the_workers_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from local.cli import main
 
+    sqlite3.connect(tmp_path / "x.sqlite").close()  # `sql` reads an existing database only
     assert main(["--db", str(tmp_path / "x.sqlite"), "sql", "SELECT 1"],
                 {"CLIPCRAWLER_API_TOKEN": TOKEN, "TWITCH_CLIENT_SECRET": SECRET}) == 0
     assert redaction.scrub(f"{TOKEN} {SECRET}") == "*** ***"

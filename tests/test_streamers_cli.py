@@ -48,10 +48,13 @@ def test_remove_deactivates_by_login_and_keeps_the_clips(tmp_path: Path) -> None
 def test_remove_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "missing.sqlite"
     done = clipcrawler(missing, "streamers", "remove", "someone")
-    assert done.returncode == 2 and done.stderr.strip() == f"clipcrawler: no database at {missing}: there are no " \
-                                                           "streamers to remove"
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"clipcrawler: no database at {missing}: check --db (or CLIPCRAWLER_DB); "
+        "`clipcrawler demo`, `crawl` or `streamers add` create one")
     assert not missing.exists()
-    bad = clipcrawler(missing, "streamers", "remove", "not a login!")
+    existing = tmp_path / "existing.sqlite"
+    sqlite3.connect(existing).close()
+    bad = clipcrawler(existing, "streamers", "remove", "not a login!")
     assert bad.returncode == 2 and bad.stderr.strip() == "clipcrawler: not a Twitch login: 'not a login!'"
     for outcome in (done, bad):
         assert "Traceback" not in outcome.stderr and outcome.stdout == ""
