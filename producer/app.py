@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer import dashboard
-from producer.api import openapi, runs, streamers
+from producer.api import clips, openapi, runs, streamers
 from producer.api.errors import ApiError, error_response, to_response
 from producer.auth import require_bearer
 from shared.config import Settings
@@ -95,6 +95,7 @@ def create_app(context_factory: ContextFactory) -> Starlette:
         api_route("/runs/{run_id}/retry-failed", {"POST": runs.retry}, context_factory),
         api_route("/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory),
         api_route("/streamers/{streamer_id}", {"DELETE": streamers.deactivate}, context_factory),
+        api_route("/clips", {"GET": clips.list_clips}, context_factory),
         *dashboard.routes(context_factory),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={

@@ -1,0 +1,146 @@
+"""Clips by streamer, game, creation time, featured and deleted, newest or most viewed, paged by key.
+
+Every page is one range of one index (see schema.sql): the index is chosen here, named with INDEXED BY,
+so the plan does not depend on the statistics a database happens to have. The leading filter picks it
+(streamer, else game, else "deleted only", else none); the others are checked on the rows it yields.
+Most viewed over a short creation range walks the creation index and sorts that range instead: reading a
+week's clips beats walking the view-count index past every more viewed clip of other weeks.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from shared.ports import Database, Row
+
+SORTS = ("newest", "views")
+DELETED = ("exclude", "include", "only")
+MAX_SAFE_INTEGER = 2**53 - 1  # D1 refuses integers a JavaScript number cannot hold exactly
+NARROW_RANGE_S = 7 * 86_400  # most viewed within at most this: sort the range rather than walk by views
+EARLIEST = ""  # before every stored timestamp
+LATEST = "9999-12-31T23:59:59Z"  # after every stored timestamp
+COLUMNS = ("c.id, c.broadcaster_id, c.broadcaster_name, c.creator_id, c.creator_name, c.video_id, c.game_id, "
+           "c.language, c.title, c.view_count, c.created_at, c.url, c.embed_url, c.thumbnail_url, c.duration, "
+           "c.vod_offset, c.is_featured, c.first_seen_at, c.last_seen_at, c.deleted_at, "
+           "g.name AS game_name, g.box_art_url AS game_box_art_url")
+
+
+class BadCursor(ValueError):
+    """An `after` value that no page handed out (or one made for the other sort)."""
+
+
+@dataclass(frozen=True)
+class ClipFilter:
+    """What to list; times are stored-form RFC 3339, `created_to` exclusive."""
+
+    streamer_id: str | None = None
+    game_id: str | None = None
+    created_from: str | None = None
+    created_to: str | None = None
+    featured: bool | None = None
+    deleted: str = "exclude"
+    sort: str = "newest"
+    narrow: bool = False  # the creation range spans at most NARROW_RANGE_S
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise ValueError(f"sort must be one of {SORTS}, got {self.sort!r}")
+        if self.deleted not in DELETED:
+            raise ValueError(f"deleted must be one of {DELETED}, got {self.deleted!r}")
+
+
+@dataclass(frozen=True)
+class Key:
+    """Where a page ended: the last clip's sort value (created_at or view_count) and id."""
+
+    sort: str
+    value: str | int
+    clip_id: str
+
+
+def index_for(where: ClipFilter) -> str:
+    """The index a page of `where` reads (every one is declared in schema.sql)."""
+    by_views = where.sort == "views" and not where.narrow
+    if where.streamer_id is not None:
+        lead = "clips_broadcaster"
+    elif where.game_id is not None:
+        lead = "clips_game"
+    elif where.deleted == "only":
+        lead = "clips_deleted"
+    else:
+        lead = "clips"
+    return f"{lead}_{'views' if by_views else 'created'}"
+
+
+def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, list[Any]]:
+    """The statement and parameters for one page of at most `limit` clips after `after`."""
+    upper = where.created_to or LATEST
+    resume_at = after is not None and where.sort == "newest" and str(after.value) < upper
+    # One upper bound on created_at, so that SQLite ranges over it: the cursor's when it is the tighter.
+    conditions = ["c.created_at >= ?", "c.created_at <= ?" if resume_at else "c.created_at < ?"]
+    params: list[Any] = [where.created_from or EARLIEST, after.value if resume_at and after else upper]
+    if where.streamer_id is not None:
+        conditions.append("c.broadcaster_id = ?")
+        params.append(where.streamer_id)
+    if where.game_id is not None:
+        conditions.append("c.game_id = ?")
+        params.append(where.game_id)
+    if where.featured is not None:
+        conditions.append("c.is_featured = ?")
+        params.append(int(where.featured))
+    if where.deleted == "exclude":
+        conditions.append("c.deleted_at IS NULL")
+    elif where.deleted == "only":
+        conditions.append("c.deleted_at IS NOT NULL")
+    column = "c.created_at" if where.sort == "newest" else "c.view_count"
+    if after is not None and where.sort == "views":
+        conditions.append("(c.view_count, c.id) < (?, ?)")  # one range of the (..., view_count, id) indexes
+        params += [after.value, after.clip_id]
+    elif resume_at and after is not None:
+        # The creation indexes hold created_at but not id: the range is on created_at, ties checked after.
+        conditions.append("(c.created_at < ? OR c.id < ?)")
+        params += [after.value, after.clip_id]
+    elif where.sort == "views":
+        conditions.append("c.view_count <= ?")  # a range from the first page on: a search, never a scan
+        params.append(MAX_SAFE_INTEGER)
+    sql = (f"SELECT {COLUMNS} FROM clips AS c INDEXED BY {index_for(where)} "
+           "LEFT JOIN games AS g ON g.id = c.game_id "
+           f"WHERE {' AND '.join(conditions)} ORDER BY {column} DESC, c.id DESC LIMIT ?")
+    return sql, [*params, limit]
+
+
+async def clips_page(db: Database, where: ClipFilter, *, limit: int,
+                     after: Key | None = None) -> tuple[list[Row], Key | None]:
+    """Up to `limit` clips, and the key of the next page (None when this is the last one)."""
+    if after is not None and after.sort != where.sort:
+        raise BadCursor(f"the cursor was made for sort={after.sort}, not sort={where.sort}")
+    sql, params = page_sql(where, after, limit + 1)  # one more: whether another page exists, without asking
+    rows = await db.all(sql, *params)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    value = last["created_at"] if where.sort == "newest" else int(last["view_count"])
+    return rows[:limit], Key(where.sort, value, str(last["id"]))
+
+
+def encode_key(key: Key) -> str:
+    raw = json.dumps([key.sort, key.value, key.clip_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_key(cursor: str) -> Key:
+    """The key an `after` cursor carries; BadCursor unless it is one this module made."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        sort, value, clip_id = json.loads(raw)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
+        raise BadCursor(f"is not a cursor from next_after: {cursor[:60]!r}") from None
+    valid_value = (isinstance(value, str) and len(value) <= 40 if sort == "newest" else
+                   isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SAFE_INTEGER)
+    if sort not in SORTS or not valid_value or not isinstance(clip_id, str) or not 0 < len(clip_id) <= 200:
+        raise BadCursor(f"is not a cursor from next_after: {cursor[:60]!r}")
+    return Key(sort, value, clip_id)
