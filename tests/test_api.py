@@ -30,6 +30,7 @@ PROTECTED = [
     ("GET", "/streamers", None),
     ("POST", "/streamers", {"logins": ["streamer00000"]}),
     ("DELETE", "/streamers/10000000", None),
+    ("GET", "/clips", None),
 ]
 
 

@@ -65,8 +65,8 @@ async def read_clip_query(db: Database, params: Mapping[str, str], now: float) -
     """The filters of GET /clips (and of the dashboard's clip browser), each checked, or a 422 naming it."""
     streamer = await _streamer(db, params["streamer"]) if params.get("streamer") else None
     game_id, game = await _game(db, params["game"]) if params.get("game") else (None, None)
-    start = _time(params, "created_from", end_of_day=False)
-    end = _time(params, "created_to", end_of_day=True)
+    start = when_param(params, "created_from", end_of_day=False)
+    end = when_param(params, "created_to", end_of_day=True)
     if start is not None and end is not None and start >= end:
         raise invalid("created_to", f"{params['created_to']!r} is not after created_from "
                                     f"{params['created_from']!r}")
@@ -111,7 +111,7 @@ async def _game(db: Database, value: str) -> tuple[str, Row | None]:
     return str(found["id"]), found
 
 
-def _time(params: Mapping[str, str], name: str, *, end_of_day: bool) -> float | None:
+def when_param(params: Mapping[str, str], name: str, *, end_of_day: bool) -> float | None:
     """A date (YYYY-MM-DD, UTC: as `created_to`, the whole day is included) or an RFC 3339 timestamp."""
     raw = params.get(name)
     if not raw:
