@@ -186,13 +186,15 @@ CREATE INDEX IF NOT EXISTS streamers_failing ON streamers (failure_streak DESC, 
 -- viewed) and per leading filter (none, streamer, game, deleted only), so every page is one index range.
 -- `id` ends the view-count indexes because many clips share a count (the long tail of 1-view clips): the key
 -- (view_count, id) pages without sorting them. Each costs a row written per new clip, and the view-count
--- ones also per changed view_count (see bench/clips_api.md); the two partial ones only per deleted clip.
+-- ones also per changed view_count (see bench/clips_api.md); the partial ones only per deleted clip.
 CREATE INDEX IF NOT EXISTS clips_game_created ON clips (game_id, created_at);
 CREATE INDEX IF NOT EXISTS clips_views ON clips (view_count, id);
 CREATE INDEX IF NOT EXISTS clips_broadcaster_views ON clips (broadcaster_id, view_count, id);
 CREATE INDEX IF NOT EXISTS clips_game_views ON clips (game_id, view_count, id);
 CREATE INDEX IF NOT EXISTS clips_deleted_created ON clips (created_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_views ON clips (view_count, id) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_deleted_broadcaster ON clips (broadcaster_id, created_at) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_deleted_game ON clips (game_id, created_at) WHERE deleted_at IS NOT NULL;
 
 -- Games (Get Games), by the game_id clips carry. A clip's game may be unknown here (not fetched yet, or
 -- Twitch has no such game): every reader shows the id, or nothing, then. A verification that marks or

@@ -3,8 +3,9 @@
 Every page is one range of one index (see schema.sql): the index is chosen here, named with INDEXED BY,
 so the plan does not depend on the statistics a database happens to have. The leading filter picks it
 (streamer, else game, else "deleted only", else none); the others are checked on the rows it yields.
-Most viewed over a short creation range walks the creation index and sorts that range instead: reading a
-week's clips beats walking the view-count index past every more viewed clip of other weeks.
+Most viewed within a creation range that holds few clips walks the creation index and sorts the range
+instead: a probe steps over the range's first RANGE_PROBE index entries (no table rows) to decide, which bounds
+the rows either way read to about RANGE_PROBE (walking by views reads about clips x page / range size).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.ports import Database, Row
@@ -20,7 +21,7 @@ from shared.ports import Database, Row
 SORTS = ("newest", "views")
 DELETED = ("exclude", "include", "only")
 MAX_SAFE_INTEGER = 2**53 - 1  # D1 refuses integers a JavaScript number cannot hold exactly
-NARROW_RANGE_S = 7 * 86_400  # most viewed within at most this: sort the range rather than walk by views
+RANGE_PROBE = 5_000  # a creation range with fewer clips than this is sorted rather than walked by views
 EARLIEST = ""  # before every stored timestamp
 LATEST = "9999-12-31T23:59:59Z"  # after every stored timestamp
 COLUMNS = ("c.id, c.broadcaster_id, c.broadcaster_name, c.creator_id, c.creator_name, c.video_id, c.game_id, "
@@ -44,7 +45,7 @@ class ClipFilter:
     featured: bool | None = None
     deleted: str = "exclude"
     sort: str = "newest"
-    narrow: bool = False  # the creation range spans at most NARROW_RANGE_S
+    narrow: bool = False  # the creation range holds fewer than RANGE_PROBE clips (see `planned`)
 
     def __post_init__(self) -> None:
         if self.sort not in SORTS:
@@ -65,15 +66,50 @@ class Key:
 def index_for(where: ClipFilter) -> str:
     """The index a page of `where` reads (every one is declared in schema.sql)."""
     by_views = where.sort == "views" and not where.narrow
-    if where.streamer_id is not None:
+    if where.deleted == "only":
+        # Deleted clips are few: a streamer's or a game's are read whole from a small partial index, then sorted.
+        if where.streamer_id is not None:
+            return "clips_deleted_broadcaster"
+        if where.game_id is not None:
+            return "clips_deleted_game"
+        lead = "clips_deleted"
+    elif where.streamer_id is not None:
         lead = "clips_broadcaster"
     elif where.game_id is not None:
         lead = "clips_game"
-    elif where.deleted == "only":
-        lead = "clips_deleted"
     else:
         lead = "clips"
     return f"{lead}_{'views' if by_views else 'created'}"
+
+
+def probe_sql(where: ClipFilter) -> tuple[str, list[Any]] | None:
+    """Whether the creation range holds RANGE_PROBE clips, asked when the index choice depends on it."""
+    ranged = where.created_from is not None or where.created_to is not None
+    if where.sort != "views" or not ranged or index_for(replace(where, narrow=True)) == index_for(where):
+        return None
+    created = index_for(replace(where, narrow=True))
+    conditions = ["c.created_at >= ?", "c.created_at < ?"]
+    params: list[Any] = [where.created_from or EARLIEST, where.created_to or LATEST]
+    if where.streamer_id is not None:
+        conditions.append("c.broadcaster_id = ?")
+        params.append(where.streamer_id)
+    elif where.game_id is not None:
+        conditions.append("c.game_id = ?")
+        params.append(where.game_id)
+    if where.deleted == "only":
+        conditions.append("c.deleted_at IS NOT NULL")  # what lets SQLite use the partial index
+    # Whether a RANGE_PROBE-th entry exists: the skipped ones are index entries only, never table rows.
+    return (f"SELECT 1 AS hit FROM clips AS c INDEXED BY {created} WHERE {' AND '.join(conditions)} "
+            "LIMIT 1 OFFSET ?", [*params, RANGE_PROBE - 1])
+
+
+async def planned(db: Database, where: ClipFilter) -> ClipFilter:
+    """`where` with `narrow` decided by the probe (one small index-only read), when it matters."""
+    probe = probe_sql(where)
+    if probe is None:
+        return where
+    sql, params = probe
+    return replace(where, narrow=await db.first(sql, *params) is None)
 
 
 def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, list[Any]]:
@@ -118,7 +154,7 @@ async def clips_page(db: Database, where: ClipFilter, *, limit: int,
     """Up to `limit` clips, and the key of the next page (None when this is the last one)."""
     if after is not None and after.sort != where.sort:
         raise BadCursor(f"the cursor was made for sort={after.sort}, not sort={where.sort}")
-    sql, params = page_sql(where, after, limit + 1)  # one more: whether another page exists, without asking
+    sql, params = page_sql(await planned(db, where), after, limit + 1)  # one more: is there another page?
     rows = await db.all(sql, *params)
     if len(rows) <= limit:
         return rows, None

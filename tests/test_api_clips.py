@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from producer.api.clips import when_param
-from producer.clip_search import MAX_SAFE_INTEGER, ClipFilter, Key, encode_key, index_for
+from producer.clip_search import MAX_SAFE_INTEGER, RANGE_PROBE, ClipFilter, Key, encode_key, index_for, planned
 from tests import api_support
 from tests.api_support import Api, ApiFactory
 from tests.clips_support import GAMES, T0, UNKNOWN_GAME, SeededClip, seed_clips, seed_games
@@ -219,7 +220,6 @@ async def test_every_filter_combination_reads_one_index_range(seeded: tuple[Api,
     api, _ = seeded
     recording = RecordingDatabase(api.stack.db)
     api.context.db = recording  # type: ignore[assignment]
-    indexes = set()
     for streamer, game, dates, featured, deleted, sort in itertools.product(
             [None, "10000000"], [None, "509658"], [None, "narrow", "wide"], [None, "true"],
             ["exclude", "include", "only"], ["newest", "views"]):
@@ -233,9 +233,25 @@ async def test_every_filter_combination_reads_one_index_range(seeded: tuple[Api,
         assert first.status_code == 200, first.text
         if first.json()["next_after"]:
             assert (await api.get("/clips", params={**params, "after": first.json()["next_after"]})).status_code == 200
-        indexes.add(index_for(ClipFilter(streamer_id=streamer, game_id=game, deleted=deleted, sort=sort,
-                                         narrow=dates == "narrow")))
     await api.get("/clips", params={"game": "Chess", "streamer": "streamer00001"})
-    assert len(indexes) == 8  # each index the searches name is used, and exists (else SQLite refuses it)
+    indexes = {m for sql in recording.seen for m in re.findall(r"INDEXED BY (\w+)", sql)}
+    # Every index the searches can name is used, so exists (SQLite refuses an INDEXED BY it cannot use).
+    assert indexes == {f"clips_{lead}_{order}" for lead in ("broadcaster", "game", "deleted")
+                       for order in ("created", "views")} - {"clips_deleted_views"} | {
+        "clips_created", "clips_views", "clips_deleted_views", "clips_deleted_broadcaster", "clips_deleted_game"}
     assert len(recording.seen) >= 30
     assert await full_scans(api.stack.db, recording.seen) == {}
+
+
+async def test_most_viewed_sorts_a_small_creation_range_and_walks_views_through_a_big_one(
+        make_api: ApiFactory) -> None:
+    api = await make_api(1)
+    clips = await seed_clips(api.stack.db, STREAMERS[:1], RANGE_PROBE + 500)
+    whole = ClipFilter(sort="views", created_from=to_rfc3339(T0), created_to=to_rfc3339(T0 + 10 * DAY))
+    one_day = ClipFilter(sort="views", created_from=to_rfc3339(T0), created_to=to_rfc3339(T0 + DAY))
+    assert not (await planned(api.stack.db, whole)).narrow
+    assert index_for(await planned(api.stack.db, whole)) == "clips_views"
+    assert index_for(await planned(api.stack.db, one_day)) == "clips_created"
+    for where in (whole, one_day):
+        params = {"sort": "views", "created_from": where.created_from or "", "created_to": where.created_to or ""}
+        assert await all_pages(api, params, limit=100) == expected(clips, params)

@@ -15,7 +15,6 @@ from producer.api.errors import invalid
 from producer.api.validation import choice_param, int_param, query
 from producer.clip_search import (
     DELETED,
-    NARROW_RANGE_S,
     SORTS,
     BadCursor,
     ClipFilter,
@@ -55,13 +54,13 @@ class ClipQuery:
 
 async def list_clips(request: Request, context: AppContext) -> Response:
     """GET /clips: a page of clips; `next_after` pages on with the same filters."""
-    wanted = await read_clip_query(context.db, query(request, PARAMS), context.clock.now())
+    wanted = await read_clip_query(context.db, query(request, PARAMS))
     rows, next_key = await clips_page(context.db, wanted.where, limit=wanted.limit, after=wanted.after)
     return JSONResponse({"clips": [clip_view(r) for r in rows],
                          "next_after": encode_key(next_key) if next_key else None})
 
 
-async def read_clip_query(db: Database, params: Mapping[str, str], now: float) -> ClipQuery:
+async def read_clip_query(db: Database, params: Mapping[str, str]) -> ClipQuery:
     """The filters of GET /clips (and of the dashboard's clip browser), each checked, or a 422 naming it."""
     streamer = await _streamer(db, params["streamer"]) if params.get("streamer") else None
     game_id, game = await _game(db, params["game"]) if params.get("game") else (None, None)
@@ -82,13 +81,12 @@ async def read_clip_query(db: Database, params: Mapping[str, str], now: float) -
             raise invalid("after", str(exc)) from None
         if after.sort != sort:
             raise invalid("after", f"the cursor was made for sort={after.sort}, not sort={sort}")
-    span = (end if end is not None else now + DAY) - (start if start is not None else float("-inf"))
     where = ClipFilter(
         streamer_id=str(streamer["id"]) if streamer else None, game_id=game_id,
         created_from=to_rfc3339(start) if start is not None else None,
         created_to=to_rfc3339(end) if end is not None else None,
         featured=None if featured is None else featured == "true",
-        deleted=choice_param(params, "deleted", DELETED) or "exclude", sort=sort, narrow=span <= NARROW_RANGE_S)
+        deleted=choice_param(params, "deleted", DELETED) or "exclude", sort=sort)
     return ClipQuery(where, limit, after, streamer, game)
 
 

@@ -46,7 +46,7 @@ async def browser(request: Request, viewer: Viewer) -> Response:
     context = viewer.context
     now = context.clock.now()
     try:
-        wanted = await read_clip_query(context.db, params, now)
+        wanted = await read_clip_query(context.db, params)
     except ApiError as exc:
         if exc.status != 422:
             raise
