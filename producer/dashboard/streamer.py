@@ -50,7 +50,8 @@ async def streamer_page(request: Request, viewer: Viewer) -> Response:
         + table(["", ""], [
             ["schedule", _tier(row["tier"], context.settings.tiers)],
             ["next due", _due(row["next_crawl_at"], now) if row["active"] else '<span class="muted">never</span>'],
-            ["crawled through", stamp(row["crawled_through"], now)],
+            # The watermark is a window's end, which can lie ahead of a clock: shown as it is stored.
+            ["crawled through", esc(row["crawled_through"] or "not yet")],
             ["last success", stamp(row["last_success_at"], now)],
             ["last failure", stamp(row["last_failure_at"], now)],
             ["last error", f'<span class="error">{esc(row["last_error"] or "")}</span>'],
