@@ -39,7 +39,7 @@ TOKEN = "bench-token"
 TARGET_MS = 50.0
 REPORT = Path(__file__).resolve().parent / "clips_api.md"
 BUSY_STREAMER = "10000000"  # the first streamer gets the most clips (Zipf)
-BIG_GAME, SMALL_GAME = "1000", "1040"
+BIG_GAME, MID_GAME, SMALL_GAME = "1000", "1024", "1040"  # ~43,000, ~6,200, ~3,400 clips
 
 
 def build(path: Path, clips: int, seed: int = 15) -> None:
@@ -92,6 +92,10 @@ CASES: list[tuple[str, dict[str, str]]] = [
     ("game (biggest), most viewed", {"game": BIG_GAME, "sort": "views"}),
     ("game (small) by name, newest", {"game": "Game 40"}),
     ("game (small), most viewed", {"game": SMALL_GAME, "sort": "views"}),
+    # Just over the probe's 5,000 clips: the game's clips are found by walking all clips by views.
+    ("game (~6,000 clips), most viewed", {"game": MID_GAME, "sort": "views"}),
+    ("game (~6,000 clips), featured, most viewed", {"game": MID_GAME, "featured": "true", "sort": "views"}),
+    ("game (biggest), featured, most viewed", {"game": BIG_GAME, "featured": "true", "sort": "views"}),
     ("created in one day, newest", {"created_from": "2025-03-01", "created_to": "2025-03-01"}),
     ("created in one day, most viewed", {"created_from": "2025-03-01", "created_to": "2025-03-01", "sort": "views"}),
     ("created in 90 days, most viewed", {"created_from": "2025-01-01", "created_to": "2025-03-31", "sort": "views"}),

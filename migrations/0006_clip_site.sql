@@ -4,11 +4,11 @@ ALTER TABLE clips ADD COLUMN deleted_at TEXT;
 CREATE INDEX IF NOT EXISTS clips_game_created ON clips (game_id, created_at);
 CREATE INDEX IF NOT EXISTS clips_views ON clips (view_count, id);
 CREATE INDEX IF NOT EXISTS clips_broadcaster_views ON clips (broadcaster_id, view_count, id);
-CREATE INDEX IF NOT EXISTS clips_game_views ON clips (game_id, view_count, id);
 CREATE INDEX IF NOT EXISTS clips_deleted_created ON clips (created_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_views ON clips (view_count, id) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_broadcaster ON clips (broadcaster_id, created_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_game ON clips (game_id, created_at) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_featured_game_views ON clips (game_id, view_count, id) WHERE is_featured = 1;
 
 CREATE TABLE IF NOT EXISTS games (
     id          TEXT PRIMARY KEY,

@@ -3,9 +3,10 @@
 Every page is one range of one index (see schema.sql): the index is chosen here, named with INDEXED BY,
 so the plan does not depend on the statistics a database happens to have. The leading filter picks it
 (streamer, else game, else "deleted only", else none); the others are checked on the rows it yields.
-Most viewed within a creation range that holds few clips walks the creation index and sorts the range
-instead: a probe steps over the range's first RANGE_PROBE index entries (no table rows) to decide, which bounds
-the rows either way read to about RANGE_PROBE (walking by views reads about clips x page / range size).
+Most viewed within a creation range (or a game) that holds few clips walks the creation index and sorts
+the range instead: a probe steps over the range's first RANGE_PROBE index entries (no table rows) to decide,
+which bounds the rows either way reads to about RANGE_PROBE (walking by views reads about clips x page /
+range size, when the other filters keep most of what it walks).
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ def index_for(where: ClipFilter) -> str:
     elif where.streamer_id is not None:
         lead = "clips_broadcaster"
     elif where.game_id is not None:
-        lead = "clips_game"
+        # No (game, views) index: it would cost a row written per view-count change. A game with few clips
+        # (in the range) is sorted; a big one walks all clips by views, and finds its own often enough;
+        # its featured clips, too few for that, have a partial index of their own.
+        if where.sort == "views" and where.featured:
+            return "clips_featured_game_views"
+        return "clips_views" if by_views else "clips_game_created"
     else:
         lead = "clips"
     return f"{lead}_{'views' if by_views else 'created'}"
@@ -85,7 +91,10 @@ def index_for(where: ClipFilter) -> str:
 def probe_sql(where: ClipFilter) -> tuple[str, list[Any]] | None:
     """Whether the creation range holds RANGE_PROBE clips, asked when the index choice depends on it."""
     ranged = where.created_from is not None or where.created_to is not None
-    if where.sort != "views" or not ranged or index_for(replace(where, narrow=True)) == index_for(where):
+    by_game = (where.game_id is not None and where.streamer_id is None and where.deleted != "only"
+               and not where.featured)
+    if where.sort != "views" or not (ranged or by_game) or index_for(replace(where, narrow=True)) == index_for(
+            replace(where, narrow=False)):
         return None
     created = index_for(replace(where, narrow=True))
     conditions = ["c.created_at >= ?", "c.created_at < ?"]
@@ -126,8 +135,8 @@ def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, lis
         conditions.append("c.game_id = ?")
         params.append(where.game_id)
     if where.featured is not None:
-        conditions.append("c.is_featured = ?")
-        params.append(int(where.featured))
+        # A literal, not a parameter: only a literal lets SQLite use the partial index of featured clips.
+        conditions.append(f"c.is_featured = {1 if where.featured else 0}")
     if where.deleted == "exclude":
         conditions.append("c.deleted_at IS NULL")
     elif where.deleted == "only":

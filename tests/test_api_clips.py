@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import re
 from typing import Any
 
@@ -93,6 +95,7 @@ FILTERS: list[dict[str, str]] = [
     {"deleted": "include"},
     {"streamer": "10000000", "game": "743", "featured": "false", "deleted": "include"},
     {"game": "509658", "created_from": "2026-09-11", "deleted": "only"},
+    {"game": "Just Chatting", "featured": "true"},
     {"streamer": "10015838", "created_from": "2026-09-13", "created_to": "2026-09-14"},
 ]
 
@@ -236,9 +239,9 @@ async def test_every_filter_combination_reads_one_index_range(seeded: tuple[Api,
     await api.get("/clips", params={"game": "Chess", "streamer": "streamer00001"})
     indexes = {m for sql in recording.seen for m in re.findall(r"INDEXED BY (\w+)", sql)}
     # Every index the searches can name is used, so exists (SQLite refuses an INDEXED BY it cannot use).
-    assert indexes == {f"clips_{lead}_{order}" for lead in ("broadcaster", "game", "deleted")
-                       for order in ("created", "views")} - {"clips_deleted_views"} | {
-        "clips_created", "clips_views", "clips_deleted_views", "clips_deleted_broadcaster", "clips_deleted_game"}
+    assert indexes == {"clips_created", "clips_views", "clips_broadcaster_created", "clips_broadcaster_views",
+                       "clips_game_created", "clips_deleted_created", "clips_deleted_views",
+                       "clips_deleted_broadcaster", "clips_deleted_game", "clips_featured_game_views"}
     assert len(recording.seen) >= 30
     assert await full_scans(api.stack.db, recording.seen) == {}
 
@@ -254,4 +257,20 @@ async def test_most_viewed_sorts_a_small_creation_range_and_walks_views_through_
     assert index_for(await planned(api.stack.db, one_day)) == "clips_created"
     for where in (whole, one_day):
         params = {"sort": "views", "created_from": where.created_from or "", "created_to": where.created_to or ""}
+        assert await all_pages(api, params, limit=100) == expected(clips, params)
+
+
+async def test_most_viewed_of_a_big_game_walks_all_clips_by_views_and_of_a_small_one_sorts_it(
+        make_api: ApiFactory) -> None:
+    api = await make_api(1)
+    await seed_games(api.stack.db)
+    clips = await seed_clips(api.stack.db, STREAMERS[:1], RANGE_PROBE + 500)
+    big = {c.id for c in clips[: RANGE_PROBE + 100]}
+    await api.stack.db.run("UPDATE clips SET game_id = CASE WHEN id IN (SELECT value FROM json_each(?)) "
+                           "THEN '743' ELSE '18122' END", json.dumps(sorted(big)))
+    clips = [dataclasses.replace(c, game_id="743" if c.id in big else "18122") for c in clips]
+    assert index_for(await planned(api.stack.db, ClipFilter(game_id="743", sort="views"))) == "clips_views"
+    assert index_for(await planned(api.stack.db, ClipFilter(game_id="18122", sort="views"))) == "clips_game_created"
+    for game in ("743", "Chess", "18122"):
+        params = {"sort": "views", "game": game, "deleted": "include"}
         assert await all_pages(api, params, limit=100) == expected(clips, params)
