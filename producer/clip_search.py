@@ -25,9 +25,9 @@ MAX_SAFE_INTEGER = 2**53 - 1  # D1 refuses integers a JavaScript number cannot h
 RANGE_PROBE = 5_000  # a creation range with fewer clips than this is sorted rather than walked by views
 EARLIEST = ""  # before every stored timestamp
 LATEST = "9999-12-31T23:59:59Z"  # after every stored timestamp
-COLUMNS = ("c.id, c.broadcaster_id, c.broadcaster_name, c.creator_id, c.creator_name, c.video_id, c.game_id, "
-           "c.language, c.title, c.view_count, c.created_at, c.url, c.embed_url, c.thumbnail_url, c.duration, "
-           "c.vod_offset, c.is_featured, c.first_seen_at, c.last_seen_at, c.deleted_at, "
+COLUMNS = ("c.id, c.broadcaster_id, c.broadcaster_name, c.creator_id, c.creator_name, c.video_id, "
+           "c.game_id, c.language, c.title, c.view_count, c.created_at, c.url, c.embed_url, c.thumbnail_url, "
+           "c.duration, c.vod_offset, c.is_featured, c.first_seen_at, c.last_seen_at, c.deleted_at, "
            "g.name AS game_name, g.box_art_url AS game_box_art_url")
 
 
@@ -68,7 +68,7 @@ def index_for(where: ClipFilter) -> str:
     """The index a page of `where` reads (every one is declared in schema.sql)."""
     by_views = where.sort == "views" and not where.narrow
     if where.deleted == "only":
-        # Deleted clips are few: a streamer's or a game's are read whole from a small partial index, then sorted.
+        # Deleted clips are few: a streamer's or a game's are read from a small partial index, then sorted.
         if where.streamer_id is not None:
             return "clips_deleted_broadcaster"
         if where.game_id is not None:
@@ -93,10 +93,9 @@ def probe_sql(where: ClipFilter) -> tuple[str, list[Any]] | None:
     ranged = where.created_from is not None or where.created_to is not None
     by_game = (where.game_id is not None and where.streamer_id is None and where.deleted != "only"
                and not where.featured)
-    if where.sort != "views" or not (ranged or by_game) or index_for(replace(where, narrow=True)) == index_for(
-            replace(where, narrow=False)):
-        return None
     created = index_for(replace(where, narrow=True))
+    if where.sort != "views" or not (ranged or by_game) or created == index_for(replace(where, narrow=False)):
+        return None
     conditions = ["c.created_at >= ?", "c.created_at < ?"]
     params: list[Any] = [where.created_from or EARLIEST, where.created_to or LATEST]
     if where.streamer_id is not None:

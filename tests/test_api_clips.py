@@ -13,11 +13,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from producer.api.clips import when_param
-from producer.clip_search import MAX_SAFE_INTEGER, RANGE_PROBE, ClipFilter, Key, encode_key, index_for, planned
+from producer.clip_search import (
+    MAX_SAFE_INTEGER,
+    RANGE_PROBE,
+    ClipFilter,
+    Key,
+    encode_key,
+    index_for,
+    planned,
+)
+from shared.timefmt import to_rfc3339
 from tests import api_support
 from tests.api_support import Api, ApiFactory
 from tests.clips_support import GAMES, T0, UNKNOWN_GAME, SeededClip, seed_clips, seed_games
-from shared.timefmt import to_rfc3339
 from tests.test_query_plans import RecordingDatabase, full_scans
 
 make_api = api_support.make_api
@@ -211,7 +219,7 @@ async def test_bad_parameters_answer_422_naming_the_field_and_value(
 
 
 async def test_a_game_id_filters_even_before_its_name_is_known(seeded: tuple[Api, list[SeededClip]]) -> None:
-    api, clips = seeded
+    api, _ = seeded
     body = (await api.get("/clips", params={"game": UNKNOWN_GAME, "limit": 100})).json()
     assert body["clips"] and all(c["game_name"] is None and c["game_id"] == UNKNOWN_GAME for c in body["clips"])
     none = await api.get("/clips", params={"game": "123456789"})

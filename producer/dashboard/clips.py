@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from producer.dashboard.session import Viewer
 
 BROWSER_PAGE = 50
+DELETED_LABELS = {"exclude": "hide", "include": "show", "only": "only deleted"}
 # The pages with thumbnails let the browser load images from Twitch's CDN, and from nowhere else.
 CLIPS_CSP = CSP.replace("img-src 'self' data:", f"img-src 'self' data: {IMAGE_CSP_SOURCES}")
 HEADERS = {"Content-Security-Policy": CLIPS_CSP}
@@ -31,7 +32,8 @@ STYLE = """
 img.thumb { width: 128px; height: 72px; object-fit: cover; border-radius: 4px; background: var(--card);
             display: block; }
 form.filters { display: flex; flex-wrap: wrap; gap: .6rem 1rem; align-items: end; margin: .5rem 0 1rem; }
-form.filters label { display: flex; flex-direction: column; font-size: .8rem; color: var(--muted); gap: .15rem; }
+form.filters label { display: flex; flex-direction: column; font-size: .8rem; color: var(--muted);
+                     gap: .15rem; }
 form.filters input, form.filters select { font: inherit; padding: .25rem .4rem; min-width: 9rem; }
 .badge.deleted { color: var(--bad); }
 .badge.featured { color: var(--ok); }
@@ -75,8 +77,8 @@ def filter_form(params: Mapping[str, str]) -> str:
 
     def select(name: str, label: str, options: list[tuple[str, str]]) -> str:
         chosen = params.get(name, "")
-        items = "".join(f'<option value="{esc(value)}"{" selected" if value == chosen else ""}>{esc(text)}</option>'
-                        for value, text in options)
+        items = "".join(f'<option value="{esc(value)}"{" selected" if value == chosen else ""}>'
+                        f"{esc(text)}</option>" for value, text in options)
         return f'<label>{esc(label)}<select name="{name}">{items}</select></label>'
 
     return ('<form class="filters" method="get" action="/ui/clips">'
@@ -84,8 +86,7 @@ def filter_form(params: Mapping[str, str]) -> str:
             + field("game", "game", placeholder="id or name")
             + field("created_from", "created from", "date") + field("created_to", "created to", "date")
             + select("featured", "featured", [("", "any"), ("true", "featured"), ("false", "not featured")])
-            + select("deleted", "deleted on Twitch",
-                     [(d, {"exclude": "hide", "include": "show", "only": "only deleted"}[d]) for d in DELETED])
+            + select("deleted", "deleted on Twitch", [(d, DELETED_LABELS[d]) for d in DELETED])
             + select("sort", "order", [("newest", "newest"), ("views", "most viewed")])
             + '<button type="submit">Filter</button></form>')
 
@@ -138,7 +139,8 @@ def clips_table(rows: list[Row], now: float, *, name: str, streamer_column: bool
     for r in rows:
         cell = [thumbnail(r), title(r)]
         if streamer_column:
-            cell.append(link(f"/ui/streamers/{r['broadcaster_id']}", r["broadcaster_name"] or r["broadcaster_id"]))
+            shown = r["broadcaster_name"] or r["broadcaster_id"]
+            cell.append(link(f"/ui/streamers/{r['broadcaster_id']}", shown))
         cell += [game_cell(r), number(r["view_count"]), stamp(r["created_at"], now), state(r, now)]
         cells.append(cell)
     headers = ["", "clip"] + (["streamer"] if streamer_column else []) + ["game", "views", "created", ""]

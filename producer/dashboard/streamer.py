@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 CLIPS_SHOWN = 10
 JOBS_SHOWN = 10
 MAX_ID = 100
+NEVER = '<span class="muted">never</span>'
 
 
 async def streamer_page(request: Request, viewer: Viewer) -> Response:
@@ -49,7 +50,7 @@ async def streamer_page(request: Request, viewer: Viewer) -> Response:
                  ("tier", "schedule tier", row["tier"])])
         + table(["", ""], [
             ["schedule", _tier(row["tier"], context.settings.tiers)],
-            ["next due", _due(row["next_crawl_at"], now) if row["active"] else '<span class="muted">never</span>'],
+            ["next due", _due(row["next_crawl_at"], now) if row["active"] else NEVER],
             # The watermark is a window's end, which can lie ahead of a clock: shown as it is stored.
             ["crawled through", esc(row["crawled_through"] or "not yet")],
             ["last success", stamp(row["last_success_at"], now)],
@@ -73,6 +74,7 @@ def _jobs(jobs: list[Row], now: float) -> str:
              number(j["subrequests"]), esc(j["stop_reason"] or ""),
              f'<span class="error">{esc(j["error"] or "")}</span>',
              stamp(j["finished_at"], now) if j["finished_at"] else ""] for j in jobs]
-    return table(["run", "kind", "status", "attempts", "pages", "new", "updated", "subrequests", "stop reason",
-                  "error", "finished"], rows, numeric=[3, 4, 5, 6, 7], empty="No jobs yet.",
+    headers = ["run", "kind", "status", "attempts", "pages", "new", "updated", "subrequests", "stop reason",
+               "error", "finished"]
+    return table(headers, rows, numeric=[3, 4, 5, 6, 7], empty="No jobs yet.",
                  attrs=' data-table="streamer-jobs"')

@@ -13,7 +13,9 @@ IMAGE_CSP_SOURCES = " ".join(f"https://{host}" for host in IMAGE_HOSTS)
 
 def twitch_url(value: object, *, image: bool = False) -> str | None:
     """`value` if it is an https URL on a Twitch host (an image host with `image`), else None."""
-    if not isinstance(value, str) or len(value) > 2048 or any(c.isspace() or not c.isprintable() for c in value):
+    if not isinstance(value, str) or len(value) > 2048:
+        return None
+    if any(c.isspace() or not c.isprintable() for c in value):
         return None
     try:
         parts = urlsplit(value)
@@ -21,7 +23,9 @@ def twitch_url(value: object, *, image: bool = False) -> str | None:
     except ValueError:
         return None
     host = (parts.hostname or "").lower()
-    if parts.scheme != "https" or port is not None or parts.username is not None or parts.password is not None:
+    if parts.scheme != "https" or port is not None or parts.username is not None:
+        return None
+    if parts.password is not None:
         return None
     if image:
         return value if host in IMAGE_HOSTS else None
