@@ -22,6 +22,9 @@ from shared.ports import Database, Row
 SORTS = ("newest", "views")
 DELETED = ("exclude", "include", "only")
 MAX_SAFE_INTEGER = 2**53 - 1  # D1 refuses integers a JavaScript number cannot hold exactly
+# The largest integer a cursor may carry: Pyodide hands 2**53 - 1 itself to JavaScript as a BigInt (a Number
+# only below it), and D1's bind() refuses BigInt (seen in the Workers harness).
+MAX_BOUND_INTEGER = 2**53 - 2
 RANGE_PROBE = 5_000  # a creation range with fewer clips than this is sorted rather than walked by views
 EARLIEST = ""  # before every stored timestamp
 LATEST = "9999-12-31T23:59:59Z"  # after every stored timestamp
@@ -149,8 +152,8 @@ def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, lis
         conditions.append("(c.created_at < ? OR c.id < ?)")
         params += [after.value, after.clip_id]
     elif where.sort == "views":
-        conditions.append("c.view_count <= ?")  # a range from the first page on: a search, never a scan
-        params.append(MAX_SAFE_INTEGER)
+        conditions.append("c.view_count >= ?")  # a range from the first page on: a search, never a scan
+        params.append(0)
     sql = (f"SELECT {COLUMNS} FROM clips AS c INDEXED BY {index_for(where)} "
            "LEFT JOIN games AS g ON g.id = c.game_id "
            f"WHERE {' AND '.join(conditions)} ORDER BY {column} DESC, c.id DESC LIMIT ?")
@@ -184,7 +187,7 @@ def decode_key(cursor: str) -> Key:
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
         raise BadCursor(f"is not a cursor from next_after: {cursor[:60]!r}") from None
     valid_value = (isinstance(value, str) and len(value) <= 40 if sort == "newest" else
-                   isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_SAFE_INTEGER)
+                   isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BOUND_INTEGER)
     if sort not in SORTS or not valid_value or not isinstance(clip_id, str) or not 0 < len(clip_id) <= 200:
         raise BadCursor(f"is not a cursor from next_after: {cursor[:60]!r}")
     return Key(sort, value, clip_id)
