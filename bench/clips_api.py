@@ -165,7 +165,7 @@ def render(clips: int, repeat: int, results: list[tuple[str, dict[str, str], flo
         "",
         f"Database: {clips:,} clips of {STREAMERS:,} streamers over {YEARS} years (Zipf-sized streamers and "
         f"games; {GAMES} games, {UNNAMED_GAMES} of them not in `games`), heavy-tailed views, 5% featured, 3% "
-        f"deleted; {size_mb:,.0f} MB on disk" + (f", built in {build_s:.0f} s." if build_s is not None else "."),
+        f"deleted; {size_mb:,.0f} MB on disk" + (f", built in {build_s:.0f} s." if build_s is not None else ", built by an earlier run."),
         "Each case is one GET /clips (default page of 25 unless said) through the producer's ASGI app over "
         f"aiosqlite, after one warm-up request; median and worst of {repeat}. Target: median under "
         f"{TARGET_MS:.0f} ms for each.",
