@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS clips (
     vod_offset       INTEGER,                      -- NULL until Twitch sets it (or forever)
     is_featured      INTEGER NOT NULL DEFAULT 0,
     first_seen_at    TEXT NOT NULL,
-    last_seen_at     TEXT NOT NULL                 -- last crawl that rewrote the row (and observed view_count)
+    last_seen_at     TEXT NOT NULL,                -- last crawl that rewrote the row (and observed view_count)
+    deleted_at       TEXT                          -- when a check found Twitch no longer has it; NULL while it exists
 );
 CREATE INDEX IF NOT EXISTS clips_broadcaster_created ON clips (broadcaster_id, created_at);
 CREATE INDEX IF NOT EXISTS clips_created ON clips (created_at);
@@ -200,3 +201,35 @@ CREATE TABLE IF NOT EXISTS auth_blocks (
     client        TEXT PRIMARY KEY,                -- the caller's address (CF-Connecting-IP on Workers)
     blocked_until INTEGER NOT NULL                 -- epoch seconds
 ) WITHOUT ROWID;
+
+-- GET /clips and the dashboard's clip browser (producer/clip_search.py): an index per order (newest, most
+-- viewed) and leading filter (none, streamer, game, deleted only), so a page is one index range, except
+-- a game's clips by views (a game's few clips are sorted; a big game walks clips_views). `id` ends the
+-- view-count indexes because many clips share a count (the long tail of 1-view clips). D1 counts a row
+-- written per index a write touches: each new clip costs 3 more, and so does each rewrite of a clip (the
+-- upsert sets game_id and view_count), measured by `python -m bench.clips_writes`; the partial indexes
+-- cost only for a deleted clip, or a featured one.
+CREATE INDEX IF NOT EXISTS clips_game_created ON clips (game_id, created_at);
+CREATE INDEX IF NOT EXISTS clips_views ON clips (view_count, id);
+CREATE INDEX IF NOT EXISTS clips_broadcaster_views ON clips (broadcaster_id, view_count, id);
+CREATE INDEX IF NOT EXISTS clips_deleted_created ON clips (created_at) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_deleted_views ON clips (view_count, id) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_deleted_broadcaster ON clips (broadcaster_id, created_at) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_deleted_game ON clips (game_id, created_at) WHERE deleted_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_featured_game_views ON clips (game_id, view_count, id) WHERE is_featured = 1;
+
+-- Games (Get Games), by the game_id clips carry. A clip's game may be unknown here (not fetched yet, or
+-- Twitch has no such game): every reader shows the id, or nothing, then. A verification that marks or
+-- unmarks clips.deleted_at must move last_seen_at too, so the Parquet export sees the change.
+CREATE TABLE IF NOT EXISTS games (
+    id          TEXT PRIMARY KEY,                  -- Twitch game (category) id
+    name        TEXT NOT NULL,
+    box_art_url TEXT NOT NULL DEFAULT '',          -- a template: {width}x{height} to fill in
+    igdb_id     TEXT NOT NULL DEFAULT '',          -- '' when Twitch has none
+    fetched_at  TEXT NOT NULL                      -- when Get Games last answered for it
+);
+CREATE INDEX IF NOT EXISTS games_name ON games (name COLLATE NOCASE);
+CREATE INDEX IF NOT EXISTS games_fetched ON games (fetched_at);
+
+-- A streamer's page: its last jobs, newest first.
+CREATE INDEX IF NOT EXISTS jobs_streamer ON jobs (streamer_id, id);

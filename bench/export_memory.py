@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT = Path(__file__).resolve().parent / "export_memory.md"
 NOW = 1_790_000_000  # 2026-09-21T14:13:20Z
 DAY_S = 86_400
+CLIP_COLUMNS = ("id", "broadcaster_id", "broadcaster_name", "creator_id", "creator_name", "video_id", "game_id",
+                "language", "title", "view_count", "created_at", "url", "embed_url", "thumbnail_url", "duration",
+                "vod_offset", "is_featured", "first_seen_at", "last_seen_at")
 HOURS = 7 * 24  # one run an hour for the last week
 JOBS_PER_RUN = 200
 LIMIT_MB = 500
@@ -45,7 +48,9 @@ def generate(path: Path, clips: int, *, streamers: int = 2_000, days: int = 365,
     conn.executemany("INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
                      ((str(10_000_000 + i), f"streamer{i:05d}", f"Streamer{i}", added)
                       for i in range(streamers)))
-    conn.executemany(f"INSERT INTO clips VALUES ({', '.join('?' * 19)})", _clips(rng, clips, streamers, days))
+    # The 19 Helix and crawl columns; the later ones (deleted_at) keep their defaults.
+    conn.executemany(f"INSERT INTO clips ({', '.join(CLIP_COLUMNS)}) VALUES ({', '.join('?' * len(CLIP_COLUMNS))})",
+                     _clips(rng, clips, streamers, days))
     conn.executemany(
         "INSERT INTO runs (id, slot, kind, status, created_at, enqueued_at, finished_at, jobs_total, "
         "jobs_done) VALUES (?, ?, 'scheduled', 'finished', ?, ?, ?, ?, ?)",

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer import dashboard
-from producer.api import openapi, runs, streamers
+from producer.api import clips, openapi, runs, streamers
 from producer.api.errors import ApiError, to_response
 from producer.auth import check_token_strength
 from producer.throttle import AuthThrottle, FailureCounter, check_bearer
@@ -96,6 +96,7 @@ def create_app(context_factory: ContextFactory, *, throttle: AuthThrottle | None
         api_route("/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory,
                   throttle),
         api_route("/streamers/{streamer_id}", {"DELETE": streamers.deactivate}, context_factory, throttle),
+        api_route("/clips", {"GET": clips.list_clips}, context_factory, throttle),
         *dashboard.routes(context_factory, throttle),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={

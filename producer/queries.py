@@ -122,3 +122,36 @@ def failure_rate(row: Row) -> float:
     """Failed jobs over all the run's jobs."""
     total = int(row["jobs_total"] or 0)
     return round(int(row["jobs_failed"] or 0) / total, 4) if total else 0.0
+
+
+async def streamer_by_login_or_id(db: Database, value: str) -> Row | None:
+    """The streamer with this broadcaster id, else the one with this login (a login may be all digits)."""
+    found = await streamer(db, value)
+    if found is None:
+        found = await db.first(f"SELECT {STREAMER_COLUMNS} FROM streamers WHERE login = ? ORDER BY id LIMIT 1",
+                               value.strip().lower())
+    return found
+
+
+async def game_by_name(db: Database, name: str) -> Row | None:
+    """A game by its exact name, case aside (the games_name index)."""
+    return await db.first("SELECT id, name, box_art_url FROM games WHERE name = ? COLLATE NOCASE "
+                          "ORDER BY id LIMIT 1", name.strip())
+
+
+async def game(db: Database, game_id: str) -> Row | None:
+    return await db.first("SELECT id, name, box_art_url FROM games WHERE id = ?", game_id)
+
+
+async def streamer_jobs(db: Database, streamer_id: str, limit: int) -> list[Row]:
+    """A streamer's last jobs, newest first (the jobs_streamer index), with their run's kind."""
+    return await db.all(
+        f"SELECT {JOB_COLUMNS}, r.kind AS run_kind FROM jobs AS j LEFT JOIN streamers AS s ON s.id = j.streamer_id "
+        "LEFT JOIN runs AS r ON r.id = j.run_id WHERE j.streamer_id = ? ORDER BY j.id DESC LIMIT ?",
+        streamer_id, limit)
+
+
+async def streamer_clip_count(db: Database, streamer_id: str) -> int:
+    """How many clips of a streamer are stored (reads its entries of the clips_broadcaster_created index)."""
+    row = await db.first("SELECT count(*) AS n FROM clips WHERE broadcaster_id = ?", streamer_id)
+    return int(row["n"]) if row else 0

@@ -30,6 +30,7 @@ PROTECTED = [
     ("GET", "/streamers", None),
     ("POST", "/streamers", {"logins": ["streamer00000"]}),
     ("DELETE", "/streamers/10000000", None),
+    ("GET", "/clips", None),
 ]
 
 
@@ -247,7 +248,8 @@ async def test_every_read_the_app_makes_walks_an_index(make_api: ApiFactory) -> 
                          (f"/runs/{run_id}/jobs", {"status": "failed", "after": 1}),
                          ("/streamers", {}), ("/streamers", {"active": "true", "limit": 2}),
                          ("/", {}), ("/ui/runs", {}), (f"/ui/runs/{run_id}", {"status": "done"}),
-                         ("/ui/streamers", {})):
+                         ("/ui/streamers", {}), ("/clips", {}), ("/clips", {"sort": "views", "game": "509658"}),
+                         ("/ui/clips", {"deleted": "only"}), ("/ui/streamers/10007919", {})):
         assert (await api.get(path, params=params)).status_code == 200, path
     next_page = (await api.get("/streamers", params={"limit": 2})).json()["next_after"]
     assert (await api.get("/streamers", params={"after": next_page})).status_code == 200

@@ -40,7 +40,7 @@ async def test_first_export_is_exactly_the_database(crawl: FileCrawl, tmp_path: 
     report = crawl.export(out)
 
     assert [(t.table, t.mode) for t in report.tables] == [("clips", "full"), ("runs", "full"),
-                                                           ("jobs", "full")]
+                                                           ("jobs", "full"), ("games", "full")]
     for spec in TABLES:
         expected = database_rows(crawl.path, spec)
         assert len(expected) > 0
@@ -81,7 +81,7 @@ async def test_incremental_export_adds_only_the_rows_that_changed(crawl: FileCra
     report = crawl.export(out)
 
     assert {t.table: t.mode for t in report.tables} == {"clips": "incremental", "runs": "incremental",
-                                                        "jobs": "incremental"}
+                                                        "jobs": "incremental", "games": "incremental"}
     new_files = visible_files(out) - first_files
     assert new_files and first_files <= visible_files(out)
     added = {spec.name: pq.ParquetDataset([str(out / f) for f in new_files if f.startswith(spec.name + "/")],
@@ -183,7 +183,7 @@ async def test_a_finished_run_that_changes_without_a_new_timestamp_is_exported(c
 
     report = crawl.export(out)
 
-    assert {t.table: t.rows for t in report.tables} == {"clips": 0, "runs": 1, "jobs": 0}
+    assert {t.table: t.rows for t in report.tables} == {"clips": 0, "runs": 1, "jobs": 0, "games": 0}
     assert_latest_equals_database(crawl, out)
 
 
@@ -263,7 +263,7 @@ async def test_watermark_is_kept_in_the_database_per_destination(crawl: FileCraw
 
     newest = crawl.sql("SELECT max(last_seen_at) FROM clips")[0][0]
     assert [(d.rsplit("/", 1)[-1], t, s) for d, t, s, _ in states] == [
-        (d, t, "local") for d in ("a", "b") for t in ("clips", "jobs", "runs")]
+        (d, t, "local") for d in ("a", "b") for t in ("clips", "games", "jobs", "runs")]
     clips_marks = {w for _, t, _, w in states if t == "clips"}
     assert len(clips_marks) == 1 and clips_marks.pop() < newest  # it trails the newest change by the overlap
     assert {w for _, t, _, w in states if t == "runs"} == {None}  # runs are compared by digest, not by time

@@ -34,6 +34,7 @@ from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from producer.streamers import add_streamers
 from shared.config import Settings
+from shared.timefmt import to_rfc3339
 
 START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 HOUR_S = 3600
@@ -59,6 +60,11 @@ class FileCrawl:
     async def crawl(self, after_s: float = 0) -> None:
         self.clock.advance(after_s)
         await self.runner.crawl()
+        # Stands in for Get Games until the crawl fills `games` itself: each new game id gets a row.
+        await self.db.run(
+            "INSERT INTO games (id, name, box_art_url, fetched_at) SELECT DISTINCT game_id, 'Game ' || game_id, "
+            "'https://static-cdn.jtvnw.net/ttv-boxart/' || game_id || '-{width}x{height}.jpg', ? FROM clips "
+            "WHERE game_id NOT IN (SELECT id FROM games)", to_rfc3339(self.clock.now()))
 
     def export(self, out: Path | Destination, **options: Any) -> ExportReport:
         destination = out if isinstance(out, Destination) else local_destination(out)
@@ -124,6 +130,8 @@ def exported_rows(table: pa.Table, spec: TableSpec) -> list[dict[str, Any]]:
 
 def latest_rows(root: Path, spec: TableSpec) -> list[dict[str, Any]]:
     """The documented latest-row-per-id query, run by DuckDB."""
+    if not any((root / spec.name).rglob("*.parquet")):
+        return []  # an empty table has no files (DuckDB refuses a glob that matches none)
     sql = LATEST.format(root=root.as_posix(), table=spec.name, partition=spec.partition_name)
     return exported_rows(duckdb.sql(sql).to_arrow_table(), spec)
 

@@ -257,6 +257,16 @@ def test_the_dashboard_logs_in_and_renders_a_run_through_the_asgi_bridge(harness
     assert "dead-lettered: the consumer failed on every delivery" in page["html"]
 
 
+def test_clips_and_a_streamer_page_answer_on_d1_through_the_asgi_bridge(harness: dict[str, Any]) -> None:
+    clips, page = harness["responses"]["clips"], harness["responses"]["streamer_page"]
+    assert clips["status"] == 200, clips
+    assert page["status"] == 200, page["html"][-3000:]
+    assert 0 < len(clips["json"]["clips"]) <= 5
+    views = [c["view_count"] for c in clips["json"]["clips"]]
+    assert views == sorted(views, reverse=True) and all("deleted_at" in c for c in clips["json"]["clips"])
+    assert page["status"] == 200 and page["streamer_id"] in page["html"] and "Most viewed clips" in page["html"]
+
+
 def test_the_cron_opened_the_slots_run(harness: dict[str, Any]) -> None:
     assert harness["cron"]["outcome"] == "ok"
     scheduled, manual = harness["tables"]["runs"]

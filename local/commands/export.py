@@ -1,4 +1,4 @@
-"""`clipcrawler export`: clips, runs and jobs to Parquet, incrementally, from SQLite or a deployed D1."""
+"""`clipcrawler export`: clips, runs, jobs and games to Parquet, incrementally, from SQLite or a deployed D1."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ D1_API_BATCH_ROWS = 1_000  # one HTTP response per page: keep each well under D1
 
 def register(commands: Any) -> None:
     export = commands.add_parser(
-        "export", help="write clips, runs and jobs to Parquet (only what changed since the last export)",
+        "export", help="write clips, runs, jobs and games to Parquet (only what changed since the last export)",
         description="Write clips (partitioned by created_date), runs and jobs (by run_date) as Parquet. Each "
                     "export adds files holding the rows changed since the last one; read the newest row per "
                     "id (docs/export.md). The watermark is kept in the local database (--db).")

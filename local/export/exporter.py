@@ -119,7 +119,7 @@ def _export_table(source: Source, destination: Destination, state: ExportState, 
     if previous is not None and previous.source != source.name and not options.full:
         raise ExportError(f"{destination.uri} holds {spec.name} exported from {previous.source!r}, not "
                           f"{source.name!r}: export with --full to replace it, or choose another --out")
-    full = options.full or previous is None or not _has_files(destination, spec)
+    full = options.full or previous is None or (not _has_files(destination, spec) and _has_rows(source, spec))
     top = high_water_mark(source, spec)
     watermark = None if top is None else to_rfc3339(parse_rfc3339(top) - options.overlap_s)
     since = None if full or previous is None else previous.watermark
@@ -174,6 +174,11 @@ def _has_files(destination: Destination, spec: TableSpec) -> bool:
     """False when the destination lost the table's files (deleted, or a new bucket): export it whole again."""
     files = destination.files(destination.path(spec.name))
     return any(PART_FILE.fullmatch(path.rsplit("/", 1)[-1]) for path in files)
+
+
+def _has_rows(source: Source, spec: TableSpec) -> bool:
+    """An empty table has no files to lose: its next export can stay incremental."""
+    return bool(source.query(f"SELECT 1 FROM {spec.from_sql} LIMIT 1"))
 
 
 def _remove(destination: Destination, tables: Sequence[TableSpec], pattern: re.Pattern[str],

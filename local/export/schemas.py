@@ -69,6 +69,7 @@ CLIPS = TableSpec(
         _count("view_count"), _time("created_at"), _text("url"), _text("embed_url"), _text("thumbnail_url"),
         pa.field("duration", pa.float64(), nullable=False), _count("vod_offset", nullable=True),
         pa.field("is_featured", pa.bool_(), nullable=False), _time("first_seen_at"), _time("last_seen_at"),
+        _time("deleted_at", nullable=True),
     ]),
     from_sql="clips AS t",
     # clips_created covers (created_at, rowid): one index range per page, partitions arrive in order.
@@ -122,7 +123,18 @@ JOBS = TableSpec(
     marker="finished_at",
 )
 
-TABLES = (CLIPS, RUNS, JOBS)
+GAMES = TableSpec(
+    name="games",
+    schema=pa.schema([_text("id"), _text("name"), _text("box_art_url"), _text("igdb_id"), _time("fetched_at")]),
+    from_sql="games AS t",
+    # games_fetched covers (fetched_at, rowid), as clips_created does for clips.
+    key=(("t.fetched_at", False), ("t.rowid", True)),
+    partition_name="fetched_date",
+    partition_sql="substr(t.fetched_at, 1, 10)",
+    marker="fetched_at",  # set whenever Get Games answers for the game, so a renamed game is read again
+)
+
+TABLES = (CLIPS, RUNS, JOBS, GAMES)
 
 
 def check_partition(spec: TableSpec, value: Any) -> str:

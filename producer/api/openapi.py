@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from producer.api import clips as clips_api
 from producer.api.runs import JOBS_PAGE_MAX, MAX_BACKFILL_DAYS, MAX_KICK_STREAMERS, PAGE_MAX
 from producer.api.streamers import MAX_LOGINS
 from producer.api.streamers import PAGE_MAX as STREAMERS_PAGE_MAX
 from producer.api.validation import JSON_TYPE, MAX_BODY_BYTES, MAX_ID, MAX_JSON_DEPTH
+from producer.clip_search import DELETED, MAX_SAFE_INTEGER, SORTS
 from producer.queries import JOB_STATUSES
 from producer.throttle import FAILURES_ALLOWED, WINDOW_SECONDS
 
@@ -121,6 +123,24 @@ SCHEMAS: dict[str, Schema] = {
         "added": {"type": "array", "items": _obj({"id": TEXT, "login": TEXT, "display_name": TEXT})},
         "unknown": {"type": "array", "items": TEXT, "description": "logins Twitch does not know"},
     }),
+    "Clip": _obj({
+        "id": TEXT, "url": TEXT, "embed_url": TEXT, "broadcaster_id": TEXT, "broadcaster_name": TEXT,
+        "creator_id": TEXT, "creator_name": TEXT,
+        "video_id": {**TEXT, "description": "'' while the VOD is unavailable"},
+        "game_id": TEXT,
+        "game_name": {**NULL_TEXT, "description": "null while the game is unknown (not fetched from Get Games)"},
+        "language": TEXT, "title": TEXT, "view_count": {**INT, "maximum": MAX_SAFE_INTEGER},
+        "created_at": TIME, "thumbnail_url": TEXT, "duration": {"type": "number", "minimum": 0},
+        "vod_offset": {"type": ["integer", "null"]}, "is_featured": {"type": "boolean"},
+        "deleted_at": {**NULL_TIME, "description": "when a check found Twitch no longer has the clip; "
+                       "null while it exists"},
+        "first_seen_at": TIME, "last_seen_at": TIME,
+    }),
+    "ClipList": _obj({
+        "clips": {"type": "array", "items": _ref("Clip")},
+        "next_after": {"type": ["string", "null"],
+                       "description": "pass as `after`, with the same filters and sort, for the next page"},
+    }),
 }
 
 _ERRORS = {
@@ -176,6 +196,27 @@ def _path(name: str, schema: Schema) -> Schema:
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}  # the largest integer D1 binds from Python
 RUN_ID = _path("run_id", ID)
+_SHORT = {"type": "string", "minLength": 1, "maxLength": clips_api.MAX_TEXT}
+_WHEN = {"type": "string", "anyOf": [{"format": "date", "pattern": "^\\s*\\d{4}-\\d{2}-\\d{2}\\s*$"},
+                                     {"format": "date-time"}],
+         "description": "a date (UTC) or an RFC 3339 timestamp with a time zone, from 1970 to 9998"}
+_CLIP_PARAMS = [
+    _query("streamer", _SHORT, "a streamer's login or broadcaster id (it must be one GET /streamers lists)"),
+    _query("game", _SHORT, "a game id (digits; its name need not be known), or a known game's exact name "
+           "(case aside)"),
+    _query("created_from", _WHEN, "clips created at or after this (a date: its midnight)"),
+    _query("created_to", _WHEN, "clips created before this (a date: that whole day is included); "
+           "after created_from"),
+    _query("featured", {"enum": ["true", "false"]}, "only featured clips, or only the others"),
+    _query("deleted", {"enum": list(DELETED), "default": "exclude"},
+           "clips Twitch deleted (deleted_at set): left out, included, or only those"),
+    _query("sort", {"enum": list(SORTS), "default": "newest"},
+           "newest (created_at, then id, descending) or views (view_count, then id, descending); a clip whose "
+           "count moves while you page may be seen twice or missed in views order"),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": clips_api.PAGE_MAX,
+                     "default": clips_api.PAGE_DEFAULT}, "clips per page"),
+    _query("after", {"type": "string"}, "the `next_after` of the previous page (made for the same sort)"),
+]
 UNKNOWN_QUERY = "Unknown query parameters are refused with 422."
 
 SPEC: Schema = {
@@ -236,6 +277,9 @@ SPEC: Schema = {
                 (200, "AddStreamersResponse", "Streamers added or re-activated"), [422, 502],
                 body=_ref("AddStreamersRequest"), body_required=True),
         },
+        "/clips": {"get": _operation(
+            "Clips, newest or most viewed, filtered by streamer, game, creation time, featured and deleted",
+            (200, "ClipList", "A page of clips"), [422], params=_CLIP_PARAMS)},
         "/streamers/{streamer_id}": {"delete": _operation(
             "Deactivate a streamer: no more crawls; its clips stay",
             (200, "Streamer", "The deactivated streamer"),

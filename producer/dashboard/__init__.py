@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from producer import auth
 from producer.api.errors import ApiError
-from producer.dashboard import pages
+from producer.dashboard import clips, pages, streamer
 from producer.dashboard.html import esc, page, url
 from producer.dashboard.session import Viewer, authenticate, safe_next
 from producer.throttle import AuthThrottle
@@ -64,4 +64,6 @@ def routes(context_factory: ContextFactory, throttle: AuthThrottle) -> list[Rout
         Route("/ui/runs/{run_id}/retry-failed", viewed(pages.retry, form=True), methods=["POST"]),
         Route("/ui/kick", viewed(pages.kick, form=True), methods=["POST"]),
         Route("/ui/streamers", viewed(pages.streamers_list), methods=["GET"]),
+        Route("/ui/streamers/{streamer_id}", viewed(streamer.streamer_page), methods=["GET"]),
+        Route("/ui/clips", viewed(clips.browser), methods=["GET"]),
     ]

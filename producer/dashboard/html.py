@@ -190,6 +190,7 @@ def page(title: str, body: str, *, csrf: str | None = None, status: int = 200,
     nav = ""
     if csrf is not None:
         nav = ('<nav><a href="/">Overview</a><a href="/ui/runs">Runs</a><a href="/ui/streamers">Streamers</a>'
+               '<a href="/ui/clips">Clips</a>'
                '<a href="/openapi.json">API</a></nav>'
                + post_button("/ui/logout", "Log out", csrf, secondary=True))
     document = (

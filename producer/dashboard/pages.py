@@ -15,6 +15,7 @@ from producer.api.streamers import decode_cursor, encode_cursor
 from producer.api.validation import MAX_ID, choice_param, int_param, path_int, query
 from producer.core import ProducerPorts, start_run
 from producer.dashboard.chart import runs_chart
+from producer.dashboard.clips import GAIN_ESTIMATE
 from producer.dashboard.run_times import RunTime, run_times
 from producer.dashboard.html import (
     badge,
@@ -111,7 +112,8 @@ async def overview(request: Request, viewer: Viewer) -> Response:
         + _streamers_table(failing, now, empty="No streamer is failing.")
         + f'<p>{link("/ui/streamers", "All streamers →")}</p>'
         + '<div class="grid"><section><h2>Hottest clips '
-        + '<span class="muted">(views gained in 24 h)</span></h2>'
+        + '<span class="muted">(views gained in 24 h, estimated)</span></h2>'
+        + f'<p class="muted" data-label="hot-estimate">{esc(GAIN_ESTIMATE)}</p>'
         + _clips_table(hot, now, gained=True)
         + "</section><section><h2>Newest clips</h2>" + _clips_table(newest, now, gained=False)
         + "</section></div>")
@@ -267,7 +269,7 @@ def _jobs_table(jobs: list[Row], now: float) -> str:
 def _streamers_table(rows: list[Row], now: float, empty: str = "No streamers yet.", *,
                      tiers: Tiers | None = None) -> str:
     """With `tiers`, also each streamer's place in the adaptive schedule: how often, and when next."""
-    cells = [[(f'{esc(s["display_name"] or s["login"])} '
+    cells = [[(f'{link("/ui/streamers/" + str(s["id"]), s["display_name"] or s["login"])} '
                f'<span class="muted">{esc(s["login"])} · {esc(s["id"])}</span>'),
               "yes" if s["active"] else '<span class="muted">no</span>', stamp(s["last_success_at"], now),
               number(s["failure_streak"]), stamp(s["last_failure_at"], now) if s["last_failure_at"] else "",

@@ -357,6 +357,11 @@ async function main() {
     result.responses.login = { ...login, html: undefined };
     result.responses.run_page = await browse("GET", login.location ?? "/ui/runs/1", { cookie });
     delete result.responses.run_page.cookie;
+    result.responses.clips = await http("GET", "/clips?sort=views&limit=5", { token });
+    const streamerId = result.responses.add_streamers.json?.added?.[0]?.id ?? "none";
+    result.responses.streamer_page = await browse("GET", `/ui/streamers/${streamerId}`, { cookie });
+    result.responses.streamer_page.streamer_id = streamerId;
+    delete result.responses.streamer_page.cookie;
 
     // Hostile messages on the jobs queue (scenario.hostile_messages), once each; the test checks how each ended.
     const deliveredBefore = result.deliveries.length;
