@@ -188,12 +188,16 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"streamer": "x" * 101}, "streamer", "1 to 100 characters"),
     ({"streamer": " "}, "streamer", "1 to 100 characters"),
     ({"game": "Not A Game"}, "game", "no known game is named 'Not A Game'"),
+    ({"streamer": ""}, "streamer", "must be 1 to 100 characters, got 0"),  # found by Schemathesis
+    ({"game": ""}, "game", "must be 1 to 100 characters, got 0"),
     ({"created_from": "yesterday"}, "created_from", "'yesterday'"),
     ({"created_from": "2026-02-30"}, "created_from", "'2026-02-30'"),
     ({"created_to": "2026-09-12T00:00:00"}, "created_to", "'2026-09-12T00:00:00'"),
     ({"created_from": "0001-01-01"}, "created_from", "between 1970 and 9998"),
     ({"created_from": "2026-09-12", "created_to": "2026-09-12T00:00:00Z"}, "created_to", "is not after"),
     ({"featured": "yes"}, "featured", "'yes'"),
+    ({"created_to": ""}, "created_to", "''"),  # found by Schemathesis: an empty filter is not "no filter"
+    ({"after": ""}, "after", "''"),
     ({"deleted": "maybe"}, "deleted", "'maybe'"),
     ({"sort": "oldest"}, "sort", "'oldest'"),
     ({"limit": "0"}, "limit", "between 1 and 100"),

@@ -62,8 +62,9 @@ async def list_clips(request: Request, context: AppContext) -> Response:
 
 async def read_clip_query(db: Database, params: Mapping[str, str]) -> ClipQuery:
     """The filters of GET /clips (and of the dashboard's clip browser), each checked, or a 422 naming it."""
-    streamer = await _streamer(db, params["streamer"]) if params.get("streamer") else None
-    game_id, game = await _game(db, params["game"]) if params.get("game") else (None, None)
+    # A filter given empty is refused (422), not read as "no filter": `?streamer=` is a typo, not a wish.
+    streamer = await _streamer(db, params["streamer"]) if "streamer" in params else None
+    game_id, game = await _game(db, params["game"]) if "game" in params else (None, None)
     start = when_param(params, "created_from", end_of_day=False)
     end = when_param(params, "created_to", end_of_day=True)
     if start is not None and end is not None and start >= end:
@@ -74,7 +75,7 @@ async def read_clip_query(db: Database, params: Mapping[str, str]) -> ClipQuery:
     limit = int_param(params, "limit", default=PAGE_DEFAULT, low=1, high=PAGE_MAX)
     assert limit is not None
     after = None
-    if params.get("after"):
+    if "after" in params:
         try:
             after = decode_key(params["after"])
         except BadCursor as exc:
@@ -111,10 +112,9 @@ async def _game(db: Database, value: str) -> tuple[str, Row | None]:
 
 def when_param(params: Mapping[str, str], name: str, *, end_of_day: bool) -> float | None:
     """A date (YYYY-MM-DD, UTC: as `created_to`, the whole day is included) or an RFC 3339 timestamp."""
-    raw = params.get(name)
-    if not raw:
+    if name not in params:
         return None
-    text = raw.strip()
+    text = params[name].strip()
     try:
         when = parse_rfc3339(f"{text}T00:00:00Z") + (DAY if end_of_day else 0) if DATE.fullmatch(text) \
             else parse_rfc3339(text)
