@@ -102,6 +102,23 @@ class SqliteDatabase(BatchShortcuts):
         return Result(rows=rows, changes=changes, last_row_id=last_row_id, rows_written=changes)
 
 
+def _probe(uri: str, path: str) -> None:
+    """Open the file once without aiosqlite: a file that cannot be opened, or is no database, is refused
+    here, before aiosqlite starts a thread that would outlive the event loop it reports to."""
+    try:
+        probe = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as exc:
+        raise SqliteError(f"cannot open the SQLite database {path}: {_why(exc, path)}") from exc
+    try:
+        probe.execute("PRAGMA schema_version")
+    except sqlite3.Error as exc:
+        if "not a database" in str(exc):
+            raise SqliteError(f"{path} is not an SQLite database (file is not a database)") from exc
+        raise SqliteError(f"cannot use the SQLite database {path}: {_why(exc, path)}") from exc
+    finally:
+        probe.close()
+
+
 def _refused(exc: sqlite3.Error) -> SqliteError:
     error = SqliteError(f"SQLite error: {exc}")
     error.__cause__ = exc
@@ -116,12 +133,9 @@ async def _connect(path: str, create: bool, apply_schema: bool) -> aiosqlite.Con
     if not memory and Path(path).is_dir():
         raise SqliteError(f"{path} is a directory, not an SQLite database file")
     uri = f"file:{quote(str(Path(path).resolve()))}?mode={'rwc' if create else 'rw'}" if not memory else path
-    try:
-        # aiosqlite stops its thread itself when the connection cannot be made.
-        conn = await aiosqlite.connect(uri, uri=not memory, isolation_level=None,
-                                       timeout=BUSY_TIMEOUT_MS / 1000)
-    except sqlite3.Error as exc:
-        raise SqliteError(f"cannot open the SQLite database {path}: {_why(exc, path)}") from exc
+    if not memory:
+        _probe(uri, path)
+    conn = await aiosqlite.connect(uri, uri=not memory, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA foreign_keys = ON")

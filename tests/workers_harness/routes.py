@@ -139,7 +139,7 @@ def calls(world: HelixWorld) -> list[dict[str, Any]]:
 
 
 VOLATILE = frozenset({"created_at", "enqueued_at", "finished_at", "started_at", "duration_s", "last_success_at",
-                      "last_failure_at", "added_at", "next_crawl_at"})
+                      "last_failure_at", "added_at", "next_crawl_at", "first_seen_at", "last_seen_at"})
 
 
 VOLATILE_COUNTERS = frozenset({"duration"})  # wall-clock time, like VOLATILE's columns
