@@ -11,6 +11,7 @@ import httpx
 
 from consumer.crawl import CrawlResult, StreamerCrawl
 from shared import messages, redaction, store
+from shared.batch import run_statement
 from shared.budget import EXTERNAL, INTERNAL, Budget
 from shared.config import Settings
 from shared.errors import BudgetExhausted, MalformedMessage
@@ -204,23 +205,22 @@ async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJo
     now = to_rfc3339(clock.now())
     token = uuid.uuid4().hex
     text = messages.body_text(body if body is not None else message.encode())
-    statements = store.fail_job(message.job_id, message.run_id, message.streamer_id, token, now,
-                                store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
+    batch = store.fail_job(message.job_id, message.run_id, message.streamer_id, token, now,
+                           store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
     if source == "dlq":
-        statements.append(store.record_dead_letter(source, message.job_id, text, reason, now, token))
+        batch.add(store.record_dead_letter(source, message.job_id, text, reason, now, token), "dead_letter")
     unnamed = (f"{reason}; but no job {message.job_id} of run {message.run_id} "
                f"for streamer {message.streamer_id!r} exists")
-    statements.append(store.record_dead_letter_unless_named_job(
-        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now))
-    results = await db.batch(statements)
-    return results[3].rows[0] if results[3].rows else None
+    batch.add(store.record_dead_letter_unless_named_job(
+        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now), "unnamed")
+    return (await batch.run(db)).first("finished_run")
 
 
 async def _dead_letter(db: MeteredDatabase, clock: Clock, body: object, reason: str,
                        source: str = "consumer", job_id: int | None = None) -> None:
     """Record an unprocessable message; the text is made storable, so only D1 itself can make this fail."""
-    await db.batch([store.record_dead_letter(source, job_id, messages.body_text(body), reason,
-                                             to_rfc3339(clock.now()))])
+    await run_statement(db, store.record_dead_letter(source, job_id, messages.body_text(body), reason,
+                                                     to_rfc3339(clock.now())))
 
 
 def _logged(events: EventLog, message: messages.CrawlJob | None, attempts: int, verdict: Verdict, budget: Budget,

@@ -93,11 +93,12 @@ class StreamerCrawl:
     async def _claim(self) -> CrawlResult | None:
         m = self.message
         now = self.clock.now()
-        claim, state, streamer, token = await self.db.batch(store.claim_job(
+        claim = await store.claim_job(
             m.job_id, m.run_id, m.streamer_id, self.lease_token, to_rfc3339(now),
-            to_rfc3339(now + self.settings.lease_seconds), self.settings.twitch_client_id))
-        if not claim.rows:
-            current = state.rows[0] if state.rows else None
+            to_rfc3339(now + self.settings.lease_seconds), self.settings.twitch_client_id).run(self.db)
+        claimed = claim.first("claimed")
+        if claimed is None:
+            current = claim.first("state")
             if current is None:
                 return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} does not exist")
             if (current["run_id"], current["streamer_id"]) != (m.run_id, m.streamer_id):
@@ -107,13 +108,13 @@ class StreamerCrawl:
             expires = current["lease_expires_at"]
             return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
                                retry_at=parse_rfc3339(expires) if expires else None)
-        self.job = claim.rows[0]
+        self.job = claimed
         self.newest_clip_at = self.job["newest_clip_at"]
         if self.job["reclaims"] > self.settings.max_retries:
             # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
             return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} was abandoned by {self.job['reclaims']} "
                                "consumers in a row; giving up", job=self.job)
-        row = token.rows[0] if token.rows else None
+        row = claim.first("token")
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
         if cached is not None:
@@ -121,7 +122,7 @@ class StreamerCrawl:
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
         tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
-        self.streamer = streamer.rows[0] if streamer.rows else None
+        self.streamer = claim.first("streamer")
         return None
 
     async def _crawl(self) -> CrawlResult:
@@ -238,7 +239,7 @@ class StreamerCrawl:
         assert job is not None
         now = to_rfc3339(self.clock.now())
         crawl = crawl or Window(self.clock.now(), self.clock.now())
-        page_statements = store.write_page(store.PageWrite(
+        page = store.write_page(store.PageWrite(
             job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
             lease_token=self.lease_token, now=now, clips=rows, skipped=skipped,
             calls=self._calls_since_report(d1_planned=1),
@@ -249,12 +250,11 @@ class StreamerCrawl:
             window_clips=walk.clips if walk else 0, window_span=int(plan) if plan else None,
             pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
             views=self._view_count_refresh(), **self._schedule()))
-        results = await self.db.batch(page_statements + self._take_token_statements())
-        if results[0].changes != 1:
+        results = await page.add_all(self._take_token_statements()).run(self.db)
+        if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
         if window is None:
-            finished = results[len(page_statements) - 1].rows
-            return CrawlResult(Outcome.DONE, stop_reason or "complete", finished_run=finished[0] if finished else None,
+            return CrawlResult(Outcome.DONE, stop_reason or "complete", finished_run=results.first("finished_run"),
                                job=job)
         return None
 
@@ -268,10 +268,10 @@ class StreamerCrawl:
         if not self.budget.can_afford(internal=1):
             return CrawlResult(outcome, stop_reason, retry_at=retry_at, job=job)  # the lease will expire
         continuation = 1 if outcome in (Outcome.BUDGET, Outcome.RATE_LIMITED) else 0
-        statements = store.release_job(
+        release = store.release_job(
             job["id"], job["run_id"], job["streamer_id"], self.lease_token, to_rfc3339(now), to_rfc3339(due),
             self._calls_since_report(d1_planned=1, queue_planned=continuation), stop_reason, error)
-        await self.db.batch(statements + self._take_token_statements())
+        await release.add_all(self._take_token_statements()).run(self.db)
         return CrawlResult(outcome, stop_reason if error is None else f"{stop_reason}: {error}",
                            retry_at=retry_at, job=job)
 

@@ -86,8 +86,8 @@ class UnreachableStop:
         jobs = await db.all("SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')",
                             run_id)
         for job in jobs:
-            await db.batch(store.fail_job(int(job["id"]), run_id, str(job["streamer_id"]), uuid.uuid4().hex, now,
-                                          store.Calls(), "twitch_unreachable", self.reason))
+            await store.fail_job(int(job["id"]), run_id, str(job["streamer_id"]), uuid.uuid4().hex, now,
+                                 store.Calls(), "twitch_unreachable", self.reason).run(db)
         return len(jobs)
 
     def reset(self) -> None:

@@ -1,4 +1,4 @@
-"""Every SQL statement the crawler runs, as parameterised Statements for `Database.batch`."""
+"""Every SQL statement the crawler runs: a `Batch` of named statements, or one `Statement`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from shared.batch import Batch
 from shared.clips import COLUMNS
 from shared.messages import storable_text
 from shared.ports import Statement
@@ -122,15 +123,16 @@ class PageWrite:
 # --- the producer ------------------------------------------------------------------------------
 
 def open_run(slot: str | None, kind: str, now: str, backfill_from: str | None = None,
-             backfill_to: str | None = None, only_streamers: Sequence[str] | None = None) -> list[Statement]:
-    """Open a run for a cron slot (at most once per slot) or for a manual kick (always)."""
+             backfill_to: str | None = None, only_streamers: Sequence[str] | None = None) -> Batch:
+    """Open a run for a cron slot (at most once per slot) or for a manual kick (always).
+
+    Names: `inserted` (the new run, if this call opened it) and `existing` (the slot's run, either way).
+    """
     only = json.dumps(list(only_streamers)) if only_streamers is not None else None
-    return [
-        Statement("INSERT INTO runs (slot, kind, status, created_at, backfill_from, backfill_to, only_streamers) "
+    return Batch().add(Statement("INSERT INTO runs (slot, kind, status, created_at, backfill_from, backfill_to, only_streamers) "
                   "VALUES (?, ?, 'enqueuing', ?, ?, ?, ?) ON CONFLICT (slot) DO NOTHING RETURNING id, status",
-                  (slot, kind, now, backfill_from, backfill_to, only)),
-        Statement("SELECT id, status FROM runs WHERE slot = ?", (slot,)),
-    ]
+                  (slot, kind, now, backfill_from, backfill_to, only)), "inserted").add(
+        Statement("SELECT id, status FROM runs WHERE slot = ?", (slot,)), "existing")
 
 
 # Membership of a slice: active, past the cursor, and in the run's list when it has one.
@@ -149,11 +151,12 @@ def slice_members(run_id: int, after: str, size: int, now: str) -> Statement:
         (now, run_id, after, run_id, after, size))
 
 
-def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[str] = ()) -> list[Statement]:
+def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[str] = ()) -> Batch:
     """Create the jobs of one slice's due (or live) streamers, read them back, and move the run's cursor.
 
     Only the invocation whose cursor matches `after` creates jobs and moves the cursor, so a duplicate
-    delivery of a slice changes nothing (its last statement then reports 0 changes).
+    delivery of a slice changes nothing (`moved` then reports 0 changes). Names: `created`, `queued` (the
+    slice's queued jobs), `bounds` (`last` streamer of the slice, and whether there are `more`), `moved`.
     """
     last = (run_id, after, size)
     owns = "EXISTS (SELECT 1 FROM runs WHERE id = ? AND status = 'enqueuing' AND fanout_cursor = ?)"
@@ -161,29 +164,24 @@ def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[s
     due = ("(r.kind = 'manual' OR s.next_crawl_at IS NULL OR s.next_crawl_at <= ? "
            "OR s.id IN (SELECT value FROM json_each(?)))")
     live_json = json.dumps(list(live))
-    return [
-        Statement(
+    return Batch().add(Statement(
             "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, crawl_from, crawl_to) "
             "SELECT r.id, s.id, 'queued', ?, ?, r.backfill_from, r.backfill_to FROM streamers AS s, runs AS r "
             f"WHERE r.id = ? AND {_SLICE_MEMBER} AND s.id <= {_SLICE_LAST} AND {owns} AND {due} "
             "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN ('queued', 'running')) "
             "ON CONFLICT DO NOTHING",
-            (now, now, run_id, after, *last, run_id, after, now, live_json)),
-        Statement(
+            (now, now, run_id, after, *last, run_id, after, now, live_json)), "created").add(Statement(
             "SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status = 'queued' AND streamer_id > ? "
             f"AND streamer_id <= {end} ORDER BY streamer_id",
-            (run_id, after, *last, after)),
-        Statement(
+            (run_id, after, *last, after)), "queued").add(Statement(
             f"SELECT {end} AS last, EXISTS (SELECT 1 FROM streamers AS s, runs AS r WHERE r.id = ? AND "
             f"s.active = 1 AND s.id > {end} AND (r.only_streamers IS NULL OR s.id IN "
             "(SELECT value FROM json_each(r.only_streamers)))) AS more",
-            (*last, after, run_id, *last, after)),
-        Statement(
+            (*last, after, run_id, *last, after)), "bounds").add(Statement(
             "UPDATE runs SET jobs_total = jobs_total + (SELECT count(*) FROM jobs WHERE run_id = ? "
             f"AND streamer_id > ? AND streamer_id <= {end}), fanout_cursor = {end} "
             "WHERE id = ? AND status = 'enqueuing' AND fanout_cursor = ?",
-            (run_id, after, *last, after, *last, after, run_id, after)),
-    ]
+            (run_id, after, *last, after, *last, after, run_id, after)), "moved")
 
 
 def run_progress(run_id: int) -> Statement:
@@ -216,14 +214,13 @@ def postpone_jobs(job_ids: Sequence[int], due_at: str) -> Statement:
         (due_at, json.dumps(list(job_ids))))
 
 
-def mark_enqueued(run_id: int, now: str, calls: Calls) -> list[Statement]:
-    return [
-        Statement("UPDATE runs SET status = 'running', enqueued_at = ?, d1_calls = d1_calls + ?, "
+def mark_enqueued(run_id: int, now: str, calls: Calls) -> Batch:
+    """The run's jobs are all queued: it is running, or already `finished_run` when it had none."""
+    return Batch().add(Statement("UPDATE runs SET status = 'running', enqueued_at = ?, d1_calls = d1_calls + ?, "
                   "queue_sends = queue_sends + ?, helix_calls = helix_calls + ? "
                   "WHERE id = ? AND status = 'enqueuing'",
-                  (now, calls.d1, calls.queue, calls.helix, run_id)),
-        finish_run_if_complete(run_id, now),
-    ]
+                  (now, calls.d1, calls.queue, calls.helix, run_id)), "enqueued").add(
+        finish_run_if_complete(run_id, now), "finished_run")
 
 
 def finish_run_if_complete(run_id: int, now: str) -> Statement:
@@ -237,10 +234,12 @@ def finish_run_if_complete(run_id: int, now: str) -> Statement:
 # --- the consumer ------------------------------------------------------------------------------
 
 def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, lease_until: str,
-              client_id: str) -> list[Statement]:
-    """Claim a queued job, or one whose lease ran out; read what the crawl needs in the same trip."""
-    return [
-        Statement(
+              client_id: str) -> Batch:
+    """Claim a queued job, or one whose lease ran out; read what the crawl needs in the same trip.
+
+    Names: `claimed` (the job's row if this claim won), `state` (the job as it is), `streamer`, `token`.
+    """
+    return Batch().add(Statement(
             "UPDATE jobs SET status = 'running', lease_token = ?, lease_expires_at = ?, due_at = ?, "
             # `status` here is the value before this update: 'running' means a takeover.
             "attempts = attempts + 1, invocations = invocations + 1, "
@@ -248,25 +247,26 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
             # A running job without a lease has no holder to wait for.
             f"WHERE {_NAMED_JOB} AND (status = 'queued' OR (status = 'running' AND "
             "(lease_expires_at IS NULL OR lease_expires_at < ?))) RETURNING *",
-            (token, lease_until, lease_until, now, job_id, run_id, streamer_id, now)),
+            (token, lease_until, lease_until, now, job_id, run_id, streamer_id, now)), "claimed").add(
         # Read by id alone, so a refused claim can tell a job that is busy from one the message misnames.
         Statement("SELECT status, lease_expires_at, run_id, streamer_id FROM jobs WHERE id = ?", (job_id,)),
-        Statement("SELECT * FROM streamers WHERE id = ?", (streamer_id,)),
-        read_token(client_id),
-    ]
+        "state").add(
+        Statement("SELECT * FROM streamers WHERE id = ?", (streamer_id,)), "streamer").add(
+        read_token(client_id), "token")
 
 
-def write_page(w: PageWrite) -> list[Statement]:
+def write_page(w: PageWrite) -> Batch:
     """Upsert a page and advance the job, the run counters (and, at the end, the streamer) together.
 
-    Every statement is fenced on the lease token: a consumer that lost its lease changes nothing.
+    Every statement is fenced on the lease token: a consumer that lost its lease changes nothing (`job`
+    then reports 0 changes). Names: `job`, `run`, `clips` (with a page), `streamer` (at the end of a
+    crawl), `finished_run` (at the end: the run's row when this write finished it).
     """
     page = json.dumps(w.clips, ensure_ascii=False)
     finished = w.window_start is None
     status = "done" if finished else "running"
     c = w.calls
-    statements = [
-        Statement(
+    batch = Batch().add(Statement(
             "UPDATE jobs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
             "status = ?, crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, cursor = ?, cursor_at = ?, "
@@ -281,21 +281,19 @@ def write_page(w: PageWrite) -> list[Statement]:
              w.window_pages, w.window_clips, w.window_span, w.pages, len(w.clips), w.skipped, c.helix, c.d1,
              c.queue,
              c.helix + c.d1 + c.queue, c.invocation_total, w.stop_reason, w.newest_clip_at, status, w.now,
-             w.job_id, w.run_id, w.streamer_id, w.lease_token)),
-        Statement(
+             w.job_id, w.run_id, w.streamer_id, w.lease_token)), "job").add(Statement(
             "UPDATE runs SET "
             f"clips_new = clips_new + {_COUNT_NEW}, clips_updated = clips_updated + {_COUNT_CHANGED}, "
             "pages = pages + ?, clips_seen = clips_seen + ?, clips_skipped = clips_skipped + ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             f"jobs_done = jobs_done + ? WHERE id = ? AND {_RUN_HOLDS_LEASE}",
             (page, page, *w.views.params, w.pages, len(w.clips), w.skipped, c.helix, c.d1, c.queue, int(finished),
-             w.run_id, w.job_id, w.streamer_id, w.lease_token)),
-    ]
+             w.run_id, w.job_id, w.streamer_id, w.lease_token)), "run")
     if w.clips:
-        statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.run_id, w.streamer_id,
-                                                    w.lease_token, *w.views.params)))
+        batch.add(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.run_id, w.streamer_id,
+                                            w.lease_token, *w.views.params)), "clips")
     if finished and w.crawled:
-        statements.append(
+        batch.add(
             Statement(
                 # max(): a backfill of an old window must not move the watermark back.
                 "UPDATE streamers SET crawled_through = max(coalesce(crawled_through, ''), ?), "
@@ -304,17 +302,19 @@ def write_page(w: PageWrite) -> list[Statement]:
                 "next_crawl_at = ?, window_span = coalesce(?, window_span) "
                 f"WHERE id = ? AND {_NAMED_LEASE}",
                 (w.crawl_to, w.now, w.newest_clip_at, w.tier, w.next_crawl_at, w.window_span, w.streamer_id,
-                 w.job_id, w.run_id, w.streamer_id, w.lease_token)))
+                 w.job_id, w.run_id, w.streamer_id, w.lease_token)), "streamer")
     if finished:
-        statements.append(finish_run_if_complete(w.run_id, w.now))
-    return statements
+        batch.add(finish_run_if_complete(w.run_id, w.now), "finished_run")
+    return batch
 
 
 def release_job(job_id: int, run_id: int, streamer_id: str, lease_token: str, now: str, due_at: str,
-                calls: Calls, stop_reason: str, error: str | None) -> list[Statement]:
-    """Hand a running job back to the queue (a continuation or a retry follows), keeping its progress."""
-    return [
-        Statement(
+                calls: Calls, stop_reason: str, error: str | None) -> Batch:
+    """Hand a running job back to the queue (a continuation or a retry follows), keeping its progress.
+
+    Names: `job` and `run` (0 changes each when the lease was lost).
+    """
+    return Batch().add(Statement(
             # The token stays so the run update below can tell this write applied; a claim replaces it.
             "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
@@ -322,40 +322,35 @@ def release_job(job_id: int, run_id: int, streamer_id: str, lease_token: str, no
             f"stop_reason = ?, error = ? WHERE {_NAMED_JOB} AND lease_token = ? AND status = 'running'",
             (due_at, calls.helix, calls.d1, calls.queue, calls.helix + calls.d1 + calls.queue,
              calls.invocation_total, stop_reason, error_text(error) if error is not None else None,
-             job_id, run_id, streamer_id, lease_token)),
-        Statement(
+             job_id, run_id, streamer_id, lease_token)), "job").add(Statement(
             "UPDATE runs SET helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ? "
             f"WHERE id = ? AND {_RUN_HOLDS_LEASE}",
-            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, lease_token)),
-    ]
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, lease_token)), "run")
 
 
 def fail_job(job_id: int, run_id: int, streamer_id: str, fail_token: str, now: str, calls: Calls,
-             stop_reason: str, error: str) -> list[Statement]:
+             stop_reason: str, error: str) -> Batch:
     """Record a job as failed for good (once, whoever holds it) and close the run if it was the last.
 
     Only the job the message names, by id, run and streamer: a message naming a job of another run
-    changes nothing (the caller records it as a dead letter).
+    changes nothing (the caller records it as a dead letter). Names: `job`, `run`, `streamer`, and
+    `finished_run` (the run's row when this failure closed it).
     """
     error = error_text(error)
-    return [
-        Statement(
+    return Batch().add(Statement(
             "UPDATE jobs SET status = 'failed', lease_token = ?, lease_expires_at = NULL, finished_at = ?, "
             "helix_calls = helix_calls + ?, d1_calls = d1_calls + ?, queue_sends = queue_sends + ?, "
             "subrequests = subrequests + ?, max_subrequests = max(max_subrequests, ?), "
             f"stop_reason = ?, error = ? WHERE {_NAMED_JOB} AND status IN ('queued', 'running')",
             (fail_token, now, calls.helix, calls.d1, calls.queue, calls.helix + calls.d1 + calls.queue,
-             calls.invocation_total, stop_reason, error, job_id, run_id, streamer_id)),
-        Statement(
+             calls.invocation_total, stop_reason, error, job_id, run_id, streamer_id)), "job").add(Statement(
             "UPDATE runs SET jobs_failed = jobs_failed + 1, helix_calls = helix_calls + ?, "
             f"d1_calls = d1_calls + ?, queue_sends = queue_sends + ? WHERE id = ? AND {_RUN_HOLDS_LEASE}",
-            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, fail_token)),
-        Statement(
+            (calls.helix, calls.d1, calls.queue, run_id, job_id, streamer_id, fail_token)), "run").add(Statement(
             "UPDATE streamers SET failure_streak = failure_streak + 1, last_failure_at = ?, last_error = ? "
             f"WHERE id = ? AND {_NAMED_LEASE}",
-            (now, error, streamer_id, job_id, run_id, streamer_id, fail_token)),
-        finish_run_if_complete(run_id, now),
-    ]
+            (now, error, streamer_id, job_id, run_id, streamer_id, fail_token)), "streamer").add(
+        finish_run_if_complete(run_id, now), "finished_run")
 
 
 def record_dead_letter(source: str, job_id: int | None, body: str, reason: str, now: str,
@@ -431,20 +426,18 @@ def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
 
 
 
-def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> list[Statement]:
+def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> Batch:
     """Claim the next mint if the stored token is still `stale_token` and nobody holds the claim; re-read it.
 
     One round trip, on the rare path only (after a 401 or near expiry): the first statement returns a row
-    only to the consumer that won the claim, the second the token as stored now (another consumer's, maybe).
+    only to the consumer that won the claim (`claimed`), the second the token as stored now (`token`:
+    another consumer's, maybe).
     """
-    return [
-        Statement(
+    return Batch().add(Statement(
             "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at, minting_until) "
             "VALUES (?, '', '1970-01-01T00:00:00Z', ?, ?) "
             "ON CONFLICT (client_id) DO UPDATE SET minting_until = excluded.minting_until "
             "WHERE app_tokens.access_token = ? "
             "AND (app_tokens.minting_until IS NULL OR app_tokens.minting_until < ?) "
             "RETURNING minting_until",
-            (client_id, now, until, stale_token, now)),
-        read_token(client_id),
-    ]
+            (client_id, now, until, stale_token, now)), "claimed").add(read_token(client_id), "token")

@@ -37,6 +37,7 @@ from producer.dashboard.session import Viewer, check_csrf, read_form, safe_next,
 from producer.hot import hot_clips
 from producer.retry_failed import RetryRefused, retry_failed
 from producer.throttle import AuthThrottle, client_of
+from shared.batch import run_statement
 from shared.ports import Row
 from shared.schedule import Tiers
 from shared.timefmt import parse_rfc3339
@@ -96,7 +97,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
     counts = await queries.streamer_counts(db)
     failing = await queries.failing_streamers(db, 10)
     newest = await queries.newest_clips(db, CLIPS_SHOWN, now)
-    hot = (await db.batch([hot_clips(now, context.settings, CLIPS_SHOWN)]))[0].rows
+    hot = (await run_statement(db, hot_clips(now, context.settings, CLIPS_SHOWN))).rows
     body = (
         '<h1>Runs</h1><div class="actions">'
         + post_button("/ui/kick", "Kick a run now", viewer.csrf, name="kick")
