@@ -249,7 +249,8 @@ class StreamerCrawl:
             cursor_at=now if cursor else None, window_pages=walk.pages if walk else 0,
             window_clips=walk.clips if walk else 0, window_span=int(plan) if plan else None,
             pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
-            views=self._view_count_refresh(), **self._schedule()))
+            views=self._view_count_refresh(), clip_writes=store.ClipWrites(self.settings.clip_writes),
+            **self._schedule()))
         results = await page.add_all(self._take_token_statements()).run(self.db)
         if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")

@@ -36,12 +36,12 @@ def mark_views(now: float, settings: Settings) -> Batch:
     return Batch().add(Statement(
             # last_seen_at is when the count was observed (the row changes whenever the count does).
             "INSERT INTO clip_views (clip_id, marked_at, views) "
-            "SELECT id, last_seen_at, view_count FROM clips WHERE created_at >= ? "
+            "SELECT id, last_seen_at, view_count FROM clips WHERE created_at >= ?1 "
             "ON CONFLICT (clip_id) DO UPDATE SET prev_marked_at = clip_views.marked_at, "
             "prev_views = clip_views.views, marked_at = excluded.marked_at, views = excluded.views "
-            "WHERE clip_views.marked_at <= ? AND excluded.marked_at > clip_views.marked_at",
+            "WHERE clip_views.marked_at <= ?2 AND excluded.marked_at > clip_views.marked_at",
             (since, to_rfc3339(now - DAY + MARK_SLACK))), "marked").add(
-        Statement("DELETE FROM clip_views WHERE marked_at < ?", (since,)), "forgotten")
+        Statement("DELETE FROM clip_views WHERE marked_at < ?1", (since,)), "forgotten")
 
 
 _EPOCH = "CAST(strftime('%s', {}) AS REAL)"

@@ -46,33 +46,33 @@ def retry_statements(run_id: int, now: str) -> Batch:
     """
     return Batch().add(Statement(
             "UPDATE jobs SET status = 'queued', attempts = 0, lease_token = NULL, lease_expires_at = NULL, "
-            "due_at = ?, cursor = NULL, window_pages = 0, stop_reason = 'retried', error = NULL, "
+            "due_at = ?2, cursor = NULL, window_pages = 0, stop_reason = 'retried', error = NULL, "
             "finished_at = NULL "
-            "WHERE run_id = ? AND status = 'failed' "
-            "AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND status IN ('running', 'finished')) "
+            "WHERE run_id = ?1 AND status = 'failed' "
+            "AND EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND status IN ('running', 'finished')) "
             "AND EXISTS (SELECT 1 FROM streamers AS s WHERE s.id = jobs.streamer_id AND s.active = 1) "
             # The partial unique index allows one unfinished job per streamer, whatever its run.
             "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = jobs.streamer_id "
             "AND a.status IN ('queued', 'running')) "
             "RETURNING id, streamer_id",
-            (now, run_id, run_id)), "reopened").add(Statement(
+            (run_id, now)), "reopened").add(Statement(
             # Counted again rather than decremented, so the counter ends up true whatever it was.
             "UPDATE runs SET "
-            "jobs_failed = (SELECT count(*) FROM jobs WHERE run_id = ? AND status = 'failed'), "
-            "status = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = ? "
+            "jobs_failed = (SELECT count(*) FROM jobs WHERE run_id = ?1 AND status = 'failed'), "
+            "status = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = ?1 "
             "AND status IN ('queued', 'running')) THEN 'running' ELSE status END, "
-            "finished_at = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = ? "
+            "finished_at = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = ?1 "
             "AND status IN ('queued', 'running')) THEN NULL ELSE finished_at END, d1_calls = d1_calls + 1, "
             # The sends about to be made for the jobs reopened just now (100 messages per send).
-            "queue_sends = queue_sends + (SELECT (count(*) + 99) / 100 FROM jobs WHERE run_id = ? "
-            "AND status = 'queued' AND stop_reason = 'retried' AND due_at = ?) "
-            "WHERE id = ? AND status IN ('running', 'finished')",
-            (run_id, run_id, run_id, run_id, now, run_id)), "counted").add(
-        Statement("SELECT id, status FROM runs WHERE id = ?", (run_id,)), "run").add(Statement(
+            "queue_sends = queue_sends + (SELECT (count(*) + 99) / 100 FROM jobs WHERE run_id = ?1 "
+            "AND status = 'queued' AND stop_reason = 'retried' AND due_at = ?2) "
+            "WHERE id = ?1 AND status IN ('running', 'finished')",
+            (run_id, now)), "counted").add(
+        Statement("SELECT id, status FROM runs WHERE id = ?1", (run_id,)), "run").add(Statement(
             "SELECT j.id, j.streamer_id, coalesce(s.active, 0) AS active, EXISTS (SELECT 1 FROM jobs AS a "
             "WHERE a.streamer_id = j.streamer_id AND a.status IN ('queued', 'running')) AS held "
             "FROM jobs AS j LEFT JOIN streamers AS s ON s.id = j.streamer_id "
-            "WHERE j.run_id = ? AND j.status = 'failed' ORDER BY j.id LIMIT ?",
+            "WHERE j.run_id = ?1 AND j.status = 'failed' ORDER BY j.id LIMIT ?2",
             (run_id, SKIPPED_SHOWN)), "left")
 
 
