@@ -18,8 +18,8 @@ from shared.helix import AppToken, HelixClient, RateLimit
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
-from shared.retry_policy import Outcome
 from shared.schedule import latest
+from shared.states import JobStatus, Outcome, StopReason
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
 from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,
@@ -71,22 +71,22 @@ class StreamerCrawl:
         try:
             return await self._crawl()
         except RateLimited as exc:
-            return await self._stop(Outcome.RATE_LIMITED, "rate_limited", str(exc), exc.reset_at)
+            return await self._stop(Outcome.RATE_LIMITED, StopReason.RATE_LIMITED, str(exc), exc.reset_at)
         except BudgetExhausted as exc:
-            return await self._stop(Outcome.BUDGET, "budget", str(exc))
+            return await self._stop(Outcome.BUDGET, StopReason.BUDGET, str(exc))
         except AuthFailed as exc:
             return CrawlResult(Outcome.PERMANENT, f"auth: {exc}", job=self.job)
         except HelixError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and not isinstance(exc, TransientHelixError):
                 # Helix refused the request itself (400, 403, 404): asking again cannot help.
-                return await self._stop(Outcome.PERMANENT, "helix_refused", str(exc))
-            return await self._stop(Outcome.TRANSIENT, "helix_error", str(exc))
+                return await self._stop(Outcome.PERMANENT, StopReason.HELIX_REFUSED, str(exc))
+            return await self._stop(Outcome.TRANSIENT, StopReason.HELIX_ERROR, str(exc))
         except LeaseLost as exc:
             return CrawlResult(Outcome.LEASE_LOST, str(exc), job=self.job)
         except Exception as exc:  # a D1 error, a bug: hand the job back if D1 still answers
             detail = f"{type(exc).__name__}: {exc}"
             try:
-                return await self._stop(Outcome.TRANSIENT, "error", detail)
+                return await self._stop(Outcome.TRANSIENT, StopReason.ERROR, detail)
             except Exception:
                 return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
 
@@ -103,7 +103,7 @@ class StreamerCrawl:
                 return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} does not exist")
             if (current["run_id"], current["streamer_id"]) != (m.run_id, m.streamer_id):
                 return CrawlResult(Outcome.PERMANENT, misnamed_job(m, current))
-            if current["status"] in ("done", "failed"):
+            if current["status"] in (JobStatus.DONE, JobStatus.FAILED):
                 return CrawlResult(Outcome.DUPLICATE, f"job {m.job_id} is already {current['status']}")
             expires = current["lease_expires_at"]
             return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
@@ -130,7 +130,7 @@ class StreamerCrawl:
         assert job is not None and helix is not None
         if self.streamer is None or not self.streamer["active"]:
             # Deactivated after its job was queued: close the job, and leave the watermark where it is.
-            return _done(await self._commit_page(None, [], 0, None, None, None, "streamer_inactive", pages=0,
+            return _done(await self._commit_page(crawl=None, stop_reason=StopReason.STREAMER_INACTIVE, pages=0,
                                                  crawled=False))
         crawl = self._crawl_window(job)
         plan = self._planned_span(job)
@@ -150,11 +150,11 @@ class StreamerCrawl:
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
-                return _done(await self._commit_page(crawl, [], 0, None, None, None, anomaly or "complete",
+                return _done(await self._commit_page(crawl=crawl, stop_reason=anomaly or StopReason.COMPLETE,
                                                      pages=0, plan=plan))
             # A page costs one Helix call and one D1 write; keep room to hand the job back after it.
             if not self.budget.can_afford(external=1, internal=1 + INTERNAL_RESERVE):
-                return await self._stop(Outcome.BUDGET, "budget", None)
+                return await self._stop(Outcome.BUDGET, StopReason.BUDGET, None)
             page = await helix.get_clips(self.message.streamer_id, window, cursor)
             parsed = parse_page(page.data, self.message.streamer_id)
             # Stored timestamps share one format, so the newest sorts last as text.
@@ -178,9 +178,10 @@ class StreamerCrawl:
                 plan = self._next_span(walk, step.reason, measured, ceiling)
                 window = next_window(window.end, crawl, plan)
                 cursor, walk = None, WindowWalk(window) if window else None
-            stop = (anomaly or "complete") if window is None else None
-            result = await self._commit_page(crawl, parsed.rows, len(parsed.skipped), window, cursor, walk,
-                                             stop, pages=1, plan=plan)
+            stop = (anomaly or StopReason.COMPLETE) if window is None else None
+            result = await self._commit_page(crawl=crawl, rows=parsed.rows, skipped=len(parsed.skipped),
+                                             window=window, cursor=cursor, walk=walk, stop_reason=stop, pages=1,
+                                             plan=plan)
             if result is not None:
                 return result
 
@@ -230,11 +231,15 @@ class StreamerCrawl:
         # The last window and the job's completion are written together, so no window means none begun yet.
         return next_window(crawl.start, crawl, span)
 
-    async def _commit_page(self, crawl: Window | None, rows: list[dict[str, Any]], skipped: int,
-                           window: Window | None, cursor: str | None, walk: WindowWalk | None,
-                           stop_reason: str | None, *, pages: int, crawled: bool = True,
+    async def _commit_page(self, *, crawl: Window | None, stop_reason: str | None, pages: int,
+                           rows: list[dict[str, Any]] | None = None, skipped: int = 0, window: Window | None = None,
+                           cursor: str | None = None, walk: WindowWalk | None = None, crawled: bool = True,
                            plan: float | None = None) -> CrawlResult | None:
-        """Write one page with the job's new position; returns a result once the job is done."""
+        """Write one page (or, with `pages=0`, only the job's new position); a result once the job is done.
+
+        `window` is the window to page next (None: the crawl is complete), `cursor` and `walk` where in it.
+        """
+        rows = rows or []
         job = self.job
         assert job is not None
         now = to_rfc3339(self.clock.now())
@@ -255,7 +260,7 @@ class StreamerCrawl:
         if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
         if window is None:
-            return CrawlResult(Outcome.DONE, stop_reason or "complete", finished_run=results.first("finished_run"),
+            return CrawlResult(Outcome.DONE, stop_reason or StopReason.COMPLETE, finished_run=results.first("finished_run"),
                                job=job)
         return None
 

@@ -13,13 +13,14 @@ from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
 from shared.config import Settings
+from shared.fanout import fan_out
 from shared.helix import AppToken, HelixClient
 from shared.logs import EventLog, Redactor
-from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender
+from shared.states import RunStatus
 from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
@@ -79,9 +80,9 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     run = opened.first("inserted") or opened.first("existing")
     assert run is not None  # the slot's run exists once the insert is done
     run_id = int(run["id"])
-    if run["status"] != "enqueuing":
+    if run["status"] != RunStatus.ENQUEUING:
         log.info("run %s: slot %s already opened", run_id, key)
-        return RunStarted(run_id, False, 0, 0, run["status"] == "finished", budget.total)
+        return RunStarted(run_id, False, 0, 0, run["status"] == RunStatus.FINISHED, budget.total)
     # Minted while the fan-out reads its slice, and stored in the batch that queues the jobs: a consumer
     # must find it in D1 when it starts, or each of the first few dozen would mint one of its own.
     minting = asyncio.ensure_future(_fresh_token(ports, settings, budget, opened.rows("token")))

@@ -13,6 +13,7 @@ from shared.logs import EventLog, Redactor
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Statement
+from shared.states import RunStatus
 from shared.timefmt import to_rfc3339
 
 SKIPPED_SHOWN = 100
@@ -33,7 +34,7 @@ class Retried:
     run_id: int
     requeued: list[dict[str, Any]] = field(default_factory=list)  # job_id, streamer_id
     skipped: list[dict[str, Any]] = field(default_factory=list)  # job_id, streamer_id, reason
-    run_status: str = "running"
+    run_status: str = RunStatus.RUNNING
 
 
 def retry_statements(run_id: int, now: str) -> Batch:
@@ -91,7 +92,7 @@ async def retry_failed(db: Database, queue: QueueSender, clock: Clock, settings:
     if run is None:
         raise RetryRefused(f"no run {run_id}", 404)
     status = str(run["status"])
-    if status == "enqueuing":
+    if status == RunStatus.ENQUEUING:
         raise RetryRefused(f"run {run_id} is still enqueuing its jobs; retry once it is running", 409)
     skipped = [{"job_id": int(r["id"]), "streamer_id": str(r["streamer_id"]),
                 "reason": "streamer deactivated" if not r["active"] else

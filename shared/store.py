@@ -13,8 +13,8 @@ from shared.clips import COLUMNS
 from shared.messages import storable_text
 from shared.ports import Statement
 from shared.redaction import scrub
+from shared.states import UNFINISHED_JOBS, JobStatus, RunStatus
 
-ACTIVE = ("queued", "running")
 DEAD_LETTER_BODY_LIMIT = 4_000
 ERROR_LIMIT = 1_000
 
@@ -250,6 +250,7 @@ def stuck_fan_outs(before: str) -> Statement:
 
 def stale_jobs(before: str, limit: int) -> Statement:
     """Unfinished jobs whose message should have been handled by `before`: lost, or consumer died."""
+    # The statuses are literals, not parameters: only then can SQLite use the partial index of unfinished jobs.
     return Statement(
         "SELECT id, run_id, streamer_id FROM jobs WHERE status IN ('queued', 'running') AND due_at < ?1 "
         "ORDER BY due_at LIMIT ?2", (before, limit))
@@ -274,9 +275,9 @@ def mark_enqueued(run_id: int, now: str, calls: Calls) -> Batch:
 def finish_run_if_complete(run_id: int, now: str) -> Statement:
     """Mark the run finished once no job is unfinished; RETURNING tells whoever did it."""
     return Statement(
-        "UPDATE runs SET status = 'finished', finished_at = ?1 WHERE id = ?2 AND status = 'running' "
-        "AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = ?2 AND status IN ('queued', 'running')) "
-        "RETURNING *", (now, run_id))
+        "UPDATE runs SET status = ?3, finished_at = ?1 WHERE id = ?2 AND status = ?4 "
+        "AND NOT EXISTS (SELECT 1 FROM jobs WHERE run_id = ?2 AND status IN (?5, ?6)) "
+        "RETURNING *", (now, run_id, RunStatus.FINISHED, RunStatus.RUNNING, *UNFINISHED_JOBS))
 
 
 # --- the consumer ------------------------------------------------------------------------------
@@ -312,18 +313,18 @@ def write_page(w: PageWrite) -> Batch:
     """
     page = json.dumps(w.clips, ensure_ascii=False)
     finished = w.window_start is None
-    status = "done" if finished else "running"
+    status = JobStatus.DONE if finished else JobStatus.RUNNING
     c = w.calls
     step, stale = w.views.params
     # The values the job and run updates share: their fence, the page and the view-count rule.
     fence = dict(job=w.job_id, run=w.run_id, streamer=w.streamer_id, token=w.lease_token, page=page,
                  step=step, stale=stale, pages=w.pages, seen=len(w.clips), skipped=w.skipped, helix=c.helix,
                  d1=c.d1, queue=c.queue)
-    j = _Numbered(**fence, status=status, crawl_from=w.crawl_from, crawl_to=w.crawl_to,
+    j = _Numbered(**fence, status=status, running=JobStatus.RUNNING, crawl_from=w.crawl_from, crawl_to=w.crawl_to,
                   window_start=w.window_start, window_end=w.window_end, cursor=w.cursor, cursor_at=w.cursor_at,
                   window_pages=w.window_pages, window_clips=w.window_clips, window_span=w.window_span,
                   subrequests=c.helix + c.d1 + c.queue, max_subrequests=c.invocation_total,
-                  stop_reason=w.stop_reason, newest_clip_at=w.newest_clip_at, now=w.now)
+                  stop_reason=w.stop_reason, newest_clip_at=w.newest_clip_at, now=w.now, finished=int(finished))
     r = _Numbered(**fence, finished=int(finished))
     batch = Batch().add(Statement(
         "UPDATE jobs SET "
@@ -339,9 +340,9 @@ def write_page(w: PageWrite) -> Batch:
         f"max_subrequests = max(max_subrequests, {j['max_subrequests']}), "
         f"stop_reason = coalesce({j['stop_reason']}, stop_reason), error = NULL, "
         f"newest_clip_at = {j['newest_clip_at']}, "
-        f"finished_at = CASE WHEN {j['status']} = 'done' THEN {j['now']} ELSE finished_at END "
+        f"finished_at = CASE WHEN {j['finished']} THEN {j['now']} ELSE finished_at END "
         f"WHERE {_named_job(j.number('job'), j.number('run'), j.number('streamer'))} "
-        f"AND lease_token = {j['token']} AND status = 'running'",
+        f"AND lease_token = {j['token']} AND status = {j['running']}",
         j.params), "job").add(Statement(
         "UPDATE runs SET "
         f"clips_new = clips_new + {_count_new(r.number('page'))}, "

@@ -40,6 +40,7 @@ from producer.throttle import AuthThrottle, client_of
 from shared.batch import run_statement
 from shared.ports import Row
 from shared.schedule import Tiers
+from shared.states import RunStatus
 from shared.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -222,7 +223,7 @@ def _notices(params: Mapping[str, str]) -> str:
 def _retry_action(row: Row, viewer: Viewer) -> str:
     if not int(row["jobs_failed"]):
         return ""
-    if row["status"] == "enqueuing":
+    if row["status"] == RunStatus.ENQUEUING:
         return '<p class="muted">Failed jobs can be retried once the run is done enqueuing.</p>'
     label = f"Retry {plural(row['jobs_failed'], 'failed job')}"
     button = post_button(f"/ui/runs/{row['id']}/retry-failed", label, viewer.csrf, name="retry")
