@@ -36,7 +36,7 @@ class StopReason(enum.StrEnum):
     BUDGET = "budget"  # out of subrequests: handed back, a continuation resumes it
     RATE_LIMITED = "rate_limited"  # Helix answered 429: handed back until the reset
     HELIX_ERROR = "helix_error"  # a transient Helix failure (5xx, timeout): handed back for a retry
-    HELIX_REFUSED = "helix_refused"  # Helix refused the request itself (400, 403, 404): fails once retries end
+    HELIX_REFUSED = "helix_refused"  # Helix refused the request itself (400, 403, 404): the job then fails
     ERROR = "error"  # anything else (a D1 error, a bug): handed back for a retry
     FAILED = "failed"  # failed for good: out of retries, dead-lettered, or a permanent refusal
     TWITCH_UNREACHABLE = "twitch_unreachable"  # local schedule: Twitch could not be reached, the run was closed
