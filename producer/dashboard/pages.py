@@ -40,7 +40,7 @@ from producer.throttle import AuthThrottle, client_of
 from shared.batch import run_statement
 from shared.ports import Row
 from shared.schedule import Tiers
-from shared.states import RunStatus
+from shared.states import JobStatus, RunStatus
 from shared.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -154,8 +154,8 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
             + (f", finished {stamp(row['finished_at'], now)}" if row["finished_at"] else "") + "</p>"
             + cards([
                 ("jobs_total", "streamers", number(jobs_counts["total"])),
-                ("jobs_done", "crawled", number(jobs_counts["done"])),
-                ("jobs_failed", "failed", number(jobs_counts["failed"])),
+                ("jobs_done", "crawled", number(jobs_counts[JobStatus.DONE])),
+                ("jobs_failed", "failed", number(jobs_counts[JobStatus.FAILED])),
                 ("jobs_pending", "pending", number(jobs_counts["pending"])),
                 ("clips_new", "new clips", number(detail["clips"]["new"])),
                 ("clips_updated", "updated clips", number(detail["clips"]["updated"])),
