@@ -18,8 +18,8 @@ from typing import Any
 
 from local.d1_meter import MiniflareD1
 from shared.clips import COLUMNS
-from shared.ports import Statement
-from shared.store import _UPSERT_CLIPS, EXACT_VIEW_COUNTS
+from shared.batch import run_statement
+from shared.store import EXACT_VIEW_COUNTS, ClipWrites
 
 REPORT = Path(__file__).resolve().parent / "clips_writes.md"
 # bench/week.md (adaptive schedule, 200 streamers): the calibration's clip upserts wrote 15,441 rows for 8,289
@@ -56,8 +56,9 @@ async def measure(drop: bool) -> list[int]:
                      "VALUES (1, '1', 'running', 'lease', ?, ?)", NOW, NOW)
         written = []
         for body in (page(10), page(50_000), page(50_000, title="renamed")):
-            result = (await db.batch([Statement(_UPSERT_CLIPS, (NOW, NOW, body, 1, "lease",
-                                                                *EXACT_VIEW_COUNTS.params))]))[0]
+            result = await run_statement(db, ClipWrites.CHANGED_ONLY.statement(
+                now=NOW, page=body, job_id=1, run_id=1, streamer_id="1", lease_token="lease",
+                views=EXACT_VIEW_COUNTS))
             written.append(result.rows_written)
         return written
     finally:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,41 +48,30 @@ Tiering = tuple[str, str]  # CLIPCRAWLER_TIER_HOURS, CLIPCRAWLER_TIER_ACTIVE_WIT
 # The ways of writing clips compared (bench only): as shipped, changed-only with every view count exact; the
 # opt-in saving, changed-only with view counts rewritten once they moved by 5% or are 6 h old
 # (CLIPCRAWLER_VIEW_COUNT_STEP=0.05, CLIPCRAWLER_VIEW_COUNT_MAX_AGE_HOURS=6); and as it was before, every
-# conflicting row rewritten. The last keeps the shipped statement's two view-count parameters bound but
-# unused, so write_page's parameters fit every variant.
-_REWRITE_EVERYTHING = store._UPSERT_CLIPS.rsplit(" WHERE ", 1)[0] + " WHERE (? IS NULL OR ? IS NULL OR 1)"
-
-
+# conflicting row rewritten (store.ClipWrites.REWRITE_EVERYTHING, passed to the page write by the settings).
 @dataclass(frozen=True)
 class ClipWrites:
-    """One way of writing a page of clips: the upsert statement and the settings it runs with."""
+    """One way of writing a page of clips: the settings it runs with (the upsert among them)."""
 
-    sql: str
-    settings: tuple[tuple[str, Any], ...] = ()
+    writes: store.ClipWrites
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def settings(self) -> tuple[tuple[str, Any], ...]:
+        return (("clip_writes", self.writes.value), *self.options)
 
 
 OPT_IN_STEP = (("view_count_step", 0.05), ("view_count_max_age_hours", 6))
-UPSERTS = {"changed-only": ClipWrites(store._UPSERT_CLIPS),
-           "changed-only, view-count step": ClipWrites(store._UPSERT_CLIPS, OPT_IN_STEP),
-           "rewrite-everything": ClipWrites(_REWRITE_EVERYTHING)}
+UPSERTS = {"changed-only": ClipWrites(store.ClipWrites.CHANGED_ONLY),
+           "changed-only, view-count step": ClipWrites(store.ClipWrites.CHANGED_ONLY, OPT_IN_STEP),
+           "rewrite-everything": ClipWrites(store.ClipWrites.REWRITE_EVERYTHING)}
 
 
-@contextlib.contextmanager
-def clip_upsert(variant: str) -> Iterator[ClipWrites]:
-    """Run with one of UPSERTS as the clip upsert; production's own is restored after."""
+def clip_upsert(variant: str) -> ClipWrites:
+    """One of UPSERTS, by name."""
     if variant not in UPSERTS:
         raise ValueError(f"unknown upsert variant {variant!r}; expected one of {sorted(UPSERTS)}")
-    saved = store._UPSERT_CLIPS
-    store._UPSERT_CLIPS = UPSERTS[variant].sql
-    try:
-        yield UPSERTS[variant]
-    finally:
-        store._UPSERT_CLIPS = saved
-
-
-def rewrite_everything(enabled: bool) -> contextlib.AbstractContextManager[ClipWrites]:
-    """The unconditional upsert of the naive design, or production's changed-only one."""
-    return clip_upsert("rewrite-everything" if enabled else "changed-only")
+    return UPSERTS[variant]
 
 
 @dataclass(frozen=True)
@@ -163,19 +151,19 @@ async def calibrate(streamers: int, seed: int, *, upsert: str, hours: int = CALI
     db = await MiniflareD1.open()
     try:
         crawls = []
-        with clip_upsert(upsert) as writes:
-            dep = await deploy(db, streamers, seed, tiers=NAIVE.tiers, writes=writes, views_settle_s=views_settle_s)
-            for h in range(hours):
-                dep.clock.set(START + h * HOUR)
-                before = db.meter.snapshot()
-                clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
-                await dep.runner.crawl(scheduled_time=dep.clock.now())
-                read, written = (a - b for a, b in zip(db.meter.snapshot(), before))
-                _, _, clips, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
-                                                              clips_before))
-                new = await _new_clips(db.observe) - sum(c["clips_new"] for c in crawls)
-                crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips,
-                               "clips_new": new, "clips_rewritten": changes - new})
+        writes = clip_upsert(upsert)
+        dep = await deploy(db, streamers, seed, tiers=NAIVE.tiers, writes=writes, views_settle_s=views_settle_s)
+        for h in range(hours):
+            dep.clock.set(START + h * HOUR)
+            before = db.meter.snapshot()
+            clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
+            await dep.runner.crawl(scheduled_time=dep.clock.now())
+            read, written = (a - b for a, b in zip(db.meter.snapshot(), before))
+            _, _, clips, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
+                                                          clips_before))
+            new = await _new_clips(db.observe) - sum(c["clips_new"] for c in crawls)
+            crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips,
+                           "clips_new": new, "clips_rewritten": changes - new})
         await dep.close()
         return {"upsert": upsert, "crawls": crawls, "round_trips": db.meter.round_trips,
                 "by_kind": {k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v))
@@ -200,28 +188,27 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
     by_kind: dict[str, list[float]] = {}  # kind -> D1 rows [read, written] a day, averaged over the week
     last_q = _queue_counts(dep.runner)
     last_new = await _new_clips(sqlite.all)
-    with clip_upsert(schedule.upsert):
-        for h in range(days * 24 + 1):
-            day = min(h // 24, days - 1)  # the closing tick counts in the last day
-            dep.clock.set(START + h * HOUR)
-            started = await dep.runner.crawl(scheduled_time=dep.clock.now())
-            crawled[day] += started.jobs
-            q = _queue_counts(dep.runner)
-            sent, retried, invocations = (a - b for a, b in zip(q, last_q))
-            last_q = q
-            new_so_far = await _new_clips(sqlite.all)
-            new, last_new = new_so_far - last_new, new_so_far
-            read = written = 0.0
-            for kind, (r, w) in calibration.charge(db.take(), new).items():
-                read, written = read + r, written + w
-                tally = by_kind.setdefault(kind, [0.0, 0.0])
-                tally[0], tally[1] = tally[0] + r / days, tally[1] + w / days
-            per_day[day] = per_day[day] + Usage(
-                worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
-                d1_rows_read=read, d1_rows_written=written, helix_calls=dep.helix_calls[0])
-            dep.helix_calls[0] = 0
-            if progress and h % 24 == 23:
-                print(f"{schedule.name}: day {day + 1}/{days} simulated", file=sys.stderr)
+    for h in range(days * 24 + 1):
+        day = min(h // 24, days - 1)  # the closing tick counts in the last day
+        dep.clock.set(START + h * HOUR)
+        started = await dep.runner.crawl(scheduled_time=dep.clock.now())
+        crawled[day] += started.jobs
+        q = _queue_counts(dep.runner)
+        sent, retried, invocations = (a - b for a, b in zip(q, last_q))
+        last_q = q
+        new_so_far = await _new_clips(sqlite.all)
+        new, last_new = new_so_far - last_new, new_so_far
+        read = written = 0.0
+        for kind, (r, w) in calibration.charge(db.take(), new).items():
+            read, written = read + r, written + w
+            tally = by_kind.setdefault(kind, [0.0, 0.0])
+            tally[0], tally[1] = tally[0] + r / days, tally[1] + w / days
+        per_day[day] = per_day[day] + Usage(
+            worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
+            d1_rows_read=read, d1_rows_written=written, helix_calls=dep.helix_calls[0])
+        dep.helix_calls[0] = 0
+        if progress and h % 24 == 23:
+            print(f"{schedule.name}: day {day + 1}/{days} simulated", file=sys.stderr)
     outcome = await _judge(dep, days)
     await dep.close()
     await sqlite.close()

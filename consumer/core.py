@@ -11,6 +11,7 @@ import httpx
 
 from consumer.crawl import CrawlResult, StreamerCrawl
 from shared import messages, redaction, store
+from shared.batch import run_statement
 from shared.budget import EXTERNAL, INTERNAL, Budget
 from shared.config import Settings
 from shared.errors import BudgetExhausted, MalformedMessage
@@ -19,7 +20,8 @@ from shared.logs import EventLog, Redactor
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Row
-from shared.retry_policy import Action, Decision, Outcome, decide
+from shared.retry_policy import Action, Decision, decide
+from shared.states import Outcome, StopReason
 from shared.timefmt import to_rfc3339
 
 log = logging.getLogger("clipcrawler.consumer")
@@ -31,7 +33,7 @@ class Verdict:
 
     ack: bool
     delay_seconds: int = 0
-    outcome: str = ""
+    outcome: Outcome | None = None
     detail: str = ""
     subrequests: int = 0
     external: int = 0  # of which fetches (Helix, token)
@@ -204,29 +206,28 @@ async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJo
     now = to_rfc3339(clock.now())
     token = uuid.uuid4().hex
     text = messages.body_text(body if body is not None else message.encode())
-    statements = store.fail_job(message.job_id, message.run_id, message.streamer_id, token, now,
-                                store.Calls(d1=1, invocation_total=db.budget.total + 1), "failed", reason)
+    batch = store.fail_job(message.job_id, message.run_id, message.streamer_id, token, now,
+                           store.Calls(d1=1, invocation_total=db.budget.total + 1), StopReason.FAILED, reason)
     if source == "dlq":
-        statements.append(store.record_dead_letter(source, message.job_id, text, reason, now, token))
+        batch.add(store.record_dead_letter(source, message.job_id, text, reason, now, token), "dead_letter")
     unnamed = (f"{reason}; but no job {message.job_id} of run {message.run_id} "
                f"for streamer {message.streamer_id!r} exists")
-    statements.append(store.record_dead_letter_unless_named_job(
-        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now))
-    results = await db.batch(statements)
-    return results[3].rows[0] if results[3].rows else None
+    batch.add(store.record_dead_letter_unless_named_job(
+        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now), "unnamed")
+    return (await batch.run(db)).first("finished_run")
 
 
 async def _dead_letter(db: MeteredDatabase, clock: Clock, body: object, reason: str,
                        source: str = "consumer", job_id: int | None = None) -> None:
     """Record an unprocessable message; the text is made storable, so only D1 itself can make this fail."""
-    await db.batch([store.record_dead_letter(source, job_id, messages.body_text(body), reason,
-                                             to_rfc3339(clock.now()))])
+    await run_statement(db, store.record_dead_letter(source, job_id, messages.body_text(body), reason,
+                                                     to_rfc3339(clock.now())))
 
 
 def _logged(events: EventLog, message: messages.CrawlJob | None, attempts: int, verdict: Verdict, budget: Budget,
             *, event: str = "message_handled") -> Verdict:
     """Write the verdict's one structured log line, then hand it back."""
-    level = logging.INFO if verdict.outcome not in ("transient", "permanent", "malformed") else logging.WARNING
+    level = logging.INFO if verdict.outcome not in (Outcome.TRANSIENT, Outcome.PERMANENT, Outcome.MALFORMED) else logging.WARNING
     events.emit(event, level=level, run_id=message.run_id if message else None,
                 job_id=message.job_id if message else None, streamer=message.streamer_id if message else None,
                 seq=message.seq if message else None, attempts=attempts or None, outcome=verdict.outcome,
@@ -240,6 +241,6 @@ def _logged(events: EventLog, message: messages.CrawlJob | None, attempts: int, 
 def _verdict(decision: Decision, outcome: Outcome, detail: str, budget: Budget,
              run_finished: bool = False) -> Verdict:
     retry = decision.action is Action.RETRY
-    return Verdict(ack=not retry, delay_seconds=decision.delay_seconds if retry else 0, outcome=outcome.value,
+    return Verdict(ack=not retry, delay_seconds=decision.delay_seconds if retry else 0, outcome=outcome,
                    detail=detail, subrequests=budget.total, external=budget.used[EXTERNAL],
                    internal=budget.used[INTERNAL], run_finished=run_finished)

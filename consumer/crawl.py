@@ -18,8 +18,8 @@ from shared.helix import AppToken, HelixClient, RateLimit
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
-from shared.retry_policy import Outcome
 from shared.schedule import latest
+from shared.states import JobStatus, Outcome, StopReason
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
 from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,
@@ -71,49 +71,50 @@ class StreamerCrawl:
         try:
             return await self._crawl()
         except RateLimited as exc:
-            return await self._stop(Outcome.RATE_LIMITED, "rate_limited", str(exc), exc.reset_at)
+            return await self._stop(Outcome.RATE_LIMITED, StopReason.RATE_LIMITED, str(exc), exc.reset_at)
         except BudgetExhausted as exc:
-            return await self._stop(Outcome.BUDGET, "budget", str(exc))
+            return await self._stop(Outcome.BUDGET, StopReason.BUDGET, str(exc))
         except AuthFailed as exc:
             return CrawlResult(Outcome.PERMANENT, f"auth: {exc}", job=self.job)
         except HelixError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and not isinstance(exc, TransientHelixError):
                 # Helix refused the request itself (400, 403, 404): asking again cannot help.
-                return await self._stop(Outcome.PERMANENT, "helix_refused", str(exc))
-            return await self._stop(Outcome.TRANSIENT, "helix_error", str(exc))
+                return await self._stop(Outcome.PERMANENT, StopReason.HELIX_REFUSED, str(exc))
+            return await self._stop(Outcome.TRANSIENT, StopReason.HELIX_ERROR, str(exc))
         except LeaseLost as exc:
             return CrawlResult(Outcome.LEASE_LOST, str(exc), job=self.job)
         except Exception as exc:  # a D1 error, a bug: hand the job back if D1 still answers
             detail = f"{type(exc).__name__}: {exc}"
             try:
-                return await self._stop(Outcome.TRANSIENT, "error", detail)
+                return await self._stop(Outcome.TRANSIENT, StopReason.ERROR, detail)
             except Exception:
                 return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
 
     async def _claim(self) -> CrawlResult | None:
         m = self.message
         now = self.clock.now()
-        claim, state, streamer, token = await self.db.batch(store.claim_job(
+        claim = await store.claim_job(
             m.job_id, m.run_id, m.streamer_id, self.lease_token, to_rfc3339(now),
-            to_rfc3339(now + self.settings.lease_seconds), self.settings.twitch_client_id))
-        if not claim.rows:
-            current = state.rows[0] if state.rows else None
+            to_rfc3339(now + self.settings.lease_seconds), self.settings.twitch_client_id).run(self.db)
+        claimed = claim.first("claimed")
+        if claimed is None:
+            current = claim.first("state")
             if current is None:
                 return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} does not exist")
             if (current["run_id"], current["streamer_id"]) != (m.run_id, m.streamer_id):
                 return CrawlResult(Outcome.PERMANENT, misnamed_job(m, current))
-            if current["status"] in ("done", "failed"):
+            if current["status"] in (JobStatus.DONE, JobStatus.FAILED):
                 return CrawlResult(Outcome.DUPLICATE, f"job {m.job_id} is already {current['status']}")
             expires = current["lease_expires_at"]
             return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
                                retry_at=parse_rfc3339(expires) if expires else None)
-        self.job = claim.rows[0]
+        self.job = claimed
         self.newest_clip_at = self.job["newest_clip_at"]
         if self.job["reclaims"] > self.settings.max_retries:
             # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
             return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} was abandoned by {self.job['reclaims']} "
                                "consumers in a row; giving up", job=self.job)
-        row = token.rows[0] if token.rows else None
+        row = claim.first("token")
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
         if cached is not None:
@@ -121,7 +122,7 @@ class StreamerCrawl:
         shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
         tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
-        self.streamer = streamer.rows[0] if streamer.rows else None
+        self.streamer = claim.first("streamer")
         return None
 
     async def _crawl(self) -> CrawlResult:
@@ -129,7 +130,7 @@ class StreamerCrawl:
         assert job is not None and helix is not None
         if self.streamer is None or not self.streamer["active"]:
             # Deactivated after its job was queued: close the job, and leave the watermark where it is.
-            return _done(await self._commit_page(None, [], 0, None, None, None, "streamer_inactive", pages=0,
+            return _done(await self._commit_page(crawl=None, stop_reason=StopReason.STREAMER_INACTIVE, pages=0,
                                                  crawled=False))
         crawl = self._crawl_window(job)
         plan = self._planned_span(job)
@@ -149,11 +150,11 @@ class StreamerCrawl:
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
-                return _done(await self._commit_page(crawl, [], 0, None, None, None, anomaly or "complete",
+                return _done(await self._commit_page(crawl=crawl, stop_reason=anomaly or StopReason.COMPLETE,
                                                      pages=0, plan=plan))
             # A page costs one Helix call and one D1 write; keep room to hand the job back after it.
             if not self.budget.can_afford(external=1, internal=1 + INTERNAL_RESERVE):
-                return await self._stop(Outcome.BUDGET, "budget", None)
+                return await self._stop(Outcome.BUDGET, StopReason.BUDGET, None)
             page = await helix.get_clips(self.message.streamer_id, window, cursor)
             parsed = parse_page(page.data, self.message.streamer_id)
             # Stored timestamps share one format, so the newest sorts last as text.
@@ -177,9 +178,10 @@ class StreamerCrawl:
                 plan = self._next_span(walk, step.reason, measured, ceiling)
                 window = next_window(window.end, crawl, plan)
                 cursor, walk = None, WindowWalk(window) if window else None
-            stop = (anomaly or "complete") if window is None else None
-            result = await self._commit_page(crawl, parsed.rows, len(parsed.skipped), window, cursor, walk,
-                                             stop, pages=1, plan=plan)
+            stop = (anomaly or StopReason.COMPLETE) if window is None else None
+            result = await self._commit_page(crawl=crawl, rows=parsed.rows, skipped=len(parsed.skipped),
+                                             window=window, cursor=cursor, walk=walk, stop_reason=stop, pages=1,
+                                             plan=plan)
             if result is not None:
                 return result
 
@@ -229,16 +231,20 @@ class StreamerCrawl:
         # The last window and the job's completion are written together, so no window means none begun yet.
         return next_window(crawl.start, crawl, span)
 
-    async def _commit_page(self, crawl: Window | None, rows: list[dict[str, Any]], skipped: int,
-                           window: Window | None, cursor: str | None, walk: WindowWalk | None,
-                           stop_reason: str | None, *, pages: int, crawled: bool = True,
+    async def _commit_page(self, *, crawl: Window | None, stop_reason: str | None, pages: int,
+                           rows: list[dict[str, Any]] | None = None, skipped: int = 0, window: Window | None = None,
+                           cursor: str | None = None, walk: WindowWalk | None = None, crawled: bool = True,
                            plan: float | None = None) -> CrawlResult | None:
-        """Write one page with the job's new position; returns a result once the job is done."""
+        """Write one page (or, with `pages=0`, only the job's new position); a result once the job is done.
+
+        `window` is the window to page next (None: the crawl is complete), `cursor` and `walk` where in it.
+        """
+        rows = rows or []
         job = self.job
         assert job is not None
         now = to_rfc3339(self.clock.now())
         crawl = crawl or Window(self.clock.now(), self.clock.now())
-        page_statements = store.write_page(store.PageWrite(
+        page = store.write_page(store.PageWrite(
             job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
             lease_token=self.lease_token, now=now, clips=rows, skipped=skipped,
             calls=self._calls_since_report(d1_planned=1),
@@ -248,13 +254,13 @@ class StreamerCrawl:
             cursor_at=now if cursor else None, window_pages=walk.pages if walk else 0,
             window_clips=walk.clips if walk else 0, window_span=int(plan) if plan else None,
             pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
-            views=self._view_count_refresh(), **self._schedule()))
-        results = await self.db.batch(page_statements + self._take_token_statements())
-        if results[0].changes != 1:
+            views=self._view_count_refresh(), clip_writes=store.ClipWrites(self.settings.clip_writes),
+            **self._schedule()))
+        results = await page.add_all(self._take_token_statements()).run(self.db)
+        if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
         if window is None:
-            finished = results[len(page_statements) - 1].rows
-            return CrawlResult(Outcome.DONE, stop_reason or "complete", finished_run=finished[0] if finished else None,
+            return CrawlResult(Outcome.DONE, stop_reason or StopReason.COMPLETE, finished_run=results.first("finished_run"),
                                job=job)
         return None
 
@@ -268,10 +274,10 @@ class StreamerCrawl:
         if not self.budget.can_afford(internal=1):
             return CrawlResult(outcome, stop_reason, retry_at=retry_at, job=job)  # the lease will expire
         continuation = 1 if outcome in (Outcome.BUDGET, Outcome.RATE_LIMITED) else 0
-        statements = store.release_job(
+        release = store.release_job(
             job["id"], job["run_id"], job["streamer_id"], self.lease_token, to_rfc3339(now), to_rfc3339(due),
             self._calls_since_report(d1_planned=1, queue_planned=continuation), stop_reason, error)
-        await self.db.batch(statements + self._take_token_statements())
+        await release.add_all(self._take_token_statements()).run(self.db)
         return CrawlResult(outcome, stop_reason if error is None else f"{stop_reason}: {error}",
                            retry_at=retry_at, job=job)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from shared.config import Settings
+from shared.states import StopReason
 from shared.windows import HELIX_TIME_STEP, Window
 
 PAGE_SIZE = 100
@@ -50,7 +51,7 @@ class WindowWalk:
             # more only if the walk was still in full pages (a loop mid-list may be a one-off); a loop at the
             # end of a list (Twitch's endless ones, CommanderRoot/twitch-tools#136) ends the window here.
             if not self.last_gain_full or cursor in self.refollowed:
-                return Step(END, "repeated_cursor")
+                return Step(END, StopReason.REPEATED_CURSOR)
             self.refollowed.add(cursor)
         split_at = settings.split_at_pages
         near_cap = self.pages >= split_at and self.clips >= (split_at - 1) * PAGE_SIZE
@@ -61,6 +62,6 @@ class WindowWalk:
             # again in smaller ones, down to min_split_minutes; a window that small keeps what it gave.
             if self.window.span > settings.min_split_minutes * 60 + HELIX_TIME_STEP:
                 return Step(SPLIT)
-            return Step(END, "page_cap")
+            return Step(END, StopReason.PAGE_CAP)
         self.cursors.add(cursor)
         return Step(FOLLOW)

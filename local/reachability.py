@@ -13,6 +13,7 @@ import httpx
 from shared import store
 from shared.logs import EVENTS_LOGGER
 from shared.ports import Clock, Database
+from shared.states import UNFINISHED_JOBS, StopReason
 from shared.timefmt import to_rfc3339
 
 if TYPE_CHECKING:
@@ -83,11 +84,11 @@ class UnreachableStop:
         """Fail the run's unfinished jobs with the reason, which closes it; `runs retry-failed` reopens them."""
         assert self.reason is not None
         now = to_rfc3339(clock.now())
-        jobs = await db.all("SELECT id, streamer_id FROM jobs WHERE run_id = ? AND status IN ('queued', 'running')",
-                            run_id)
+        jobs = await db.all("SELECT id, streamer_id FROM jobs WHERE run_id = ?1 AND status IN (?2, ?3)",
+                            run_id, *UNFINISHED_JOBS)
         for job in jobs:
-            await db.batch(store.fail_job(int(job["id"]), run_id, str(job["streamer_id"]), uuid.uuid4().hex, now,
-                                          store.Calls(), "twitch_unreachable", self.reason))
+            await store.fail_job(int(job["id"]), run_id, str(job["streamer_id"]), uuid.uuid4().hex, now,
+                                 store.Calls(), StopReason.TWITCH_UNREACHABLE, self.reason).run(db)
         return len(jobs)
 
     def reset(self) -> None:

@@ -16,6 +16,7 @@ from local.queue import ConsumerSettings, QueueBatch, SimulatedQueue
 from producer.core import ProducerPorts, RunStarted, start_run
 from shared.config import Settings
 from shared.ports import BatchShortcuts, Clock, Database, Result, Statement
+from shared.states import JobStatus
 from shared.timefmt import to_rfc3339
 
 LEDGER_PRUNE_AT = 2_000
@@ -53,7 +54,7 @@ class LeaseLedger(BatchShortcuts):
         results = await self.db.batch(statements)
         for result in results:
             for row in result.rows:
-                if row.get("status") == "running" and row.get("lease_token") and "reclaims" in row:
+                if row.get("status") == JobStatus.RUNNING and row.get("lease_token") and "reclaims" in row:
                     self.held[int(row["id"])] = str(row["lease_token"])
         if len(self.held) > LEDGER_PRUNE_AT:  # a long `serve` claims jobs for days: forget the settled ones
             await self._prune()

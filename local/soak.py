@@ -28,6 +28,7 @@ from producer.streamers import add_streamers
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.ports import Database, OutgoingMessage, QueueSender, Result, Row, Statement
+from shared.states import UNFINISHED_JOBS, JobStatus
 from shared.timefmt import parse_rfc3339
 
 START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
@@ -235,8 +236,8 @@ async def check_database(db: Database, world: HelixWorld, run_ids: Sequence[int]
         jobs=len(jobs), clips=len(stored), expected=len(expected), duplicates=int(_n(duplicates)),
         dead_letters=int(_n(dead)), lost=expected - stored,
         stuck=[f"{j['id']} ({j['streamer_id']}, {j['status']})" for j in jobs
-               if j["status"] in ("queued", "running")],
-        failed=[f"{j['id']} ({j['streamer_id']}: {j['error']})" for j in jobs if j["status"] == "failed"])
+               if j["status"] in UNFINISHED_JOBS],
+        failed=[f"{j['id']} ({j['streamer_id']}: {j['error']})" for j in jobs if j["status"] == JobStatus.FAILED])
 
 
 def _clips_at(world: HelixWorld, when: float, streamer_id: str, start: float, end: float) -> set[str]:

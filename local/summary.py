@@ -9,6 +9,7 @@ from typing import Any
 from local.runner import InvocationLog
 from producer.core import RunStarted
 from shared.ports import Database
+from shared.states import JobStatus
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def _reasons(states: dict[str, int], run_id: int, kind: str, stopped: str | None
     resume = f"`clipcrawler runs resume {run_id}`, or the next demo / crawl, finishes them"
     interrupted = bool(stopped and stopped.startswith("interrupted"))
     return {
-        f"failed (`clipcrawler runs show {run_id}` says why)": states.get("failed", 0),
+        f"failed (`clipcrawler runs show {run_id}` says why)": states.get(JobStatus.FAILED, 0),
         (f"left unfinished when the run was interrupted ({resume})" if interrupted
          else f"unfinished ({resume})"): states.get("unfinished", 0),
         "held by an unfinished job of another run (another clipcrawler is crawling them, or one was killed; "
@@ -111,7 +112,7 @@ async def summarise(db: Database, started: RunStarted, *, mode: str, wall_s: flo
         max_subrequests_per_invocation=max(int((jobs or {}).get("m") or 0), max(invocations.subrequests, default=0)),
         producer_subrequests=started.subrequests, consumer_invocations=len(invocations.subrequests),
         wall_s=round(wall_s, 3), active_streamers=sum(states.values()),
-        not_crawled=sum(n for state, n in states.items() if state != "done"),
+        not_crawled=sum(n for state, n in states.items() if state != JobStatus.DONE),
         not_crawled_why=_reasons(states, started.run_id, str(run["kind"]), stopped),
         resumed_jobs=int(resumed["n"]), resumed_done=int(resumed["done"]),
         resumed_runs=sorted(int(r) for r in str(resumed["runs"] or "").split(",") if r), stopped=stopped)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from producer.api.errors import ApiError
 from shared.errors import ConfigError
+from shared.batch import Batch
 from shared.ports import Database, Statement
 
 SESSION_COOKIE = "clipcrawler_session"
@@ -84,11 +85,9 @@ async def end_session(db: Database, value: str, api_token: str, now: float) -> N
     if claims is None:
         return
     expires, session_id = claims
-    await db.batch([
-        Statement("DELETE FROM ended_sessions WHERE expires_at <= ?", (int(now),)),
-        Statement("INSERT INTO ended_sessions (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-                  (session_id, expires)),
-    ])
+    await (Batch().add(Statement("DELETE FROM ended_sessions WHERE expires_at <= ?1", (int(now),)), "pruned")
+           .add(Statement("INSERT INTO ended_sessions (id, expires_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+                          (session_id, expires)), "ended").run(db))
 
 
 def csrf_token(api_token: str, session: str) -> str:

@@ -13,13 +13,14 @@ from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
 from shared.config import Settings
+from shared.fanout import fan_out
 from shared.helix import AppToken, HelixClient
 from shared.logs import EventLog, Redactor
-from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
 from shared.ports import Clock, Database, OutgoingMessage, QueueSender
+from shared.states import RunStatus
 from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
@@ -71,22 +72,23 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     # that is merely slow would be served twice, harmlessly (the claim lets one copy through).
     sweep_after = settings.sweep_after_minutes * 60
     stale_before = to_rfc3339(now - sweep_after)
-    inserted, existing, stale, stuck, token_row = await db.batch(store.open_run(
-        key, kind, stamp, to_rfc3339(backfill.start) if backfill else None,
-        to_rfc3339(backfill.end) if backfill else None, streamer_ids) + [
-        store.stale_jobs(stale_before, SWEEP_LIMIT), store.stuck_fan_outs(stale_before),
-        store.read_token(settings.twitch_client_id)])
-    run = inserted.rows[0] if inserted.rows else existing.rows[0]
+    opened = await (store.open_run(key, kind, stamp, to_rfc3339(backfill.start) if backfill else None,
+                                   to_rfc3339(backfill.end) if backfill else None, streamer_ids)
+                    .add(store.stale_jobs(stale_before, SWEEP_LIMIT), "stale")
+                    .add(store.stuck_fan_outs(stale_before), "stuck")
+                    .add(store.read_token(settings.twitch_client_id), "token").run(db))
+    run = opened.first("inserted") or opened.first("existing")
+    assert run is not None  # the slot's run exists once the insert is done
     run_id = int(run["id"])
-    if run["status"] != "enqueuing":
+    if run["status"] != RunStatus.ENQUEUING:
         log.info("run %s: slot %s already opened", run_id, key)
-        return RunStarted(run_id, False, 0, 0, run["status"] == "finished", budget.total)
+        return RunStarted(run_id, False, 0, 0, run["status"] == RunStatus.FINISHED, budget.total)
     # Minted while the fan-out reads its slice, and stored in the batch that queues the jobs: a consumer
     # must find it in D1 when it starts, or each of the first few dozen would mint one of its own.
-    minting = asyncio.ensure_future(_fresh_token(ports, settings, budget, token_row.rows))
+    minting = asyncio.ensure_future(_fresh_token(ports, settings, budget, opened.rows("token")))
     # Sweep: jobs whose message was lost or whose consumer died, and fan-outs that stopped half-way.
-    resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in stale.rows]
-    resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in stuck.rows if int(r["id"]) != run_id]
+    resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in opened.rows("stale")]
+    resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in opened.rows("stuck") if int(r["id"]) != run_id]
     if resend or resume:
         await queue.send_batch([OutgoingMessage(m.encode()) for m in [*resend, *resume]])
 
@@ -96,10 +98,10 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     finally:
         if not minting.done():  # the fan-out failed before it needed the token
             minting.cancel()
-    statements = mark_views(now, settings)
+    closing = mark_views(now, settings)
     if resend:
-        statements.append(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + sweep_after)))
-    await db.batch(statements)
+        closing.add(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + sweep_after)))
+    await closing.run(db)
     events = EventLog(Redactor.for_settings(settings))
     events.emit("run_opened", run_id=run_id, kind=kind, slot=key, jobs=sliced.jobs, more=sliced.more,
                 resent=len(resend), resumed=len(resume), subrequests=budget.total)

@@ -14,6 +14,7 @@ ride in the producer's existing final batch, so they cost no extra subrequest.
 from __future__ import annotations
 
 from shared.config import Settings
+from shared.batch import Batch
 from shared.ports import Statement
 from shared.timefmt import to_rfc3339
 
@@ -26,20 +27,21 @@ def tracked_since(now: float, settings: Settings) -> float:
     return now - settings.lookback_hours * 3600 - DAY
 
 
-def mark_views(now: float, settings: Settings) -> list[Statement]:
-    """Mark the view counts of recent clips whose mark is a day old; forget clips too old to matter."""
+def mark_views(now: float, settings: Settings) -> Batch:
+    """Mark the view counts of recent clips whose mark is a day old; forget clips too old to matter.
+
+    Names: `marked` and `forgotten`.
+    """
     since = to_rfc3339(tracked_since(now, settings))
-    return [
-        Statement(
+    return Batch().add(Statement(
             # last_seen_at is when the count was observed (the row changes whenever the count does).
             "INSERT INTO clip_views (clip_id, marked_at, views) "
-            "SELECT id, last_seen_at, view_count FROM clips WHERE created_at >= ? "
+            "SELECT id, last_seen_at, view_count FROM clips WHERE created_at >= ?1 "
             "ON CONFLICT (clip_id) DO UPDATE SET prev_marked_at = clip_views.marked_at, "
             "prev_views = clip_views.views, marked_at = excluded.marked_at, views = excluded.views "
-            "WHERE clip_views.marked_at <= ? AND excluded.marked_at > clip_views.marked_at",
-            (since, to_rfc3339(now - DAY + MARK_SLACK))),
-        Statement("DELETE FROM clip_views WHERE marked_at < ?", (since,)),
-    ]
+            "WHERE clip_views.marked_at <= ?2 AND excluded.marked_at > clip_views.marked_at",
+            (since, to_rfc3339(now - DAY + MARK_SLACK))), "marked").add(
+        Statement("DELETE FROM clip_views WHERE marked_at < ?1", (since,)), "forgotten")
 
 
 _EPOCH = "CAST(strftime('%s', {}) AS REAL)"

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.ports import Database, Row
+from shared.states import JobStatus
 from shared.timefmt import parse_rfc3339, to_rfc3339
 
-JOB_STATUSES = ("queued", "running", "done", "failed")
+JOB_STATUSES = tuple(JobStatus)
 RUN_COLUMNS = ("id, slot, kind, status, created_at, enqueued_at, finished_at, jobs_total, jobs_done, "
                "jobs_failed, pages, clips_seen, clips_new, clips_updated, clips_skipped, helix_calls, "
                "d1_calls, queue_sends")

@@ -21,6 +21,7 @@ from producer import auth
 from producer.api.errors import ApiError
 from shared.errors import ClipCrawlerError
 from shared.logs import EventLog, Redactor
+from shared.batch import Batch
 from shared.ports import Database, Statement
 
 if TYPE_CHECKING:
@@ -92,11 +93,12 @@ class AuthThrottle:
         # window (a few times, for tries racing in parallel). Past max_block_writes in a window (a flood
         # from many addresses), blocks stay in this isolate's memory only: D1's writes are the crawl's.
         if self.writes[window] <= self.max_block_writes:
-            await db.batch([
-                Statement("DELETE FROM auth_blocks WHERE blocked_until < ?", (math.floor(now) - 86_400,)),
-                Statement("INSERT INTO auth_blocks (client, blocked_until) VALUES (?, ?) ON CONFLICT (client) "
-                          "DO UPDATE SET blocked_until = excluded.blocked_until", (client, until)),
-            ])
+            await (Batch()
+                   .add(Statement("DELETE FROM auth_blocks WHERE blocked_until < ?1", (math.floor(now) - 86_400,)),
+                        "pruned")
+                   .add(Statement("INSERT INTO auth_blocks (client, blocked_until) VALUES (?1, ?2) ON CONFLICT "
+                                  "(client) DO UPDATE SET blocked_until = excluded.blocked_until", (client, until)),
+                        "blocked").run(db))
         raise too_many(until - now)
 
     def _remember(self, client: str, until: int, now: float) -> None:

@@ -46,6 +46,13 @@ class Batch:
     def __len__(self) -> int:
         return len(self.statements)
 
+    def __getitem__(self, name: str) -> Statement:
+        """The statement named `name` (to look at what it binds)."""
+        try:
+            return self.statements[self.names[name]]
+        except KeyError:
+            raise KeyError(f"no statement named {name!r} in this batch (named: {sorted(self.names)})") from None
+
     async def run(self, db: Database) -> BatchResults:
         """Send the batch (one round trip, one transaction) and return its results, readable by name."""
         return BatchResults(dict(self.names), await db.batch(self.statements))
@@ -73,3 +80,8 @@ class BatchResults:
 
     def changes(self, name: str) -> int:
         return self[name].changes
+
+
+async def run_statement(db: Database, statement: Statement) -> Result:
+    """Send one statement as a batch of one (one round trip, as a batch of several would be)."""
+    return (await Batch().add(statement, "statement").run(db))["statement"]

@@ -161,7 +161,7 @@ def _bind_value(value: Any, position: int, sql: str) -> Any:
                                f"(statement: {_preview(sql)})")
         return value
     if isinstance(value, str):
-        return value
+        return str(value)  # a StrEnum (shared.states) as the plain string it stands for
     raise BindingError(f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
                        f"and text here (statement: {_preview(sql)})")
 

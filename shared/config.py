@@ -10,6 +10,8 @@ from typing import Any
 from shared.errors import ConfigError
 from shared.schedule import Tiers
 
+CLIP_WRITES = ("changed-only", "rewrite-everything")  # the values of store.ClipWrites
+
 PLAN_LIMITS = {
     # (external fetches, internal calls: D1 queries and queue sends) per invocation.
     # Free: 50 external; D1 is budgeted at 50 too, the conservative reading of the docs.
@@ -48,6 +50,9 @@ class Settings:
     # a step > 0 rewrites a count only once it moved by that share of itself (at least one view)...
     view_count_step: float = 0.0
     view_count_max_age_hours: int = 0  # ...or once it was stored this long ago (0: at once, i.e. exact)
+    # How stored clips are written (store.ClipWrites): "changed-only", or "rewrite-everything", which only the
+    # benchmarks use to measure what changed-only saves.
+    clip_writes: str = "changed-only"
     tier_hours: str = "1,3,12"  # adaptive schedule: tier i is crawled every this many hours...
     tier_active_within_hours: str = "2,48"  # ...and activity (a clip, or live) this recent earns tier i
     fanout_slice: int = 1_000  # streamers one invocation enqueues; the rest are handed on in a message
@@ -94,6 +99,8 @@ class Settings:
         self.tiers  # parsed here so a bad value fails at start, not mid-crawl
         if not math.isfinite(self.view_count_step):
             raise ConfigError(f"view_count_step has value {self.view_count_step!r}; it must be a finite share")
+        if self.clip_writes not in CLIP_WRITES:
+            raise ConfigError(f"clip_writes has value {self.clip_writes!r}; expected one of {sorted(CLIP_WRITES)}")
         if not 0 < self.ratelimit_share <= 1:
             raise ConfigError(f"ratelimit_share has value {self.ratelimit_share!r}; it must be in (0, 1]")
         for name in ("webhook_url", "public_url"):

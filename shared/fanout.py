@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 
 from shared import store
+from shared.batch import Batch
 from shared.config import Settings
 from shared.errors import BudgetExhausted, ConfigError, HelixError
 from shared.helix import AppToken, HelixClient
@@ -48,12 +49,13 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     now = clock.now()
     stamp = to_rfc3339(now)
     size = settings.fanout_slice
-    members, token, run = await db.batch([store.slice_members(run_id, after, size, stamp),
-                                          store.read_token(settings.twitch_client_id),
-                                          store.run_progress(run_id)])
-    resting = [str(m["id"]) for m in members.rows if not m["due"]]
+    read = await (Batch().add(store.slice_members(run_id, after, size, stamp), "members")
+                  .add(store.read_token(settings.twitch_client_id), "token")
+                  .add(store.run_progress(run_id), "run").run(db))
+    token, run = read.rows("token"), read.first("run")
+    resting = [str(m["id"]) for m in read.rows("members") if not m["due"]]
     minted = await minting if minting is not None else None
-    cached = minted or AppToken.from_row(token.rows[0] if token.rows else None)
+    cached = minted or AppToken.from_row(read.first("token"))
     helix = HelixClient(http, settings, db.budget, clock, cached) if http is not None else None
     live = await _live(helix, resting)
     extra = [store.record_live(sorted(live), stamp)] if live else []
@@ -61,27 +63,29 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     if minted is not None:
         extra.append(store.store_token(settings.twitch_client_id, minted.access_token,
                                        to_rfc3339(minted.expires_at), stamp))
-    _, queued, bounds, moved, *_ = await db.batch(store.fan_out_slice(run_id, after, size, stamp, sorted(live))
-                                                  + extra)
-    if moved.changes == 0:
-        return SliceResult(0, False, False, None, run_found=bool(run.rows))
-    more = bool(bounds.rows[0]["more"])
-    delays = spread(len(queued.rows), first=int(run.rows[0]["jobs_total"]), more=more, now=now,
-                    started=parse_rfc3339(run.rows[0]["created_at"]), limit=_limit(token.rows, settings),
+    sliced = await store.fan_out_slice(run_id, after, size, stamp, sorted(live)).add_all(extra).run(db)
+    if sliced.changes("moved") == 0:
+        return SliceResult(0, False, False, None, run_found=run is not None)
+    assert run is not None  # the cursor moved, so the run is there
+    bounds = sliced.first("bounds")
+    assert bounds is not None  # one row, always
+    queued = sliced.rows("queued")
+    more = bool(bounds["more"])
+    delays = spread(len(queued), first=int(run["jobs_total"]), more=more, now=now,
+                    started=parse_rfc3339(run["created_at"]), limit=_limit(token, settings),
                     share=settings.ratelimit_share)
     messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode(), delay)
-                for j, delay in zip(queued.rows, delays)]
+                for j, delay in zip(queued, delays)]
     if more:
-        messages.append(OutgoingMessage(FanOut(run_id, str(bounds.rows[0]["last"])).encode()))
+        messages.append(OutgoingMessage(FanOut(run_id, str(bounds["last"])).encode()))
     if messages:
         await queue.send_batch(messages)
     finished = None
     if not more:
         calls = store.Calls(helix=db.budget.calls["helix"], d1=db.budget.calls["d1"] + 1,
                             queue=db.budget.calls["queue"])
-        results = await db.batch(store.mark_enqueued(run_id, stamp, calls))
-        finished = results[1].rows[0] if results[1].rows else None
-    return SliceResult(len(queued.rows), more, True, finished)
+        finished = (await store.mark_enqueued(run_id, stamp, calls).run(db)).first("finished_run")
+    return SliceResult(len(queued), more, True, finished)
 
 
 async def _live(helix: HelixClient | None, streamer_ids: list[str]) -> set[str]:

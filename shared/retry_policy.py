@@ -6,18 +6,9 @@ import enum
 from dataclasses import dataclass
 
 from shared.limits import MAX_DELAY_SECONDS
+from shared.states import Outcome
 
-
-class Outcome(enum.Enum):
-    DONE = "done"  # the job finished in this invocation
-    DUPLICATE = "duplicate"  # the job was already finished: a redelivery
-    LEASE_LOST = "lease_lost"  # another consumer took the job over
-    BUSY = "busy"  # another consumer holds a live lease on the job
-    BUDGET = "budget"  # out of subrequests; progress committed, continue in a new message
-    RATE_LIMITED = "rate_limited"  # Helix answered 429
-    TRANSIENT = "transient"  # timeouts, 5xx, D1 hiccups, unexpected exceptions
-    PERMANENT = "permanent"  # credentials refused, unknown job: retrying cannot help
-    MALFORMED = "malformed"  # the message itself is unusable
+__all__ = ["Action", "Decision", "Outcome", "decide"]
 
 
 class Action(enum.Enum):

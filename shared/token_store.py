@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared import store
+from shared.batch import run_statement
 from shared.helix import AppToken, TokenClaim
 from shared.ports import Clock, Database
 from shared.timefmt import to_rfc3339
@@ -21,10 +22,10 @@ class StoredToken:
     async def claim(self, stale: AppToken | None) -> TokenClaim:
         now = self._clock.now()
         stale_token = stale.access_token if stale else ""
-        won, current = await self._db.batch(store.claim_token_mint(
-            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)))
-        return TokenClaim(AppToken.from_row(current.rows[0] if current.rows else None), bool(won.rows))
+        results = await store.claim_token_mint(
+            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)).run(self._db)
+        return TokenClaim(AppToken.from_row(results.first("token")), bool(results.rows("claimed")))
 
     async def store(self, token: AppToken) -> None:
         expires, now = to_rfc3339(token.expires_at), to_rfc3339(self._clock.now())
-        await self._db.batch([store.store_token(self._client_id, token.access_token, expires, now)])
+        await run_statement(self._db, store.store_token(self._client_id, token.access_token, expires, now))

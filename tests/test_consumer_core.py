@@ -258,8 +258,8 @@ async def test_a_stale_writer_cannot_touch_a_job_it_lost(env: Env) -> None:
                             crawl_from="2026-09-20T14:00:00Z", crawl_to="2026-09-21T14:20:00Z", window_start=None,
                             window_end=None, cursor=None, cursor_at=None, window_pages=0, pages=1,
                             stop_reason="complete")
-    results = await env.db.batch(store.write_page(write))
-    assert results[0].changes == 0
+    results = await store.write_page(write).run(env.db)
+    assert results.changes("job") == 0
     assert await env.db.all("SELECT id FROM clips") == []
     assert (await env.db.first("SELECT jobs_done, pages FROM runs")) == {"jobs_done": 0, "pages": 0}
     assert body["job_id"] == job["id"]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bench.week import rewrite_everything
 from local.cost_model import (
     DAYS_PER_MONTH,
     Projection,
@@ -105,8 +104,8 @@ def test_the_schema_splits_into_whole_statements() -> None:
 async def test_a_crawl_on_miniflare_d1_is_metered_and_changed_only_writes_fewer_rows() -> None:
     settings = Settings()
     changed = await measure(settings, streamers=3, crawls=1, views_settle_s=1800)
-    with rewrite_everything(True):
-        rewritten = await measure(settings, streamers=3, crawls=1, views_settle_s=1800)
+    rewritten = await measure(settings.with_(clip_writes="rewrite-everything"), streamers=3, crawls=1,
+                              views_settle_s=1800)
     assert changed.first.d1_rows_written > 0 and changed.first.d1_rows_read > 0  # D1's own meta, not zero-filled
     assert changed.first == rewritten.first  # nothing stored yet: the two upserts write the same
     assert changed.steady[0].d1_rows_written < rewritten.steady[0].d1_rows_written

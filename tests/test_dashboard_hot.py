@@ -70,19 +70,19 @@ async def test_gains_are_interpolated_from_the_marks_around_24_hours_ago(db: Sql
 
 async def test_marks_are_rewritten_at_most_once_a_day_keeping_the_one_before(db: SqliteDatabase) -> None:
     await add_clip(db, "c", created=T - H, seen=T, views=10)
-    await db.batch(mark_views(T, SETTINGS))
+    await mark_views(T, SETTINGS).run(db)
     first = await db.first("SELECT * FROM clip_views WHERE clip_id = 'c'")
     assert first == {"clip_id": "c", "marked_at": to_rfc3339(T), "views": 10, "prev_marked_at": None,
                      "prev_views": None}
     await db.run("UPDATE clips SET view_count = 40, last_seen_at = ? WHERE id = 'c'", to_rfc3339(T + 5 * H))
-    await db.batch(mark_views(T + 6 * H, SETTINGS))
+    await mark_views(T + 6 * H, SETTINGS).run(db)
     assert await db.first("SELECT * FROM clip_views WHERE clip_id = 'c'") == first  # not a day old yet
     await db.run("UPDATE clips SET view_count = 90, last_seen_at = ? WHERE id = 'c'", to_rfc3339(T + 24 * H))
-    await db.batch(mark_views(T + 24 * H, SETTINGS))
+    await mark_views(T + 24 * H, SETTINGS).run(db)
     assert await db.first("SELECT * FROM clip_views WHERE clip_id = 'c'") == {
         "clip_id": "c", "marked_at": to_rfc3339(T + 24 * H), "views": 90, "prev_marked_at": to_rfc3339(T),
         "prev_views": 10}
-    await db.batch(mark_views(T + 24 * H + 49 * H, SETTINGS))  # long past the tracked range: forgotten
+    await mark_views(T + 24 * H + 49 * H, SETTINGS).run(db)  # long past the tracked range: forgotten
     assert await db.first("SELECT count(*) AS n FROM clip_views") == {"n": 0}
 
 
@@ -96,8 +96,8 @@ async def test_hourly_marking_writes_about_one_row_per_clip_per_day(db: SqliteDa
         now = T + hour * H
         await db.run("UPDATE clips SET view_count = view_count + 1, last_seen_at = ? WHERE created_at >= ?",
                      to_rfc3339(now), to_rfc3339(now - 24 * H))  # what hourly crawls of the lookback do
-        results = await db.batch(mark_views(now, SETTINGS))
-        written += sum(r.changes for r in results)
+        results = await mark_views(now, SETTINGS).run(db)
+        written += results.changes("marked") + results.changes("forgotten")
     # Each clip is marked when first seen and again about a day later, then forgotten: about 3 writes.
     assert written <= clips * 3, written
 

@@ -236,11 +236,12 @@ async def test_page_writes_and_releases_change_nothing_unless_job_run_and_stream
                                calls=store.Calls(helix=1), crawl_from="2026-09-20T14:00:00Z",
                                crawl_to="2026-09-21T14:20:00Z", window_start=None, window_end=None, cursor=None,
                                cursor_at=None, window_pages=0, pages=1, stop_reason="complete")
-        assert (await env.db.batch(store.write_page(page)))[0].changes == 0
+        assert (await store.write_page(page).run(env.db)).changes("job") == 0
         released = store.release_job(1, run_id, streamer_id, "mine", "2026-09-21T14:13:20Z",
                                      "2026-09-21T14:13:20Z", store.Calls(d1=1), "error", "boom")
-        assert [r.changes for r in await env.db.batch(released)] == [0, 0]
+        results = await released.run(env.db)
+        assert [results.changes("job"), results.changes("run")] == [0, 0]
         failed = store.fail_job(1, run_id, streamer_id, "token", "2026-09-21T14:13:20Z", store.Calls(), "failed",
                                 "boom")
-        assert (await env.db.batch(failed))[0].changes == 0
+        assert (await failed.run(env.db)).changes("job") == 0
     assert await tables(env) == before

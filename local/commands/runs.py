@@ -25,6 +25,7 @@ from producer.retry_failed import Retried, RetryRefused, retry_failed
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.ports import Clock, Database
+from shared.states import JobStatus, RunStatus
 
 FAILED_SHOWN = 20
 
@@ -91,7 +92,7 @@ async def show_run(db: Database, run_id: int, now: float, *, as_json: bool = Fal
     if row is None:
         return None
     detail = run_detail(row, await queries.job_breakdown(db, run_id), now)
-    failed = await queries.jobs_page(db, run_id, status="failed", limit=FAILED_SHOWN)
+    failed = await queries.jobs_page(db, run_id, status=JobStatus.FAILED, limit=FAILED_SHOWN)
     if as_json:
         return json.dumps({**detail, "failed_jobs": [job_result(j) for j in failed]}, indent=2)
     jobs, clips, calls = detail["jobs"], detail["clips"], detail["calls"]
@@ -190,7 +191,7 @@ async def run_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(text)
     if interrupts.stopped:
         return EXIT_INTERRUPTED
-    return 0 if row is not None and row["status"] == "finished" and int(row["jobs_failed"]) == 0 else 1
+    return 0 if row is not None and row["status"] == RunStatus.FINISHED and int(row["jobs_failed"]) == 0 else 1
 
 
 def _run_line(row: dict[str, Any], now: float) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from producer.api.validation import (
 from producer.core import ProducerPorts, start_run
 from producer.retry_failed import RetryRefused, retry_failed
 from shared.ports import Row
+from shared.states import RunStatus
 from shared.windows import Window
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ async def kick(request: Request, context: AppContext) -> Response:
     ports = ProducerPorts(context.db, context.queue, context.clock, context.http)
     started = await start_run(ports, context.settings, streamer_ids=streamer_ids, backfill=backfill)
     run = await queries.run(context.db, started.run_id)
-    return JSONResponse({"run_id": started.run_id, "status": run["status"] if run else "enqueuing",
+    return JSONResponse({"run_id": started.run_id, "status": run["status"] if run else RunStatus.ENQUEUING,
                          "jobs": started.jobs, "resent": started.resent, "finished": started.finished},
                         status_code=202, headers={"Location": f"/runs/{started.run_id}"})
 

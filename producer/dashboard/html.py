@@ -9,6 +9,7 @@ from urllib.parse import urlencode, urlsplit
 
 from starlette.responses import HTMLResponse
 
+from shared.states import RunStatus
 from shared.timefmt import parse_rfc3339
 
 # Inline styles only; nothing else may load, run, frame the page, or receive a form.
@@ -109,7 +110,7 @@ def badge(status: str) -> str:
 def run_badge(run: Any) -> str:
     """A run's status; one that finished with failed jobs is not shown as the clean 'finished'."""
     failed, total = int(run["jobs_failed"] or 0), int(run["jobs_total"] or 0)
-    if run["status"] != "finished" or not failed:
+    if run["status"] != RunStatus.FINISHED or not failed:
         return badge(run["status"])
     share = f"{failed / total:.0%}" if total else "some"
     return (f'<span class="badge finished-failed" title="{esc(failed)} of {esc(total)} jobs failed">'

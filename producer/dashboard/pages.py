@@ -37,8 +37,10 @@ from producer.dashboard.session import Viewer, check_csrf, read_form, safe_next,
 from producer.hot import hot_clips
 from producer.retry_failed import RetryRefused, retry_failed
 from producer.throttle import AuthThrottle, client_of
+from shared.batch import run_statement
 from shared.ports import Row
 from shared.schedule import Tiers
+from shared.states import JobStatus, RunStatus
 from shared.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
@@ -96,7 +98,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
     counts = await queries.streamer_counts(db)
     failing = await queries.failing_streamers(db, 10)
     newest = await queries.newest_clips(db, CLIPS_SHOWN, now)
-    hot = (await db.batch([hot_clips(now, context.settings, CLIPS_SHOWN)]))[0].rows
+    hot = (await run_statement(db, hot_clips(now, context.settings, CLIPS_SHOWN))).rows
     body = (
         '<h1>Runs</h1><div class="actions">'
         + post_button("/ui/kick", "Kick a run now", viewer.csrf, name="kick")
@@ -152,8 +154,8 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
             + (f", finished {stamp(row['finished_at'], now)}" if row["finished_at"] else "") + "</p>"
             + cards([
                 ("jobs_total", "streamers", number(jobs_counts["total"])),
-                ("jobs_done", "crawled", number(jobs_counts["done"])),
-                ("jobs_failed", "failed", number(jobs_counts["failed"])),
+                ("jobs_done", "crawled", number(jobs_counts[JobStatus.DONE])),
+                ("jobs_failed", "failed", number(jobs_counts[JobStatus.FAILED])),
                 ("jobs_pending", "pending", number(jobs_counts["pending"])),
                 ("clips_new", "new clips", number(detail["clips"]["new"])),
                 ("clips_updated", "updated clips", number(detail["clips"]["updated"])),
@@ -221,7 +223,7 @@ def _notices(params: Mapping[str, str]) -> str:
 def _retry_action(row: Row, viewer: Viewer) -> str:
     if not int(row["jobs_failed"]):
         return ""
-    if row["status"] == "enqueuing":
+    if row["status"] == RunStatus.ENQUEUING:
         return '<p class="muted">Failed jobs can be retried once the run is done enqueuing.</p>'
     label = f"Retry {plural(row['jobs_failed'], 'failed job')}"
     button = post_button(f"/ui/runs/{row['id']}/retry-failed", label, viewer.csrf, name="retry")
