@@ -19,6 +19,9 @@ ERROR_LIMIT = 1_000
 # Twitch never changes these; leaving the indexed ones out of the update spares D1 two index writes per row.
 _IMMUTABLE = ("id", "broadcaster_id", "created_at")
 _MUTABLE = [c for c in COLUMNS if c not in _IMMUTABLE]
+# game_id is not in the upsert's SET: SQLite rewrites every index whose column an UPDATE sets, changed or not,
+# and D1 bills each (clips_game_created: a row per rewritten clip); _MOVE_GAME sets it where it really changed.
+_SET_ON_CONFLICT = [c for c in _MUTABLE if c != "game_id"]
 _JSON_ID = "json_extract(j.value, '$.id')"
 _HOLDS_LEASE = "EXISTS (SELECT 1 FROM jobs WHERE id = ? AND lease_token = ?)"
 # The lease on the job a message names, by id, run and streamer (params: those three, then the token).
@@ -59,9 +62,13 @@ _UPSERT_CLIPS = (
     f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ? "
     f"FROM json_each(?) WHERE {_NAMED_LEASE} "
     f"ON CONFLICT (id) DO UPDATE SET "
-    f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
+    f"{', '.join(f'{c} = excluded.{c}' for c in _SET_ON_CONFLICT)}, last_seen_at = excluded.last_seen_at "
     f"WHERE {_outdated('clips', lambda col: f'excluded.{col}')}"
 )
+# Parameters: the page, job id, run id, streamer id, lease token.
+_MOVE_GAME = ("UPDATE clips SET game_id = json_extract(j.value, '$.game_id') FROM json_each(?1) AS j "
+              "WHERE clips.id = json_extract(j.value, '$.id') AND clips.game_id IS NOT json_extract(j.value, '$.game_id') "
+              "AND EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND run_id = ?3 AND streamer_id = ?4 AND lease_token = ?5)")
 
 
 @dataclass(frozen=True)
@@ -294,6 +301,7 @@ def write_page(w: PageWrite) -> list[Statement]:
     if w.clips:
         statements.append(Statement(_UPSERT_CLIPS, (w.now, w.now, page, w.job_id, w.run_id, w.streamer_id,
                                                     w.lease_token, *w.views.params)))
+        statements.append(Statement(_MOVE_GAME, (page, w.job_id, w.run_id, w.streamer_id, w.lease_token)))
     if finished and w.crawled:
         statements.append(
             Statement(
