@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("clipcrawler.consumer")
 EXTERNAL_RESERVE = 1  # the run-finished webhook may still need a fetch
+# However large the share (Paid: 10,000 subrequests), one invocation checks at most this many calls' worth:
+# the due lookups read that many index rows, and a backlog (a history backfill) drains over later crawls.
+MAX_VERIFY_CALLS = 50
 
 
 @dataclass
@@ -61,7 +64,7 @@ def _verify_calls(crawl: StreamerCrawl) -> int:
     """Get Clips by id calls this invocation may make: its share, of what is left."""
     budget = crawl.budget
     share = math.floor(crawl.settings.verify_external_share * budget.external_limit)
-    return max(0, min(share, budget.left(EXTERNAL) - EXTERNAL_RESERVE))
+    return max(0, min(share, MAX_VERIFY_CALLS, budget.left(EXTERNAL) - EXTERNAL_RESERVE))
 
 
 async def after_crawl(crawl: StreamerCrawl, result: CrawlResult) -> CrawlResult:

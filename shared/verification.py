@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from shared.errors import ConfigError
 
 DAY = 86_400.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,5 +62,6 @@ def _first_multiple_after(lookback: float, period: float) -> float:
     return period * (math.floor(lookback / period) + 1)
 
 
-def chunks(ids: Sequence[str], size: int) -> list[list[str]]:
-    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    """`items` in consecutive lists of at most `size` (one Helix call's ids each)."""
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]

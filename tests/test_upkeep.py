@@ -14,9 +14,10 @@ from shared.errors import ConfigError
 from shared.timefmt import to_rfc3339
 from shared.verification import DAY, CheckSchedule
 from tests.scripted_helix import ScriptedHelix, make_clip
-from tests.test_consumer_core import NOW, Env, env  # noqa: F401  (the fixture)
+from tests.test_consumer_core import NOW, SETTINGS, Env, env  # noqa: F401  (the fixture)
 
 SCHEDULE = CheckSchedule.parse("1,7,30", 24 * 3600)
+SETTINGS_PAID = SETTINGS.with_(plan="paid")
 
 
 def test_the_schedule_front_loads_then_repeats_every_30_days() -> None:
@@ -148,3 +149,12 @@ async def test_games_are_asked_once_and_unknown_ones_not_asked_again(env: Env) -
     await env.handle(await env.job_message())
     asked = [r.url.params.get_list("id") for r in env.helix.requests if r.url.path.endswith("/games")]
     assert asked[1:] == [["404404"]]
+
+
+async def test_a_paid_budget_still_checks_at_most_50_calls_a_crawl(env: Env) -> None:  # noqa: F811
+    await _old_clips(env, 5_200)
+    env.helix = ByIdHelix(set(), set())
+    await env.handle(await env.job_message(), settings=SETTINGS_PAID)
+    assert env.helix.calls("by_id") == 50
+    left = await env.db.first("SELECT count(*) AS n FROM clips WHERE next_check_at IS NULL AND id LIKE 'old%'")
+    assert left["n"] == 200  # due still, for the next crawl
