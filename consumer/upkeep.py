@@ -92,6 +92,10 @@ async def _upkeep(crawl: StreamerCrawl, helix: HelixClient, found: BatchResults)
         done.stopped = "no D1 subrequest left for the upkeep's write"
         return done
     now, calls = crawl.clock.now(), _verify_calls(crawl)
+    if helix.rate_limit.pause_before_next(now, settings.ratelimit_low_water) > 0:
+        # Twitch's bucket is low: the upkeep can wait for a later crawl, the crawls of other streamers cannot.
+        done.stopped = "Twitch's rate-limit bucket is low; left for a later crawl"
+        return done
     try:
         if calls:
             await _verify(helix, verify.plan(found, now, settings.check_schedule, calls * IDS_PER_CALL), now, done,
