@@ -47,6 +47,8 @@ class Crawl:
 
 async def trapped(make_stack: StackFactory, streamers: int, faults: HelixFaults, **options: Any) -> Stack:
     injector = HelixFaultInjector(faults)
+    # These count the crawl's own Get Clips pages: the upkeep's Get Clips by id checks are off here.
+    options.setdefault("verify_external_share", 0.0)
     stack = await make_stack(streamers, wrap=injector.wrap, **options)
     stack.injector = injector  # type: ignore[attr-defined]
     return stack
