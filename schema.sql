@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS clips (
     is_featured      INTEGER NOT NULL DEFAULT 0,
     first_seen_at    TEXT NOT NULL,
     last_seen_at     TEXT NOT NULL,                -- last crawl that rewrote the row (and observed view_count)
-    deleted_at       TEXT                          -- when a check found Twitch no longer has it; NULL while it exists
+    deleted_at       TEXT,                         -- when a check found Twitch no longer has it; NULL while it exists
+    next_check_at    TEXT                          -- when Get Clips by id next verifies it (consumer/verify.py);
+                                                   -- NULL: not checked yet, due once it leaves the lookback
 );
 CREATE INDEX IF NOT EXISTS clips_broadcaster_created ON clips (broadcaster_id, created_at);
 CREATE INDEX IF NOT EXISTS clips_created ON clips (created_at);
@@ -233,3 +235,14 @@ CREATE INDEX IF NOT EXISTS games_fetched ON games (fetched_at);
 
 -- A streamer's page: its last jobs, newest first.
 CREATE INDEX IF NOT EXISTS jobs_streamer ON jobs (streamer_id, id);
+
+-- Verification (consumer/verify.py): a streamer's clips due for a Get Clips by id check, in due order; the
+-- never-checked ones (NULL) by creation time. One index row per new clip; the upsert never sets next_check_at,
+-- so a rewrite of a clip does not touch it.
+CREATE INDEX IF NOT EXISTS clips_check_due ON clips (broadcaster_id, next_check_at, created_at);
+
+-- Game ids Get Games did not know when asked (consumer/games.py): not asked again until `asked_at` is old.
+CREATE TABLE IF NOT EXISTS games_unknown (
+    id       TEXT PRIMARY KEY,                     -- a game_id clips carry that Twitch has no game for
+    asked_at TEXT NOT NULL
+) WITHOUT ROWID;

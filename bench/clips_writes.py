@@ -1,10 +1,10 @@
-"""What the indexes of GET /clips cost the crawl: D1 rows written by the clip upsert, with and without them.
+"""What the indexes of GET /clips cost the crawl: D1 rows written by the clip upsert, with and without them (and clips_check_due, 0004's).
 
     python -m bench.clips_writes [--out bench/clips_writes.md]    (needs `npm ci`: Miniflare's D1 is the meter)
 
 The crawler's own upsert statement (shared/store.py) writes a page of 100 new clips, then the same page
 with every view count moved (what a re-crawl of young clips does), then with only the title changed. Each
-runs on Miniflare's D1 with schema.sql as it is, and with the indexes migration 0006 added dropped.
+runs on Miniflare's D1 with schema.sql as it is, and with the indexes migrations 0003 and 0004 added dropped.\nThe game_id is set only where it changed (store._MOVE_GAME): a rewrite leaves clips_game_created alone.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 from local.d1_meter import MiniflareD1
 from shared.clips import COLUMNS
-from shared.batch import run_statement
-from shared.store import EXACT_VIEW_COUNTS, ClipWrites
+from shared.ports import Statement
+from shared.store import _MOVE_GAME, EXACT_VIEW_COUNTS, ClipWrites
 
 REPORT = Path(__file__).resolve().parent / "clips_writes.md"
 # bench/week.md (adaptive schedule, 200 streamers): the calibration's clip upserts wrote 15,441 rows for 8,289
@@ -31,18 +31,22 @@ NOW = "2026-09-21T14:00:00Z"
 PAGE = 100
 ADDED = ("clips_game_created", "clips_views", "clips_broadcaster_views",
          "clips_deleted_created", "clips_deleted_views", "clips_deleted_broadcaster", "clips_deleted_game",
-         "clips_featured_game_views")
+         "clips_featured_game_views", "clips_check_due")
 
 
-def page(views: int, title: str = "t") -> str:
+def page(views: int, title: str = "t", game_shift: int = 0) -> str:
     clips: list[dict[str, Any]] = []
     for i in range(PAGE):
         clip = {c: "x" for c in COLUMNS}
-        clip.update(id=f"Clip{i:04d}", broadcaster_id="1", game_id=str(500 + i % 7), video_id="", title=title,
+        clip.update(id=f"Clip{i:04d}", broadcaster_id="1", game_id=str(500 + game_shift + i % 7), video_id="", title=title,
                     view_count=views + i, created_at=f"2026-09-21T1{i % 4}:00:00Z", duration=30.0, vod_offset=None,
                     is_featured=False)
         clips.append(clip)
     return json.dumps(clips)
+
+
+PAGES = (page(10), page(50_000), page(50_000, title="renamed"), page(50_000, title="renamed", game_shift=1))
+WRITES = ("100 new clips", "100 view counts moved", "100 titles changed", "100 games changed")
 
 
 async def measure(drop: bool) -> list[int]:
@@ -55,11 +59,12 @@ async def measure(drop: bool) -> list[int]:
         await db.run("INSERT INTO jobs (run_id, streamer_id, status, lease_token, due_at, created_at) "
                      "VALUES (1, '1', 'running', 'lease', ?, ?)", NOW, NOW)
         written = []
-        for body in (page(10), page(50_000), page(50_000, title="renamed")):
-            result = await run_statement(db, ClipWrites.CHANGED_ONLY.statement(
-                now=NOW, page=body, job_id=1, run_id=1, streamer_id="1", lease_token="lease",
-                views=EXACT_VIEW_COUNTS))
-            written.append(result.rows_written)
+        for body in PAGES:
+            # The page write's two clip statements: the upsert, and the game move (game_id only where it changed).
+            upsert = ClipWrites.CHANGED_ONLY.statement(now=NOW, page=body, job_id=1, run_id=1, streamer_id="1",
+                                                       lease_token="lease", views=EXACT_VIEW_COUNTS)
+            results = await db.batch([upsert, Statement(_MOVE_GAME, (body, 1, 1, "1", "lease"))])
+            written.append(sum(r.rows_written for r in results))
         return written
     finally:
         await db.close()
@@ -74,9 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["# What the indexes of GET /clips cost the crawl", "",
              "Command: `python -m bench.clips_writes` (Miniflare's D1 meters `rows_written`).", "",
              f"D1 rows written by one upsert of {PAGE} clips (shared/store.py's statement):", "",
-             "| write | without 0006's indexes | with them | per clip, added |", "|---|---:|---:|---:|"]
-    for name, b, a in zip(("100 new clips", "100 view counts moved", "100 titles changed"), before, after,
-                          strict=True):
+             "| write | without 0003's and 0004's indexes | with them | per clip, added |", "|---|---:|---:|---:|"]
+    for name, b, a in zip(WRITES, before, after, strict=True):
         lines.append(f"| {name} | {b:,} | {a:,} | {(a - b) / PAGE:+.1f} |")
     # Split the calibration into new clips and rewrites (4 and 1 rows each), then scale it to the mean day.
     new = (CALIBRATION_ROWS - CALIBRATION_CHANGES) / 3

@@ -14,6 +14,7 @@ from shared.ports import Clock
 
 HELIX_PREFIX = "/helix/"
 CLIPS_PATH = "/helix/clips"
+GAMES_PATH = "/helix/games"
 TOKEN_SUFFIX = "/oauth2/token"
 
 
@@ -80,7 +81,8 @@ class Probe:
     producer: list[Tally] = field(default_factory=list)
     consumer: list[Tally] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)  # Helix API answers (not the token endpoint)
-    clip_pages: int = 0  # Get Clips answers with a page of data (200)
+    clip_pages: int = 0  # Get Clips answers with a page of a broadcaster's clips (200)
+    upkeep_calls: int = 0  # Get Clips by id and Get Games: the upkeep after a crawl (consumer/upkeep.py)
     points_at: list[float] = field(default_factory=list)  # virtual times of answers that cost a point
     # broadcaster id -> when the first Get Clips request that was answered with a page went out
     first_fetch: dict[str, float] = field(default_factory=dict)
@@ -113,14 +115,16 @@ class Probe:
             _current.reset(token)
             (self.producer if role == "producer" else self.consumer).append(tally)
 
-    def answered(self, path: str, status: int, when: float) -> None:
+    def answered(self, path: str, status: int, when: float, by_broadcaster: bool = True) -> None:
         if not path.startswith(HELIX_PREFIX):
             return
+        if path == GAMES_PATH or (path == CLIPS_PATH and not by_broadcaster):
+            self.upkeep_calls += 1
         self.statuses[status] += 1
         # The emulator charges a point for every Helix answer except 401 (no token) and 429 (no point left).
         if status not in (401, 429):
             self.points_at.append(when)
-        if path == CLIPS_PATH and status == 200:
+        if path == CLIPS_PATH and status == 200 and by_broadcaster:
             self.clip_pages += 1
 
     @property
@@ -143,7 +147,8 @@ class CountingTransport(httpx.AsyncBaseTransport):
             response = await self._inner.handle_async_request(request)
         finally:
             self._probe.finished("helix")
-        self._probe.answered(request.url.path, response.status_code, self._clock.now())
+        self._probe.answered(request.url.path, response.status_code, self._clock.now(),
+                             "broadcaster_id" in request.url.params or "game_id" in request.url.params)
         if request.url.path.endswith(TOKEN_SUFFIX) and response.status_code == 200:
             self._probe.token_mints += 1
         broadcaster = request.url.params.get("broadcaster_id")

@@ -236,6 +236,7 @@ async def _common(bed: Bed, wall_s: float, real_s: float, cpu_s: float, rss_star
         "clock_factor": bed.clock.factor,
         "helix_calls": probe.totals.helix,
         "helix_api_requests": probe.helix_requests,
+        "upkeep_calls": probe.upkeep_calls,  # of helix_calls: Get Clips by id and Get Games after the crawls
         "http_429": probe.statuses.get(429, 0),
         "statuses": {str(k): v for k, v in sorted(probe.statuses.items())},
         "d1_calls": probe.totals.d1,

@@ -27,6 +27,7 @@ from local.d1_calibration import CLIP_UPSERT, Calibration, CountingDatabase, _tw
 from local.d1_meter import MiniflareD1, node_available
 from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from local.emulator.deletions import ClipDeletions
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from producer.streamers import add_streamers
@@ -91,6 +92,13 @@ SCHEDULES = (SHIPPED, STEPPED, NAIVE)
 
 # --- one deployment ------------------------------------------------------------------------------------
 
+# Twitch deletes clips over time (issue 15): a tenth of all clips, each within 60 days of its creation, so the
+# week pays for the verification (Get Clips by id) it needs; Get Games is counted beside it.
+DELETION_RATE = 0.1
+DELETION_AFTER_S = (HOUR, 60 * DAY)
+UPKEEP_CALLS = ("by_id", "games")
+
+
 @dataclass
 class Deployment:
     clock: VirtualClock
@@ -98,6 +106,7 @@ class Deployment:
     db: Database
     runner: LocalRunner
     helix_calls: list[int]
+    upkeep_calls: dict[str, int] = field(default_factory=lambda: dict.fromkeys(UPKEEP_CALLS, 0))
 
     async def close(self) -> None:
         await self.runner.http.aclose()
@@ -107,14 +116,20 @@ async def deploy(db: Database, streamers: int, seed: int, *, tiers: Tiering | No
                  views_settle_s: float | None = VIEWS_SETTLE_S) -> Deployment:
     clock = VirtualClock(START)
     world = HelixWorld(seed, streamers, (10, 30), clock=clock, activity=WeekActivity(seed),
-                       views_settle_s=views_settle_s)
+                       views_settle_s=views_settle_s,
+                       deletions=ClipDeletions(DELETION_RATE, DELETION_AFTER_S, seed))
     config = EmulatorConfig(rate_limit_points=100_000)
     helix_calls = [0]
+    upkeep_calls = dict.fromkeys(UPKEEP_CALLS, 0)
 
     def wrap(name: str, handler: Any) -> Any:
         async def counted(request: Any) -> Any:
             if name not in ("token", "validate"):
                 helix_calls[0] += 1
+            if name == "clips" and "id" in request.query_params:
+                upkeep_calls["by_id"] += 1
+            elif name == "games":
+                upkeep_calls["games"] += 1
             return await handler(request)
         return counted
 
@@ -125,7 +140,7 @@ async def deploy(db: Database, streamers: int, seed: int, *, tiers: Tiering | No
     runner = LocalRunner(db, http, settings, clock, concurrency=50, seed=seed)
     await add_streamers(db, http, settings, clock, [s.login for s in world.all_streamers()])
     helix_calls[0] = 0
-    return Deployment(clock, world, db, runner, helix_calls)
+    return Deployment(clock, world, db, runner, helix_calls, upkeep_calls)
 
 
 async def _new_clips(read: Callable[..., Awaitable[list[dict[str, Any]]]]) -> int:
@@ -184,6 +199,7 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
     dep = await deploy(db, streamers, seed, tiers=schedule.tiers, writes=UPSERTS[schedule.upsert])
     db.take()
     per_day = [Usage() for _ in range(days)]
+    upkeep_per_day = [dict.fromkeys(UPKEEP_CALLS, 0) for _ in range(days)]
     crawled = [0] * days
     by_kind: dict[str, list[float]] = {}  # kind -> D1 rows [read, written] a day, averaged over the week
     last_q = _queue_counts(dep.runner)
@@ -207,9 +223,13 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
             worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
             d1_rows_read=read, d1_rows_written=written, helix_calls=dep.helix_calls[0])
         dep.helix_calls[0] = 0
+        for kind in UPKEEP_CALLS:
+            upkeep_per_day[day][kind] += dep.upkeep_calls[kind]
+            dep.upkeep_calls[kind] = 0
         if progress and h % 24 == 23:
             print(f"{schedule.name}: day {day + 1}/{days} simulated", file=sys.stderr)
     outcome = await _judge(dep, days)
+    outcome["upkeep"] = {"per_day": upkeep_per_day, **await _judge_deletions(dep)}
     await dep.close()
     await sqlite.close()
     names = list(Usage.__dataclass_fields__)
@@ -251,6 +271,27 @@ async def _judge(dep: Deployment, days: int) -> dict[str, Any]:
             "freshness_p95_by_profile_s": {p: _p95(v) for p, v in sorted(lags.items())}}
 
 
+async def _judge_deletions(dep: Deployment) -> dict[str, Any]:
+    """The archive's deletion marks against the emulator's truth at the end of the week."""
+    settings = dep.runner.settings
+    schedule, early = settings.check_schedule, settings.verify_early_hours * HOUR
+    slowest = max(settings.tiers.every_hours) * HOUR  # a check waits at most for the streamer's next crawl
+    rows = await dep.db.all("SELECT id, created_at, deleted_at FROM clips")
+    wrong = due_unmarked = marked = deleted = 0
+    for row in rows:
+        span = dep.world.deletion(row["id"])
+        gone = span is not None and span[0] <= dep.clock.now()
+        deleted += gone
+        if row["deleted_at"] is not None:
+            marked += 1
+            wrong += not gone
+        elif gone and span is not None:
+            bound = schedule.next_after(parse_rfc3339(row["created_at"]), span[0] + early) + slowest
+            due_unmarked += bound <= dep.clock.now()
+    return {"clips_deleted_by_twitch": deleted, "clips_marked": marked, "live_clips_marked": wrong,
+            "deleted_past_their_check_unmarked": due_unmarked}
+
+
 def _p95(values: list[float]) -> float:
     if not values:
         return 0.0
@@ -265,7 +306,16 @@ async def run_week(streamers: int = 200, days: int = 7, seed: int = 7, *, calibr
     """Calibrate each clip upsert on Miniflare's D1 (when node is there), then the week under each schedule."""
     calibrations = {variant: Calibration() for variant in UPSERTS}
     measured: dict[str, Any] = {}
-    if node_available():
+    variants = [v for v in UPSERTS if any(s.upsert == v for s in schedules)]
+    if node_available() and len(variants) < len(UPSERTS):
+        # Only some schedules: calibrate their writes alone (no side-by-side comparison of the ways of writing).
+        n = calibrate_streamers or streamers
+        for variant in variants:
+            if progress:
+                print(f"calibrating on Miniflare's D1: {variant}", file=sys.stderr)
+            calibrations[variant] = (await calibrate(n, seed, upsert=variant))["calibration"]
+        measured = {"streamers": n, "partial": variants}
+    elif node_available():
         n = calibrate_streamers or streamers
         runs = {}
         for variant in UPSERTS:
@@ -305,9 +355,13 @@ def _plain(result: dict[str, Any]) -> dict[str, Any]:
 
 def verdicts(week: dict[str, Any], measured: dict[str, Any]) -> list[tuple[str, bool]]:
     """The issue's targets for one adaptive week, each with whether it was met."""
+    upkeep = week.get("upkeep") or {}
     out = [("0 clips missed", week["missed"] == 0),
            ("p95 freshness <= 1 h, daily streamers", week["freshness_p95_active_s"] <= HOUR),
            ("p95 freshness <= 12 h, the rest", week["freshness_p95_quiet_s"] <= 12 * HOUR)]
+    if upkeep:
+        out += [("no live clip marked deleted", upkeep["live_clips_marked"] == 0),
+                ("every clip deleted past its next check is marked", upkeep["deleted_past_their_check_unmarked"] == 0)]
     out += [(f"{q['metric']} >= 20% Free headroom on the worst day ({q['headroom']:.0%})", q["headroom"] >= 0.2)
             for q in week["free_quotas_worst_day"]]
     steady = measured.get("steady") or {}
@@ -357,6 +411,21 @@ def render(report: dict[str, Any]) -> str:
             cells.append(f"{q['used']:,.0f} | {q['headroom']:.0%}{' **exceeded**' if q['exceeded'] else ''}")
         lines.append(f"| {quota['metric']} | {quota['quota']:,} | " + " | ".join(cells) + " |")
     lines.append("| helix_calls | – | " + " | ".join(f"{w['worst_day']['helix_calls']:,.0f} | –" for w in weeks) + " |")
+    lines += ["", (f"## Deleted clips and games (a tenth of all clips deleted within 60 days of creation; "
+                   "checks of clips out of the lookback ride on each streamer's completed crawl)"), "",
+              "| | " + " | ".join(w["schedule"] for w in weeks) + " |", "|---" + "|---:" * len(weeks) + "|"]
+    for label, pick in (("Get Clips by id calls/day, mean", lambda u: _mean(u, "by_id")),
+                        ("Get Clips by id calls/day, worst", lambda u: _worst(u, "by_id")),
+                        ("Get Games calls/day, mean", lambda u: _mean(u, "games")),
+                        ("extra Helix calls/day, worst (both)", lambda u: max(d["by_id"] + d["games"]
+                                                                              for d in u["per_day"])),
+                        ("clips deleted by Twitch by the end", lambda u: u["clips_deleted_by_twitch"]),
+                        ("clips marked deleted", lambda u: u["clips_marked"]),
+                        ("live clips marked (must be 0)", lambda u: u["live_clips_marked"]),
+                        ("deleted, past their check, unmarked (must be 0)",
+                         lambda u: u["deleted_past_their_check_unmarked"])):
+        lines.append(f"| {label} | " + " | ".join(f"{pick(w['upkeep']):,.0f}" if "upkeep" in w else "–"
+                                                  for w in weeks) + " |")
     lines += ["", "## Cost model: the week's mean day, and a 30-day month, against both plans", "",
               "| schedule | metric | mean day | Free/day | headroom | month | Paid included/month | headroom |",
               "|---|---|---:|---:|---:|---:|---:|---:|"]
@@ -378,6 +447,11 @@ def render(report: dict[str, Any]) -> str:
     lines += ["", "D1 rows written a day by statement kind (week average): " + "; ".join(
         f"{w['schedule']}: " + ", ".join(f"{k} {v['written']:,}" for k, v in w["d1_rows_per_day_by_kind"].items()
                                          if v["written"]) for w in weeks), ""]
+    if cal.get("partial"):
+        lines += [(f"D1 rows are Miniflare-calibrated ({cal['streamers']} streamers, {CALIBRATION_HOURS} hourly crawls) "
+                   f"for {', '.join(cal['partial'])} only: a run of some schedules (--schedules), without the "
+                   "side-by-side metering of every way of writing clips."), ""]
+        return "\n".join(lines)
     if not cal:
         lines += [("D1 rows are NOT Miniflare-metered in this report: node/miniflare was missing "
                   "(each statement charged 1 row read, 2 rows written per changed row)."), ""]
@@ -419,6 +493,15 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mean(upkeep: dict[str, Any], kind: str) -> float:
+    days = upkeep["per_day"]
+    return sum(d[kind] for d in days) / len(days) if days else 0.0
+
+
+def _worst(upkeep: dict[str, Any], kind: str) -> float:
+    return max((d[kind] for d in upkeep["per_day"]), default=0)
+
+
 def _num(value: int | None) -> str:
     return "–" if value is None else f"{value:,}"
 
@@ -435,11 +518,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "week"),
                         help="writes OUT.md and OUT.json")
     parser.add_argument("--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json")
+    parser.add_argument("--schedules", default=",".join(s.name for s in SCHEDULES),
+                        help="comma-separated schedules to run (default: all, side by side)")
     args = parser.parse_args(argv)
     if args.render:
         report = json.loads(Path(args.out + ".json").read_text())
     else:
-        report = asyncio.run(run_week(args.streamers, args.days, args.seed, progress=True))
+        chosen = [s for s in SCHEDULES if s.name in args.schedules.split(",")]
+        if not chosen:
+            parser.error(f"--schedules {args.schedules!r} names none of {[s.name for s in SCHEDULES]}")
+        report = asyncio.run(run_week(args.streamers, args.days, args.seed, progress=True, schedules=chosen))
         Path(args.out + ".json").write_text(json.dumps(report, indent=2) + "\n")
     Path(args.out + ".md").write_text(render(report))
     print(render(report))

@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 
+from consumer import upkeep
 from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
+from shared.batch import Batch, BatchResults
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
@@ -61,6 +63,7 @@ class StreamerCrawl:
         self.streamer: Row | None = None
         self.newest_clip_at: str | None = None
         self.helix: HelixClient | None = None
+        self.upkeep_found: BatchResults | None = None  # what the last write read for consumer/upkeep.py
         self._known_limit: int | None = None  # Ratelimit-Limit as stored in D1
         self._reported = {"helix": 0, "d1": 0, "queue": 0}
 
@@ -69,7 +72,7 @@ class StreamerCrawl:
         if claimed is not None:
             return claimed
         try:
-            return await self._crawl()
+            return await upkeep.after_crawl(self, await self._crawl())
         except RateLimited as exc:
             return await self._stop(Outcome.RATE_LIMITED, StopReason.RATE_LIMITED, str(exc), exc.reset_at)
         except BudgetExhausted as exc:
@@ -219,6 +222,14 @@ class StreamerCrawl:
             span = min(span, on_grid(walk.window.span))
         return span
 
+    def crawl_range(self, job: Row) -> Window:
+        """The job's whole range: fixed at its first write, else what it would be now."""
+        return self._crawl_window(job)
+
+    def calls_since_report(self, *, d1_planned: int = 0) -> store.Calls:
+        """Calls made since the last write (for a write after the job's last one)."""
+        return self._calls_since_report(d1_planned=d1_planned)
+
     def _crawl_window(self, job: Row) -> Window:
         if job["crawl_from"] and job["crawl_to"]:
             return Window(parse_rfc3339(job["crawl_from"]), parse_rfc3339(job["crawl_to"]))
@@ -256,7 +267,10 @@ class StreamerCrawl:
             pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
             views=self._view_count_refresh(), clip_writes=store.ClipWrites(self.settings.clip_writes),
             **self._schedule()))
-        results = await page.add_all(self._take_token_statements()).run(self.db)
+        reads = upkeep.lookup(self) if window is None and crawled else Batch()
+        results = await page.add_all(self._take_token_statements()).extend(reads).run(self.db)
+        if reads:
+            self.upkeep_found = results
         if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
         if window is None:

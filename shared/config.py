@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.errors import ConfigError
 from shared.schedule import Tiers
+from shared.verification import CheckSchedule
 
 CLIP_WRITES = ("changed-only", "rewrite-everything")  # the values of store.ClipWrites
 
@@ -62,6 +63,14 @@ class Settings:
     ratelimit_assumed_points: int = 800  # ...per minute, this many until a Ratelimit-Limit header says
     ratelimit_low_water: float = 0.2  # below this share of the bucket left, space requests out
     max_pace_seconds: float = 20.0  # a longer wait is not slept through: the job is requeued instead
+    # Verification of clips that left the lookback (consumer/verify.py), after a streamer's crawl completes, with
+    # at most these shares of the invocation's external (Helix) and internal (D1) subrequests: checks at these
+    # days after creation, then every last-value days; a check may be made this long early, to fill a call that goes out anyway.
+    verify_schedule_days: str = "1,7,30"
+    verify_external_share: float = 0.2
+    verify_internal_share: float = 0.1
+    verify_early_hours: float = 6.0
+    games_retry_days: int = 30  # a game id Get Games did not know is asked again after this long
     webhook_url: str = ""  # Slack-compatible incoming webhook for run completion; a secret
     public_url: str = ""  # where the producer's dashboard is reachable, for links in notifications
 
@@ -97,6 +106,13 @@ class Settings:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
         self.tiers  # parsed here so a bad value fails at start, not mid-crawl
+        self.check_schedule
+        for name in ("verify_external_share", "verify_internal_share"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be a share in [0, 1]")
+        if not 0 <= self.verify_early_hours < math.inf or self.games_retry_days < 1:
+            raise ConfigError(f"verify_early_hours ({self.verify_early_hours!r}) must be finite and not negative, "
+                              f"games_retry_days ({self.games_retry_days!r}) at least 1")
         if not math.isfinite(self.view_count_step):
             raise ConfigError(f"view_count_step has value {self.view_count_step!r}; it must be a finite share")
         if self.clip_writes not in CLIP_WRITES:
@@ -117,6 +133,10 @@ class Settings:
     @property
     def tiers(self) -> Tiers:
         return Tiers.parse(self.tier_hours, self.tier_active_within_hours)
+
+    @property
+    def check_schedule(self) -> CheckSchedule:
+        return CheckSchedule.parse(self.verify_schedule_days, self.lookback_hours * 3600)
 
     @property
     def limits(self) -> tuple[int, int]:

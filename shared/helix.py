@@ -18,6 +18,7 @@ from shared.windows import Window
 
 PAGE_SIZE = 100
 USERS_PER_CALL = 100
+IDS_PER_CALL = 100  # Get Clips and Get Games by id
 TOKEN_MARGIN_SECONDS = 3600  # re-mint a token this close to expiry rather than risk a 401 mid-crawl
 # While another consumer mints the replacement token, re-read the stored one after these pauses (s).
 MINT_WAITS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -128,6 +129,32 @@ class HelixClient:
         if next_cursor is not None and not isinstance(next_cursor, str):
             raise HelixError(f"Get Clips returned a non-string cursor: {next_cursor!r}")
         return ClipsPage(body.get("data"), next_cursor or None)
+
+    async def get_clips_by_id(self, clip_ids: Sequence[str]) -> ClipsPage:
+        """Get Clips by `id` (at most 100, one call): the clips Twitch still has, unknown ids left out.
+
+        `first=100` because Get Clips pages 20 by default; a cursor in the answer would mean more pages.
+        """
+        if len(clip_ids) > IDS_PER_CALL:
+            raise InvalidInput(f"Get Clips takes at most {IDS_PER_CALL} ids a call, not {len(clip_ids)}")
+        body = await self._get("/clips", [("id", i) for i in clip_ids] + [("first", str(PAGE_SIZE))])
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise HelixError(f"Get Clips by id returned no data list: {type(data).__name__}")
+        pagination = body.get("pagination")
+        cursor = pagination.get("cursor") if isinstance(pagination, dict) else None
+        return ClipsPage(data, cursor if isinstance(cursor, str) and cursor else None)
+
+    async def get_games(self, game_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Get Games by `id` (at most 100, one call): the games Twitch knows, unknown ids left out."""
+        if len(game_ids) > IDS_PER_CALL:
+            raise InvalidInput(f"Get Games takes at most {IDS_PER_CALL} ids a call, not {len(game_ids)}")
+        body = await self._get("/games", [("id", i) for i in game_ids])
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise HelixError(f"Get Games returned no data list: {type(data).__name__}")
+        return [g for g in data if isinstance(g, dict) and isinstance(g.get("id"), str)
+                and isinstance(g.get("name"), str)]
 
     async def get_users(self, logins: Sequence[str] = (), ids: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Users by login and id, 100 per call; unknown ones are simply absent."""

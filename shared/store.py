@@ -21,6 +21,9 @@ ERROR_LIMIT = 1_000
 # Twitch never changes these; leaving the indexed ones out of the update spares D1 two index writes per row.
 _IMMUTABLE = ("id", "broadcaster_id", "created_at")
 _MUTABLE = [c for c in COLUMNS if c not in _IMMUTABLE]
+# game_id is not in the upsert's SET: SQLite rewrites every index whose column an UPDATE sets, changed or not,
+# and D1 bills each (clips_game_created: a row per rewritten clip); _MOVE_GAME sets it where it really changed.
+_SET_ON_CONFLICT = [c for c in _MUTABLE if c != "game_id"]
 _JSON_ID = "json_extract(j.value, '$.id')"
 # Statements bind their values by number (`?1`, `?2`: D1 and SQLite both accept them), so a value the SQL
 # uses several times is bound once; the fragments below take the numbers their statement gave the values.
@@ -76,9 +79,16 @@ _UPSERT_INSERT = (
     f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?1, ?1 "
     f"FROM json_each(?2) WHERE {_named_lease(3, 4, 5, 6)} "
     f"ON CONFLICT (id) DO UPDATE SET "
-    f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
+    f"{', '.join(f'{c} = excluded.{c}' for c in _SET_ON_CONFLICT)}, last_seen_at = excluded.last_seen_at "
 )
 _UPSERT_CLIPS = _UPSERT_INSERT + f"WHERE {_outdated('clips', lambda col: f'excluded.{col}', 7, 8)}"
+
+# game_id is left out of the upsert's SET (an index write per rewrite even when unchanged): this moves it only
+# where it changed. Parameters: the page, job id, run id, streamer id, lease token.
+_MOVE_GAME = ("UPDATE clips SET game_id = json_extract(j.value, '$.game_id') FROM json_each(?1) AS j "
+              "WHERE clips.id = json_extract(j.value, '$.id') "
+              "AND clips.game_id IS NOT json_extract(j.value, '$.game_id') "
+              "AND EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND run_id = ?3 AND streamer_id = ?4 AND lease_token = ?5)")
 
 
 class _Numbered:
@@ -357,6 +367,7 @@ def write_page(w: PageWrite) -> Batch:
         batch.add(w.clip_writes.statement(now=w.now, page=page, job_id=w.job_id, run_id=w.run_id,
                                           streamer_id=w.streamer_id, lease_token=w.lease_token,
                                           views=w.views), "clips")
+        batch.add(Statement(_MOVE_GAME, (page, w.job_id, w.run_id, w.streamer_id, w.lease_token)), "game_moves")
     if finished and w.crawled:
         batch.add(
             Statement(

@@ -32,6 +32,9 @@ class ScriptedHelix:
         self.requests.append(request)
         if request.url.path.endswith("/token"):
             return httpx.Response(200, json={"access_token": "tok", "expires_in": 5_000_000})
+        if request.url.path.endswith("/games"):  # every game id is a game named after it
+            return httpx.Response(200, json={"data": [{"id": i, "name": f"Game {i}", "box_art_url": "", "igdb_id": ""}
+                                                      for i in request.url.params.get_list("id")]})
         data, cursor = self.pages[request.url.params.get("after")]
         return httpx.Response(200, json={"data": data, "pagination": {"cursor": cursor} if cursor else {}},
                               headers={"Ratelimit-Limit": "800", "Ratelimit-Remaining": "700",

@@ -28,8 +28,9 @@ def png(width: int = 16, height: int = 9, rgb: tuple[int, int, int] = (100, 65, 
 
 
 def prepare(path: Path) -> dict[str, Any]:
-    """Name some of the crawled games and mark one clip deleted, as the later crawl features will."""
+    """Name only some of the crawled games (the others shown unknown) and mark one clip deleted."""
     with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM games")  # the crawl named them all; readers must also show an unknown one
         common = conn.execute("SELECT game_id FROM clips GROUP BY game_id ORDER BY count(*) DESC LIMIT 2").fetchall()
         for (game_id,), name in zip(common, NAMES, strict=True):  # the other games stay unknown
             conn.execute("INSERT INTO games (id, name, fetched_at) VALUES (?, ?, '2026-09-21T00:00:00Z')",

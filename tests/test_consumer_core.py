@@ -32,6 +32,9 @@ class Env:
         # The producer normally mints the app token before fanning out.
         await self.db.run("INSERT OR IGNORE INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES ('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
                           "2026-09-21T00:00:00Z")
+        # make_clip's game, named already: these tests count the crawl's own subrequests (games: test_upkeep.py).
+        await self.db.run("INSERT OR IGNORE INTO games (id, name, fetched_at) VALUES ('509658', 'Just Chatting', ?)",
+                          "2026-09-21T00:00:00Z")
         before = len(self.queue.sent)
         await start_run(ProducerPorts(self.db, self.queue, self.clock), SETTINGS, streamer_ids=[streamer_id])
         return self.queue.sent[before].body

@@ -16,7 +16,7 @@ EXPORTED_AT = datetime(2026, 9, 21, 15, 0, tzinfo=UTC)
 TIMESTAMP_COLUMNS = {"created_at", "first_seen_at", "last_seen_at", "backfill_from", "backfill_to",
                      "enqueued_at", "finished_at", "lease_expires_at", "due_at", "crawl_from", "crawl_to",
                      "window_start", "window_end", "cursor_at", "newest_clip_at", "started_at",
-                     "deleted_at", "fetched_at"}
+                     "deleted_at", "next_check_at", "fetched_at"}
 
 
 @pytest.mark.parametrize("spec", TABLES, ids=lambda s: s.name)
@@ -44,7 +44,7 @@ def clip_row(**changes: object) -> tuple[object, ...]:
            "view_count": 7, "created_at": "2026-09-20T10:00:00Z", "url": "u", "embed_url": "e",
            "thumbnail_url": "th", "duration": 30, "vod_offset": None, "is_featured": 1,
            "first_seen_at": "2026-09-21T14:13:20Z", "last_seen_at": "2026-09-21T14:13:20Z",
-           "deleted_at": None}
+           "deleted_at": None, "next_check_at": None}
     row.update(changes)
     return tuple(row.values())
 

@@ -374,6 +374,14 @@ async def crawl_story(db: Database) -> dict[str, Any]:
         assert (await handle_message("{not json", 1, runner.consumer_ports, settings)).ack
         clock.advance(settings.lease_seconds + 60)
         await runner.tick(scheduled_time=clock.now())  # sweeps the third run's jobs: no message came
+        # A day on, with the plan's budget: the upkeep verifies (one clip deleted) and names the games.
+        streamer = world.all_streamers()[0]
+        doomed = world.clips(streamer.id, START - 86_400, START)[0]["id"]
+        world.delete_clip(doomed, at=clock.now())
+        clock.advance(86_400)
+        full = LocalRunner(db, http, settings.with_(external_limit=0), clock, concurrency=2, seed=3)
+        await full.crawl()
+        assert full.queue.stats.sent
     tables = {
         "runs": "SELECT id, kind, status, jobs_total, jobs_done, jobs_failed, pages, clips_seen, clips_new, "
                 "clips_updated, clips_skipped, helix_calls, d1_calls, queue_sends FROM runs ORDER BY id",
@@ -384,9 +392,12 @@ async def crawl_story(db: Database) -> dict[str, Any]:
         "streamers": "SELECT * FROM streamers ORDER BY id",
         "dead_letters": "SELECT source, job_id, body, reason FROM dead_letters ORDER BY id",
         "app_tokens": "SELECT * FROM app_tokens",
+        "games": "SELECT * FROM games ORDER BY id",
     }
     story = {name: await db.all(sql) for name, sql in tables.items()}
     assert story["app_tokens"][0]["ratelimit_remaining"] is not None  # a low reading was shared
+    assert [c["id"] for c in story["clips"] if c["deleted_at"]] == [doomed]
+    assert story["games"] and any(c["next_check_at"] for c in story["clips"])
     for row in story["app_tokens"]:
         del row["access_token"]  # minted at random
     return story

@@ -70,6 +70,7 @@ CLIPS = TableSpec(
         pa.field("duration", pa.float64(), nullable=False), _count("vod_offset", nullable=True),
         pa.field("is_featured", pa.bool_(), nullable=False), _time("first_seen_at"), _time("last_seen_at"),
         _time("deleted_at", nullable=True),
+        _time("next_check_at", nullable=True),  # as of the row's last change (a check alone does not re-export it)
     ]),
     from_sql="clips AS t",
     # clips_created covers (created_at, rowid): one index range per page, partitions arrive in order.
