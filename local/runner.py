@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable, Sequence
@@ -49,8 +50,17 @@ class LeaseLedger(BatchShortcuts):
     def __init__(self, db: Database) -> None:
         self.db = db
         self.held: dict[int, str] = {}  # job id -> lease token, from the claim's RETURNING row
+        self._noting: set[asyncio.Future[list[Result]]] = set()
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
+        # Shielded: a caller cancelled mid-batch (the second Ctrl-C) does not stop its claim from committing,
+        # so the lease it took must still be noted, or `release` would miss it.
+        task = asyncio.ensure_future(self._batch_and_note(statements))
+        self._noting.add(task)
+        task.add_done_callback(self._noting.discard)
+        return await asyncio.shield(task)
+
+    async def _batch_and_note(self, statements: Sequence[Statement]) -> list[Result]:
         results = await self.db.batch(statements)
         for result in results:
             for row in result.rows:
@@ -69,6 +79,8 @@ class LeaseLedger(BatchShortcuts):
 
     async def release(self, now: float) -> int:
         """Put every job still running under a lease of ours back to `queued`; how many there were."""
+        if self._noting:  # batches whose callers were cancelled: their claims may still be committing
+            await asyncio.gather(*self._noting, return_exceptions=True)
         if not self.held:
             return 0
         pairs = json.dumps([[job_id, token] for job_id, token in self.held.items()])

@@ -135,7 +135,16 @@ async def _connect(path: str, create: bool, apply_schema: bool) -> aiosqlite.Con
     uri = f"file:{quote(str(Path(path).resolve()))}?mode={'rwc' if create else 'rw'}" if not memory else path
     if not memory:
         _probe(uri, path)
-    conn = await aiosqlite.connect(uri, uri=not memory, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    connecting = aiosqlite.connect(uri, uri=not memory, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn = await connecting
+    except sqlite3.Error as exc:
+        # aiosqlite stops its thread itself when the connection cannot be made, but that thread still posts
+        # the stop's result to this loop: let it, or it raises "Event loop is closed" once asyncio.run ends.
+        thread = getattr(connecting, "_thread", None)
+        if thread is not None:
+            thread.join(timeout=5)
+        raise SqliteError(f"cannot open the SQLite database {path}: {_why(exc, path)}") from exc
     try:
         conn.row_factory = aiosqlite.Row
         await conn.execute("PRAGMA foreign_keys = ON")

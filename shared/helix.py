@@ -60,6 +60,10 @@ class TokenSource(Protocol):
         """Store a token just minted (which also releases the claim)."""
         ...
 
+    async def release(self) -> None:
+        """Give up a claim whose mint failed, so the consumers waiting on it try (and learn why) at once."""
+        ...
+
 
 @dataclass(frozen=True)
 class RateLimit:
@@ -206,7 +210,11 @@ class HelixClient:
                 self.token = stored
                 return False
             if claim.may_mint:
-                token = await self.mint_token()
+                try:
+                    token = await self.mint_token()
+                except Exception:  # a cancelled claimant's claim simply expires (CLAIM_SECONDS)
+                    await self._tokens.release()
+                    raise
                 await self._tokens.store(token)
                 self.minted = None  # stored already
                 return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared import store
 from shared.batch import run_statement
 from shared.helix import AppToken, TokenClaim
-from shared.ports import Clock, Database
+from shared.ports import Clock, Database, Statement
 from shared.timefmt import to_rfc3339
 
 CLAIM_SECONDS = 20  # a consumer that claimed the mint and went silent is taken over after this
@@ -29,3 +29,7 @@ class StoredToken:
     async def store(self, token: AppToken) -> None:
         expires, now = to_rfc3339(token.expires_at), to_rfc3339(self._clock.now())
         await run_statement(self._db, store.store_token(self._client_id, token.access_token, expires, now))
+
+    async def release(self) -> None:
+        await run_statement(self._db, Statement("UPDATE app_tokens SET minting_until = NULL WHERE client_id = ?1",
+                                                (self._client_id,)))

@@ -172,3 +172,16 @@ def test_cost_says_which_world_it_measured(tmp_path: Path) -> None:
     refused = cost_cli("--db", str(missing), "cost", "--world", "yours")
     assert refused.returncode == 2 and f"{missing} has no active streamers" in refused.stderr
     assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_cost_without_miniflare_says_what_to_run_and_where(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A fresh clone after `make demo` has no node_modules: the one line must say how to get them."""
+    from local.cli import main
+    from local.commands import cost as cost_command
+    from local.d1_meter import ROOT
+
+    monkeypatch.setattr(cost_command, "node_available", lambda: False)
+    assert main(["cost"], {}) == 2
+    err = capsys.readouterr().err
+    assert f"run `npm ci` in {ROOT}" in err and len(err.strip().splitlines()) == 1

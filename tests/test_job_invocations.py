@@ -7,6 +7,8 @@ import asyncio
 import httpx
 import pytest
 
+from shared import store
+from shared.timefmt import to_rfc3339
 from tests.conftest import StackFactory
 
 
@@ -54,3 +56,21 @@ async def test_a_hard_stop_hands_back_every_lease_the_runner_holds(make_stack: S
     counts = await stack.db.all("SELECT status, count(*) AS n FROM jobs WHERE run_id = ? GROUP BY status",
                                 started.run_id)
     assert counts == [{"status": "queued", "n": 30}]  # the next run's resume crawls them all
+
+
+async def test_a_claim_whose_caller_is_cancelled_mid_batch_is_still_handed_back(make_stack: StackFactory) -> None:
+    """The second Ctrl-C can land while a claim is between BEGIN and COMMIT: the claim still commits (its
+    batch is shielded), so the ledger must note its lease too, or the job stays `running` until it expires."""
+    stack = await make_stack(3, concurrency=3)
+    started = await stack.runner.tick()
+    job = (await stack.db.all("SELECT id, streamer_id FROM jobs WHERE run_id = ? LIMIT 1", started.run_id))[0]
+    now = to_rfc3339(stack.clock.now())
+    claim = store.claim_job(job["id"], started.run_id, job["streamer_id"], "lease-1", now, "2999-01-01T00:00:00Z",
+                            stack.settings.twitch_client_id)
+    task = asyncio.create_task(stack.runner.leases.batch(claim))
+    await asyncio.sleep(0)  # the batch has started on SQLite's thread, not finished
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await stack.runner.leases.release(stack.clock.now()) == 1
+    assert await stack.db.all("SELECT status FROM jobs WHERE id = ?", job["id"]) == [{"status": "queued"}]

@@ -105,3 +105,25 @@ async def test_a_token_near_expiry_is_replaced_once_across_concurrent_clients() 
         assert minted == ["t0"]
     finally:
         await database.close()
+
+
+async def test_refused_credentials_fail_every_waiting_client_as_auth_not_as_a_retry(db: SqliteDatabase) -> None:
+    """A wrong client secret: the claimant's mint fails, and the clients that waited on its claim must learn
+    that too (AuthFailed, permanent), not time out into a transient retry: `clipcrawler crawl` with a typo'd
+    secret otherwise re-queued every job for minutes, one mint attempt per 20 s claim."""
+    calls: list[str] = []
+
+    def twitch(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if request.url.path.endswith("/token"):
+            return httpx.Response(400, json={"status": 400, "message": "invalid client secret"})
+        return httpx.Response(401, json={"status": 401, "message": "invalid oauth token"})
+
+    clock = VirtualClock(NOW)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
+        clients = [HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
+                   for _ in range(5)]
+        outcomes = await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients), return_exceptions=True)
+    assert [type(o).__name__ for o in outcomes] == ["AuthFailed"] * 5, outcomes
+    row = await db.first("SELECT minting_until FROM app_tokens")
+    assert row == {"minting_until": None}  # the failed claimant released its claim

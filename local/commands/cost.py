@@ -15,7 +15,7 @@ from local.commands.common import db_path
 from local.cost_model import Projection, Usage, day_against_free, render
 from local.cost_run import VIEWS_SETTLE_S, measure, measure_day
 from local.cost_world import World, busy, seed_like, yours
-from local.d1_meter import node_available
+from local.d1_meter import ROOT, node_available
 from shared.config import Settings
 from shared.errors import ConfigError
 
@@ -68,8 +68,8 @@ def choose_world(args: argparse.Namespace, env: Mapping[str, str]) -> World:
 
 async def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not node_available():
-        print("clipcrawler cost needs node and the pinned miniflare (npm ci) to read D1's own meter",
-              file=sys.stderr)
+        print(f"clipcrawler cost needs node and the pinned miniflare to read D1's own meter: run `npm ci` in "
+              f"{ROOT}", file=sys.stderr)
         return 2
     if args.views_settle_hours is not None and args.views_settle_hours <= 0:
         print(f"--views-settle-hours must be > 0, got {args.views_settle_hours}", file=sys.stderr)

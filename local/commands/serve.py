@@ -153,7 +153,10 @@ async def serve(args: argparse.Namespace, settings: Settings, token: str, path: 
 
             drain = asyncio.create_task(queue.run())
             config = uvicorn.Config(create_app(context_factory), host=args.host, port=args.port,
-                                    log_level="info", lifespan="off", server_header=False)
+                                    log_level="info", lifespan="off", server_header=False,
+                                    # Trusted from loopback by default, X-Forwarded-For would let every wrong
+                                    # token claim a new address and step around the auth throttle.
+                                    proxy_headers=False)
             print(f"clipcrawler: dashboard on http://{args.host}:{args.port}/ (database {path})",
                   file=sys.stderr)
             try:
