@@ -67,7 +67,7 @@ async def test_a_claim_whose_caller_is_cancelled_mid_batch_is_still_handed_back(
     now = to_rfc3339(stack.clock.now())
     claim = store.claim_job(job["id"], started.run_id, job["streamer_id"], "lease-1", now, "2999-01-01T00:00:00Z",
                             stack.settings.twitch_client_id)
-    task = asyncio.create_task(stack.runner.leases.batch(claim))
+    task = asyncio.create_task(stack.runner.leases.batch(claim.statements))
     await asyncio.sleep(0)  # the batch has started on SQLite's thread, not finished
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
