@@ -13,12 +13,12 @@ from consumer.crawl import CrawlResult, StreamerCrawl
 from shared import messages, redaction, store
 from shared.budget import EXTERNAL, INTERNAL, Budget
 from shared.config import Settings
-from shared.errors import BudgetExhausted, MalformedMessage
+from shared.errors import BudgetExhausted, ConfigError, MalformedMessage
 from shared.fanout import fan_out
 from shared.logs import EventLog, Redactor
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
-from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Row
+from shared.ports import Clock, OutgoingMessage, Ports, Row
 from shared.retry_policy import Action, Decision, Outcome, decide
 from shared.timefmt import to_rfc3339
 
@@ -39,15 +39,7 @@ class Verdict:
     run_finished: bool = False
 
 
-@dataclass
-class ConsumerPorts:
-    db: Database
-    queue: QueueSender
-    http: httpx.AsyncClient
-    clock: Clock
-
-
-async def handle_message(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
+async def handle_message(body: object, attempts: int, ports: Ports, settings: Settings,
                          rng: random.Random | None = None) -> Verdict:
     """Process one delivery. Never raises: bad input is dead-lettered and acked, errors become a retry."""
     redaction.remember_settings(settings)
@@ -61,7 +53,7 @@ async def handle_message(body: object, attempts: int, ports: ConsumerPorts, sett
                         budget)
 
 
-async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
+async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
                   rng: random.Random | None, budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     queue = MeteredQueue(ports.queue, budget)
@@ -76,7 +68,7 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
 
     if isinstance(message, messages.FanOut):
         return await _fan_out(message, body, attempts, db, queue, ports, settings, events, jitter)
-    crawl = StreamerCrawl(message, db, ports.http, settings, ports.clock)
+    crawl = StreamerCrawl(message, db, _http(ports), settings, ports.clock)
     try:
         result = await crawl.run()
     except BudgetExhausted as exc:
@@ -123,8 +115,15 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
                                                        result.run_finished), budget)
 
 
+def _http(ports: Ports) -> httpx.AsyncClient:
+    """The HTTP client a crawl calls Twitch through; a consumer built without one is misconfigured."""
+    if ports.http is None:
+        raise ConfigError("the consumer's ports have no http client: a crawl calls Twitch")
+    return ports.http
+
+
 async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: MeteredDatabase,
-                   queue: MeteredQueue, ports: ConsumerPorts, settings: Settings, events: EventLog,
+                   queue: MeteredQueue, ports: Ports, settings: Settings, events: EventLog,
                    jitter: float) -> Verdict:
     """Enqueue one slice of a run's streamers (and hand on the rest)."""
     budget = db.budget
@@ -158,7 +157,7 @@ async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: Me
                     sliced.finished_run is not None)
 
 
-async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings) -> Verdict:
+async def handle_dead_letter(body: object, ports: Ports, settings: Settings) -> Verdict:
     """A dead-lettered message: record it and fail its job, so its run can finish. Never raises."""
     redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
@@ -171,7 +170,7 @@ async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Setti
                         budget)
 
 
-async def _handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings,
+async def _handle_dead_letter(body: object, ports: Ports, settings: Settings,
                               budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     events = EventLog(Redactor.for_settings(settings))

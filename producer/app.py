@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,33 +16,11 @@ from producer import dashboard
 from producer.api import clips, openapi, runs, streamers
 from producer.api.errors import ApiError, to_response
 from producer.auth import check_token_strength
-from producer.throttle import AuthThrottle, FailureCounter, check_bearer
+from producer.context import AppContext, ContextFactory, Handler
+from producer.throttle import AuthThrottle, check_bearer
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.logs import EventLog, Redactor
-from shared.ports import Clock, Database, QueueSender
-
-
-@dataclass
-class AppContext:
-    """What a request needs: the ports, the settings and the API token (a secret)."""
-
-    db: Database
-    queue: QueueSender
-    clock: Clock
-    settings: Settings
-    api_token: str
-    http: httpx.AsyncClient | None = None
-    behind_cloudflare: bool = False  # a Worker: trust CF-Connecting-IP as the caller's address
-    failure_counter: FailureCounter | None = None  # the Rate Limiting binding, when the Worker has one
-
-    def __repr__(self) -> str:
-        return f"AppContext(settings={self.settings!r})"
-
-
-# Production builds the context from the Worker's env (request.scope["env"]); local code passes one in.
-ContextFactory = Callable[[Request], Awaitable[AppContext]]
-Handler = Callable[[Request, AppContext], Awaitable[Response]]
 
 
 def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory,

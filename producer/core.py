@@ -7,8 +7,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
@@ -19,20 +17,12 @@ from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
-from shared.ports import Clock, Database, OutgoingMessage, QueueSender
+from shared.ports import OutgoingMessage, Ports
 from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
 log = logging.getLogger("clipcrawler.producer")
 SWEEP_LIMIT = 100  # stale jobs re-sent per tick: one queue send
-
-
-@dataclass
-class ProducerPorts:
-    db: Database
-    queue: QueueSender
-    clock: Clock
-    http: httpx.AsyncClient | None = None  # to mint the app token once per run, not once per consumer
 
 
 @dataclass(frozen=True)
@@ -52,7 +42,7 @@ def slot_key(scheduled_time: float) -> str:
     return "cron:" + to_rfc3339(align_down(scheduled_time, 60))
 
 
-async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time: float | None = None,
+async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float | None = None,
                     streamer_ids: Sequence[str] | None = None, backfill: Window | None = None) -> RunStarted:
     """A cron tick (`scheduled_time` given) or a manual kick (always a new run).
 
@@ -109,7 +99,7 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     return RunStarted(run_id, True, sliced.jobs, len(resend), sliced.finished_run is not None, budget.total)
 
 
-async def _fresh_token(ports: ProducerPorts, settings: Settings, budget: Budget,
+async def _fresh_token(ports: Ports, settings: Settings, budget: Budget,
                        rows: list[dict]) -> AppToken | None:
     """Mint the app token here when it is missing or near expiry, so consumers don't all mint at once."""
     if ports.http is None or not (settings.twitch_client_id and settings.twitch_client_secret):

@@ -25,7 +25,7 @@ import httpx
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.errors import ClipCrawlerError, ConfigError
-from shared.ports import Clock, OutgoingMessage, Result, Row, Statement
+from shared.ports import OutgoingMessage, Ports, Result, Row, Statement
 
 DB_BINDING = "DB"
 QUEUE_BINDING = "JOBS"
@@ -333,32 +333,36 @@ def fetch_client() -> httpx.AsyncClient:
 
 # --- env -> ports ----------------------------------------------------------------------------------
 
-@dataclass
-class WorkerPorts:
-    """Everything an invocation needs, built from the Worker's env."""
+@dataclass(frozen=True, kw_only=True)
+class WorkerEnv:
+    """Everything an invocation gets from the Worker's env: the core's ports and what sits beside them."""
 
-    db: D1Database
-    queue: QueueBinding
-    clock: Clock
-    http: httpx.AsyncClient
+    ports: Ports
     settings: Settings
     api_token: str
     dead_letter_queue: str
     auth_limiter: RateLimitBinding | None = None
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The ports' fetch() client, which the entry closes when the invocation ends."""
+        if self.ports.http is None:  # worker_env always gives one; a hand-built WorkerEnv may not
+            raise ConfigError("this WorkerEnv's ports have no http client")
+        return self.ports.http
+
     def __repr__(self) -> str:
-        return f"WorkerPorts(settings={self.settings!r}, dead_letter_queue={self.dead_letter_queue!r})"
+        return f"WorkerEnv(settings={self.settings!r}, dead_letter_queue={self.dead_letter_queue!r})"
 
 
-def worker_ports(env: Any) -> WorkerPorts:
+def worker_env(env: Any) -> WorkerEnv:
     """The one conversion from a Worker's env (bindings, [vars], secrets) to the core's ports."""
     settings = Settings.from_env(env_vars(env))
-    db = D1Database(_binding(env, DB_BINDING, "[[d1_databases]]"))
-    queue = QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]"))
-    return WorkerPorts(db=db, queue=queue, clock=SystemClock(), http=fetch_client(), settings=settings,
-                       api_token=_var(env, API_TOKEN_VAR) or "",
-                       dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
-                       auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding))
+    ports = Ports(db=D1Database(_binding(env, DB_BINDING, "[[d1_databases]]")),
+                  queue=QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]")),
+                  clock=SystemClock(), http=fetch_client())
+    return WorkerEnv(ports=ports, settings=settings, api_token=_var(env, API_TOKEN_VAR) or "",
+                     dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
+                     auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding))
 
 
 def env_vars(env: Any) -> dict[str, str]:
