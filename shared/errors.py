@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.redaction import scrub
+
 
 class ClipCrawlerError(Exception):
     """Base of every error the crawler raises on purpose."""
@@ -34,8 +36,6 @@ class HelixError(ClipCrawlerError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         # Twitch's error text can repeat the request (client_secret=...); this text is stored in D1,
         # returned by the API and printed by the CLI, so it is scrubbed where it is made.
-        from shared.redaction import scrub  # here: shared.redaction imports shared.config, which imports this
-
         super().__init__(scrub(message))
         self.status = status
 
