@@ -13,8 +13,10 @@ from shared import redaction, store
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
-from shared.errors import AuthFailed, BudgetExhausted, HelixError, LeaseLost, RateLimited, TransientHelixError
+from shared.errors import (AuthFailed, BudgetExhausted, DatabaseError, HelixError, LeaseLost, RateLimited,
+                           TransientHelixError)
 from shared.helix import AppToken, HelixClient, RateLimit
+from shared.logs import log_bug
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
@@ -83,12 +85,18 @@ class StreamerCrawl:
             return await self._stop(Outcome.TRANSIENT, "helix_error", str(exc))
         except LeaseLost as exc:
             return CrawlResult(Outcome.LEASE_LOST, str(exc), job=self.job)
-        except Exception as exc:  # a D1 error, a bug: hand the job back if D1 still answers
-            detail = f"{type(exc).__name__}: {exc}"
-            try:
-                return await self._stop(Outcome.TRANSIENT, "error", detail)
-            except Exception:
-                return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
+        except DatabaseError as exc:  # hand the job back if D1 still answers
+            return await self._hand_back(exc)
+        except Exception as exc:  # a bug: handed back the same way, so the job is not lost, and logged as one
+            log_bug("consumer.crawl", exc, job_id=self.message.job_id)
+            return await self._hand_back(exc)
+
+    async def _hand_back(self, exc: Exception) -> CrawlResult:
+        detail = f"{type(exc).__name__}: {exc}"
+        try:
+            return await self._stop(Outcome.TRANSIENT, "error", detail)
+        except (DatabaseError, BudgetExhausted):
+            return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
 
     async def _claim(self) -> CrawlResult | None:
         m = self.message

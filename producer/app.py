@@ -19,8 +19,8 @@ from producer.auth import check_token_strength
 from producer.context import AppContext, ContextFactory, Handler
 from producer.throttle import AuthThrottle, check_bearer
 from shared.config import Settings
-from shared.errors import ConfigError
-from shared.logs import EventLog, Redactor
+from shared.errors import ConfigError, DatabaseError
+from shared.logs import EventLog, Redactor, log_bug
 
 
 def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory,
@@ -75,7 +75,7 @@ def create_app(context_factory: ContextFactory, *, throttle: AuthThrottle | None
         *dashboard.routes(context_factory, throttle),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={
-        ApiError: _api_error, HTTPException: _http_error, Exception: _server_error})
+        ApiError: _api_error, HTTPException: _http_error, DatabaseError: _database_error, Exception: _server_error})
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -93,10 +93,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await _api_error(request, ApiError(exc.status_code, message, headers=dict(exc.headers or {})))
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
+async def _database_error(request: Request, exc: Exception) -> Response:
     # The exception text can quote anything (SQL, a URL); only its type leaves the process unmasked.
     EventLog(Redactor()).emit("request_failed", level=logging.ERROR, method=request.method,
                               path=request.url.path, error=type(exc).__name__)
+    return await _internal_error(request, exc)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log_bug("producer.request", exc, method=request.method, path=request.url.path)
+    return await _internal_error(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
     failure = ApiError(500, f"internal error ({type(exc).__name__}); see the Worker's logs")
     if dashboard.is_page(request):
         return await dashboard.error_page(request, failure)

@@ -12,7 +12,8 @@ from shared import store
 from shared.budget import Budget
 from shared.config import Settings
 from shared.helix import AppToken, HelixClient
-from shared.logs import EventLog, Redactor
+from shared.errors import BudgetExhausted, HelixError
+from shared.logs import EventLog, Redactor, log_bug
 from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
@@ -110,6 +111,9 @@ async def _fresh_token(ports: Ports, settings: Settings, budget: Budget,
     helix = HelixClient(ports.http, settings, budget, ports.clock)
     try:
         return await helix.mint_token()
-    except Exception as exc:  # consumers mint on their own if this fails; the run goes on
+    except (HelixError, BudgetExhausted) as exc:  # consumers mint on their own if this fails; the run goes on
         log.warning("token not minted by the producer: %s", exc)
+        return None
+    except Exception as exc:  # a bug: the run still goes on, as above
+        log_bug("producer.mint_token", exc)
         return None

@@ -24,7 +24,7 @@ import httpx
 
 from shared.clock import SystemClock
 from shared.config import Settings
-from shared.errors import ClipCrawlerError, ConfigError
+from shared.errors import ClipCrawlerError, ConfigError, DatabaseError, QueueError
 from shared.ports import OutgoingMessage, Ports, Result, Row, Statement
 
 DB_BINDING = "DB"
@@ -48,6 +48,14 @@ MAX_BINDABLE_INTEGER = MAX_SAFE_INTEGER - 1
 
 class BindingError(ClipCrawlerError):
     """A binding call failed; the message names the call, never the bound values (they may be secrets)."""
+
+
+class D1BindingError(BindingError, DatabaseError):
+    """The D1 binding refused a statement, failed, or answered something unusable."""
+
+
+class QueueBindingError(BindingError, QueueError):
+    """The Queues binding refused a send, or the send cannot fit its limits."""
 
 
 # --- JS interop ------------------------------------------------------------------------------------
@@ -120,11 +128,12 @@ class D1Database:
             return []
         prepared = [self._prepare(s) for s in statements]
         argument = _to_js(prepared) if self._raw else prepared
-        answer = await _call(f"D1 batch() of {len(statements)} statements", self._binding.batch, argument)
+        answer = await _call(f"D1 batch() of {len(statements)} statements", D1BindingError, self._binding.batch,
+                             argument)
         results = to_py(answer)
         if not isinstance(results, list) or len(results) != len(statements):
             count = len(results) if isinstance(results, list) else type(results).__name__
-            raise BindingError(f"D1 batch() of {len(statements)} statements answered {count} results")
+            raise D1BindingError(f"D1 batch() of {len(statements)} statements answered {count} results")
         return [_result(r) for r in results]
 
     def _prepare(self, statement: Statement) -> Any:
@@ -133,15 +142,15 @@ class D1Database:
 
     async def _execute(self, op: str, statement: Statement) -> Any:
         prepared = self._prepare(statement)
-        return await _call(f"D1 {op}() of {_preview(statement.sql)}", getattr(prepared, op))
+        return await _call(f"D1 {op}() of {_preview(statement.sql)}", D1BindingError, getattr(prepared, op))
 
 
-async def _call(what: str, method: Any, *args: Any) -> Any:
-    """Await a binding call; its JS error becomes a BindingError saying which call failed."""
+async def _call(what: str, error: type[BindingError], method: Any, *args: Any) -> Any:
+    """Await a binding call; its JS error becomes `error` (a BindingError) saying which call failed."""
     try:
         return await method(*args)
     except Exception as exc:
-        raise BindingError(f"{what} failed: {exc}") from exc
+        raise error(f"{what} failed: {exc}") from exc
 
 
 def _bind_value(value: Any, position: int, sql: str) -> Any:
@@ -152,17 +161,17 @@ def _bind_value(value: Any, position: int, sql: str) -> Any:
         return int(value)
     if isinstance(value, int):
         if abs(value) > MAX_BINDABLE_INTEGER:
-            raise BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
+            raise D1BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
                                f"(statement: {_preview(sql)})")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise BindingError(f"parameter {position} ({value}) is not a finite number "
+            raise D1BindingError(f"parameter {position} ({value}) is not a finite number "
                                f"(statement: {_preview(sql)})")
         return value
     if isinstance(value, str):
         return value
-    raise BindingError(f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
+    raise D1BindingError(f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
                        f"and text here (statement: {_preview(sql)})")
 
 
@@ -195,7 +204,7 @@ class RateLimitBinding:
         """Count one failure for `client`; True once the binding's limit for its period is spent."""
         options = {"key": client}
         argument = _to_js(options) if _is_js(self._binding) else options
-        outcome = to_py(await _call("Rate Limiting limit()", self._binding.limit, argument))
+        outcome = to_py(await _call("Rate Limiting limit()", BindingError, self._binding.limit, argument))
         return not (isinstance(outcome, dict) and outcome.get("success"))
 
 
@@ -217,8 +226,8 @@ class QueueBinding:
         """
         for chunk in _send_chunks(messages):
             entries = [{"body": m.body, "delaySeconds": _delay(m.delay_seconds)} for m in chunk]
-            await _call(f"queue sendBatch() of {len(entries)} messages", self._binding.sendBatch,
-                        _to_js(entries) if self._raw else entries)
+            await _call(f"queue sendBatch() of {len(entries)} messages", QueueBindingError,
+                        self._binding.sendBatch, _to_js(entries) if self._raw else entries)
 
 
 def _send_chunks(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingMessage]]:
@@ -227,8 +236,8 @@ def _send_chunks(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingM
     for message in messages:
         bytes_ = len(json.dumps(message.body, separators=(",", ":")).encode()) + MESSAGE_OVERHEAD_BYTES
         if bytes_ > MAX_MESSAGE_BYTES:
-            raise BindingError(f"a queue message of {bytes_} bytes exceeds the {MAX_MESSAGE_BYTES}-byte "
-                               f"limit")
+            raise QueueBindingError(f"a queue message of {bytes_} bytes exceeds the {MAX_MESSAGE_BYTES}-byte "
+                                    "limit")
         if chunk and (len(chunk) == MAX_SEND_MESSAGES or size + bytes_ > MAX_SEND_BYTES):
             yield chunk
             chunk, size = [], 0

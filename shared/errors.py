@@ -21,6 +21,15 @@ class MalformedMessage(InvalidInput):
     """A queue message body cannot be decoded; retrying it cannot help."""
 
 
+class DatabaseError(ClipCrawlerError):
+    """The database (D1, or a local stand-in) refused a statement or could not be reached; every adapter
+    raises this, so the core tells "the database failed" from a bug. A failed batch applied nothing."""
+
+
+class QueueError(ClipCrawlerError):
+    """The queue refused a send or could not be reached; nothing of that send was enqueued."""
+
+
 class BudgetExhausted(ClipCrawlerError):
     """The next subrequest would exceed this invocation's budget."""
 

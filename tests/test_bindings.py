@@ -20,7 +20,7 @@ from shared.bindings import (
 )
 from shared.budget import Budget
 from shared.config import Settings
-from shared.errors import ConfigError
+from shared.errors import ConfigError, DatabaseError, QueueError
 from shared.helix import HelixClient
 from shared.ports import OutgoingMessage, Statement
 from tests import workers_doubles as wd
@@ -164,6 +164,22 @@ async def test_a_failed_send_raises_binding_error(sdk: str) -> None:
     recorder.fail = True
     with pytest.raises(BindingError, match=r"sendBatch\(\) of 1 messages failed"):
         await QueueBinding(wd.queue_binding(sdk, recorder)).send_batch([OutgoingMessage({})])
+
+
+async def test_d1_failures_are_database_errors_and_queue_failures_queue_errors(sdk: str,
+                                                                              engine: wd.D1Engine) -> None:
+    db = D1Database(wd.d1_binding(sdk, engine))
+    engine.fail_when = lambda sql: "streamers" in sql
+    for call in (db.batch([Statement("SELECT * FROM streamers")]), db.all("SELECT * FROM streamers"),
+                 db.first("SELECT ? AS a", float("nan"))):
+        with pytest.raises(DatabaseError) as caught:
+            await call
+        assert not isinstance(caught.value, QueueError)
+    recorder = wd.QueueRecorder()
+    recorder.fail = True
+    with pytest.raises(QueueError) as refused:
+        await QueueBinding(wd.queue_binding(sdk, recorder)).send_batch([OutgoingMessage({})])
+    assert not isinstance(refused.value, DatabaseError)
 
 
 # --- delivered messages ----------------------------------------------------------------------------
