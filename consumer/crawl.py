@@ -16,6 +16,7 @@ from shared.config import Settings
 from shared.errors import (AuthFailed, BudgetExhausted, DatabaseError, HelixError, LeaseLost, RateLimited,
                            TransientHelixError)
 from shared.helix import AppToken, HelixClient, RateLimit
+from shared.limits import HOUR
 from shared.logs import log_bug
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
@@ -24,8 +25,7 @@ from shared.retry_policy import Outcome
 from shared.schedule import latest
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
-from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,
-                            split_span)
+from shared.windows import HELIX_TIME_STEP, Window, crawl_range, next_window, on_grid, span_for, split_span
 
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
 # queue send for the continuation.

@@ -18,7 +18,7 @@ from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
-from shared.ports import OutgoingMessage, Ports
+from shared.ports import OutgoingMessage, Ports, Row
 from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
@@ -79,7 +79,8 @@ async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float |
     resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in stale.rows]
     resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in stuck.rows if int(r["id"]) != run_id]
     if resend or resume:
-        await queue.send_batch([OutgoingMessage(m.encode()) for m in [*resend, *resume]])
+        sweep: list[CrawlJob | FanOut] = [*resend, *resume]
+        await queue.send_batch([OutgoingMessage(m.encode()) for m in sweep])
 
     try:
         sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http,
@@ -101,7 +102,7 @@ async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float |
 
 
 async def _fresh_token(ports: Ports, settings: Settings, budget: Budget,
-                       rows: list[dict]) -> AppToken | None:
+                       rows: list[Row]) -> AppToken | None:
     """Mint the app token here when it is missing or near expiry, so consumers don't all mint at once."""
     if ports.http is None or not (settings.twitch_client_id and settings.twitch_client_secret):
         return None

@@ -46,10 +46,10 @@ async def add(request: Request, context: AppContext) -> Response:
     if "logins" not in body:
         raise invalid("logins", "is required")
     logins = string_list(body["logins"], "logins", max_items=MAX_LOGINS, check=_login)
-    if context.ports.http is None:
+    ports = context.ports
+    if ports.http is None:
         raise ApiError(503, "no HTTP client is configured to reach Twitch")
     try:
-        ports = context.ports
         result = await add_streamers(ports.db, ports.http, context.settings, ports.clock, logins)
     except ConfigError as exc:
         raise ApiError(503, str(exc)) from None
