@@ -137,7 +137,7 @@ def _fail(message: str) -> int:
 
 def _has_request(exc: httpx.HTTPError) -> bool:
     try:
-        exc.request
+        _ = exc.request  # httpx raises RuntimeError when the error has no request
     except RuntimeError:
         return False
     return True

@@ -135,7 +135,7 @@ class MiniflareD1(BatchShortcuts):
         results = await self._request(statements)
         self.calls += 1
         self.meter.round_trips += 1
-        for statement, result in zip(statements, results):
+        for statement, result in zip(statements, results, strict=True):
             self.meter.add(statement, result)
         return results
 

@@ -18,7 +18,6 @@ from producer.api.errors import ApiError, to_response
 from producer.auth import check_token_strength
 from producer.context import AppContext, ContextFactory, Handler
 from producer.throttle import AuthThrottle, check_bearer
-from shared.config import Settings
 from shared.errors import ConfigError, DatabaseError
 from shared.logs import EventLog, Redactor, log_bug
 

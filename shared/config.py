@@ -91,7 +91,7 @@ class Settings:
                      "view_count_step", "view_count_max_age_hours"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
-        self.tiers  # parsed here so a bad value fails at start, not mid-crawl
+        _ = self.tiers  # parsed here so a bad value fails at start, not mid-crawl
         if not math.isfinite(self.view_count_step):
             raise ConfigError(f"view_count_step has value {self.view_count_step!r}; it must be a finite share")
         if not 0 < self.ratelimit_share <= 1:

@@ -70,7 +70,7 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
                     started=parse_rfc3339(run.rows[0]["created_at"]), limit=_limit(token.rows, settings),
                     share=settings.ratelimit_share)
     messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode(), delay)
-                for j, delay in zip(queued.rows, delays)]
+                for j, delay in zip(queued.rows, delays, strict=True)]
     if more:
         messages.append(OutgoingMessage(FanOut(run_id, str(bounds.rows[0]["last"])).encode()))
     if messages:

@@ -11,7 +11,7 @@ from local.clock import VirtualClock
 from local.sqlite_db import SqliteDatabase
 from producer.core import start_run
 from shared.config import Settings
-from shared.ports import Ports, Statement
+from shared.ports import Ports
 from tests.scripted_helix import RecordingQueue, ScriptedHelix, make_clip
 
 NOW = 1_790_000_000.0

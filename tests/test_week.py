@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from local.d1_calibration import _two_rates
 from bench.week import (
     DAY,
     HOUR,
@@ -14,7 +15,6 @@ from bench.week import (
     UPSERTS,
     Calibration,
     WeekActivity,
-    _two_rates,
     clip_upsert,
     profile_of,
     render,

@@ -365,7 +365,7 @@ def test_the_tables_match_a_local_run_of_the_same_story(harness: dict[str, Any],
     assert on_workers, f"{table} is empty"
     assert len(on_workers) == len(on_local), (
         f"{table}: {len(on_workers)} rows on Workers, {len(on_local)} locally")
-    differing = [(w, l) for w, l in zip(on_workers, on_local, strict=True) if w != l]
+    differing = [(w, here) for w, here in zip(on_workers, on_local, strict=True) if w != here]
     assert not differing, f"{table}: {len(differing)} rows differ, the first: {differing[0]}"
 
 
