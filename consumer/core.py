@@ -46,7 +46,7 @@ async def handle_message(body: object, attempts: int, ports: Ports, settings: Se
     budget = Budget(*settings.limits)
     try:
         return await _handle(body, attempts, ports, settings, rng, budget)
-    except (DatabaseError, QueueError) as exc:  # D1 failing while a failure was recorded: the queue tries again
+    except (DatabaseError, QueueError, BudgetExhausted) as exc:  # while a failure was recorded: tried again
         return _not_handled(exc, settings, budget)
     except Exception as exc:  # a bug: the queue tries again too, so the message is not lost
         log_bug("consumer.handle_message", exc)
@@ -113,7 +113,7 @@ async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
                 await _dead_letter(db, ports.clock, body, result.reason)
             else:
                 result.finished_run = await _fail_job(db, ports.clock, message, result.reason, body=body)
-        except DatabaseError as exc:
+        except (DatabaseError, BudgetExhausted) as exc:
             log.warning("job %s: failure not recorded: %s", message.job_id, exc)
             return _logged(events, message, attempts, _verdict(Decision(Action.RETRY, settings.retry_delay_seconds),
                                                                result.outcome, result.reason, budget), budget)
@@ -172,7 +172,7 @@ async def handle_dead_letter(body: object, ports: Ports, settings: Settings) -> 
     budget = Budget(*settings.limits)
     try:
         return await _handle_dead_letter(body, ports, settings, budget)
-    except DatabaseError as exc:  # D1 failing: the dead-letter queue delivers it again
+    except (DatabaseError, BudgetExhausted) as exc:  # D1 failing: the dead-letter queue delivers it again
         return _dead_letter_not_recorded(exc, settings, budget)
     except Exception as exc:  # a bug: delivered again too, so the dead letter is not lost
         log_bug("consumer.handle_dead_letter", exc)

@@ -128,8 +128,8 @@ class D1Database:
             return []
         prepared = [self._prepare(s) for s in statements]
         argument = _to_js(prepared) if self._raw else prepared
-        answer = await _call(f"D1 batch() of {len(statements)} statements", D1BindingError, self._binding.batch,
-                             argument)
+        what = f"D1 batch() of {len(statements)} statements"
+        answer = await _call(what, D1BindingError, self._binding.batch, argument)
         results = to_py(answer)
         if not isinstance(results, list) or len(results) != len(statements):
             count = len(results) if isinstance(results, list) else type(results).__name__

@@ -117,8 +117,10 @@ BUG_EVENT = "bug"
 
 
 def log_bug(where: str, exc: BaseException, **fields: Any) -> None:
-    """Log an exception no port raises on purpose as the `bug` event (its type, its text scrubbed), at
-    ERROR, so it is told apart from "the database failed" while the caller still keeps the message."""
-    EventLog(redaction.process_redactor()).emit(BUG_EVENT, level=logging.ERROR, where=where,
-                                                error_type=type(exc).__name__, error=redaction.scrub(str(exc)),
-                                                **fields)
+    """Log an exception no port raises on purpose as the `bug` event (its type, its text scrubbed), at ERROR.
+
+    So a bug is told apart from "the database failed", while the caller still keeps the message.
+    """
+    events = EventLog(redaction.process_redactor())
+    events.emit(BUG_EVENT, level=logging.ERROR, where=where, error_type=type(exc).__name__,
+                error=redaction.scrub(str(exc)), **fields)

@@ -126,9 +126,10 @@ async def test_a_dead_letter_that_cannot_be_recorded_is_delivered_again_either_w
     body = await env.job_message()
     broken = FailingOn(env.db, "", FAILURES[failure])  # every statement
     async with httpx.AsyncClient(transport=httpx.MockTransport(env.helix)) as http:
-        verdict = await handle_dead_letter(body, Ports(db=broken, queue=env.queue, clock=env.clock, http=http),
-                                           SETTINGS)
-    assert not verdict.ack and verdict.outcome == "transient" and verdict.delay_seconds == SETTINGS.retry_delay_seconds
+        ports = Ports(db=broken, queue=env.queue, clock=env.clock, http=http)
+        verdict = await handle_dead_letter(body, ports, SETTINGS)
+    assert not verdict.ack and verdict.outcome == "transient"
+    assert verdict.delay_seconds == SETTINGS.retry_delay_seconds
     bugs = bug_events(caplog)
     assert [b["where"] for b in bugs] == (["consumer.handle_dead_letter"] if failure == "bug" else [])
     assert (await env.job())["status"] == "queued"  # nothing recorded: the next delivery does it
@@ -157,4 +158,5 @@ async def test_an_api_request_whose_query_fails_answers_500_either_way(
     assert listing.status_code == 500 and listing.json()["error"] == "internal_server_error"
     assert f"internal error ({name})" in listing.json()["message"]
     events = [json.loads(r.getMessage())["event"] for r in caplog.records if r.name == "clipcrawler.events"]
-    assert ("bug" in events, "request_failed" in events) == ((True, False) if failure == "bug" else (False, True))
+    expected = (True, False) if failure == "bug" else (False, True)
+    assert ("bug" in events, "request_failed" in events) == expected

@@ -43,7 +43,8 @@ def absolute(node: ast.ImportFrom, path: Path, root: Path = ROOT) -> str:
     base = node.module or ""
     if not node.level:
         return base
-    package = module_name(path, root) if path.name == "__init__.py" else module_name(path, root).rpartition(".")[0]
+    name = module_name(path, root)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
     return ".".join([*anchor, base] if base else anchor)
 
@@ -126,7 +127,8 @@ def test_the_cycle_finder_sees_a_planted_cycle(tmp_path: Path) -> None:
         "pkg/leaf.py": "import json\n",
         "pkg/api/__init__.py": "from . import routes\n",  # a package importing its own module: no cycle
         # Type-only, as AppContext's was: still a cycle.
-        "pkg/api/routes.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..app import App\n",
+        "pkg/api/routes.py": ("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from ..app import App\n"),
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)
