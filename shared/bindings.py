@@ -138,7 +138,10 @@ class D1Database:
 
     def _prepare(self, statement: Statement) -> Any:
         values = [_bind_value(v, i, statement.sql) for i, v in enumerate(statement.params, 1)]
-        return self._binding.prepare(statement.sql).bind(*values)
+        try:  # prepare() and bind() throw at once, e.g. on a binding the runtime has torn down
+            return self._binding.prepare(statement.sql).bind(*values)
+        except Exception as exc:
+            raise D1BindingError(f"D1 prepare() of {_preview(statement.sql)} failed: {exc}") from exc
 
     async def _execute(self, op: str, statement: Statement) -> Any:
         prepared = self._prepare(statement)

@@ -5,6 +5,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -180,6 +181,18 @@ async def test_d1_failures_are_database_errors_and_queue_failures_queue_errors(s
     with pytest.raises(QueueError) as refused:
         await QueueBinding(wd.queue_binding(sdk, recorder)).send_batch([OutgoingMessage({})])
     assert not isinstance(refused.value, DatabaseError)
+
+
+class TornDownD1:
+    """A D1 binding the runtime has torn down: prepare() itself throws, as Miniflare's poisoned stubs do."""
+
+    def prepare(self, sql: str) -> Any:
+        raise wd.JsException("Error", "Attempted to use poisoned stub")
+
+
+async def test_a_prepare_that_throws_is_a_database_error_naming_the_call() -> None:
+    with pytest.raises(DatabaseError, match=r"D1 prepare\(\) of SELECT 1 failed: .*poisoned stub"):
+        await D1Database(TornDownD1()).all("SELECT 1")
 
 
 # --- delivered messages ----------------------------------------------------------------------------
