@@ -7,7 +7,7 @@ NODE_INSTALLED := node_modules/.installed
 WHEELS := .pyodide-wheels
 WHEELS_FETCHED := $(WHEELS)/manifest.json
 
-.PHONY: demo test test-workers test-property test-messages-property soak bench install clean
+.PHONY: demo lint test test-workers test-property test-messages-property soak bench install clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,17 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	$(VENV)/bin/clipcrawler demo
 
-test: $(INSTALLED) $(NODE_INSTALLED) $(WHEELS_FETCHED)
+# Line length (E501) and import order (I001) are waived until the tree is formatted once, in its own
+# commit; that commit empties this list (`LINT_WAIVED :=`).
+LINT_WAIVED := E501,I001
+
+# ruff over the whole tree, mypy --strict over the Workers' code (a few seconds with warm caches).
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check $(if $(LINT_WAIVED),--extend-ignore '$(LINT_WAIVED)') .
+	$(PY) -m mypy --strict shared producer consumer
+
+# Lint first, so a type error fails the suite before any test runs (CI runs this target).
+test: lint $(NODE_INSTALLED) $(WHEELS_FETCHED)
 	$(PY) -m pytest
 
 # Only the Workers harness: both entries in Pyodide on Miniflare's D1 and Queues (about 30 s).

@@ -25,8 +25,10 @@ import httpx
 
 from local.clock import VirtualClock
 from local.sqlite_db import SCHEMA, SqliteDatabase
-from producer.app import AppContext, create_app
+from producer.app import create_app
+from producer.context import AppContext
 from shared.config import Settings
+from shared.ports import Ports
 from shared.timefmt import to_rfc3339
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20Z
@@ -119,7 +121,8 @@ async def measure(path: Path, repeat: int) -> list[tuple[str, dict[str, str], fl
     """(case, params, median ms, max ms, clips answered) per case, plus deep pages by cursor."""
     db = await SqliteDatabase.open(path, apply_schema=False)
     clock = VirtualClock(NOW)
-    context = AppContext(db, None, clock, Settings(), TOKEN)  # type: ignore[arg-type]  # GET /clips sends nothing
+    ports = Ports(db=db, queue=None, clock=clock)  # type: ignore[arg-type]  # GET /clips sends nothing
+    context = AppContext(ports=ports, settings=Settings(), api_token=TOKEN)
 
     async def factory(request: object) -> AppContext:
         return context

@@ -23,7 +23,7 @@ from typing import Any
 from local.activity_mix import DAY, HOUR, START, WeekActivity, profile_of
 from local.clock import VirtualClock
 from local.cost_model import Projection, Usage, day_against_free, queue_operations
-from local.d1_calibration import CLIP_UPSERT, Calibration, CountingDatabase, _two_rates
+from local.d1_calibration import CLIP_UPSERT, Calibration, CountingDatabase
 from local.d1_meter import MiniflareD1, node_available
 from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
@@ -33,7 +33,7 @@ from local.sqlite_db import SqliteDatabase
 from producer.streamers import add_streamers
 from shared import store
 from shared.config import Settings
-from shared.ports import Database, Result, Statement
+from shared.ports import Database
 from shared.timefmt import parse_rfc3339
 
 NAIVE_TIERS = "1,1,1"
@@ -173,15 +173,15 @@ async def calibrate(streamers: int, seed: int, *, upsert: str, hours: int = CALI
             before = db.meter.snapshot()
             clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
             await dep.runner.crawl(scheduled_time=dep.clock.now())
-            read, written = (a - b for a, b in zip(db.meter.snapshot(), before))
+            read, written = (a - b for a, b in zip(db.meter.snapshot(), before, strict=True))
             _, _, clips, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
-                                                          clips_before))
+                                                          clips_before, strict=True))
             new = await _new_clips(db.observe) - sum(c["clips_new"] for c in crawls)
             crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips,
                            "clips_new": new, "clips_rewritten": changes - new})
         await dep.close()
         return {"upsert": upsert, "crawls": crawls, "round_trips": db.meter.round_trips,
-                "by_kind": {k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v))
+                "by_kind": {k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v, strict=True))
                             for k, v in sorted(db.meter.by_kind.items())},
                 "calibration": Calibration.from_meter(db.meter, [(c["clip_rows_written"], c["clips_new"],
                                                                   c["clips_rewritten"]) for c in crawls])}
@@ -210,7 +210,7 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
         started = await dep.runner.crawl(scheduled_time=dep.clock.now())
         crawled[day] += started.jobs
         q = _queue_counts(dep.runner)
-        sent, retried, invocations = (a - b for a, b in zip(q, last_q))
+        sent, retried, invocations = (a - b for a, b in zip(q, last_q, strict=True))
         last_q = q
         new_so_far = await _new_clips(sqlite.all)
         new, last_new = new_so_far - last_new, new_so_far
@@ -411,7 +411,7 @@ def render(report: dict[str, Any]) -> str:
             cells.append(f"{q['used']:,.0f} | {q['headroom']:.0%}{' **exceeded**' if q['exceeded'] else ''}")
         lines.append(f"| {quota['metric']} | {quota['quota']:,} | " + " | ".join(cells) + " |")
     lines.append("| helix_calls | – | " + " | ".join(f"{w['worst_day']['helix_calls']:,.0f} | –" for w in weeks) + " |")
-    lines += ["", (f"## Deleted clips and games (a tenth of all clips deleted within 60 days of creation; "
+    lines += ["", ("## Deleted clips and games (a tenth of all clips deleted within 60 days of creation; "
                    "checks of clips out of the lookback ride on each streamer's completed crawl)"), "",
               "| | " + " | ".join(w["schedule"] for w in weeks) + " |", "|---" + "|---:" * len(weeks) + "|"]
     for label, pick in (("Get Clips by id calls/day, mean", lambda u: _mean(u, "by_id")),

@@ -14,12 +14,12 @@ from shared import messages, redaction, store
 from shared.batch import run_statement
 from shared.budget import EXTERNAL, INTERNAL, Budget
 from shared.config import Settings
-from shared.errors import BudgetExhausted, MalformedMessage
+from shared.errors import BudgetExhausted, ConfigError, DatabaseError, MalformedMessage, QueueError
 from shared.fanout import fan_out
-from shared.logs import EventLog, Redactor
+from shared.logs import EventLog, Redactor, log_bug
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
-from shared.ports import Clock, Database, OutgoingMessage, QueueSender, Row
+from shared.ports import Clock, OutgoingMessage, Ports, Row
 from shared.retry_policy import Action, Decision, decide
 from shared.states import Outcome, StopReason
 from shared.timefmt import to_rfc3339
@@ -41,29 +41,27 @@ class Verdict:
     run_finished: bool = False
 
 
-@dataclass
-class ConsumerPorts:
-    db: Database
-    queue: QueueSender
-    http: httpx.AsyncClient
-    clock: Clock
-
-
-async def handle_message(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
+async def handle_message(body: object, attempts: int, ports: Ports, settings: Settings,
                          rng: random.Random | None = None) -> Verdict:
     """Process one delivery. Never raises: bad input is dead-lettered and acked, errors become a retry."""
     redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
     try:
         return await _handle(body, attempts, ports, settings, rng, budget)
-    except Exception as exc:  # a bug, or D1 failing while a failure was recorded: the queue tries again
-        detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("message not handled, retried: %s", detail)
-        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail,
-                        budget)
+    except (DatabaseError, QueueError, BudgetExhausted) as exc:  # while a failure was recorded: tried again
+        return _not_handled(exc, settings, budget)
+    except Exception as exc:  # a bug: the queue tries again too, so the message is not lost
+        log_bug("consumer.handle_message", exc)
+        return _not_handled(exc, settings, budget)
 
 
-async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: Settings,
+def _not_handled(exc: Exception, settings: Settings, budget: Budget) -> Verdict:
+    detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
+    log.warning("message not handled, retried: %s", detail)
+    return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail, budget)
+
+
+async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
                   rng: random.Random | None, budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     queue = MeteredQueue(ports.queue, budget)
@@ -78,13 +76,16 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
 
     if isinstance(message, messages.FanOut):
         return await _fan_out(message, body, attempts, db, queue, ports, settings, events, jitter)
-    crawl = StreamerCrawl(message, db, ports.http, settings, ports.clock)
+    crawl = StreamerCrawl(message, db, _http(ports), settings, ports.clock)
     try:
         result = await crawl.run()
     except BudgetExhausted as exc:
         result = CrawlResult(Outcome.TRANSIENT, str(exc), job=crawl.job)
-    except Exception as exc:  # a D1 error, a bug: retry (and in the end fail) rather than crash
+    except (DatabaseError, QueueError) as exc:  # retry (and in the end fail) rather than crash
         log.warning("job %s: %s: %s", message.job_id, type(exc).__name__, exc)
+        result = CrawlResult(Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}", job=crawl.job)
+    except Exception as exc:  # a bug: retried and in the end failed like a D1 error, but logged as a bug
+        log_bug("consumer.crawl", exc, job_id=message.job_id)
         result = CrawlResult(Outcome.TRANSIENT, f"{type(exc).__name__}: {exc}", job=crawl.job)
     if crawl.helix is not None and crawl.helix.token is not None:
         redaction.remember(crawl.helix.token.access_token)  # a token minted here: a secret from now on
@@ -98,7 +99,7 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
                                          busy)
         try:
             await queue.send_batch([OutgoingMessage(continuation.encode(), decision.delay_seconds)])
-        except Exception as exc:
+        except QueueError as exc:
             # The job is queued in D1 with its progress; a retry of this message resumes it.
             log.warning("job %s: continuation not sent: %s", message.job_id, exc)
             decision = Decision(Action.RETRY, max(1, decision.delay_seconds))
@@ -114,7 +115,7 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
                 await _dead_letter(db, ports.clock, body, result.reason)
             else:
                 result.finished_run = await _fail_job(db, ports.clock, message, result.reason, body=body)
-        except Exception as exc:
+        except (DatabaseError, BudgetExhausted) as exc:
             log.warning("job %s: failure not recorded: %s", message.job_id, exc)
             return _logged(events, message, attempts, _verdict(Decision(Action.RETRY, settings.retry_delay_seconds),
                                                                result.outcome, result.reason, budget), budget)
@@ -125,15 +126,22 @@ async def _handle(body: object, attempts: int, ports: ConsumerPorts, settings: S
                                                        result.run_finished), budget)
 
 
+def _http(ports: Ports) -> httpx.AsyncClient:
+    """The HTTP client a crawl calls Twitch through; a consumer built without one is misconfigured."""
+    if ports.http is None:
+        raise ConfigError("the consumer's ports have no http client: a crawl calls Twitch")
+    return ports.http
+
+
 async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: MeteredDatabase,
-                   queue: MeteredQueue, ports: ConsumerPorts, settings: Settings, events: EventLog,
+                   queue: MeteredQueue, ports: Ports, settings: Settings, events: EventLog,
                    jitter: float) -> Verdict:
     """Enqueue one slice of a run's streamers (and hand on the rest)."""
     budget = db.budget
     try:
         sliced = await fan_out(db, queue, message.run_id, message.after, settings=settings, clock=ports.clock,
                                http=ports.http)
-    except Exception as exc:
+    except (DatabaseError, QueueError, BudgetExhausted) as exc:
         detail = f"fan-out of run {message.run_id} after {message.after!r}: {type(exc).__name__}: {exc}"
         decision = decide(Outcome.TRANSIENT, attempts=attempts, max_retries=settings.max_retries,
                           now=ports.clock.now(), base_delay=settings.retry_delay_seconds, jitter=jitter)
@@ -160,20 +168,26 @@ async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: Me
                     sliced.finished_run is not None)
 
 
-async def handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings) -> Verdict:
+async def handle_dead_letter(body: object, ports: Ports, settings: Settings) -> Verdict:
     """A dead-lettered message: record it and fail its job, so its run can finish. Never raises."""
     redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
     try:
         return await _handle_dead_letter(body, ports, settings, budget)
-    except Exception as exc:  # D1 failing: the dead-letter queue delivers it again
-        detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
-        log.warning("dead letter not recorded, retried: %s", detail)
-        return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail,
-                        budget)
+    except (DatabaseError, BudgetExhausted) as exc:  # D1 failing: the dead-letter queue delivers it again
+        return _dead_letter_not_recorded(exc, settings, budget)
+    except Exception as exc:  # a bug: delivered again too, so the dead letter is not lost
+        log_bug("consumer.handle_dead_letter", exc)
+        return _dead_letter_not_recorded(exc, settings, budget)
 
 
-async def _handle_dead_letter(body: object, ports: ConsumerPorts, settings: Settings,
+def _dead_letter_not_recorded(exc: Exception, settings: Settings, budget: Budget) -> Verdict:
+    detail = redaction.scrub(f"{type(exc).__name__}: {exc}")
+    log.warning("dead letter not recorded, retried: %s", detail)
+    return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail, budget)
+
+
+async def _handle_dead_letter(body: object, ports: Ports, settings: Settings,
                               budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     events = EventLog(Redactor.for_settings(settings))

@@ -15,8 +15,11 @@ from shared.batch import Batch, BatchResults
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
-from shared.errors import AuthFailed, BudgetExhausted, HelixError, LeaseLost, RateLimited, TransientHelixError
+from shared.errors import (AuthFailed, BudgetExhausted, DatabaseError, HelixError, LeaseLost, RateLimited,
+                           TransientHelixError)
 from shared.helix import AppToken, HelixClient, RateLimit
+from shared.limits import HOUR
+from shared.logs import log_bug
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
@@ -24,8 +27,7 @@ from shared.schedule import latest
 from shared.states import JobStatus, Outcome, StopReason
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
-from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,
-                            split_span)
+from shared.windows import HELIX_TIME_STEP, Window, crawl_range, next_window, on_grid, span_for, split_span
 
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
 # queue send for the continuation.
@@ -86,12 +88,18 @@ class StreamerCrawl:
             return await self._stop(Outcome.TRANSIENT, StopReason.HELIX_ERROR, str(exc))
         except LeaseLost as exc:
             return CrawlResult(Outcome.LEASE_LOST, str(exc), job=self.job)
-        except Exception as exc:  # a D1 error, a bug: hand the job back if D1 still answers
-            detail = f"{type(exc).__name__}: {exc}"
-            try:
-                return await self._stop(Outcome.TRANSIENT, StopReason.ERROR, detail)
-            except Exception:
-                return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
+        except DatabaseError as exc:  # hand the job back if D1 still answers
+            return await self._hand_back(exc)
+        except Exception as exc:  # a bug: handed back the same way, so the job is not lost, and logged as one
+            log_bug("consumer.crawl", exc, job_id=self.message.job_id)
+            return await self._hand_back(exc)
+
+    async def _hand_back(self, exc: Exception) -> CrawlResult:
+        detail = f"{type(exc).__name__}: {exc}"
+        try:
+            return await self._stop(Outcome.TRANSIENT, StopReason.ERROR, detail)
+        except (DatabaseError, BudgetExhausted):
+            return CrawlResult(Outcome.TRANSIENT, detail, job=self.job)
 
     async def _claim(self) -> CrawlResult | None:
         m = self.message

@@ -50,7 +50,7 @@ class Upkeep:
 
 def lookup(crawl: StreamerCrawl) -> Batch:
     """What the upkeep reads, sent with the job's last write: clips due for a check, games not named yet."""
-    settings, budget, job = crawl.settings, crawl.budget, crawl.job
+    settings, job = crawl.settings, crawl.job
     assert job is not None
     now = crawl.clock.now()
     since = job["crawl_from"] or to_rfc3339(crawl.crawl_range(job).start)  # unset until the first write

@@ -38,7 +38,7 @@ class WindowWalk:
              settings: Settings) -> Step:
         """Take one page (its clip ids and their creation times) and decide what comes next."""
         self.pages += 1
-        fresh = [(i, t) for i, t in zip(page_ids, created) if i not in self.ids]
+        fresh = [(i, t) for i, t in zip(page_ids, created, strict=True) if i not in self.ids]
         self.ids.update(i for i, _ in fresh)
         self.created.extend(t for _, t in fresh)
         self.clips += len(fresh)

@@ -14,7 +14,7 @@ import httpx
 
 from local.commands import COMMANDS, load
 from local.commands.common import DEFAULT_DB, db_path
-from local.sqlite_db import D1Error, missing_database
+from local.sqlite_db import missing_database
 from shared.errors import ClipCrawlerError
 from shared.logs import Redactor, configure
 from shared.redaction import process_redactor
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             if not os.path.exists(path):
                 raise missing_database(path)
         return int(args.handler(args, env))
-    except (ClipCrawlerError, D1Error) as exc:  # bad input, bad SQL, a database that cannot be used
+    except ClipCrawlerError as exc:  # bad input, bad SQL (a DatabaseError), a database that cannot be used
         return _fail(str(exc))
     except httpx.HTTPError as exc:
         where = exc.request.url if _has_request(exc) else "the service"
@@ -137,7 +137,7 @@ def _fail(message: str) -> int:
 
 def _has_request(exc: httpx.HTTPError) -> bool:
     try:
-        exc.request
+        _ = exc.request  # httpx raises RuntimeError when the error has no request
     except RuntimeError:
         return False
     return True

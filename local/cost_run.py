@@ -89,7 +89,7 @@ async def measure(settings: Settings, *, streamers: int = 200, crawls: int = 3, 
             q0 = _queue(runner)
             await runner.crawl(scheduled_time=clock.now())
             read1, written1 = db.meter.snapshot()
-            sent, retried, invocations = (a - b for a, b in zip(_queue(runner), q0))
+            sent, retried, invocations = (a - b for a, b in zip(_queue(runner), q0, strict=True))
             usages.append(Usage(worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
                                 d1_rows_read=read1 - read0, d1_rows_written=written1 - written0,
                                 helix_calls=counter.take()))
@@ -138,7 +138,7 @@ class _Crawl:
         self.clock.set(START + hour * HOUR)
         q0 = _queue(self.runner)
         started = await self.runner.crawl(scheduled_time=self.clock.now())
-        sent, retried, invocations = (a - b for a, b in zip(_queue(self.runner), q0))
+        sent, retried, invocations = (a - b for a, b in zip(_queue(self.runner), q0, strict=True))
         return Usage(worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
                      helix_calls=self.counter.take()), started.jobs
 
@@ -156,7 +156,7 @@ async def calibrate(settings: Settings, world: World, *, streamers: int, seed: i
             clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
             await crawl.tick(hour)
             _, _, clip_rows, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
-                                                              clips_before))
+                                                              clips_before, strict=True))
             new = await _new_clips(db.observe) - new_before
             new_before += new
             clip_crawls.append((clip_rows, new, changes - new))

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from consumer.core import ConsumerPorts
 from local.runner import LocalRunner
-from shared.ports import Database, Result, Row, Statement
+from shared.ports import Database, Ports, Result, Row, Statement
 
 
 class SimulatedCrash(asyncio.CancelledError):
@@ -106,6 +105,6 @@ class CrashingRunner(LocalRunner):
         self.crashes = crashes
 
     @property
-    def consumer_ports(self) -> ConsumerPorts:
+    def consumer_ports(self) -> Ports:
         ports = super().consumer_ports
         return replace(ports, db=self.crashes.wrap(ports.db))

@@ -31,7 +31,7 @@ class Cron:
         if len(parts) != 5:
             raise ConfigError(f"cron {expression!r} has {len(parts)} fields; "
                               "expected 5 (minute hour day month weekday)")
-        allowed = tuple(_field(part, *spec, expression) for part, spec in zip(parts, _FIELDS))
+        allowed = tuple(_field(part, *spec, expression) for part, spec in zip(parts, _FIELDS, strict=True))
         week = frozenset(d % 7 for d in allowed[4])  # 7 is Sunday too
         return cls(expression, (*allowed[:4], week), parts[2] == "*", parts[4] == "*")
 

@@ -89,7 +89,7 @@ class CountingDatabase:
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         results = await self.inner.batch(statements)
-        for statement, result in zip(statements, results):
+        for statement, result in zip(statements, results, strict=True):
             tally = self.tally.setdefault(kind_of(statement.sql), [0, 0])
             tally[0] += 1
             tally[1] += result.changes

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.errors import DatabaseError
 from shared.ports import BatchShortcuts, Result, Statement
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ SCHEMA = ROOT / "schema.sql"
 _LINE_LIMIT = 1 << 26  # one answer per line, and a page of clips read back can be large
 
 
-class D1BridgeError(RuntimeError):
+class D1BridgeError(DatabaseError):
     """Miniflare's D1 refused a batch, or the bridge process is gone."""
 
 
@@ -134,7 +135,7 @@ class MiniflareD1(BatchShortcuts):
         results = await self._request(statements)
         self.calls += 1
         self.meter.round_trips += 1
-        for statement, result in zip(statements, results):
+        for statement, result in zip(statements, results, strict=True):
             self.meter.add(statement, result)
         return results
 

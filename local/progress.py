@@ -48,7 +48,7 @@ class Progress:
             await self.draw()
             try:
                 await asyncio.wait_for(self._stop.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def draw(self) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from shared.errors import QueueError
 from shared.ports import Clock, OutgoingMessage
 
 logger = logging.getLogger("clipcrawler.queue")
@@ -25,7 +26,7 @@ MAX_RETRIES = 100
 MAX_CONCURRENCY = 250
 
 
-class QueueLimitError(ValueError):
+class QueueLimitError(QueueError, ValueError):
     """A send or retry broke one of Cloudflare Queues' limits."""
 
     def __init__(self, what: str, size: int, limit: int) -> None:

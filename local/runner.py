@@ -11,12 +11,12 @@ from typing import Any
 
 import httpx
 
-from consumer.core import ConsumerPorts, Verdict, handle_dead_letter, handle_message
+from consumer.core import Verdict, handle_dead_letter, handle_message
 from consumer.dispatch import process_batch
 from local.queue import ConsumerSettings, QueueBatch, SimulatedQueue
-from producer.core import ProducerPorts, RunStarted, start_run
+from producer.core import RunStarted, start_run
 from shared.config import Settings
-from shared.ports import BatchShortcuts, Clock, Database, Result, Statement
+from shared.ports import BatchShortcuts, Clock, Database, Ports, Result, Statement
 from shared.states import JobStatus
 from shared.timefmt import to_rfc3339
 
@@ -116,13 +116,13 @@ class LocalRunner:
         self._on_verdict: Callable[[Verdict | None], Any] | None = None
 
     @property
-    def consumer_ports(self) -> ConsumerPorts:
-        return ConsumerPorts(self.leases, self.queue, self.http, self.clock)
+    def consumer_ports(self) -> Ports:
+        return Ports(db=self.leases, queue=self.queue, clock=self.clock, http=self.http)
 
     async def tick(self, scheduled_time: float | None = None,
                    streamer_ids: Sequence[str] | None = None) -> RunStarted:
         """One producer invocation: a cron tick for `scheduled_time`, or a manual kick."""
-        ports = ProducerPorts(self.db, self.queue, self.clock, self.http)
+        ports = Ports(db=self.db, queue=self.queue, clock=self.clock, http=self.http)
         return await start_run(ports, self.settings, scheduled_time=scheduled_time, streamer_ids=streamer_ids)
 
     async def drain(self, on_verdict: Callable[[Verdict | None], Any] | None = None) -> None:

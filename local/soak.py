@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from consumer.core import ConsumerPorts
 from local.clock import VirtualClock
 from local.crash import ConsumerCrashes, CrashInjector, CrashingRunner
 from local.emulated import EMULATOR_URL, emulator_settings
@@ -27,7 +26,7 @@ from local.sqlite_db import SqliteDatabase
 from producer.streamers import add_streamers
 from shared.config import Settings
 from shared.errors import ConfigError
-from shared.ports import Database, OutgoingMessage, QueueSender, Result, Row, Statement
+from shared.ports import Database, OutgoingMessage, Ports, QueueSender, Result, Row, Statement
 from shared.states import UNFINISHED_JOBS, JobStatus
 from shared.timefmt import parse_rfc3339
 
@@ -343,7 +342,7 @@ class _SoakRunner(CrashingRunner):
         self.tallies = tallies
 
     @property
-    def consumer_ports(self) -> ConsumerPorts:
+    def consumer_ports(self) -> Ports:
         # Read once per message, inside the invocation's task; batches hold one message.
         tally = _Tally()
         self.tallies.append(tally)

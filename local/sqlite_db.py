@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import aiosqlite
 
+from shared.errors import DatabaseError
 from shared.ports import BatchShortcuts, Result, Statement
 
 # aiosqlite logs every statement with its parameters at DEBUG, the app token included: never let it.
@@ -29,7 +30,7 @@ D1_MAX_SQL_BYTES = 100_000
 BUSY_TIMEOUT_MS = 5000
 
 
-class D1Error(RuntimeError):
+class D1Error(DatabaseError):
     """What D1 raises for a failed statement: the batch is rolled back whole."""
 
 

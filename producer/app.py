@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,33 +16,10 @@ from producer import dashboard
 from producer.api import clips, openapi, runs, streamers
 from producer.api.errors import ApiError, to_response
 from producer.auth import check_token_strength
-from producer.throttle import AuthThrottle, FailureCounter, check_bearer
-from shared.config import Settings
-from shared.errors import ConfigError
-from shared.logs import EventLog, Redactor
-from shared.ports import Clock, Database, QueueSender
-
-
-@dataclass
-class AppContext:
-    """What a request needs: the ports, the settings and the API token (a secret)."""
-
-    db: Database
-    queue: QueueSender
-    clock: Clock
-    settings: Settings
-    api_token: str
-    http: httpx.AsyncClient | None = None
-    behind_cloudflare: bool = False  # a Worker: trust CF-Connecting-IP as the caller's address
-    failure_counter: FailureCounter | None = None  # the Rate Limiting binding, when the Worker has one
-
-    def __repr__(self) -> str:
-        return f"AppContext(settings={self.settings!r})"
-
-
-# Production builds the context from the Worker's env (request.scope["env"]); local code passes one in.
-ContextFactory = Callable[[Request], Awaitable[AppContext]]
-Handler = Callable[[Request, AppContext], Awaitable[Response]]
+from producer.context import AppContext, ContextFactory, Handler
+from producer.throttle import AuthThrottle, check_bearer
+from shared.errors import ConfigError, DatabaseError
+from shared.logs import EventLog, Redactor, log_bug
 
 
 def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory,
@@ -100,7 +74,7 @@ def create_app(context_factory: ContextFactory, *, throttle: AuthThrottle | None
         *dashboard.routes(context_factory, throttle),
     ]
     return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={
-        ApiError: _api_error, HTTPException: _http_error, Exception: _server_error})
+        ApiError: _api_error, HTTPException: _http_error, DatabaseError: _database_error, Exception: _server_error})
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -118,10 +92,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return await _api_error(request, ApiError(exc.status_code, message, headers=dict(exc.headers or {})))
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
+async def _database_error(request: Request, exc: Exception) -> Response:
     # The exception text can quote anything (SQL, a URL); only its type leaves the process unmasked.
     EventLog(Redactor()).emit("request_failed", level=logging.ERROR, method=request.method,
                               path=request.url.path, error=type(exc).__name__)
+    return await _internal_error(request, exc)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log_bug("producer.request", exc, method=request.method, path=request.url.path)
+    return await _internal_error(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
     failure = ApiError(500, f"internal error ({type(exc).__name__}); see the Worker's logs")
     if dashboard.is_page(request):
         return await dashboard.error_page(request, failure)

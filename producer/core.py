@@ -7,33 +7,24 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import httpx
-
 from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
 from shared.config import Settings
-from shared.fanout import fan_out
 from shared.helix import AppToken, HelixClient
-from shared.logs import EventLog, Redactor
+from shared.errors import BudgetExhausted, HelixError
+from shared.logs import EventLog, Redactor, log_bug
+from shared.fanout import fan_out
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
-from shared.ports import Clock, Database, OutgoingMessage, QueueSender
+from shared.ports import OutgoingMessage, Ports, Row
 from shared.states import RunStatus
 from shared.timefmt import align_down, to_rfc3339
 from shared.windows import Window
 
 log = logging.getLogger("clipcrawler.producer")
 SWEEP_LIMIT = 100  # stale jobs re-sent per tick: one queue send
-
-
-@dataclass
-class ProducerPorts:
-    db: Database
-    queue: QueueSender
-    clock: Clock
-    http: httpx.AsyncClient | None = None  # to mint the app token once per run, not once per consumer
 
 
 @dataclass(frozen=True)
@@ -53,7 +44,7 @@ def slot_key(scheduled_time: float) -> str:
     return "cron:" + to_rfc3339(align_down(scheduled_time, 60))
 
 
-async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time: float | None = None,
+async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float | None = None,
                     streamer_ids: Sequence[str] | None = None, backfill: Window | None = None) -> RunStarted:
     """A cron tick (`scheduled_time` given) or a manual kick (always a new run).
 
@@ -90,7 +81,8 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in opened.rows("stale")]
     resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in opened.rows("stuck") if int(r["id"]) != run_id]
     if resend or resume:
-        await queue.send_batch([OutgoingMessage(m.encode()) for m in [*resend, *resume]])
+        sweep: list[CrawlJob | FanOut] = [*resend, *resume]
+        await queue.send_batch([OutgoingMessage(m.encode()) for m in sweep])
 
     try:
         sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http,
@@ -111,8 +103,8 @@ async def start_run(ports: ProducerPorts, settings: Settings, *, scheduled_time:
     return RunStarted(run_id, True, sliced.jobs, len(resend), sliced.finished_run is not None, budget.total)
 
 
-async def _fresh_token(ports: ProducerPorts, settings: Settings, budget: Budget,
-                       rows: list[dict]) -> AppToken | None:
+async def _fresh_token(ports: Ports, settings: Settings, budget: Budget,
+                       rows: list[Row]) -> AppToken | None:
     """Mint the app token here when it is missing or near expiry, so consumers don't all mint at once."""
     if ports.http is None or not (settings.twitch_client_id and settings.twitch_client_secret):
         return None
@@ -122,6 +114,9 @@ async def _fresh_token(ports: ProducerPorts, settings: Settings, budget: Budget,
     helix = HelixClient(ports.http, settings, budget, ports.clock)
     try:
         return await helix.mint_token()
-    except Exception as exc:  # consumers mint on their own if this fails; the run goes on
+    except (HelixError, BudgetExhausted) as exc:  # consumers mint on their own if this fails; the run goes on
         log.warning("token not minted by the producer: %s", exc)
+        return None
+    except Exception as exc:  # a bug: the run still goes on, as above
+        log_bug("producer.mint_token", exc)
         return None

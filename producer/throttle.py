@@ -13,31 +13,22 @@ import ipaddress
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
 
 from producer import auth
 from producer.api.errors import ApiError
+from producer.context import AppContext, FailureCounter
 from shared.errors import ClipCrawlerError
 from shared.logs import EventLog, Redactor
 from shared.batch import Batch
 from shared.ports import Database, Statement
-
-if TYPE_CHECKING:
-    from producer.app import AppContext
 
 FAILURES_ALLOWED = 10  # per client per window: enough for a mistyped token, far too few to guess one
 WINDOW_SECONDS = 60
 MAX_TRACKED_CLIENTS = 10_000  # the in-memory counter forgets the oldest windows past this
 MAX_BLOCK_WRITES = 20  # block rows written to D1 per window at most, however many addresses flood
 IPV6_PREFIX = 64  # one IPv6 client is its /64: a host holds a whole one, and would rotate through it
-
-
-class FailureCounter(Protocol):
-    async def over_limit(self, client: str, now: float) -> bool:
-        """Count one failure for `client`; True once it has failed more than allowed in the window."""
-        ...
 
 
 @dataclass
@@ -134,9 +125,9 @@ async def check_bearer(request: Request, context: AppContext, throttle: AuthThro
     auth.require_token(context.api_token)
     if not auth.bearer_given(request):
         return False  # no credential is no guess: nothing to count
-    client, now = client_of(request, context.behind_cloudflare), context.clock.now()
-    await throttle.refuse_if_blocked(context.db, client, now)
+    client, now = client_of(request, context.behind_cloudflare), context.ports.clock.now()
+    await throttle.refuse_if_blocked(context.ports.db, client, now)
     if auth.bearer_ok(request, context.api_token):
         return True
-    await throttle.failed(context.db, client, now, context.failure_counter)
+    await throttle.failed(context.ports.db, client, now, context.failure_counter)
     return False

@@ -24,8 +24,8 @@ import httpx
 
 from shared.clock import SystemClock
 from shared.config import Settings
-from shared.errors import ClipCrawlerError, ConfigError
-from shared.ports import Clock, OutgoingMessage, Result, Row, Statement
+from shared.errors import ClipCrawlerError, ConfigError, DatabaseError, QueueError
+from shared.ports import OutgoingMessage, Ports, Result, Row, Statement
 
 DB_BINDING = "DB"
 QUEUE_BINDING = "JOBS"
@@ -48,6 +48,14 @@ MAX_BINDABLE_INTEGER = MAX_SAFE_INTEGER - 1
 
 class BindingError(ClipCrawlerError):
     """A binding call failed; the message names the call, never the bound values (they may be secrets)."""
+
+
+class D1BindingError(BindingError, DatabaseError):
+    """The D1 binding refused a statement, failed, or answered something unusable."""
+
+
+class QueueBindingError(BindingError, QueueError):
+    """The Queues binding refused a send, or the send cannot fit its limits."""
 
 
 # --- JS interop ------------------------------------------------------------------------------------
@@ -120,28 +128,32 @@ class D1Database:
             return []
         prepared = [self._prepare(s) for s in statements]
         argument = _to_js(prepared) if self._raw else prepared
-        answer = await _call(f"D1 batch() of {len(statements)} statements", self._binding.batch, argument)
+        what = f"D1 batch() of {len(statements)} statements"
+        answer = await _call(what, D1BindingError, self._binding.batch, argument)
         results = to_py(answer)
         if not isinstance(results, list) or len(results) != len(statements):
             count = len(results) if isinstance(results, list) else type(results).__name__
-            raise BindingError(f"D1 batch() of {len(statements)} statements answered {count} results")
+            raise D1BindingError(f"D1 batch() of {len(statements)} statements answered {count} results")
         return [_result(r) for r in results]
 
     def _prepare(self, statement: Statement) -> Any:
         values = [_bind_value(v, i, statement.sql) for i, v in enumerate(statement.params, 1)]
-        return self._binding.prepare(statement.sql).bind(*values)
+        try:  # prepare() and bind() throw at once, e.g. on a binding the runtime has torn down
+            return self._binding.prepare(statement.sql).bind(*values)
+        except Exception as exc:
+            raise D1BindingError(f"D1 prepare() of {_preview(statement.sql)} failed: {exc}") from exc
 
     async def _execute(self, op: str, statement: Statement) -> Any:
         prepared = self._prepare(statement)
-        return await _call(f"D1 {op}() of {_preview(statement.sql)}", getattr(prepared, op))
+        return await _call(f"D1 {op}() of {_preview(statement.sql)}", D1BindingError, getattr(prepared, op))
 
 
-async def _call(what: str, method: Any, *args: Any) -> Any:
-    """Await a binding call; its JS error becomes a BindingError saying which call failed."""
+async def _call(what: str, error: type[BindingError], method: Any, *args: Any) -> Any:
+    """Await a binding call; its JS error becomes `error` (a BindingError) saying which call failed."""
     try:
         return await method(*args)
     except Exception as exc:
-        raise BindingError(f"{what} failed: {exc}") from exc
+        raise error(f"{what} failed: {exc}") from exc
 
 
 def _bind_value(value: Any, position: int, sql: str) -> Any:
@@ -152,17 +164,17 @@ def _bind_value(value: Any, position: int, sql: str) -> Any:
         return int(value)
     if isinstance(value, int):
         if abs(value) > MAX_BINDABLE_INTEGER:
-            raise BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
+            raise D1BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
                                f"(statement: {_preview(sql)})")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise BindingError(f"parameter {position} ({value}) is not a finite number "
+            raise D1BindingError(f"parameter {position} ({value}) is not a finite number "
                                f"(statement: {_preview(sql)})")
         return value
     if isinstance(value, str):
         return str(value)  # a StrEnum (shared.states) as the plain string it stands for
-    raise BindingError(f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
+    raise D1BindingError(f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
                        f"and text here (statement: {_preview(sql)})")
 
 
@@ -195,7 +207,7 @@ class RateLimitBinding:
         """Count one failure for `client`; True once the binding's limit for its period is spent."""
         options = {"key": client}
         argument = _to_js(options) if _is_js(self._binding) else options
-        outcome = to_py(await _call("Rate Limiting limit()", self._binding.limit, argument))
+        outcome = to_py(await _call("Rate Limiting limit()", BindingError, self._binding.limit, argument))
         return not (isinstance(outcome, dict) and outcome.get("success"))
 
 
@@ -217,8 +229,8 @@ class QueueBinding:
         """
         for chunk in _send_chunks(messages):
             entries = [{"body": m.body, "delaySeconds": _delay(m.delay_seconds)} for m in chunk]
-            await _call(f"queue sendBatch() of {len(entries)} messages", self._binding.sendBatch,
-                        _to_js(entries) if self._raw else entries)
+            await _call(f"queue sendBatch() of {len(entries)} messages", QueueBindingError,
+                        self._binding.sendBatch, _to_js(entries) if self._raw else entries)
 
 
 def _send_chunks(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingMessage]]:
@@ -227,8 +239,8 @@ def _send_chunks(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingM
     for message in messages:
         bytes_ = len(json.dumps(message.body, separators=(",", ":")).encode()) + MESSAGE_OVERHEAD_BYTES
         if bytes_ > MAX_MESSAGE_BYTES:
-            raise BindingError(f"a queue message of {bytes_} bytes exceeds the {MAX_MESSAGE_BYTES}-byte "
-                               f"limit")
+            raise QueueBindingError(f"a queue message of {bytes_} bytes exceeds the {MAX_MESSAGE_BYTES}-byte "
+                                    "limit")
         if chunk and (len(chunk) == MAX_SEND_MESSAGES or size + bytes_ > MAX_SEND_BYTES):
             yield chunk
             chunk, size = [], 0
@@ -333,32 +345,36 @@ def fetch_client() -> httpx.AsyncClient:
 
 # --- env -> ports ----------------------------------------------------------------------------------
 
-@dataclass
-class WorkerPorts:
-    """Everything an invocation needs, built from the Worker's env."""
+@dataclass(frozen=True, kw_only=True)
+class WorkerEnv:
+    """Everything an invocation gets from the Worker's env: the core's ports and what sits beside them."""
 
-    db: D1Database
-    queue: QueueBinding
-    clock: Clock
-    http: httpx.AsyncClient
+    ports: Ports
     settings: Settings
     api_token: str
     dead_letter_queue: str
     auth_limiter: RateLimitBinding | None = None
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The ports' fetch() client, which the entry closes when the invocation ends."""
+        if self.ports.http is None:  # worker_env always gives one; a hand-built WorkerEnv may not
+            raise ConfigError("this WorkerEnv's ports have no http client")
+        return self.ports.http
+
     def __repr__(self) -> str:
-        return f"WorkerPorts(settings={self.settings!r}, dead_letter_queue={self.dead_letter_queue!r})"
+        return f"WorkerEnv(settings={self.settings!r}, dead_letter_queue={self.dead_letter_queue!r})"
 
 
-def worker_ports(env: Any) -> WorkerPorts:
+def worker_env(env: Any) -> WorkerEnv:
     """The one conversion from a Worker's env (bindings, [vars], secrets) to the core's ports."""
     settings = Settings.from_env(env_vars(env))
-    db = D1Database(_binding(env, DB_BINDING, "[[d1_databases]]"))
-    queue = QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]"))
-    return WorkerPorts(db=db, queue=queue, clock=SystemClock(), http=fetch_client(), settings=settings,
-                       api_token=_var(env, API_TOKEN_VAR) or "",
-                       dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
-                       auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding))
+    ports = Ports(db=D1Database(_binding(env, DB_BINDING, "[[d1_databases]]")),
+                  queue=QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]")),
+                  clock=SystemClock(), http=fetch_client())
+    return WorkerEnv(ports=ports, settings=settings, api_token=_var(env, API_TOKEN_VAR) or "",
+                     dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
+                     auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding))
 
 
 def env_vars(env: Any) -> dict[str, str]:

@@ -47,7 +47,7 @@ def parse_clip(raw: Any) -> dict[str, Any]:
     """One Helix clip -> a row, or InvalidInput naming the field at fault."""
     if not isinstance(raw, dict):
         raise InvalidInput(f"not an object: {type(raw).__name__}")
-    row = {name: _text(raw, name, required=True) for name in _TEXT_FIELDS}
+    row: dict[str, Any] = {name: _text(raw, name, required=True) for name in _TEXT_FIELDS}
     for name in _IDS:
         if not row[name]:
             raise InvalidInput(f"field {name!r} is empty")

@@ -105,8 +105,8 @@ class Settings:
                      "view_count_step", "view_count_max_age_hours"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
-        self.tiers  # parsed here so a bad value fails at start, not mid-crawl
-        self.check_schedule
+        _ = self.tiers  # parsed here so a bad value fails at start, not mid-crawl
+        _ = self.check_schedule
         for name in ("verify_external_share", "verify_internal_share"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be a share in [0, 1]")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.redaction import scrub
+
 
 class ClipCrawlerError(Exception):
     """Base of every error the crawler raises on purpose."""
@@ -19,6 +21,15 @@ class MalformedMessage(InvalidInput):
     """A queue message body cannot be decoded; retrying it cannot help."""
 
 
+class DatabaseError(ClipCrawlerError):
+    """The database (D1, or a local stand-in) refused a statement or could not be reached; every adapter
+    raises this, so the core tells "the database failed" from a bug. A failed batch applied nothing."""
+
+
+class QueueError(ClipCrawlerError):
+    """The queue refused a send or could not be reached; nothing of that send was enqueued."""
+
+
 class BudgetExhausted(ClipCrawlerError):
     """The next subrequest would exceed this invocation's budget."""
 
@@ -34,8 +45,6 @@ class HelixError(ClipCrawlerError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         # Twitch's error text can repeat the request (client_secret=...); this text is stored in D1,
         # returned by the API and printed by the CLI, so it is scrubbed where it is made.
-        from shared.redaction import scrub  # here: shared.redaction imports shared.config, which imports this
-
         super().__init__(scrub(message))
         self.status = status
 

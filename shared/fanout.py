@@ -75,7 +75,7 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
                     started=parse_rfc3339(run["created_at"]), limit=_limit(token, settings),
                     share=settings.ratelimit_share)
     messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode(), delay)
-                for j, delay in zip(queued, delays)]
+                for j, delay in zip(queued, delays, strict=True)]
     if more:
         messages.append(OutgoingMessage(FanOut(run_id, str(bounds["last"])).encode()))
     if messages:

@@ -10,8 +10,8 @@ from typing import Any
 from shared import redaction
 from shared.redaction import MASK, MIN_SECRET_LENGTH, Redactor
 
-__all__ = ["MASK", "MIN_SECRET_LENGTH", "EventLog", "RedactingFilter", "Redactor", "SecretGuard", "configure",
-           "event_fields", "guard"]
+__all__ = ["BUG_EVENT", "MASK", "MIN_SECRET_LENGTH", "EventLog", "RedactingFilter", "Redactor", "SecretGuard",
+           "configure", "event_fields", "guard", "log_bug"]
 
 EVENTS_LOGGER = "clipcrawler.events"
 
@@ -111,3 +111,16 @@ def configure(redactor: Redactor, *, level: int = logging.INFO, stream: Any = No
     logger.addHandler(handler)
     logger.setLevel(level)
     return handler
+
+
+BUG_EVENT = "bug"
+
+
+def log_bug(where: str, exc: BaseException, **fields: Any) -> None:
+    """Log an exception no port raises on purpose as the `bug` event (its type, its text scrubbed), at ERROR.
+
+    So a bug is told apart from "the database failed", while the caller still keeps the message.
+    """
+    events = EventLog(redaction.process_redactor())
+    events.emit(BUG_EVENT, level=logging.ERROR, where=where, error_type=type(exc).__name__,
+                error=redaction.scrub(str(exc)), **fields)

@@ -97,7 +97,7 @@ def decode(body: Any) -> Message:
         if not isinstance(value, kind_of) or isinstance(value, bool):
             raise MalformedMessage(f"{kind} message field {name!r} must be {kind_of.__name__}, "
                                    f"got {_shown(value)}")
-        if kind_of is int and int(value) < 0:
+        if kind_of is int and isinstance(value, int) and value < 0:
             raise MalformedMessage(f"{kind} message field {name!r} must not be negative, got {value}")
         if kind_of is str and not str(value).strip() and name not in _MAY_BE_EMPTY:
             raise MalformedMessage(f"{kind} message field {name!r} is empty")

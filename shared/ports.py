@@ -1,10 +1,12 @@
-"""The ports the core talks through: a D1-shaped database, a queue sender and a clock."""
+"""The ports the core talks through: a D1-shaped database, a queue sender, a clock and an HTTP client."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import httpx
 
 Row = dict[str, Any]
 
@@ -77,3 +79,13 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ports:
+    """The one set of ports both Workers and the local side hand the core (always by keyword)."""
+
+    db: Database
+    queue: QueueSender
+    clock: Clock
+    http: httpx.AsyncClient | None = None  # None: no Twitch calls (the producer then mints no token)

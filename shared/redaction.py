@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
-
-from shared.config import Settings
+from typing import Any, Protocol
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # shorter "secrets" would mask ordinary words and numbers
@@ -28,6 +26,16 @@ _SECRET_TEXT = [
 ]
 
 
+class SecretSettings(Protocol):
+    """The settings' secret fields; Settings fits (imported, it would cycle: config -> errors -> here)."""
+
+    @property
+    def twitch_client_secret(self) -> str: ...
+
+    @property
+    def webhook_url(self) -> str: ...
+
+
 class Redactor:
     """Masks known secret values, credential-shaped text, and fields named like credentials."""
 
@@ -37,7 +45,7 @@ class Redactor:
         self.secrets: tuple[str, ...] = tuple(sorted(kept, key=len, reverse=True))
 
     @classmethod
-    def for_settings(cls, settings: Settings, *extra: str) -> Redactor:
+    def for_settings(cls, settings: SecretSettings, *extra: str) -> Redactor:
         """Every secret the settings hold, plus `extra` ones (the API token, a minted app token)."""
         return cls([settings.twitch_client_secret, settings.webhook_url, *extra])
 
@@ -80,7 +88,7 @@ def remember(*secrets: str) -> None:
         _PROCESS = Redactor([*_PROCESS.secrets, *fresh])
 
 
-def remember_settings(settings: Settings, *extra: str) -> None:
+def remember_settings(settings: SecretSettings, *extra: str) -> None:
     """Remember every secret the settings hold, plus `extra` ones."""
     install(Redactor.for_settings(settings, *extra))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,9 @@ from referencing.jsonschema import DRAFT202012
 
 from local.commands.serve import HostRouter
 from local.emulator.app import Handler, Reply, helix_error
-from producer.app import AppContext, create_app
+from producer.app import create_app
+from producer.context import AppContext
+from shared.ports import Database, Ports
 from tests.conftest import Stack, StackFactory
 
 TOKEN = "api-token-Zq8vW2xN4rT6yU1iO3pA5s"
@@ -100,6 +102,12 @@ class Api:
     failing: FailingStreamers
     responses: list[httpx.Response] = field(default_factory=list)
 
+    def use(self, *, db: Database | None = None, **changes: Any) -> None:
+        """Answer from now on with another database (a recording wrapper, say) or other context fields."""
+        if db is not None:
+            changes["ports"] = replace(self.context.ports, db=db)
+        self.context = replace(self.context, **changes)
+
     async def request(self, method: str, path: str, *, token: str | None = TOKEN,
                       **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
@@ -152,15 +160,17 @@ async def make_api(make_stack: StackFactory) -> AsyncIterator[ApiFactory]:
                                  transport_wrapper=lambda emulator: HostRouter(
                                      {"hooks.test": httpx.MockTransport(webhook.handle)}, emulator),
                                  **settings)
-        context = AppContext(stack.db, stack.runner.queue, stack.clock, stack.settings, api_token,
-                             stack.http if with_http else None)
+        ports = Ports(db=stack.db, queue=stack.runner.queue, clock=stack.clock,
+                      http=stack.http if with_http else None)
+        context = AppContext(ports=ports, settings=stack.settings, api_token=api_token)
 
         async def factory(request: object) -> AppContext:
-            return context
+            return api.context  # read per request, so a test can swap it (Api.use)
 
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(factory)), base_url=base_url)
         clients.append(client)
-        return Api(stack, context, client, webhook, failing)
+        api = Api(stack, context, client, webhook, failing)
+        return api
 
     yield make
     for client in clients:

@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from producer.api import openapi
 from producer.api.validation import MAX_BODY_BYTES
-from producer.app import AppContext, create_app
+from producer.app import create_app
+from producer.context import AppContext
 from shared.errors import ConfigError
 from tests import api_support
 from tests.api_support import SPEC, SPEC_PATH, TOKEN, ApiFactory
@@ -242,7 +243,7 @@ async def test_every_read_the_app_makes_walks_an_index(make_api: ApiFactory) -> 
     api = await make_api(4)
     run_id = await api.fail_streamer("10000000")
     recording = RecordingDatabase(api.stack.db)
-    api.context.db = recording  # type: ignore[assignment]
+    api.use(db=recording)
     for path, params in (("/runs", {}), ("/runs", {"before": 5, "limit": 2}), (f"/runs/{run_id}", {}),
                          (f"/runs/{run_id}/jobs", {}),
                          (f"/runs/{run_id}/jobs", {"status": "failed", "after": 1}),

@@ -234,7 +234,7 @@ async def test_every_filter_combination_reads_one_index_range(seeded: tuple[Api,
     """No combination of filters, sort and cursor may scan clips (D1 bills every row a scan reads)."""
     api, _ = seeded
     recording = RecordingDatabase(api.stack.db)
-    api.context.db = recording  # type: ignore[assignment]
+    api.use(db=recording)
     for streamer, game, dates, featured, deleted, sort in itertools.product(
             [None, "10000000"], [None, "509658"], [None, "narrow", "wide"], [None, "true"],
             ["exclude", "include", "only"], ["newest", "views"]):

@@ -273,8 +273,8 @@ class CountingWrites:
 
 async def test_wrong_bearer_tokens_are_throttled_and_the_flood_costs_one_write(make_api: ApiFactory) -> None:
     api = await make_api(1)
-    counting = CountingWrites(api.context.db)
-    api.context.db = counting  # type: ignore[assignment]
+    counting = CountingWrites(api.context.ports.db)
+    api.use(db=counting)
     statuses = [(await api.get("/runs", token=f"guess-{i:04d}-xxxxxxxxxxxx")).status_code for i in range(300)]
     assert statuses[:FAILURES_ALLOWED] == [401] * FAILURES_ALLOWED
     assert set(statuses[FAILURES_ALLOWED:]) == {429}
@@ -288,9 +288,9 @@ async def test_wrong_bearer_tokens_are_throttled_and_the_flood_costs_one_write(m
 
 async def test_a_flood_from_many_addresses_writes_a_bounded_number_of_blocks(make_api: ApiFactory) -> None:
     api = await make_api(1)
-    api.context.behind_cloudflare = True
-    counting = CountingWrites(api.context.db)
-    api.context.db = counting  # type: ignore[assignment]
+    api.use(behind_cloudflare=True)
+    counting = CountingWrites(api.context.ports.db)
+    api.use(db=counting)
     for host in range(MAX_BLOCK_WRITES * 3):
         address = {"cf-connecting-ip": f"198.51.100.{host}"}
         statuses = [(await api.get("/runs", token="wrong-token-of-the-right-length", headers=address)).status_code
@@ -303,7 +303,7 @@ async def test_a_flood_from_many_addresses_writes_a_bounded_number_of_blocks(mak
 
 async def test_an_ipv6_client_is_its_slash_64(make_api: ApiFactory) -> None:
     api = await make_api(1)
-    api.context.behind_cloudflare = True
+    api.use(behind_cloudflare=True)
     for i in range(FAILURES_ALLOWED + 1):
         await api.get("/runs", token="wrong-token-of-the-right-length",
                       headers={"cf-connecting-ip": f"2001:db8:1:2::{i:x}"})

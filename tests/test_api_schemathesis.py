@@ -23,12 +23,13 @@ from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
-from producer.app import AppContext, create_app
+from producer.app import create_app
+from producer.context import AppContext
 from producer.streamers import add_streamers
 from producer.throttle import AuthThrottle, WindowCounter
 from shared.bindings import _bind_value
 from shared.config import Settings
-from shared.ports import Result, Statement
+from shared.ports import Ports, Result, Statement
 from tests.api_support import SPEC_PATH, TOKEN
 from tests.conftest import START
 
@@ -63,7 +64,8 @@ class LazyStack:
             runner = LocalRunner(db, http, merged, clock, concurrency=1)
             await add_streamers(db, http, merged, clock, [s.login for s in world.all_streamers()])
             await runner.crawl()
-            self.context = AppContext(db, runner.queue, clock, merged, TOKEN, http)
+            ports = Ports(db=db, queue=runner.queue, clock=clock, http=http)
+            self.context = AppContext(ports=ports, settings=merged, api_token=TOKEN)
         return self.context
 
 

@@ -90,7 +90,7 @@ async def test_adding_streamers_needs_twitch(make_api: ApiFactory) -> None:
     response = await offline.post("/streamers", json={"logins": ["streamer00000"]})
     assert response.status_code == 503
     api = await make_api(1)
-    api.context.settings = api.context.settings.with_(twitch_client_secret="")
+    api.use(settings=api.context.settings.with_(twitch_client_secret=""))
     await api.stack.db.run("DELETE FROM app_tokens")  # nothing cached: a token must be minted
     response = await api.post("/streamers", json={"logins": ["streamer00000"]})
     assert response.status_code == 503 and "TWITCH_CLIENT_SECRET" in response.json()["message"]

@@ -5,6 +5,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,11 +17,11 @@ from shared.bindings import (
     DeliveredMessage,
     JsFetchTransport,
     QueueBinding,
-    worker_ports,
+    worker_env,
 )
 from shared.budget import Budget
 from shared.config import Settings
-from shared.errors import ConfigError
+from shared.errors import ConfigError, DatabaseError, QueueError
 from shared.helix import HelixClient
 from shared.ports import OutgoingMessage, Statement
 from tests import workers_doubles as wd
@@ -166,6 +167,34 @@ async def test_a_failed_send_raises_binding_error(sdk: str) -> None:
         await QueueBinding(wd.queue_binding(sdk, recorder)).send_batch([OutgoingMessage({})])
 
 
+async def test_d1_failures_are_database_errors_and_queue_failures_queue_errors(sdk: str,
+                                                                              engine: wd.D1Engine) -> None:
+    db = D1Database(wd.d1_binding(sdk, engine))
+    engine.fail_when = lambda sql: "streamers" in sql
+    for call in (db.batch([Statement("SELECT * FROM streamers")]), db.all("SELECT * FROM streamers"),
+                 db.first("SELECT ? AS a", float("nan"))):
+        with pytest.raises(DatabaseError) as caught:
+            await call
+        assert not isinstance(caught.value, QueueError)
+    recorder = wd.QueueRecorder()
+    recorder.fail = True
+    with pytest.raises(QueueError) as refused:
+        await QueueBinding(wd.queue_binding(sdk, recorder)).send_batch([OutgoingMessage({})])
+    assert not isinstance(refused.value, DatabaseError)
+
+
+class TornDownD1:
+    """A D1 binding the runtime has torn down: prepare() itself throws, as Miniflare's poisoned stubs do."""
+
+    def prepare(self, sql: str) -> Any:
+        raise wd.JsException("Error", "Attempted to use poisoned stub")
+
+
+async def test_a_prepare_that_throws_is_a_database_error_naming_the_call() -> None:
+    with pytest.raises(DatabaseError, match=r"D1 prepare\(\) of SELECT 1 failed: .*poisoned stub"):
+        await D1Database(TornDownD1()).all("SELECT 1")
+
+
 # --- delivered messages ----------------------------------------------------------------------------
 
 def test_a_delivered_body_is_plain_python(sdk: str) -> None:
@@ -248,16 +277,16 @@ async def test_the_helix_client_runs_over_fetch_against_the_emulator(runtime: wd
 
 # --- env -> ports -----------------------------------------------------------------------------------
 
-def test_worker_ports_reads_bindings_vars_and_secrets(sdk: str, engine: wd.D1Engine) -> None:
+def test_worker_env_reads_bindings_vars_and_secrets(sdk: str, engine: wd.D1Engine) -> None:
     env = wd.env_of(sdk, DB=wd.d1_binding(sdk, engine), JOBS=wd.queue_binding(sdk, wd.QueueRecorder()),
                     CLIPCRAWLER_PLAN="paid", CLIPCRAWLER_PAGE_CAP="7", TWITCH_CLIENT_ID="cid",
                     TWITCH_CLIENT_SECRET="shh-secret", CLIPCRAWLER_API_TOKEN="api-token-value")
-    ports = worker_ports(env)
-    settings = ports.settings
+    worker = worker_env(env)
+    settings = worker.settings
     assert (settings.plan, settings.page_cap, settings.twitch_client_id) == ("paid", 7, "cid")
-    assert ports.settings.limits == (10_000, 1_000)
-    assert ports.api_token == "api-token-value" and ports.dead_letter_queue == "clipcrawler-jobs-dlq"
-    assert "shh-secret" not in repr(ports) and "api-token-value" not in repr(ports)
+    assert worker.settings.limits == (10_000, 1_000)
+    assert worker.api_token == "api-token-value" and worker.dead_letter_queue == "clipcrawler-jobs-dlq"
+    assert "shh-secret" not in repr(worker) and "api-token-value" not in repr(worker)
 
 
 def test_every_setting_has_an_env_var(sdk: str) -> None:
@@ -268,14 +297,14 @@ def test_every_setting_has_an_env_var(sdk: str) -> None:
 
 def test_a_missing_binding_is_a_config_error_naming_it(sdk: str, engine: wd.D1Engine) -> None:
     with pytest.raises(ConfigError, match=r"no binding named JOBS.*\[\[queues.producers\]\]"):
-        worker_ports(wd.env_of(sdk, DB=wd.d1_binding(sdk, engine)))
+        worker_env(wd.env_of(sdk, DB=wd.d1_binding(sdk, engine)))
 
 
 def test_a_bad_setting_is_a_config_error_naming_it(sdk: str, engine: wd.D1Engine) -> None:
     env = wd.env_of(sdk, DB=wd.d1_binding(sdk, engine), JOBS=wd.queue_binding(sdk, wd.QueueRecorder()),
                     CLIPCRAWLER_PLAN="gold")
     with pytest.raises(ConfigError, match="CLIPCRAWLER_PLAN has value 'gold'"):
-        worker_ports(env)
+        worker_env(env)
 
 
 def test_the_module_imports_and_converts_without_the_runtime() -> None:

@@ -6,12 +6,12 @@ from typing import Any
 import httpx
 import pytest
 
-from consumer.core import ConsumerPorts, handle_message
+from consumer.core import handle_message
 from local.clock import VirtualClock
 from local.sqlite_db import SqliteDatabase
-from producer.core import ProducerPorts, start_run
+from producer.core import start_run
 from shared.config import Settings
-from shared.ports import Statement
+from shared.ports import Ports
 from tests.scripted_helix import RecordingQueue, ScriptedHelix, make_clip
 
 NOW = 1_790_000_000.0
@@ -36,13 +36,15 @@ class Env:
         await self.db.run("INSERT OR IGNORE INTO games (id, name, fetched_at) VALUES ('509658', 'Just Chatting', ?)",
                           "2026-09-21T00:00:00Z")
         before = len(self.queue.sent)
-        await start_run(ProducerPorts(self.db, self.queue, self.clock), SETTINGS, streamer_ids=[streamer_id])
+        ports = Ports(db=self.db, queue=self.queue, clock=self.clock)
+        await start_run(ports, SETTINGS, streamer_ids=[streamer_id])
         return self.queue.sent[before].body
 
     async def handle(self, body: Any, attempts: int = 1, settings: Settings = SETTINGS) -> Any:
         http = httpx.AsyncClient(transport=httpx.MockTransport(self.helix))
         async with http:
-            return await handle_message(body, attempts, ConsumerPorts(self.db, self.queue, http, self.clock), settings)
+            ports = Ports(db=self.db, queue=self.queue, clock=self.clock, http=http)
+            return await handle_message(body, attempts, ports, settings)
 
     async def job(self) -> dict[str, Any]:
         row = await self.db.first("SELECT * FROM jobs ORDER BY id DESC LIMIT 1")
@@ -147,7 +149,7 @@ async def test_a_dead_letter_for_a_finished_job_records_nothing(env: Env) -> Non
     body = await env.job_message()
     await env.handle(body)
     async with httpx.AsyncClient() as http:
-        ports = ConsumerPorts(env.db, env.queue, http, env.clock)
+        ports = Ports(db=env.db, queue=env.queue, clock=env.clock, http=http)
         verdict = await handle_dead_letter(body, ports, SETTINGS)
     assert verdict.ack
     assert await env.db.all("SELECT * FROM dead_letters") == []
@@ -159,7 +161,7 @@ async def test_a_dead_letter_fails_its_job_once_and_records_it_once(env: Env) ->
 
     body = await env.job_message()
     async with httpx.AsyncClient() as http:
-        ports = ConsumerPorts(env.db, env.queue, http, env.clock)
+        ports = Ports(db=env.db, queue=env.queue, clock=env.clock, http=http)
         await handle_dead_letter(body, ports, SETTINGS)
         await handle_dead_letter(body, ports, SETTINGS)  # redelivered after a crash
     letters = await env.db.all("SELECT * FROM dead_letters")

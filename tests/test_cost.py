@@ -163,7 +163,7 @@ def test_cost_says_which_world_it_measured(tmp_path: Path) -> None:
     missing = tmp_path / "none.sqlite"
     done = cost_cli("--db", str(missing), "cost", "--streamers", "8", "--calibrate-streamers", "4")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"measured world: seed-like: 8 streamers, 2 streaming daily")
+    assert done.stdout.startswith("measured world: seed-like: 8 streamers, 2 streaming daily")
     assert f"{missing} has no active streamers" in done.stdout and "headroom" in done.stdout
     assert not missing.exists()  # measuring never creates a database
     busy = cost_cli("--db", str(missing), "cost", "--world", "busy", "--streamers", "3", "--crawls", "1")

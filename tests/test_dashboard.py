@@ -117,7 +117,7 @@ async def test_the_overview_shows_runs_chart_streamers_and_clips(make_api: ApiFa
     runs = await api.stack.db.all("SELECT * FROM runs ORDER BY id DESC")
     shown = table_rows(page, "runs")
     assert [row[0] for row in shown] == [str(r["id"]) for r in runs]
-    for row, run in zip(shown, runs):
+    for row, run in zip(shown, runs, strict=True):
         assert row[5:10] == [str(run[k]) for k in ("jobs_total", "jobs_done", "jobs_failed", "clips_new",
                                                        "clips_updated")]
     assert page.count("<svg") == 1 and len(re.findall(r'<g data-run="\d+">', page)) == len(runs)

@@ -173,7 +173,7 @@ async def test_the_pages_read_through_indexes_only(make_api: ApiFactory) -> None
     api, _ = await seeded(make_api, 60)
     await api.stack.runner.crawl()
     recording = RecordingDatabase(api.stack.db)
-    api.context.db = recording  # type: ignore[assignment]
+    api.use(db=recording)
     for params in ({}, {"sort": "views"}, {"streamer": "streamer00000", "game": "Chess"},
                    {"deleted": "only", "created_from": "2026-09-12"}, {"featured": "true", "sort": "views"}):
         page = await api.get("/ui/clips", params=params)

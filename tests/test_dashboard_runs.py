@@ -33,7 +33,7 @@ async def test_a_run_that_finished_with_failed_jobs_is_not_shown_as_a_clean_fini
     overview = (await api.get("/", token=None)).text
     statuses = {row[0]: row[1] for row in table_rows(overview, "runs")}
     assert statuses == {str(clean): "finished", str(failed): "finished, 25% failed"}
-    assert f'<span class="badge finished">finished</span>' in overview
+    assert '<span class="badge finished">finished</span>' in overview
     assert 'class="badge finished-failed" title="1 of 4 jobs failed"' in overview
     page = (await api.get(f"/ui/runs/{failed}", token=None)).text
     assert re.search(r"<h1>Run \d+ <span class=\"badge finished-failed\"", page)

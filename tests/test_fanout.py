@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from consumer.core import ConsumerPorts, handle_message
+from consumer.core import handle_message
 from local.clock import VirtualClock
 from local.sqlite_db import SqliteDatabase
-from producer.core import ProducerPorts, start_run
+from producer.core import start_run
 from shared.config import Settings
 from shared.fanout import spread
 from shared.messages import CrawlJob, FanOut, decode
+from shared.ports import Ports
 from tests.scripted_helix import RecordingQueue
 
 NOW = 1_790_000_000.0
@@ -45,7 +46,8 @@ async def drain_fan_outs(db: SqliteDatabase, queue: RecordingQueue, settings: Se
             if message.body["type"] != "fanout":
                 crawl.append(message)
                 continue
-            verdict = await handle_message(message.body, 1, ConsumerPorts(db, queue, http, clock), settings)
+            ports = Ports(db=db, queue=queue, clock=clock, http=http)
+            verdict = await handle_message(message.body, 1, ports, settings)
             assert verdict.ack, verdict
             used.append(verdict.internal)
     queue.sent = crawl
@@ -56,7 +58,7 @@ async def test_100000_streamers_fan_out_within_the_free_plan() -> None:
     db = await with_streamers(100_000)
     try:
         queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
-        started = await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
+        started = await start_run(Ports(db=db, queue=queue, clock=clock), settings, scheduled_time=NOW)
         assert started.subrequests <= 50 and started.jobs == 1_000
         used = await drain_fan_outs(db, queue, settings, clock)
         assert len(used) == 99 and max(used) <= 50
@@ -71,7 +73,7 @@ async def test_100000_streamers_fan_out_within_the_free_plan() -> None:
 
 async def test_a_duplicated_slice_enqueues_nothing_twice(db: SqliteDatabase) -> None:
     queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
-    await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
+    await start_run(Ports(db=db, queue=queue, clock=clock), settings, scheduled_time=NOW)
     fan_out = next(m for m in queue.sent if isinstance(decode(m.body), FanOut))
     queue.sent.append(fan_out)  # delivered twice
     await drain_fan_outs(db, queue, settings, clock)
@@ -82,10 +84,10 @@ async def test_a_duplicated_slice_enqueues_nothing_twice(db: SqliteDatabase) -> 
 
 async def test_a_fan_out_that_stopped_is_resumed_by_the_next_tick(db: SqliteDatabase) -> None:
     queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
-    first = await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=NOW)
+    first = await start_run(Ports(db=db, queue=queue, clock=clock), settings, scheduled_time=NOW)
     queue.sent = [m for m in queue.sent if not isinstance(decode(m.body), FanOut)]  # the slice message is lost
     clock.advance(settings.sweep_after_minutes * 60 + 60)
-    await start_run(ProducerPorts(db, queue, clock), settings, scheduled_time=clock.now())
+    await start_run(Ports(db=db, queue=queue, clock=clock), settings, scheduled_time=clock.now())
     resumed = [decode(m.body) for m in queue.sent if isinstance(decode(m.body), FanOut)]
     assert FanOut(first.run_id, "0000999") in resumed
     await drain_fan_outs(db, queue, settings, clock)
@@ -95,7 +97,7 @@ async def test_a_fan_out_that_stopped_is_resumed_by_the_next_tick(db: SqliteData
 
 async def test_a_manual_kick_for_listed_streamers_is_one_slice(db: SqliteDatabase) -> None:
     queue = RecordingQueue()
-    started = await start_run(ProducerPorts(db, queue, VirtualClock(NOW)), Settings(),
+    started = await start_run(Ports(db=db, queue=queue, clock=VirtualClock(NOW)), Settings(),
                               streamer_ids=["0000005", "0002000", "nope"])
     assert started.jobs == 2 and {decode(m.body).streamer_id for m in queue.sent} == {"0000005", "0002000"}
 

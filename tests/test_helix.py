@@ -18,8 +18,11 @@ SETTINGS = Settings(twitch_api_url="http://helix.test/helix", twitch_auth_url="h
 NOW = 1_790_000_000.0
 
 
+TOKEN = AppToken("tok", NOW + 86_400)
+
+
 def client(handler: Callable[[httpx.Request], httpx.Response], *, budget: Budget | None = None,
-           token: AppToken | None = AppToken("tok", NOW + 86_400)) -> HelixClient:
+           token: AppToken | None = TOKEN) -> HelixClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return HelixClient(http, SETTINGS, budget or Budget(50, 50), VirtualClock(NOW), token)
 
@@ -153,7 +156,7 @@ async def test_get_users_batches_by_100() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         logins = request.url.params.get_list("login")
         batches.append(len(logins))
-        return httpx.Response(200, json={"data": [{"id": str(i), "login": l} for i, l in enumerate(logins)]})
+        return httpx.Response(200, json={"data": [{"id": str(i), "login": name} for i, name in enumerate(logins)]})
 
     users = await client(handler).get_users(logins=[f"user{i}" for i in range(250)])
     assert batches == [100, 100, 50] and len(users) == 250

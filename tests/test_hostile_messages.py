@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from consumer.core import ConsumerPorts, Verdict, handle_dead_letter
+from consumer.core import Verdict, handle_dead_letter
 from local.sqlite_db import SqliteDatabase
+from shared.ports import Ports
 from tests.scripted_helix import make_clip
 from tests.test_consumer_core import SETTINGS, Env
 
@@ -26,7 +27,8 @@ async def env() -> AsyncIterator[Env]:
 
 async def dead_letter(env: Env, body: object) -> Verdict:
     async with httpx.AsyncClient(transport=httpx.MockTransport(env.helix)) as http:
-        return await handle_dead_letter(body, ConsumerPorts(env.db, env.queue, http, env.clock), SETTINGS)
+        ports = Ports(db=env.db, queue=env.queue, clock=env.clock, http=http)
+        return await handle_dead_letter(body, ports, SETTINGS)
 
 
 async def two_runs(env: Env) -> tuple[Body, Body]:

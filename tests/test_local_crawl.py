@@ -68,4 +68,4 @@ async def test_a_new_streamer_is_backfilled_in_windows_of_a_day(make_stack: Stac
     job = await stack.db.first("SELECT * FROM jobs LIMIT 1")
     assert parse_rfc3339(job["crawl_to"]) - parse_rfc3339(job["crawl_from"]) >= 4 * 86400
     assert job["helix_calls"] >= 4  # one window per day at least
-    assert set((await served_clips(stack))) == await stack.clip_ids()
+    assert set(await served_clips(stack)) == await stack.clip_ids()

@@ -50,7 +50,7 @@ def test_the_figure_is_the_best_of_every_cut(per_step: list[int], cap: int, page
     best = math.inf
     for mask in range(2 ** (len(per_step) - 1)):
         bounds = [0] + [i + 1 for i in range(len(per_step) - 1) if mask >> i & 1] + [len(per_step)]
-        counts = [sum(per_step[a:b]) for a, b in zip(bounds, bounds[1:])]
+        counts = [sum(per_step[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
         if max(counts) <= cap:
             best = min(best, sum(max(1, math.ceil(c / page)) for c in counts))
     assert fewest_calls(created, 0, end, cap, page) == best

@@ -7,9 +7,10 @@ import pytest
 
 from local.clock import VirtualClock
 from local.sqlite_db import SqliteDatabase
-from producer.core import ProducerPorts, slot_key, start_run
+from producer.core import slot_key, start_run
 from shared.config import Settings
 from shared.messages import decode
+from shared.ports import Ports
 from shared.windows import Window
 from tests.conftest import StackFactory
 from tests.scripted_helix import RecordingQueue
@@ -29,7 +30,8 @@ async def db() -> AsyncIterator[SqliteDatabase]:
 
 async def test_a_tick_creates_one_job_and_one_message_per_active_streamer(db: SqliteDatabase) -> None:
     queue = RecordingQueue()
-    started = await start_run(ProducerPorts(db, queue, VirtualClock(NOW)), Settings(), scheduled_time=NOW)
+    ports = Ports(db=db, queue=queue, clock=VirtualClock(NOW))
+    started = await start_run(ports, Settings(), scheduled_time=NOW)
     assert started.opened and started.jobs == 249 and queue.calls == 3  # sends of at most 100
     bodies = [decode(m.body) for m in queue.sent]
     assert len({b.streamer_id for b in bodies}) == 249 and "7" not in {b.streamer_id for b in bodies}
@@ -40,7 +42,7 @@ async def test_a_tick_creates_one_job_and_one_message_per_active_streamer(db: Sq
 
 async def test_the_same_cron_slot_opens_nothing_twice(db: SqliteDatabase) -> None:
     queue = RecordingQueue()
-    ports = ProducerPorts(db, queue, VirtualClock(NOW))
+    ports = Ports(db=db, queue=queue, clock=VirtualClock(NOW))
     first = await start_run(ports, Settings(), scheduled_time=NOW)
     again = await start_run(ports, Settings(), scheduled_time=NOW + 20)  # same minute, re-fired
     assert first.opened and not again.opened and again.run_id == first.run_id
@@ -50,7 +52,7 @@ async def test_the_same_cron_slot_opens_nothing_twice(db: SqliteDatabase) -> Non
 async def test_a_streamer_with_an_unfinished_job_gets_no_second_one(db: SqliteDatabase) -> None:
     queue = RecordingQueue()
     clock = VirtualClock(NOW)
-    ports = ProducerPorts(db, queue, clock)
+    ports = Ports(db=db, queue=queue, clock=clock)
     await start_run(ports, Settings(), scheduled_time=NOW)
     await db.run("UPDATE jobs SET status = 'done' WHERE streamer_id != '3'")
     clock.advance(3600)
@@ -61,7 +63,7 @@ async def test_a_streamer_with_an_unfinished_job_gets_no_second_one(db: SqliteDa
 
 async def test_manual_kicks_open_a_new_run_each_time_for_the_listed_streamers(db: SqliteDatabase) -> None:
     queue = RecordingQueue()
-    ports = ProducerPorts(db, queue, VirtualClock(NOW))
+    ports = Ports(db=db, queue=queue, clock=VirtualClock(NOW))
     a = await start_run(ports, Settings(), streamer_ids=["1", "2"])
     await db.run("UPDATE jobs SET status = 'done'")
     b = await start_run(ports, Settings(), streamer_ids=["1", "2", "7"])  # 7 is inactive
@@ -69,7 +71,7 @@ async def test_manual_kicks_open_a_new_run_each_time_for_the_listed_streamers(db
 
 
 async def test_a_backfill_fixes_the_jobs_range(db: SqliteDatabase) -> None:
-    ports = ProducerPorts(db, RecordingQueue(), VirtualClock(NOW))
+    ports = Ports(db=db, queue=RecordingQueue(), clock=VirtualClock(NOW))
     await start_run(ports, Settings(), streamer_ids=["1"], backfill=Window(NOW - 3 * 86400, NOW - 86400))
     job = await db.first("SELECT crawl_from, crawl_to FROM jobs")
     assert job == {"crawl_from": "2026-09-18T14:13:20Z", "crawl_to": "2026-09-20T14:13:20Z"}
@@ -77,7 +79,8 @@ async def test_a_backfill_fixes_the_jobs_range(db: SqliteDatabase) -> None:
 
 async def test_an_empty_run_is_finished_at_once(db: SqliteDatabase) -> None:
     await db.run("UPDATE streamers SET active = 0")
-    started = await start_run(ProducerPorts(db, RecordingQueue(), VirtualClock(NOW)), Settings(), scheduled_time=NOW)
+    ports = Ports(db=db, queue=RecordingQueue(), clock=VirtualClock(NOW))
+    started = await start_run(ports, Settings(), scheduled_time=NOW)
     assert started.finished and started.jobs == 0
     assert (await db.first("SELECT status FROM runs"))["status"] == "finished"
 
@@ -86,7 +89,7 @@ async def test_stale_jobs_are_resent_by_a_later_tick(db: SqliteDatabase) -> None
     """A lost message (or a dead consumer) never leaves a streamer stuck: the sweep re-sends it."""
     queue = RecordingQueue()
     clock = VirtualClock(NOW)
-    ports = ProducerPorts(db, queue, clock)
+    ports = Ports(db=db, queue=queue, clock=clock)
     settings = Settings()
     await start_run(ports, settings, scheduled_time=NOW)
     await db.run("UPDATE jobs SET status = 'done' WHERE streamer_id != '5'")

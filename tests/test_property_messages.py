@@ -18,12 +18,13 @@ import httpx
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from consumer.core import ConsumerPorts, Verdict, handle_dead_letter, handle_message
+from consumer.core import Verdict, handle_dead_letter, handle_message
 from local.clock import VirtualClock
 from local.sqlite_db import SqliteDatabase
 from shared import messages
 from shared.config import Settings
 from shared.errors import MalformedMessage
+from shared.ports import Ports
 from tests.scripted_helix import RecordingQueue
 
 EXAMPLES = int(os.environ.get("CLIPCRAWLER_MESSAGE_EXAMPLES", "200"))
@@ -100,7 +101,7 @@ async def handle(body: object, dead_lettered: bool) -> Outcome:
             await db.run(sql)
         before = {t: await db.all(f"SELECT * FROM {t}") for t in WATCHED}
         async with httpx.AsyncClient(transport=httpx.MockTransport(no_twitch)) as http:
-            ports = ConsumerPorts(db, queue, http, VirtualClock(NOW))
+            ports = Ports(db=db, queue=queue, clock=VirtualClock(NOW), http=http)
             if dead_lettered:
                 verdict = await handle_dead_letter(body, ports, SETTINGS)
             else:

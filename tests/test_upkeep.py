@@ -14,7 +14,7 @@ from shared.errors import ConfigError
 from shared.timefmt import to_rfc3339
 from shared.verification import DAY, CheckSchedule
 from tests.scripted_helix import ScriptedHelix, make_clip
-from tests.test_consumer_core import NOW, SETTINGS, Env, env  # noqa: F401  (the fixture)
+from tests.test_consumer_core import NOW, SETTINGS, Env, env  # noqa: F401, F811  (the fixture)
 
 SCHEDULE = CheckSchedule.parse("1,7,30", 24 * 3600)
 SETTINGS_PAID = SETTINGS.with_(plan="paid")
@@ -59,7 +59,7 @@ def test_next_after_is_the_first_check_strictly_later(created: float, since: flo
     assert SCHEDULE.next_after(created, nxt - 1e-3 * max(1.0, offset / DAY)) == pytest.approx(nxt)
 
 
-async def _old_clips(env: Env, count: int, **changes: Any) -> list[str]:
+async def _old_clips(env: Env, count: int, **changes: Any) -> list[str]:  # noqa: F811 (not the fixture)
     """Clips of streamer 42 created 40 days ago, never checked (as a history backfill leaves them)."""
     created = to_rfc3339(NOW - 40 * DAY)
     clips = [make_clip(f"old{i:04d}", created_at=created, **changes) for i in range(count)]

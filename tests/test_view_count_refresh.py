@@ -11,7 +11,10 @@ import pytest
 from shared.config import Settings
 from shared.errors import ConfigError
 from tests.scripted_helix import make_clip
-from tests.test_consumer_core import SETTINGS, Env, env  # noqa: F401  (the fixture)
+from tests import test_consumer_core
+from tests.test_consumer_core import SETTINGS, Env
+
+env = test_consumer_core.env  # the fixture, under the name the tests ask for
 
 HOUR = 3600
 STEPPED = SETTINGS.with_(view_count_step=0.05, view_count_max_age_hours=6)

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from local.d1_calibration import _two_rates
 from bench.week import (
     DAY,
     HOUR,
@@ -15,7 +16,6 @@ from bench.week import (
     UPSERTS,
     Calibration,
     WeekActivity,
-    _two_rates,
     clip_upsert,
     profile_of,
     render,

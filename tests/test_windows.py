@@ -29,7 +29,7 @@ def test_split_covers_the_range_without_gaps_in_windows_of_at_most_a_day() -> No
     crawl = crawl_range(NOW, None, Settings(backfill_hours=24 * 7))
     windows = split(crawl, DAY)
     assert windows[0].start == crawl.start and windows[-1].end == crawl.end
-    assert all(a.end == b.start for a, b in zip(windows, windows[1:]))
+    assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
     assert all(w.span <= DAY + HELIX_TIME_STEP for w in windows)
     assert len(windows) == 7
 

@@ -31,9 +31,11 @@ from local.emulator import EmulatorConfig
 from local.queue import QueueBatch
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
-from producer.app import AppContext, create_app
+from producer.app import create_app
+from producer.context import AppContext
 from producer.core import slot_key
 from shared.config import Settings
+from shared.ports import Ports
 from tests.workers_harness import routes, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +172,8 @@ async def play_locally() -> dict[str, Any]:
         async with emulator_client(scenario.emulator_app(world, config)) as http:
             runner = CrashingRunner(db, http, settings, clock, concurrency=1, poisoned=described["poisoned"])
             # As on the Worker: the caller's address is CF-Connecting-IP (routes.py sends it for the flood).
-            context = AppContext(db, runner.queue, clock, settings, scenario.API_TOKEN, http,
+            ports = Ports(db=db, queue=runner.queue, clock=clock, http=http)
+            context = AppContext(ports=ports, settings=settings, api_token=scenario.API_TOKEN,
                                  behind_cloudflare=True)
 
             async def context_factory(request: object) -> AppContext:
@@ -362,7 +365,7 @@ def test_the_tables_match_a_local_run_of_the_same_story(harness: dict[str, Any],
     assert on_workers, f"{table} is empty"
     assert len(on_workers) == len(on_local), (
         f"{table}: {len(on_workers)} rows on Workers, {len(on_local)} locally")
-    differing = [(w, l) for w, l in zip(on_workers, on_local, strict=True) if w != l]
+    differing = [(w, here) for w, here in zip(on_workers, on_local, strict=True) if w != here]
     assert not differing, f"{table}: {len(differing)} rows differ, the first: {differing[0]}"
 
 

@@ -23,12 +23,13 @@ from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.queue import MAX_CONCURRENCY
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
-from producer.app import AppContext, create_app
+from producer.app import create_app
+from producer.context import AppContext
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.errors import ConfigError
 from shared.logs import Redactor, configure
-from shared.ports import OutgoingMessage
+from shared.ports import OutgoingMessage, Ports
 
 log = logging.getLogger("clipcrawler.serve")
 TOKEN_ENV = "CLIPCRAWLER_API_TOKEN"
@@ -146,7 +147,8 @@ async def serve(args: argparse.Namespace, settings: Settings, token: str, path: 
             configure(Redactor.for_settings(crawl_settings, token))
             runner = LocalRunner(db, http, crawl_settings, clock, concurrency=args.concurrency)
             queue = DrainingQueue(runner)
-            context = AppContext(db, queue, clock, crawl_settings, token, http)
+            ports = Ports(db=db, queue=queue, clock=clock, http=http)
+            context = AppContext(ports=ports, settings=crawl_settings, api_token=token)
 
             async def context_factory(request: object) -> AppContext:
                 return context

@@ -32,8 +32,8 @@ def register(commands: Any) -> None:
                       help=f"consumer invocations at once (default {_DEFAULTS.concurrency})")
     soak.add_argument("--clips-per-day", type=int, nargs=2, metavar=("LOW", "HIGH"),
                       default=_DEFAULTS.clips_per_day,
-                      help="range of the streamers' mean clips per day (default %d %d)"
-                      % _DEFAULTS.clips_per_day)
+                      help="range of the streamers' mean clips per day "
+                           f"(default {_DEFAULTS.clips_per_day[0]} {_DEFAULTS.clips_per_day[1]})")
     soak.add_argument("--plan", choices=("free", "paid"), default=_DEFAULTS.plan, help="subrequest limits")
     for flag, name, what in (
         ("--duplicates", "duplicate_rate", "share of deliveries delivered twice"),

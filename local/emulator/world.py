@@ -422,7 +422,7 @@ def _encode_suffix(seed: int, index: int, hour: int, k: int) -> str:
     payload = index.to_bytes(3, "big") + hour.to_bytes(3, "big") + k.to_bytes(2, "big")
     tag = hashlib.sha256(f"{seed}:".encode() + payload).digest()[:_TAG_BYTES]
     mask = hashlib.sha256(b"mask" + tag).digest()[: len(payload)]
-    number = int.from_bytes(tag + bytes(a ^ b for a, b in zip(payload, mask)), "big")
+    number = int.from_bytes(tag + bytes(a ^ b for a, b in zip(payload, mask, strict=False)), "big")
     digits = []
     while number:
         number, rest = divmod(number, 62)
@@ -442,7 +442,7 @@ def _decode_suffix(seed: int, clip_id: str) -> tuple[int, int, int] | None:
     raw = number.to_bytes(_TAG_BYTES + 8, "big")
     tag, masked = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
     mask = hashlib.sha256(b"mask" + tag).digest()[: len(masked)]
-    payload = bytes(a ^ b for a, b in zip(masked, mask))
+    payload = bytes(a ^ b for a, b in zip(masked, mask, strict=False))
     if hashlib.sha256(f"{seed}:".encode() + payload).digest()[:_TAG_BYTES] != tag:
         return None
     index, hour, k = payload[:3], payload[3:6], payload[6:]

@@ -28,7 +28,7 @@ from shared.ports import Database, Row
 from shared.timefmt import parse_rfc3339, to_rfc3339
 
 if TYPE_CHECKING:
-    from producer.app import AppContext
+    from producer.context import AppContext
 
 PAGE_DEFAULT = 25
 PAGE_MAX = 100
@@ -54,8 +54,8 @@ class ClipQuery:
 
 async def list_clips(request: Request, context: AppContext) -> Response:
     """GET /clips: a page of clips; `next_after` pages on with the same filters."""
-    wanted = await read_clip_query(context.db, query(request, PARAMS))
-    rows, next_key = await clips_page(context.db, wanted.where, limit=wanted.limit, after=wanted.after)
+    wanted = await read_clip_query(context.ports.db, query(request, PARAMS))
+    rows, next_key = await clips_page(context.ports.db, wanted.where, limit=wanted.limit, after=wanted.after)
     return JSONResponse({"clips": [clip_view(r) for r in rows],
                          "next_after": encode_key(next_key) if next_key else None})
 

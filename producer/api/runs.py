@@ -20,14 +20,14 @@ from producer.api.validation import (
     string_list,
     timestamp,
 )
-from producer.core import ProducerPorts, start_run
+from producer.core import start_run
 from producer.retry_failed import RetryRefused, retry_failed
 from shared.ports import Row
 from shared.states import RunStatus
 from shared.windows import Window
 
 if TYPE_CHECKING:
-    from producer.app import AppContext
+    from producer.context import AppContext
 
 MAX_KICK_STREAMERS = 1000
 MAX_BACKFILL_DAYS = 30
@@ -40,10 +40,9 @@ async def kick(request: Request, context: AppContext) -> Response:
     """POST /runs: open a manual run, optionally for some streamers or over a backfill window."""
     body = await json_object(request, ("streamers", "backfill"))
     streamer_ids = await _kick_streamers(context, body.get("streamers")) if "streamers" in body else None
-    backfill = _backfill(body["backfill"], context.clock.now()) if "backfill" in body else None
-    ports = ProducerPorts(context.db, context.queue, context.clock, context.http)
-    started = await start_run(ports, context.settings, streamer_ids=streamer_ids, backfill=backfill)
-    run = await queries.run(context.db, started.run_id)
+    backfill = _backfill(body["backfill"], context.ports.clock.now()) if "backfill" in body else None
+    started = await start_run(context.ports, context.settings, streamer_ids=streamer_ids, backfill=backfill)
+    run = await queries.run(context.ports.db, started.run_id)
     return JSONResponse({"run_id": started.run_id, "status": run["status"] if run else RunStatus.ENQUEUING,
                          "jobs": started.jobs, "resent": started.resent, "finished": started.finished},
                         status_code=202, headers={"Location": f"/runs/{started.run_id}"})
@@ -51,7 +50,7 @@ async def kick(request: Request, context: AppContext) -> Response:
 
 async def _kick_streamers(context: AppContext, value: Any) -> list[str]:
     ids = string_list(value, "streamers", max_items=MAX_KICK_STREAMERS, check=lambda item, _: item.strip())
-    found = await queries.streamers_by_id(context.db, ids)
+    found = await queries.streamers_by_id(context.ports.db, ids)
     for index, streamer_id in enumerate(ids):
         row = found.get(streamer_id)
         if row is None:
@@ -84,8 +83,8 @@ async def list_runs(request: Request, context: AppContext) -> Response:
     limit = int_param(params, "limit", default=PAGE_DEFAULT, low=1, high=PAGE_MAX)
     before = int_param(params, "before", default=None, low=1, high=MAX_ID)
     assert limit is not None
-    rows = await queries.runs_page(context.db, limit=limit, before=before)
-    now = context.clock.now()
+    rows = await queries.runs_page(context.ports.db, limit=limit, before=before)
+    now = context.ports.clock.now()
     return JSONResponse({"runs": [run_summary(r, now) for r in rows],
                          "next_before": rows[-1]["id"] if len(rows) == limit else None})
 
@@ -94,11 +93,11 @@ async def show_run(request: Request, context: AppContext) -> Response:
     """GET /runs/{run_id}: status, counters, duration, failure rate and why jobs stopped."""
     query(request, ())
     run_id = path_int(request, "run_id")
-    row = await queries.run(context.db, run_id)
+    row = await queries.run(context.ports.db, run_id)
     if row is None:
         raise ApiError(404, f"no run {run_id}")
-    breakdown = await queries.job_breakdown(context.db, run_id)
-    return JSONResponse(run_detail(row, breakdown, context.clock.now()))
+    breakdown = await queries.job_breakdown(context.ports.db, run_id)
+    return JSONResponse(run_detail(row, breakdown, context.ports.clock.now()))
 
 
 async def list_jobs(request: Request, context: AppContext) -> Response:
@@ -109,9 +108,9 @@ async def list_jobs(request: Request, context: AppContext) -> Response:
     limit = int_param(params, "limit", default=100, low=1, high=JOBS_PAGE_MAX)
     after = int_param(params, "after", default=0, low=0, high=MAX_ID)
     assert limit is not None and after is not None
-    if await queries.run(context.db, run_id) is None:
+    if await queries.run(context.ports.db, run_id) is None:
         raise ApiError(404, f"no run {run_id}")
-    rows = await queries.jobs_page(context.db, run_id, status=status, limit=limit, after=after)
+    rows = await queries.jobs_page(context.ports.db, run_id, status=status, limit=limit, after=after)
     return JSONResponse({"run_id": run_id, "jobs": [job_result(r) for r in rows],
                          "next_after": rows[-1]["id"] if len(rows) == limit else None})
 
@@ -122,7 +121,8 @@ async def retry(request: Request, context: AppContext) -> Response:
     run_id = path_int(request, "run_id")
     await json_object(request, ())
     try:
-        retried = await retry_failed(context.db, context.queue, context.clock, context.settings, run_id)
+        ports = context.ports
+        retried = await retry_failed(ports.db, ports.queue, ports.clock, context.settings, run_id)
     except RetryRefused as exc:
         raise ApiError(exc.status, str(exc)) from None
     return JSONResponse({"run_id": run_id, "status": retried.run_status, "requeued": len(retried.requeued),

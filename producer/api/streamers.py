@@ -19,7 +19,7 @@ from shared.helix import check_logins
 from shared.ports import Row
 
 if TYPE_CHECKING:
-    from producer.app import AppContext
+    from producer.context import AppContext
 
 MAX_LOGINS = 1000
 PAGE_DEFAULT = 100
@@ -35,7 +35,7 @@ async def list_streamers(request: Request, context: AppContext) -> Response:
     limit = int_param(params, "limit", default=PAGE_DEFAULT, low=1, high=PAGE_MAX)
     assert limit is not None
     after = decode_cursor(params["after"]) if "after" in params else None
-    rows = await queries.streamers_page(context.db, limit=limit, after=after, active=active)
+    rows = await queries.streamers_page(context.ports.db, limit=limit, after=after, active=active)
     return JSONResponse({"streamers": [streamer_view(r) for r in rows],
                          "next_after": encode_cursor(rows[-1]) if len(rows) == limit else None})
 
@@ -46,14 +46,15 @@ async def add(request: Request, context: AppContext) -> Response:
     if "logins" not in body:
         raise invalid("logins", "is required")
     logins = string_list(body["logins"], "logins", max_items=MAX_LOGINS, check=_login)
-    if context.http is None:
+    ports = context.ports
+    if ports.http is None:
         raise ApiError(503, "no HTTP client is configured to reach Twitch")
     try:
-        result = await add_streamers(context.db, context.http, context.settings, context.clock, logins)
+        result = await add_streamers(ports.db, ports.http, context.settings, ports.clock, logins)
     except ConfigError as exc:
         raise ApiError(503, str(exc)) from None
     except RateLimited as exc:
-        wait = retry_after(exc.reset_at, context.clock.now())
+        wait = retry_after(exc.reset_at, context.ports.clock.now())
         raise ApiError(503, f"Twitch is rate limiting this app; try again in {wait} s",
                        headers={"Retry-After": str(wait)}, code="upstream_rate_limited") from None
     except HelixError as exc:
@@ -65,9 +66,9 @@ async def deactivate(request: Request, context: AppContext) -> Response:
     """DELETE /streamers/{streamer_id}: stop crawling it; its clips and history stay."""
     query(request, ())
     streamer_id = str(request.path_params["streamer_id"])
-    if not await queries.deactivate_streamer(context.db, streamer_id):
+    if not await queries.deactivate_streamer(context.ports.db, streamer_id):
         raise ApiError(404, f"no streamer has id {streamer_id[:60]!r}")
-    row = await queries.streamer(context.db, streamer_id)
+    row = await queries.streamer(context.ports.db, streamer_id)
     assert row is not None
     return JSONResponse(streamer_view(row))
 

@@ -17,7 +17,7 @@ from producer.dashboard.session import Viewer, authenticate, safe_next
 from producer.throttle import AuthThrottle
 
 if TYPE_CHECKING:
-    from producer.app import AppContext, ContextFactory
+    from producer.context import AppContext, ContextFactory
 
 Page = Callable[[Request, Viewer], Awaitable[Response]]
 

@@ -46,16 +46,16 @@ async def browser(request: Request, viewer: Viewer) -> Response:
     params = {k: v for k, v in raw.items() if v.strip()}  # a form sends its empty fields too
     params.setdefault("limit", str(BROWSER_PAGE))
     context = viewer.context
-    now = context.clock.now()
+    now = context.ports.clock.now()
     try:
-        wanted = await read_clip_query(context.db, params)
+        wanted = await read_clip_query(context.ports.db, params)
     except ApiError as exc:
         if exc.status != 422:
             raise
         notice = f'<p class="notice bad" data-notice="invalid">{esc(exc.message)}</p>'
         return page("Clips", f"<style>{STYLE}</style><h1>Clips</h1>{filter_form(params)}{notice}",
                     csrf=viewer.csrf, status=422, headers=HEADERS)
-    rows, next_key = await clips_page(context.db, wanted.where, limit=wanted.limit, after=wanted.after)
+    rows, next_key = await clips_page(context.ports.db, wanted.where, limit=wanted.limit, after=wanted.after)
     kept = {k: v for k, v in params.items() if k not in ("after", "limit")}
     more = []
     if "after" in params:

@@ -13,7 +13,7 @@ from producer.api.errors import ApiError
 from producer.api.runs import run_detail
 from producer.api.streamers import decode_cursor, encode_cursor
 from producer.api.validation import MAX_ID, choice_param, int_param, path_int, query
-from producer.core import ProducerPorts, start_run
+from producer.core import start_run
 from producer.dashboard.chart import runs_chart
 from producer.dashboard.clips import GAIN_ESTIMATE
 from producer.dashboard.run_times import RunTime, run_times
@@ -44,7 +44,7 @@ from shared.states import JobStatus, RunStatus
 from shared.timefmt import parse_rfc3339
 
 if TYPE_CHECKING:
-    from producer.app import AppContext
+    from producer.context import AppContext
 
 RUNS_SHOWN = 15
 CHART_RUNS = 30
@@ -69,10 +69,10 @@ async def login(request: Request, context: AppContext, throttle: AuthThrottle) -
     auth.require_token(context.api_token)
     form = await read_form(request)
     target = safe_next(form.get("next"))
-    client, now = client_of(request, context.behind_cloudflare), context.clock.now()
-    await throttle.refuse_if_blocked(context.db, client, now)
+    client, now = client_of(request, context.behind_cloudflare), context.ports.clock.now()
+    await throttle.refuse_if_blocked(context.ports.db, client, now)
     if not token_matches(form.get("token", ""), context.api_token):
-        await throttle.failed(context.db, client, now, context.failure_counter)
+        await throttle.failed(context.ports.db, client, now, context.failure_counter)
         return login_form(target, "That is not the API token.", status=401)
     session = auth.new_session(context.api_token, now)
     return RedirectResponse(target, status_code=303,
@@ -84,7 +84,7 @@ async def logout(request: Request, viewer: Viewer) -> Response:
     check_csrf(viewer, await read_form(request))
     if viewer.session is not None:
         context = viewer.context
-        await auth.end_session(context.db, viewer.session, context.api_token, context.clock.now())
+        await auth.end_session(context.ports.db, viewer.session, context.api_token, context.ports.clock.now())
     return RedirectResponse("/ui/login", status_code=303,
                             headers={"Set-Cookie": auth.session_cookie_header(request, "", max_age=0)})
 
@@ -93,7 +93,7 @@ async def overview(request: Request, viewer: Viewer) -> Response:
     """GET /: the latest runs and their chart, streamers needing attention, newest and hottest clips."""
     query(request, ())
     context = viewer.context
-    db, now = context.db, context.clock.now()
+    db, now = context.ports.db, context.ports.clock.now()
     runs = await queries.runs_page(db, limit=CHART_RUNS)
     counts = await queries.streamer_counts(db)
     failing = await queries.failing_streamers(db, 10)
@@ -126,11 +126,11 @@ async def runs_list(request: Request, viewer: Viewer) -> Response:
     """GET /ui/runs?before=: every run, newest first."""
     params = query(request, ("before",))
     before = int_param(params, "before", default=None, low=1, high=MAX_ID)
-    now = viewer.context.clock.now()
-    runs = await queries.runs_page(viewer.context.db, limit=RUNS_PAGE, before=before)
+    now = viewer.context.ports.clock.now()
+    runs = await queries.runs_page(viewer.context.ports.db, limit=RUNS_PAGE, before=before)
     more = (f'<p>{link(url("/ui/runs", before=runs[-1]["id"]), "Older runs →")}</p>'
             if len(runs) == RUNS_PAGE else "")
-    times = await run_times(viewer.context.db, runs, now)
+    times = await run_times(viewer.context.ports.db, runs, now)
     return page("Runs", "<h1>Runs</h1>" + _runs_table(runs, now, times) + more, csrf=viewer.csrf)
 
 
@@ -141,14 +141,14 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
     status = choice_param(params, "status", queries.JOB_STATUSES)
     after = int_param(params, "after", default=0, low=0, high=MAX_ID) or 0
     context = viewer.context
-    now = context.clock.now()
-    row = await queries.run(context.db, run_id)
+    now = context.ports.clock.now()
+    row = await queries.run(context.ports.db, run_id)
     if row is None:
         raise ApiError(404, f"no run {run_id}")
-    detail = run_detail(row, await queries.job_breakdown(context.db, run_id), now)
-    jobs = await queries.jobs_page(context.db, run_id, status=status, limit=JOBS_PAGE, after=after)
+    detail = run_detail(row, await queries.job_breakdown(context.ports.db, run_id), now)
+    jobs = await queries.jobs_page(context.ports.db, run_id, status=status, limit=JOBS_PAGE, after=after)
     jobs_counts = detail["jobs"]
-    time = (await run_times(context.db, [row], now))[run_id]
+    time = (await run_times(context.ports.db, [row], now))[run_id]
     body = (f"<h1>Run {esc(run_id)} {run_badge(row)}</h1>" + _notices(params)
             + f'<p class="muted">{esc(row["kind"])} run opened {stamp(row["created_at"], now)}'
             + (f", finished {stamp(row['finished_at'], now)}" if row["finished_at"] else "") + "</p>"
@@ -178,8 +178,8 @@ async def streamers_list(request: Request, viewer: Viewer) -> Response:
     """GET /ui/streamers?after=: every streamer by login, with its last success and failure streak."""
     params = query(request, ("after",))
     after = decode_cursor(params["after"]) if "after" in params else None
-    now = viewer.context.clock.now()
-    rows = await queries.streamers_page(viewer.context.db, limit=STREAMERS_PAGE, after=after)
+    now = viewer.context.ports.clock.now()
+    rows = await queries.streamers_page(viewer.context.ports.db, limit=STREAMERS_PAGE, after=after)
     more = (f'<p>{link(url("/ui/streamers", after=encode_cursor(rows[-1])), "More streamers →")}</p>'
             if len(rows) == STREAMERS_PAGE else "")
     body = _streamers_table(rows, now, tiers=viewer.context.settings.tiers)
@@ -190,8 +190,7 @@ async def kick(request: Request, viewer: Viewer) -> Response:
     """POST /ui/kick: a manual run of every active streamer, then its page."""
     check_csrf(viewer, await read_form(request))
     context = viewer.context
-    ports = ProducerPorts(context.db, context.queue, context.clock, context.http)
-    started = await start_run(ports, context.settings)
+    started = await start_run(context.ports, context.settings)
     return RedirectResponse(url(f"/ui/runs/{started.run_id}", kicked=started.jobs), status_code=303)
 
 
@@ -201,7 +200,8 @@ async def retry(request: Request, viewer: Viewer) -> Response:
     run_id = path_int(request, "run_id")
     context = viewer.context
     try:
-        retried = await retry_failed(context.db, context.queue, context.clock, context.settings, run_id)
+        ports = context.ports
+        retried = await retry_failed(ports.db, ports.queue, ports.clock, context.settings, run_id)
     except RetryRefused as exc:
         raise ApiError(exc.status, str(exc)) from None
     return RedirectResponse(url(f"/ui/runs/{run_id}", retried=len(retried.requeued),

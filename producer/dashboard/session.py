@@ -15,7 +15,7 @@ from producer.api.validation import read_body
 from producer.throttle import AuthThrottle, check_bearer
 
 if TYPE_CHECKING:
-    from producer.app import AppContext
+    from producer.context import AppContext
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 8 * 1024
@@ -39,7 +39,8 @@ async def authenticate(request: Request, context: AppContext, throttle: AuthThro
     if await check_bearer(request, context, throttle):
         return Viewer(context, None)
     cookie = request.cookies.get(auth.SESSION_COOKIE)
-    if cookie and await auth.session_live(context.db, cookie, context.api_token, context.clock.now()):
+    ports = context.ports
+    if cookie and await auth.session_live(ports.db, cookie, context.api_token, ports.clock.now()):
         return Viewer(context, cookie)
     return None
 

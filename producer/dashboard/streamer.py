@@ -31,7 +31,7 @@ async def streamer_page(request: Request, viewer: Viewer) -> Response:
     query(request, ())
     streamer_id = str(request.path_params["streamer_id"])
     context = viewer.context
-    db, now = context.db, context.clock.now()
+    db, now = context.ports.db, context.ports.clock.now()
     row = await queries.streamer(db, streamer_id) if len(streamer_id) <= MAX_ID else None
     if row is None:
         raise ApiError(404, f"no streamer has id {streamer_id[:60]!r}")
