@@ -149,7 +149,7 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
             started = await runner.crawl_overlapped()
             wall_s, real_s = bed.clock.now() - bed.clock.origin, time.perf_counter() - began
             cpu_s = time.process_time() - cpu_start
-            crawls.append(_crawl_calls(bed, 0, 0))
+            crawls.append(_crawl_calls(bed, 0, 0, 0))
             # Everything but `crawls` describes the first crawl: read it before any second one.
             run = await bed.raw.first("SELECT * FROM runs WHERE id = ?", started.run_id) or {}
             jobs = await bed.raw.all("SELECT status, coalesce(stop_reason, '') AS stop_reason, count(*) AS n "
@@ -159,9 +159,10 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
             token_mints = bed.probe.token_mints
             for _ in range(scenario.crawls - 1):  # a manual kick for the same streamers, right after
                 helix_before, queries_before = bed.probe.totals.helix, len(bed.probe.clip_queries)
+                upkeep_before = bed.probe.upkeep_calls
                 ids = [row["id"] for row in await bed.raw.all("SELECT id FROM streamers ORDER BY id")]
                 await runner.crawl(streamer_ids=ids)
-                crawls.append(_crawl_calls(bed, helix_before, queries_before))
+                crawls.append(_crawl_calls(bed, helix_before, queries_before, upkeep_before))
     finally:
         await bed.raw.close()
     result.update(
@@ -181,15 +182,19 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
     return result
 
 
-def _crawl_calls(bed: Bed, helix_before: int, queries_before: int) -> dict[str, Any]:
-    """One crawl's Helix calls beside the fewest serving every clip it asked for (local/emulator/needed.py)."""
+def _crawl_calls(bed: Bed, helix_before: int, queries_before: int, upkeep_before: int) -> dict[str, Any]:
+    """One crawl's Helix calls beside the fewest serving every clip it asked for (local/emulator/needed.py).
+
+    The upkeep's calls after a crawl (Get Games for new game ids, Get Clips by id for deletion checks) are
+    not the crawl's: they are counted apart, in `upkeep_calls`, and left out of `over_needed`."""
     needed = NeededCalls(bed.world, bed.emulator.result_cap)
     for query in bed.probe.clip_queries[queries_before:]:
         needed.record_query(query)
     per_streamer = needed.needed()
-    calls = bed.probe.totals.helix - helix_before
+    upkeep = bed.probe.upkeep_calls - upkeep_before
+    calls = bed.probe.totals.helix - helix_before - upkeep
     total = sum(per_streamer.values())
-    return {"helix_calls": calls, "needed": total, "over_needed": ratio(calls, total),
+    return {"helix_calls": calls, "upkeep_calls": upkeep, "needed": total, "over_needed": ratio(calls, total),
             "streamers": len(per_streamer),
             "heaviest": max(per_streamer.values(), default=0)}
 
