@@ -10,6 +10,7 @@ import httpx
 
 from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
+from shared.backfill import widest_window
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
@@ -145,7 +146,7 @@ class StreamerCrawl:
         if cursor and walk is not None:
             walk.cursors.add(cursor)
         measured = _Density()
-        ceiling: float = self.settings.max_window_hours * HOUR  # spans after a split stay under half of it
+        ceiling: float = self._widest(job)  # spans after a split stay under half of it
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
@@ -197,7 +198,7 @@ class StreamerCrawl:
 
     def _planned_span(self, job: Row) -> float:
         """The span for this job's next windows: the job's own plan, else the one that last worked."""
-        widest = self.settings.max_window_hours * HOUR
+        widest = self._widest(job)
         remembered = job["window_span"] or (self.streamer or {}).get("window_span")
         return on_grid(min(widest, remembered)) if remembered else widest
 
@@ -211,11 +212,14 @@ class StreamerCrawl:
         now = self.clock.now()
         measured.add(walk.clips, max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start))
         target = (self.settings.split_at_pages - 1) * PAGE_SIZE
-        widest = min(ceiling, self.settings.max_window_hours * HOUR)
+        widest = min(ceiling, self._widest(self.job or {}))
         span = span_for(measured.clips, measured.span, target, widest)
         if reason != "end":
             span = min(span, on_grid(walk.window.span))
         return span
+
+    def _widest(self, job: Row) -> float:
+        return widest_window(self.settings, bool(job.get("crawl_from") and job.get("crawl_to")))
 
     def _crawl_window(self, job: Row) -> Window:
         if job["crawl_from"] and job["crawl_to"]:
