@@ -47,3 +47,9 @@ def widest_window(settings: Settings, fixed_range: bool) -> float:
     if fixed_range:
         return max(settings.max_window_hours, settings.backfill_window_days * 24) * HOUR
     return settings.max_window_hours * HOUR
+
+
+def window_target(settings: Settings, fixed_range: bool) -> int:
+    """The clips a window is sized to hold: a backfill's density swings over its years, so it aims lower."""
+    cap_target = (settings.split_at_pages - 1) * 100
+    return min(cap_target, settings.backfill_window_clips) if fixed_range else cap_target
