@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from local.backfill_progress import BackfillProgress, backfill_jobs, describe
+from local.backfill_progress import BackfillProgress
 from local.commands.common import int_between, open_db, settings_from
 from local.emulated import emulator_client, emulator_settings
 from local.interrupts import EXIT_INTERRUPTED, Interrupts
@@ -19,12 +19,15 @@ from local.queue import MAX_CONCURRENCY
 from local.resume import resume_unfinished
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
+from producer.backfill_progress import describe, run_progress
 from producer.core import ProducerPorts, start_run
 from producer.streamers import add_streamers
 from shared.backfill import backfill_range, parse_since
+from shared.batch import Batch
 from shared.clock import SystemClock
 from shared.config import Settings
 from shared.errors import InvalidInput
+from shared.ports import Statement
 from shared.timefmt import to_rfc3339
 from shared.windows import Window
 
@@ -73,6 +76,15 @@ async def run_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         await db.close()
 
 
+async def unfinished_backfills(db: SqliteDatabase, window: Window) -> set[str]:
+    """Streamers with an unfinished backfill of this very range: a rerun resumes those, and starts no other."""
+    batch = Batch().add(Statement(
+        "SELECT DISTINCT j.streamer_id FROM jobs AS j JOIN runs AS r ON r.id = j.run_id "
+        "WHERE j.status NOT IN ('done', 'failed') AND r.backfill_from = ?1 AND r.backfill_to = ?2",
+        (to_rfc3339(window.start), to_rfc3339(window.end))), "unfinished")
+    return {row["streamer_id"] for row in (await batch.run(db)).rows("unfinished")}
+
+
 async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settings, clock: SystemClock,
                    args: argparse.Namespace, window: Window) -> int:
     """Resume this backfill where an interrupted one stopped, or start it; drain it with progress lines."""
@@ -86,10 +98,7 @@ async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settin
         if resumed.describe():
             print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
         run_ids = sorted(resumed.jobs)
-        covered = {r["streamer_id"] for r in await db.all(
-            "SELECT DISTINCT j.streamer_id FROM jobs AS j JOIN runs AS r ON r.id = j.run_id "
-            "WHERE j.status NOT IN ('done', 'failed') AND r.backfill_from = ?1 AND r.backfill_to = ?2",
-            to_rfc3339(window.start), to_rfc3339(window.end))}
+        covered = await unfinished_backfills(db, window)
         fresh = [i for i in ids if i not in covered]
         if fresh:
             ports = ProducerPorts(db, runner.queue, clock, http)
@@ -106,7 +115,7 @@ async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settin
                 if not interrupts.hard:
                     raise
         await runner.leases.release(clock.now())
-    jobs = await backfill_jobs(db, run_ids)
+    jobs = await run_progress(db, run_ids)
     if args.json:
         print(json.dumps({"runs": run_ids, "jobs": jobs}))
     else:
