@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from local.resume import resume_unfinished
+from local.runner import LocalRunner
+from shared.timefmt import parse_rfc3339
 from tests.conftest import StackFactory
 from tests.history_support import YEARS, Truth, history_stack, start_backfill
 
@@ -31,3 +34,45 @@ async def test_five_years_are_backfilled_completely_within_the_free_plan(make_st
     # Issue 15 asks for 1.2x; this walk measures 1.30x (261 calls for 201 needed): the splits of windows that
     # met a denser era or a busy day (10 calls each) are the excess. Bound at what it does, so it cannot regress.
     assert calls <= 1.32 * needed
+
+
+async def test_an_interrupted_backfill_resumes_at_the_window_in_flight(make_stack: StackFactory) -> None:
+    """Stopped after two invocations (Ctrl-C: no new message taken), then a fresh runner with a fresh queue
+    (the lost continuation message, a new process) resumes it: no window before the one in flight is read
+    again, and the history ends complete."""
+    stack = await history_stack(make_stack)
+    truth = Truth.of(stack)
+    requested: list[tuple[float, float]] = []
+    record = stack.emulator.needed.record
+
+    def spy(broadcaster: str, start: float, end: float) -> None:
+        requested.append((start, end))
+        record(broadcaster, start, end)
+
+    stack.emulator.needed.record = spy
+    run_id = await start_backfill(stack)
+    seen: list[object] = []
+
+    def stop_after_two(verdict: object) -> None:
+        seen.append(verdict)
+        if len(seen) == 2:
+            stack.runner.stop()
+
+    await stack.runner.drain(stop_after_two)
+    job = await stack.db.first("SELECT status, window_start, window_end, invocations FROM jobs WHERE run_id = ?",
+                               run_id)
+    assert job["status"] == "queued" and job["window_start"] and job["invocations"] == 2
+    in_flight = parse_rfc3339(job["window_start"])
+    before = len(requested)
+    assert 0 < len(truth.ids & await stack.clip_ids()) < len(truth.ids)  # part-way
+
+    fresh = LocalRunner(stack.db, stack.http, stack.settings, stack.clock, concurrency=1)
+    stack.clock.advance(stack.settings.lease_seconds + 1)
+    resumed = await resume_unfinished(stack.db, fresh.queue, stack.clock)
+    assert len(resumed.job_ids) == 1
+    await fresh.drain()
+    after = requested[before:]
+    assert after and min(start for start, _ in after) >= in_flight, "a window before the one in flight was re-read"
+    assert truth.ids - await stack.clip_ids() == set()
+    done = await stack.db.first("SELECT status FROM jobs WHERE run_id = ?", run_id)
+    assert done["status"] == "done"

@@ -77,11 +77,15 @@ async def run_backfill(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def unfinished_backfills(db: SqliteDatabase, window: Window) -> set[str]:
-    """Streamers with an unfinished backfill of this very range: a rerun resumes those, and starts no other."""
+    """Streamers with an unfinished backfill from the same start: a rerun resumes those, and starts no other.
+
+    The end is not compared: without --until it is "now", later on every run; the minutes between the two
+    ends are the regular crawl's.
+    """
     batch = Batch().add(Statement(
         "SELECT DISTINCT j.streamer_id FROM jobs AS j JOIN runs AS r ON r.id = j.run_id "
-        "WHERE j.status NOT IN ('done', 'failed') AND r.backfill_from = ?1 AND r.backfill_to = ?2",
-        (to_rfc3339(window.start), to_rfc3339(window.end))), "unfinished")
+        "WHERE j.status NOT IN ('done', 'failed') AND r.backfill_from = ?1", (to_rfc3339(window.start),)),
+        "unfinished")
     return {row["streamer_id"] for row in (await batch.run(db)).rows("unfinished")}
 
 
