@@ -13,10 +13,10 @@ _JOBS = ("SELECT j.id, j.run_id, j.streamer_id, s.login, j.status, j.crawl_from,
          "FROM jobs AS j JOIN runs AS r ON r.id = j.run_id LEFT JOIN streamers AS s ON s.id = j.streamer_id ")
 
 
-async def run_progress(db: Database, run_ids: Sequence[int]) -> list[Row]:
-    """The jobs of these runs (backfills or not), oldest first."""
-    batch = Batch().add(Statement(_JOBS + "WHERE j.run_id IN (SELECT value FROM json_each(?1)) ORDER BY j.id",
-                                  (json.dumps([int(i) for i in run_ids]),)), "jobs")
+async def run_progress(db: Database, run_ids: Sequence[int], limit: int = -1) -> list[Row]:
+    """The jobs of these runs (backfills or not), oldest first; at most `limit` (-1: all)."""
+    batch = Batch().add(Statement(_JOBS + "WHERE j.run_id IN (SELECT value FROM json_each(?1)) ORDER BY j.id "
+                                  "LIMIT ?2", (json.dumps([int(i) for i in run_ids]), limit)), "jobs")
     return (await batch.run(db)).rows("jobs")
 
 
