@@ -20,8 +20,8 @@ from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
 from shared.retry_policy import Outcome
-from shared.split_sample import SplitSample
 from shared.schedule import latest
+from shared.split_sample import SplitSample
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
 from shared.windows import (HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, on_grid, span_for,

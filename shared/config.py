@@ -89,7 +89,10 @@ class Settings:
                      "http_attempts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
-        for name in ("overlap_minutes", "backfill_hours", "backfill_window_days", "backfill_window_clips", "external_limit", "internal_limit", "max_retries",
+        for name in ("backfill_window_days", "backfill_window_clips"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
+        for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries",
                      "view_count_step", "view_count_max_age_hours"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from local.resume import resume_unfinished
 from local.runner import LocalRunner
+from shared.config import Settings
+from shared.errors import ConfigError
 from shared.timefmt import parse_rfc3339
 from tests.conftest import StackFactory
 from tests.history_support import YEARS, Truth, history_stack, start_backfill
@@ -76,3 +80,9 @@ async def test_an_interrupted_backfill_resumes_at_the_window_in_flight(make_stac
     assert truth.ids - await stack.clip_ids() == set()
     done = await stack.db.first("SELECT status FROM jobs WHERE run_id = ?", run_id)
     assert done["status"] == "done"
+
+
+def test_the_backfill_settings_must_be_positive() -> None:
+    for name in ("backfill_window_days", "backfill_window_clips"):
+        with pytest.raises(ConfigError, match=f"{name} has value 0; it must be at least 1"):
+            Settings(**{name: 0})
