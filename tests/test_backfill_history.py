@@ -85,4 +85,4 @@ async def test_an_interrupted_backfill_resumes_at_the_window_in_flight(make_stac
 def test_the_backfill_settings_must_be_positive() -> None:
     for name in ("backfill_window_days", "backfill_window_clips"):
         with pytest.raises(ConfigError, match=f"{name} has value 0; it must be at least 1"):
-            Settings(**{name: 0})
+            Settings(**{name: 0}).validated()
