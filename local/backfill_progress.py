@@ -15,7 +15,8 @@ class BackfillProgress:
 
     def __init__(self, db: Database, run_ids: Sequence[int], stream: TextIO, *, enabled: bool = True,
                  interval: float = 1.0) -> None:
-        self.db, self.run_ids, self.stream, self.enabled, self.interval = db, list(run_ids), stream, enabled, interval
+        self.db, self.run_ids, self.stream = db, list(run_ids), stream
+        self.enabled, self.interval = enabled, interval
         self._shown: dict[int, str] = {}
         self._task: asyncio.Task[None] | None = None
 

@@ -1,4 +1,4 @@
-"""A backfill's progress per streamer: the window it has reached and the clips it found (CLI, dashboard, API)."""
+"""A backfill's progress per streamer: the window it has reached, the clips it found (CLI, dashboard, API)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def reached(job: Row) -> str:
 
 
 def describe(job: Row) -> str:
-    """One line: `login: reached 2023-04-01 12:00 of 2021-01-01..2026-09-21, 8123 clips found (12 new), ...`."""
+    """One line: `login: reached 2023-04-01 12:00 of 2021-01-01..2026-09-21, 8123 clips found (12 new)...`."""
     span = f"{(job['crawl_from'] or '?')[:10]}..{(job['crawl_to'] or '?')[:10]}"
     where = f"done {span}" if job["status"] == "done" else f"{reached(job)} of {span}"
     return (f"{job['login'] or job['streamer_id']}: {where}, {job['clips_seen']} clips found "

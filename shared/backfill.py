@@ -43,7 +43,7 @@ def backfill_range(since: float, now: float) -> Window:
 
 
 def widest_window(settings: Settings, fixed_range: bool) -> float:
-    """How wide one window may grow: a fixed (backfill) range reaches years, so its windows may span months."""
+    """How wide one window may grow: a fixed (backfill) range reaches years, so its windows may be months."""
     if fixed_range:
         return max(settings.max_window_hours, settings.backfill_window_days * 24) * HOUR
     return settings.max_window_hours * HOUR

@@ -34,7 +34,7 @@ class SplitSample:
         self.found += clips
 
     def span(self, start: float, target: int) -> float | None:
-        """The span from `start` that should hold about `target` clips; None past the sample or before a share."""
+        """The span from `start` that holds about `target` clips; None past the sample or with no share."""
         if start >= self.window.end or self.sampled < 20 or self.found <= 0:
             return None
         share = self.sampled / self.found

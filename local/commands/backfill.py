@@ -98,7 +98,8 @@ async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settin
     ids = [s["id"] for s in added.added]
     runner = LocalRunner(db, http, settings, clock, concurrency=args.concurrency)
     with Interrupts(runner) as interrupts:
-        resumed = await resume_unfinished(db, runner.queue, clock, postpone_seconds=settings.sweep_after_minutes * 60)
+        resumed = await resume_unfinished(db, runner.queue, clock,
+                                          postpone_seconds=settings.sweep_after_minutes * 60)
         if resumed.describe():
             print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
         run_ids = sorted(resumed.jobs)

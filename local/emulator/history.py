@@ -1,4 +1,4 @@
-"""Years of one channel's history as an emulator activity: quiet days, eras of more or fewer clips, busy days."""
+"""Years of one channel's history as emulator activity: quiet days, eras of more or fewer clips, busy days."""
 
 from __future__ import annotations
 

@@ -102,7 +102,7 @@ def _fewest_over_counts(counts: list[int], cap: int, page_size: int) -> int:
 
 def _fewest_calls_by_every_cut(created: list[float], start: float, end: float, cap: int,
                                page_size: int = PAGE_SIZE) -> float:
-    """The plain programme over every grid point: slow over years, kept as the reference the fast one is tested on."""
+    """The plain programme over every grid point: slow over years; the reference the fast one is tested on."""
     points = [start, *range(int(math.ceil(start / GRID_S) * GRID_S), int(end), GRID_S), end]
     points = sorted(set(p for p in points if start <= p <= end))
     index = [bisect.bisect_left(created, p) for p in points]

@@ -166,6 +166,7 @@ def job_result(row: Row) -> dict[str, Any]:
         "calls": {"helix": row["helix_calls"], "d1": row["d1_calls"], "queue": row["queue_sends"]},
         "subrequests": row["subrequests"], "max_subrequests": row["max_subrequests"],
         "stop_reason": row["stop_reason"], "error": row["error"], "crawl_from": row["crawl_from"],
-        "crawl_to": row["crawl_to"], "reached": row["window_start"], "created_at": row["created_at"], "started_at": row["started_at"],
+        "crawl_to": row["crawl_to"], "reached": row["window_start"], "created_at": row["created_at"],
+        "started_at": row["started_at"],
         "finished_at": row["finished_at"],
     }

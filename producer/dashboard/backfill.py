@@ -1,4 +1,4 @@
-"""The dashboard's backfill section: per streamer, the window a backfill has reached and the clips it found."""
+"""The dashboard's backfill section: per streamer, the window a backfill reached and the clips it found."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ async def streamer_backfill_section(db: Database, streamer_id: str) -> str:
 
 
 def _table(jobs: list[Row], *, streamer_column: bool) -> str:
-    rows = [([link(f"/ui/streamers/{j['streamer_id']}", j["login"] or j["streamer_id"])] if streamer_column else
-             [link(f"/ui/runs/{j['run_id']}", j["run_id"])])
+    rows = [([link(f"/ui/streamers/{j['streamer_id']}", j["login"] or j["streamer_id"])]
+             if streamer_column else [link(f"/ui/runs/{j['run_id']}", j["run_id"])])
             + [esc(f"{(j['crawl_from'] or '')[:10]} .. {(j['crawl_to'] or '')[:10]}"), esc(reached(j)),
                number(j["clips_seen"]), number(j["clips_new"]), number(j["pages"]), number(j["invocations"]),
                badge(j["status"])] for j in jobs]
