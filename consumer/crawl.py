@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -12,6 +12,7 @@ from consumer import upkeep
 from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
 from shared.batch import Batch, BatchResults
+from shared.backfill import widest_window, window_target
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
@@ -25,6 +26,7 @@ from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
 from shared.schedule import latest
 from shared.states import JobStatus, Outcome, StopReason
+from shared.split_sample import SplitSample
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
 from shared.windows import HELIX_TIME_STEP, Window, crawl_range, next_window, on_grid, span_for, split_span
@@ -157,7 +159,9 @@ class StreamerCrawl:
         if cursor and walk is not None:
             walk.cursors.add(cursor)
         measured = _Density()
-        ceiling: float = self.settings.max_window_hours * HOUR  # spans after a split stay under half of it
+        ceiling: float = self._widest(job)  # spans after a split stay under half of it...
+        split_end: float | None = None  # ...until the walk has passed the window that was split
+        sample: SplitSample | None = None  # what the split window's walk read: sizes the windows re-reading it
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
@@ -178,6 +182,8 @@ class StreamerCrawl:
                 # what this walk read; the clips it read are kept.
                 span = split_span(window, walk.created, PAGE_SIZE)
                 ceiling = min(ceiling, on_grid(window.span / 2))
+                split_end = max(split_end or window.end, window.end)
+                sample = SplitSample(window, list(walk.created)) if self._history(job) else None
                 plan, measured = span, _Density()
                 window = Window(window.start, window.start + span)
                 cursor, walk = None, WindowWalk(window)
@@ -186,7 +192,14 @@ class StreamerCrawl:
             else:
                 if step.reason != "end":
                     anomaly = step.reason
+                if split_end is not None and window.end >= split_end and self._history(job):
+                    ceiling, split_end = self._widest(job), None  # past the busy stretch: wide again
                 plan = self._next_span(walk, step.reason, measured, ceiling)
+                if sample is not None and step.reason == "end":
+                    sample.observe(walk.window, walk.clips)
+                    sampled = sample.span(window.end, self._target(job))
+                    if sampled is not None:
+                        plan = min(sampled, self._widest(job))
                 window = next_window(window.end, crawl, plan)
                 cursor, walk = None, WindowWalk(window) if window else None
             stop = (anomaly or StopReason.COMPLETE) if window is None else None
@@ -210,7 +223,7 @@ class StreamerCrawl:
 
     def _planned_span(self, job: Row) -> float:
         """The span for this job's next windows: the job's own plan, else the one that last worked."""
-        widest = self.settings.max_window_hours * HOUR
+        widest = self._widest(job)
         remembered = job["window_span"] or (self.streamer or {}).get("window_span")
         return on_grid(min(widest, remembered)) if remembered else widest
 
@@ -222,9 +235,10 @@ class StreamerCrawl:
         a loop or the page cap, nor past half a window that had to be split.
         """
         now = self.clock.now()
-        measured.add(walk.clips, max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start))
-        target = (self.settings.split_at_pages - 1) * PAGE_SIZE
-        widest = min(ceiling, self.settings.max_window_hours * HOUR)
+        target = self._target(self.job or {})
+        measured.add(walk.clips, max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start),
+                     target if self._history(self.job or {}) else None)
+        widest = min(ceiling, self._widest(self.job or {}))
         span = span_for(measured.clips, measured.span, target, widest)
         if reason != "end":
             span = min(span, on_grid(walk.window.span))
@@ -237,6 +251,17 @@ class StreamerCrawl:
     def calls_since_report(self, *, d1_planned: int = 0) -> store.Calls:
         """Calls made since the last write (for a write after the job's last one)."""
         return self._calls_since_report(d1_planned=d1_planned)
+
+    @staticmethod
+    def _history(job: Row) -> bool:
+        """A fixed range (a backfill, shared/backfill.py): its windows are sized for years of changing density."""
+        return bool(job.get("crawl_from") and job.get("crawl_to"))
+
+    def _target(self, job: Row) -> int:
+        return window_target(self.settings, self._history(job))
+
+    def _widest(self, job: Row) -> float:
+        return widest_window(self.settings, self._history(job))
 
     def _crawl_window(self, job: Row) -> Window:
         if job["crawl_from"] and job["crawl_to"]:
@@ -342,14 +367,22 @@ def misnamed_job(message: CrawlJob, job: Row) -> str:
 
 @dataclass
 class _Density:
-    """Clips read and the span they were read from, over the complete windows since the last split."""
+    """Clips read and the span they were read from, over the latest complete windows since the last split."""
 
     clips: int = 0
     span: float = 0.0
+    windows: list[tuple[int, float]] = field(default_factory=list)
 
-    def add(self, clips: int, span: float) -> None:
-        self.clips += clips
-        self.span += span
+    def add(self, clips: int, span: float, enough: int | None) -> None:
+        """Add a window; the oldest ones are dropped while the rest still hold `enough` clips (if given).
+
+        A backfill walks through years whose density changes: the recent windows predict the next one.
+        """
+        self.windows.append((clips, span))
+        while enough is not None and len(self.windows) > 1 and sum(c for c, _ in self.windows[1:]) >= enough:
+            self.windows.pop(0)
+        self.clips = sum(c for c, _ in self.windows)
+        self.span = sum(s for _, s in self.windows)
 
 
 def _done(result: CrawlResult | None) -> CrawlResult:

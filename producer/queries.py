@@ -19,7 +19,7 @@ STREAMER_COLUMNS = ("id, login, display_name, active, crawled_through, last_succ
 JOB_COLUMNS = ("j.id, j.run_id, j.streamer_id, s.login, s.display_name, j.status, j.attempts, "
                "j.invocations, j.pages, j.clips_seen, j.clips_new, j.clips_updated, j.clips_skipped, "
                "j.helix_calls, j.d1_calls, j.queue_sends, j.subrequests, j.max_subrequests, j.stop_reason, "
-               "j.error, j.crawl_from, j.crawl_to, j.created_at, j.started_at, j.finished_at")
+               "j.error, j.crawl_from, j.crawl_to, j.window_start, j.created_at, j.started_at, j.finished_at")
 CLIP_COLUMNS = "id, broadcaster_id, broadcaster_name, title, url, thumbnail_url, view_count, created_at"
 
 

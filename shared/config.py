@@ -36,6 +36,8 @@ class Settings:
     overlap_minutes: int = 60  # reach back before the watermark, for late-arriving clips
     backfill_hours: int = 24  # how far back a streamer's first crawl goes
     max_window_hours: int = 24  # longer ranges are split into windows of at most this
+    backfill_window_days: int = 120  # a backfill's windows grow up to this where a channel was quiet...
+    backfill_window_clips: int = 700  # ...sized to hold this many: a split (over ~1,000) wastes 10 calls
     page_cap: int = 12  # pages per window: Helix stops near 1,000 results anyway
     split_at_pages: int = 10  # a window still going after this many full pages (the ~1,000 cap) is split
     min_split_minutes: int = 60  # a window whose walk reaches the page cap is split down to this, then accepted
@@ -99,6 +101,9 @@ class Settings:
             raise ConfigError(f"CLIPCRAWLER_PLAN has value {self.plan!r}; expected one of {sorted(PLAN_LIMITS)}")
         for name in ("lookback_hours", "max_window_hours", "page_cap", "split_at_pages", "lease_seconds", "sweep_after_minutes", "fanout_slice",
                      "http_attempts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
+        for name in ("backfill_window_days", "backfill_window_clips"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
         for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries",

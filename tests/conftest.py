@@ -66,9 +66,10 @@ async def make_stack() -> AsyncIterator[StackFactory]:
 
     async def make(streamers: int = 10, *, seed: int = 1, clips_per_day: tuple[int, int] = (10, 30),
                    config: EmulatorConfig | None = None, concurrency: int = 10, add: bool = True,
-                   wrap: Any = None, transport_wrapper: Any = None, **settings: Any) -> Stack:
+                   wrap: Any = None, transport_wrapper: Any = None, activity: Any = None,
+                   **settings: Any) -> Stack:
         clock = VirtualClock(START)
-        world = HelixWorld(seed, streamers, clips_per_day, clock=clock)
+        world = HelixWorld(seed, streamers, clips_per_day, clock=clock, activity=activity)
         config = config or EmulatorConfig()
         app = create_emulator_app(world, config, wrap=wrap)
         http = emulator_client(app)

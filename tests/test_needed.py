@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from local.clock import VirtualClock
 from local.emulator import HelixWorld
-from local.emulator.needed import GRID_S, NeededCalls, fewest_calls
+from local.emulator.needed import GRID_S, NeededCalls, _fewest_calls_by_every_cut, fewest_calls
 
 NOW = 1_790_000_000.0
 DAY = 86_400
@@ -70,3 +70,37 @@ def test_overlapping_requests_of_a_crawl_count_their_range_once() -> None:
     assert needed.needed() == {heavy: math.ceil(clips / 100), light: 1}
     needed.reset()
     assert needed.total() == 0
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=60),
+       st.integers(20, 120), st.integers(5, 30), st.integers(0, GRID_S - 1))
+def test_the_merged_programme_equals_the_one_over_every_grid_point(
+        runs: list[tuple[int, int]], cap: int, page: int, offset: int) -> None:
+    """Quiet stretches (runs of empty steps) and busy steps alike: merging clip-free cuts changes nothing."""
+    created: list[float] = []
+    step = 0
+    for gap, n in runs:
+        step += gap
+        created.extend(step * GRID_S + offset + i * GRID_S / (n + 1) for i in range(n))
+        step += 1
+    start, end = float(offset // 2), float(step * GRID_S + 7)
+    try:
+        reference = _fewest_calls_by_every_cut(created, start, end, cap, page)
+    except ValueError:
+        reference = math.inf
+    if math.isinf(reference):
+        with pytest.raises(ValueError):
+            fewest_calls(created, start, end, cap, page)
+    else:
+        assert fewest_calls(created, start, end, cap, page) == reference
+
+
+def test_five_years_of_grid_are_served_by_the_merged_programme() -> None:
+    """262,000 grid steps, 20,000 clips with two days past the cap: the figure is the pages plus the cuts."""
+    years = 5 * 365 * DAY
+    created = sorted([i * years / 17_000 for i in range(17_000)]
+                     + [100 * DAY + i * DAY / 1_500 for i in range(1_500)]
+                     + [900 * DAY + i * DAY / 1_500 for i in range(1_500)])
+    calls = fewest_calls(created, 0, years, 1000)
+    assert math.ceil(20_000 / 100) <= calls <= 20_000 / 100 + 20_000 / 1000 + 2

@@ -13,6 +13,7 @@ from types import ModuleType
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("crawl", "crawl emulated streamers end to end, no account needed"),
     "crawl": ("crawl", "crawl the streamers in the database from Twitch"),
+    "backfill": ("backfill", "crawl streamers' history back to --since (resumable)"),
     "streamers": ("streamers", "manage the streamer list"),
     "sql": ("sql", "run SQL on the local database and print the rows"),
     "soak": ("soak", "crawl emulated streamers through injected faults; fail if anything was lost"),

@@ -19,12 +19,13 @@ from local.resume import resume_unfinished
 from local.runner import LocalRunner
 from local.summary import render_rows
 from producer import queries
+from producer.backfill_progress import describe, run_progress
 from producer.api.runs import job_result, run_detail, run_summary
 from producer.dashboard.html import duration, plural
 from producer.retry_failed import Retried, RetryRefused, retry_failed
 from shared.clock import SystemClock
 from shared.config import Settings
-from shared.ports import Clock, Database
+from shared.ports import Clock, Database, Row
 from shared.states import JobStatus, RunStatus
 
 FAILED_SHOWN = 20
@@ -107,11 +108,22 @@ async def show_run(db: Database, run_id: int, now: float, *, as_json: bool = Fal
         f"  calls             {calls['helix']} Helix, {calls['d1']} D1, {calls['queue']} queue sends",
         "  stop reasons      " + (", ".join(f"{k} {v}" for k, v in detail["stop_reasons"].items()) or "none"),
     ]
+    lines += await backfill_lines(db, row)
     if failed:
         lines += ["", f"failed jobs (first {FAILED_SHOWN}):", render_rows([
             {"job": j["id"], "streamer": j["login"] or j["streamer_id"], "attempts": j["attempts"],
              "stop_reason": j["stop_reason"], "error": j["error"]} for j in failed])]
     return "\n".join(lines)
+
+
+async def backfill_lines(db: Database, run: Row) -> list[str]:
+    """A backfill run's range and, per streamer, the window reached and the clips found."""
+    jobs = await run_progress(db, [run["id"]])
+    if not jobs or not jobs[0]["backfill_from"]:
+        return []
+    shown = [f"  {describe(j)}" for j in jobs[:FAILED_SHOWN]]
+    more = [f"  ... and {len(jobs) - FAILED_SHOWN} more"] if len(jobs) > FAILED_SHOWN else []
+    return ["", f"backfill from {jobs[0]['crawl_from']} to {jobs[0]['crawl_to']}:", *shown, *more]
 
 
 async def run_retry(args: argparse.Namespace, env: Mapping[str, str]) -> int:

@@ -4,7 +4,7 @@ Per broadcaster, the windows of its Get Clips requests are merged into the range
 Serving a range takes one call per page of 100 clips of a window, one call for a window with none, and
 no window may hold more than Helix's ~1,000-result cap; windows start and end on the 10-minute grid
 Helix works on. The fewest calls over every way to cut the range into such windows is found exactly,
-by dynamic programming over the grid's points.
+by dynamic programming over the grid's points, merged where no clip lies between them (fast over years).
 """
 
 from __future__ import annotations
@@ -67,8 +67,42 @@ class NeededCalls:
 def fewest_calls(created: list[float], start: float, end: float, cap: int, page_size: int = PAGE_SIZE) -> int:
     """Fewest calls to read sorted creation times in [start, end) in grid windows of at most `cap` clips each.
 
-    Raises ValueError when one grid step alone holds more than `cap`: no crawl could serve those.
+    Exact, and fast over years: see `_fewest_over_counts`. Raises ValueError when one grid step alone holds
+    more than `cap`: no crawl could serve those.
     """
+    points = [start, *range(int(math.ceil(start / GRID_S) * GRID_S), int(end), GRID_S), end]
+    counts = sorted({bisect.bisect_left(created, p) for p in points if start <= p <= end})
+    for before, after in zip(counts, counts[1:], strict=False):
+        if after - before > cap:
+            raise ValueError(f"more than {cap} clips in one {GRID_S} s step between {start} and {end}")
+    return _fewest_over_counts(counts, cap, page_size)
+
+
+def _fewest_over_counts(counts: list[int], cap: int, page_size: int) -> int:
+    """The dynamic programme over cut points, given the clips before each one (distinct, ascending).
+
+    Grid points with the same count of clips before them are interchangeable cuts (every window's count, so
+    its cost, is the same whichever is taken), so one stands for all: the programme runs over clips, not over
+    the years of 10-minute steps. `best` never decreases along the points (the cut of a longer prefix, cut
+    short, serves a shorter one at no more cost), and a window's cost is one of the page counts 1..cap/page,
+    each taken by a contiguous run of start points; the earliest point of each run is then the best of it.
+    So each point tries cap/page candidates, found by bisection, instead of every point within the cap.
+    """
+    best = [0] * len(counts)
+    pages = -(-cap // page_size)
+    for j in range(1, len(counts)):
+        options = []
+        for k in range(1, pages + 1):
+            i = bisect.bisect_left(counts, counts[j] - min(cap, k * page_size), 0, j)
+            if i < j:  # else no start point leaves this window so few clips
+                options.append(best[i] + k)
+        best[j] = min(options)
+    return best[-1] if len(counts) > 1 else 1
+
+
+def _fewest_calls_by_every_cut(created: list[float], start: float, end: float, cap: int,
+                               page_size: int = PAGE_SIZE) -> float:
+    """The plain programme over every grid point: slow over years; the reference the fast one is tested on."""
     points = [start, *range(int(math.ceil(start / GRID_S) * GRID_S), int(end), GRID_S), end]
     points = sorted(set(p for p in points if start <= p <= end))
     index = [bisect.bisect_left(created, p) for p in points]
@@ -76,13 +110,9 @@ def fewest_calls(created: list[float], start: float, end: float, cap: int, page_
     for j in range(1, len(points)):
         i = j - 1
         while i >= 0 and index[j] - index[i] <= cap:
-            cost = best[i] + max(1, math.ceil((index[j] - index[i]) / page_size))
-            if cost < best[j]:
-                best[j] = cost
+            best[j] = min(best[j], best[i] + max(1, math.ceil((index[j] - index[i]) / page_size)))
             i -= 1
-    if math.isinf(best[-1]):
-        raise ValueError(f"more than {cap} clips in one {GRID_S} s step between {start} and {end}")
-    return int(best[-1])
+    return best[-1]
 
 
 def _merged(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:

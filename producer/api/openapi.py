@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from producer.api import clips as clips_api
-from producer.api.runs import JOBS_PAGE_MAX, MAX_BACKFILL_DAYS, MAX_KICK_STREAMERS, PAGE_MAX
+from producer.api.runs import EARLIEST_BACKFILL, JOBS_PAGE_MAX, MAX_KICK_STREAMERS, PAGE_MAX
 from producer.api.streamers import MAX_LOGINS
 from producer.api.streamers import PAGE_MAX as STREAMERS_PAGE_MAX
 from producer.api.validation import JSON_TYPE, MAX_BODY_BYTES, MAX_ID, MAX_JSON_DEPTH
@@ -69,7 +69,8 @@ SCHEMAS: dict[str, Schema] = {
                       "description": "limit the run to these streamer ids (each must exist and be active)"},
         "backfill": _obj({"from": TIME, "to": TIME}, description=(
             f"crawl this window instead of each streamer's usual range: from < to, to not in the future, "
-            f"at most {MAX_BACKFILL_DAYS} days")),
+            f"from not before {EARLIEST_BACKFILL}; a history backfill may reach back years (its windows are "
+            f"sized from the clips it finds, and its progress is in GET /runs/{{run_id}}/jobs)")),
     }, required=[]),
     "KickResponse": _obj({
         "run_id": INT,
@@ -95,6 +96,8 @@ SCHEMAS: dict[str, Schema] = {
         "status": {"enum": list(JOB_STATUSES)}, "attempts": INT, "invocations": INT, "pages": INT,
         "clips": COUNTS, "calls": CALLS, "subrequests": INT, "max_subrequests": INT,
         "stop_reason": NULL_TEXT, "error": NULL_TEXT, "crawl_from": NULL_TIME, "crawl_to": NULL_TIME,
+        "reached": {**NULL_TIME, "description": "the start of the window the job is in (its progress through "
+                    "crawl_from..crawl_to); null before it starts and once it is done"},
         "created_at": TIME, "started_at": NULL_TIME, "finished_at": NULL_TIME,
     }),
     "JobList": _obj({"run_id": INT, "jobs": {"type": "array", "items": _ref("Job")},

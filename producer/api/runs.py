@@ -22,15 +22,17 @@ from producer.api.validation import (
 )
 from producer.core import start_run
 from producer.retry_failed import RetryRefused, retry_failed
+from shared.backfill import EARLIEST
 from shared.ports import Row
 from shared.states import RunStatus
+from shared.timefmt import to_rfc3339
 from shared.windows import Window
 
 if TYPE_CHECKING:
     from producer.context import AppContext
 
 MAX_KICK_STREAMERS = 1000
-MAX_BACKFILL_DAYS = 30
+EARLIEST_BACKFILL = to_rfc3339(EARLIEST)  # a history backfill reaches back years, not before Twitch
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
 JOBS_PAGE_MAX = 500
@@ -71,9 +73,8 @@ def _backfill(value: Any, now: float) -> Window:
         raise invalid("backfill.to", f"{body['to']!r} is not after backfill.from {body['from']!r}")
     if end > now:
         raise invalid("backfill.to", f"{body['to']!r} is in the future")
-    if end - start > MAX_BACKFILL_DAYS * 86_400:
-        days = (end - start) / 86_400
-        raise invalid("backfill", f"spans {days:.1f} days; at most {MAX_BACKFILL_DAYS} are allowed")
+    if start < EARLIEST:
+        raise invalid("backfill.from", f"{body['from']!r} is before Twitch existed ({EARLIEST_BACKFILL})")
     return Window(start, end)
 
 
@@ -166,6 +167,7 @@ def job_result(row: Row) -> dict[str, Any]:
         "calls": {"helix": row["helix_calls"], "d1": row["d1_calls"], "queue": row["queue_sends"]},
         "subrequests": row["subrequests"], "max_subrequests": row["max_subrequests"],
         "stop_reason": row["stop_reason"], "error": row["error"], "crawl_from": row["crawl_from"],
-        "crawl_to": row["crawl_to"], "created_at": row["created_at"], "started_at": row["started_at"],
+        "crawl_to": row["crawl_to"], "reached": row["window_start"], "created_at": row["created_at"],
+        "started_at": row["started_at"],
         "finished_at": row["finished_at"],
     }

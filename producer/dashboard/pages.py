@@ -14,6 +14,7 @@ from producer.api.runs import run_detail
 from producer.api.streamers import decode_cursor, encode_cursor
 from producer.api.validation import MAX_ID, choice_param, int_param, path_int, query
 from producer.core import start_run
+from producer.dashboard.backfill import run_backfill_section
 from producer.dashboard.chart import runs_chart
 from producer.dashboard.clips import GAIN_ESTIMATE
 from producer.dashboard.run_times import RunTime, run_times
@@ -163,6 +164,7 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
                 ("duration", "working time", duration(time.working_s)),
             ] + ([("idle", "idle (finished, waiting for a retry)", duration(time.idle_s))] if time.idle_s else []))
             + _retry_action(row, viewer)
+            + await run_backfill_section(context.ports.db, run_id)
             + "<h2>Why jobs stopped</h2>"
             + table(["stop reason", "jobs"],
                     [[esc(reason), number(n)] for reason, n in detail["stop_reasons"].items()],

@@ -11,6 +11,7 @@ from producer import queries
 from producer.api.errors import ApiError
 from producer.api.validation import query
 from producer.clip_search import ClipFilter, clips_page
+from producer.dashboard.backfill import streamer_backfill_section
 from producer.dashboard.clips import HEADERS, STYLE, clips_table
 from producer.dashboard.html import badge, cards, esc, link, number, page, stamp, table, url
 from producer.dashboard.pages import _due, _tier  # the streamers list's own rendering of the schedule
@@ -64,6 +65,7 @@ async def streamer_page(request: Request, viewer: Viewer) -> Response:
         + clips_table(viewed, now, name="viewed-clips", streamer_column=False)
         + "</section></div>"
         + f'<p>{link(url("/ui/clips", streamer=streamer_id), "All its clips, with filters →")}</p>'
+        + await streamer_backfill_section(db, streamer_id)
         + "<h2>Last jobs</h2>" + _jobs(jobs, now))
     return page(str(row["display_name"] or row["login"]), body, csrf=viewer.csrf, headers=HEADERS)
 
