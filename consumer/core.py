@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from consumer.crawl import CrawlResult, StreamerCrawl
+from consumer.crawl import StreamerCrawl
+from consumer.result import CrawlResult
 from shared import messages, redaction, store
 from shared.batch import run_statement
 from shared.budget import EXTERNAL, INTERNAL, Budget

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from consumer import upkeep
+from consumer.result import CrawlResult
 from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
 from shared.batch import Batch, BatchResults
@@ -34,21 +35,6 @@ from shared.windows import HELIX_TIME_STEP, Window, crawl_range, next_window, on
 # Room kept in the internal bucket after each page: one D1 write to hand the job back and one
 # queue send for the continuation.
 INTERNAL_RESERVE = 2
-
-
-@dataclass
-class CrawlResult:
-    """How the invocation ended; `retry_at` is when a retry can succeed (429 reset, lease expiry)."""
-
-    outcome: Outcome
-    reason: str = ""
-    retry_at: float | None = None
-    finished_run: Row | None = None  # the run's row, when this invocation's write finished the run
-    job: Row | None = None
-
-    @property
-    def run_finished(self) -> bool:
-        return self.finished_run is not None
 
 
 class StreamerCrawl:

@@ -11,27 +11,48 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from consumer import games, verify
+from consumer.result import CrawlResult
 from shared.batch import Batch, BatchResults
 from shared.budget import EXTERNAL, INTERNAL
 from shared.errors import BudgetExhausted, HelixError, RateLimited
 from shared.helix import IDS_PER_CALL, HelixClient
-from shared.ports import Statement
+from shared.budget import Budget
+from shared.config import Settings
+from shared.messages import CrawlJob
+from shared.metered import MeteredDatabase
+from shared.ports import Clock, Row, Statement
+from shared.windows import Window
 from shared.store import Calls
 from shared.retry_policy import Outcome
 from shared.timefmt import to_rfc3339
 from shared.verification import DAY, chunks
-
-if TYPE_CHECKING:
-    from consumer.crawl import CrawlResult, StreamerCrawl
 
 log = logging.getLogger("clipcrawler.consumer")
 EXTERNAL_RESERVE = 1  # the run-finished webhook may still need a fetch
 # However large the share (Paid: 10,000 subrequests), one invocation checks at most this many calls' worth:
 # the due lookups read that many index rows, and a backlog (a history backfill) drains over later crawls.
 MAX_VERIFY_CALLS = 50
+
+
+class StreamerCrawl(Protocol):
+    """What the upkeep reads of the crawl it follows (consumer/crawl.py), without importing it."""
+
+    message: CrawlJob
+    db: MeteredDatabase
+    budget: Budget
+    settings: Settings
+    clock: Clock
+    lease_token: str
+    job: Row | None
+    helix: HelixClient | None
+    upkeep_found: BatchResults | None
+
+    def crawl_range(self, job: Row) -> Window: ...
+
+    def calls_since_report(self, *, d1_planned: int = 0) -> Calls: ...
 
 
 @dataclass

@@ -47,6 +47,7 @@ class TableSpec:
     partition_name: str
     partition_sql: str
     marker: str | None
+    internal: tuple[str, ...] = ()  # schema.sql columns deliberately left out of the export
 
     @property
     def columns(self) -> list[str]:
@@ -70,8 +71,10 @@ CLIPS = TableSpec(
         pa.field("duration", pa.float64(), nullable=False), _count("vod_offset", nullable=True),
         pa.field("is_featured", pa.bool_(), nullable=False), _time("first_seen_at"), _time("last_seen_at"),
         _time("deleted_at", nullable=True),
-        _time("next_check_at", nullable=True),  # as of the row's last change (a check alone does not re-export it)
     ]),
+    # When the next deletion check is due: the crawler's own schedule, moved by every check without the clip
+    # changing, so it would make the export's rows differ from their markers. Not a fact about the clip.
+    internal=("next_check_at",),
     from_sql="clips AS t",
     # clips_created covers (created_at, rowid): one index range per page, partitions arrive in order.
     key=(("t.created_at", False), ("t.rowid", True)),
