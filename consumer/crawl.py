@@ -53,6 +53,7 @@ class StreamerCrawl:
         self.streamer: Row | None = None
         self.newest_clip_at: str | None = None
         self.helix: HelixClient | None = None
+        self.run_jobs_total = 0  # the run's size, as the claim read it
         self.upkeep_found: BatchResults | None = None  # what the last write read for consumer/upkeep.py
         self._known_limit: int | None = None  # Ratelimit-Limit as stored in D1
         self._reported = {"helix": 0, "d1": 0, "queue": 0}
@@ -122,6 +123,8 @@ class StreamerCrawl:
         tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
         self.streamer = claim.first("streamer")
+        run = claim.first("run")
+        self.run_jobs_total = int(run["jobs_total"]) if run else 0
         return None
 
     async def _crawl(self) -> CrawlResult:

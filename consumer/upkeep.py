@@ -49,10 +49,20 @@ class StreamerCrawl(Protocol):
     job: Row | None
     helix: HelixClient | None
     upkeep_found: BatchResults | None
+    run_jobs_total: int
 
     def crawl_range(self, job: Row) -> Window: ...
 
     def calls_since_report(self, *, d1_planned: int = 0) -> Calls: ...
+
+
+def _spare_points(helix: HelixClient, now: float, share: float) -> float:
+    """Points left in Twitch's window beyond what crawls paced at `share` of the limit still need in it."""
+    rl = helix.rate_limit
+    if rl.limit is None or rl.remaining is None or rl.reset_at is None:
+        return math.inf  # nothing read yet: the crawl's own call will tell the next invocation
+    left = min(1.0, max(0.0, rl.reset_at - now) / 60)  # Twitch's bucket refills over a minute
+    return rl.remaining - share * rl.limit * left
 
 
 @dataclass
@@ -113,8 +123,12 @@ async def _upkeep(crawl: StreamerCrawl, helix: HelixClient, found: BatchResults)
         done.stopped = "no D1 subrequest left for the upkeep's write"
         return done
     now, calls = crawl.clock.now(), _verify_calls(crawl)
-    if helix.rate_limit.pause_before_next(now, settings.ratelimit_low_water) > 0:
-        # Twitch's bucket is low: the upkeep can wait for a later crawl, the crawls of other streamers cannot.
+    rl = helix.rate_limit
+    paced = rl.limit is not None and crawl.run_jobs_total > settings.ratelimit_share * rl.limit
+    if (_spare_points(helix, now, settings.ratelimit_share) < max(1, calls) if paced
+            else rl.pause_before_next(now, settings.ratelimit_low_water) > 0):
+        # The points left in Twitch's window are promised to the crawls a big run paces at `ratelimit_share`
+        # of the limit (shared/fanout.py): the upkeep can wait for a later crawl, those crawls cannot.
         done.stopped = "Twitch's rate-limit bucket is low; left for a later crawl"
         return done
     try:

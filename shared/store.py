@@ -296,7 +296,8 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
               client_id: str) -> Batch:
     """Claim a queued job, or one whose lease ran out; read what the crawl needs in the same trip.
 
-    Names: `claimed` (the job's row if this claim won), `state` (the job as it is), `streamer`, `token`.
+    Names: `claimed` (the job's row if this claim won), `state` (the job as it is), `streamer`, `token`,
+    `run` (its size: the upkeep leaves a paced run's Twitch points to its crawls).
     """
     return Batch().add(Statement(
             "UPDATE jobs SET status = 'running', lease_token = ?4, lease_expires_at = ?6, due_at = ?6, "
@@ -311,7 +312,8 @@ def claim_job(job_id: int, run_id: int, streamer_id: str, token: str, now: str, 
         Statement("SELECT status, lease_expires_at, run_id, streamer_id FROM jobs WHERE id = ?1", (job_id,)),
         "state").add(
         Statement("SELECT * FROM streamers WHERE id = ?1", (streamer_id,)), "streamer").add(
-        read_token(client_id), "token")
+        read_token(client_id), "token").add(
+        Statement("SELECT jobs_total FROM runs WHERE id = ?1", (run_id,)), "run")
 
 
 def write_page(w: PageWrite) -> Batch:
