@@ -16,7 +16,8 @@ from tests.history_support import YEARS, Truth, history_stack, start_backfill
 
 
 async def test_five_years_are_backfilled_completely_within_the_free_plan(make_stack: StackFactory) -> None:
-    stack = await history_stack(make_stack)
+    # The crawl's own Get Clips pages are counted: the upkeep's Get Clips by id checks are off here.
+    stack = await history_stack(make_stack, verify_external_share=0.0)
     truth = Truth.of(stack)
     days = YEARS * 365
     assert 19_000 <= len(truth.ids) <= 21_000
