@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS clips (
     is_featured      INTEGER NOT NULL DEFAULT 0,
     first_seen_at    TEXT NOT NULL,
     last_seen_at     TEXT NOT NULL,                -- last crawl that rewrote the row (and observed view_count)
-    deleted_at       TEXT                          -- when a check found Twitch no longer has it; NULL while it exists
+    deleted_at       TEXT,                         -- when a check found Twitch no longer has it; NULL while it exists
+    view_digits      INTEGER NOT NULL DEFAULT 0    -- length(view_count), kept by the triggers below
 );
 CREATE INDEX IF NOT EXISTS clips_broadcaster_created ON clips (broadcaster_id, created_at);
 CREATE INDEX IF NOT EXISTS clips_created ON clips (created_at);
@@ -210,8 +211,14 @@ CREATE TABLE IF NOT EXISTS auth_blocks (
 -- upsert sets game_id and view_count), measured by `python -m bench.clips_writes`; the partial indexes
 -- cost only for a deleted clip, or a featured one.
 CREATE INDEX IF NOT EXISTS clips_game_created ON clips (game_id, created_at);
-CREATE INDEX IF NOT EXISTS clips_views ON clips (view_count, id);
-CREATE INDEX IF NOT EXISTS clips_broadcaster_views ON clips (broadcaster_id, view_count, id);
+CREATE TRIGGER IF NOT EXISTS clips_view_digits_inserted AFTER INSERT ON clips
+WHEN NEW.view_digits IS NOT length(NEW.view_count)
+BEGIN UPDATE clips SET view_digits = length(NEW.view_count) WHERE id = NEW.id; END;
+CREATE TRIGGER IF NOT EXISTS clips_view_digits_moved AFTER UPDATE OF view_count ON clips
+WHEN NEW.view_digits IS NOT length(NEW.view_count)
+BEGIN UPDATE clips SET view_digits = length(NEW.view_count) WHERE id = NEW.id; END;
+CREATE INDEX IF NOT EXISTS clips_views_magnitude ON clips (view_digits);
+CREATE INDEX IF NOT EXISTS clips_broadcaster_views_magnitude ON clips (broadcaster_id, view_digits);
 CREATE INDEX IF NOT EXISTS clips_deleted_created ON clips (created_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_views ON clips (view_count, id) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_broadcaster ON clips (broadcaster_id, created_at) WHERE deleted_at IS NOT NULL;

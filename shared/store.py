@@ -55,8 +55,11 @@ _COUNT_CHANGED = (f"(SELECT count(*) FROM json_each(?) AS j JOIN clips AS c ON c
 # Parameters: first_seen_at, last_seen_at, the page, job id, run id, streamer id, lease token, then the two
 # of _outdated.
 _UPSERT_CLIPS = (
-    f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at) "
-    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ? "
+    # view_digits is set here so that schema.sql's insert trigger does not rewrite each new clip; the update
+    # leaves it to the other trigger, which rewrites it only when the count gains a digit.
+    f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at, view_digits) "
+    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?, ?, "
+    f"length(json_extract(value, '$.view_count')) "
     f"FROM json_each(?) WHERE {_NAMED_LEASE} "
     f"ON CONFLICT (id) DO UPDATE SET "
     f"{', '.join(f'{c} = excluded.{c}' for c in _MUTABLE)}, last_seen_at = excluded.last_seen_at "
