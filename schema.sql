@@ -205,11 +205,12 @@ CREATE TABLE IF NOT EXISTS auth_blocks (
 
 -- GET /clips and the dashboard's clip browser (producer/clip_search.py): an index per order (newest, most
 -- viewed) and leading filter (none, streamer, game, deleted only), so a page is one index range, except
--- a game's clips by views (a game's few clips are sorted; a big game walks clips_views). `id` ends the
--- view-count indexes because many clips share a count (the long tail of 1-view clips). D1 counts a row
--- written per index a write touches: each new clip costs 3 more, and so does each rewrite of a clip (the
--- upsert sets game_id and view_count), measured by `python -m bench.clips_writes`; the partial indexes
--- cost only for a deleted clip, or a featured one.
+-- a game's clips by views (a game's few clips are sorted; a big game walks clips_views_magnitude). D1 counts
+-- a row written per index an UPDATE's SET list touches, changed or not: so most viewed is indexed by
+-- view_digits (length(view_count), kept by the two triggers, rewritten only when a count gains a digit),
+-- and a page sorts within one magnitude. A new clip costs 3 more rows, a rewrite 1 (clips_game_created: the
+-- upsert sets game_id), a count gaining a digit 3 more (`python -m bench.clips_writes`); the partial
+-- (deleted, featured) indexes keep view_count, as they cost only for a deleted or featured clip.
 CREATE INDEX IF NOT EXISTS clips_game_created ON clips (game_id, created_at);
 CREATE TRIGGER IF NOT EXISTS clips_view_digits_inserted AFTER INSERT ON clips
 WHEN NEW.view_digits IS NOT length(NEW.view_count)
