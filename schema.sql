@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS clips (
     first_seen_at    TEXT NOT NULL,
     last_seen_at     TEXT NOT NULL,                -- last crawl that rewrote the row (and observed view_count)
     deleted_at       TEXT,                         -- when a check found Twitch no longer has it; NULL while it exists
+    view_digits      INTEGER NOT NULL DEFAULT 0,   -- length(view_count), kept by the triggers below
     next_check_at    TEXT                          -- when Get Clips by id next verifies it (consumer/verify.py);
                                                    -- NULL: not checked yet, due once it leaves the lookback
 );
@@ -206,14 +207,21 @@ CREATE TABLE IF NOT EXISTS auth_blocks (
 
 -- GET /clips and the dashboard's clip browser (producer/clip_search.py): an index per order (newest, most
 -- viewed) and leading filter (none, streamer, game, deleted only), so a page is one index range, except
--- a game's clips by views (a game's few clips are sorted; a big game walks clips_views). `id` ends the
--- view-count indexes because many clips share a count (the long tail of 1-view clips). D1 counts a row
--- written per index a write touches: each new clip costs 3 more, and so does each rewrite of a clip (the
--- upsert sets game_id and view_count), measured by `python -m bench.clips_writes`; the partial indexes
--- cost only for a deleted clip, or a featured one.
+-- a game's clips by views (a game's few clips are sorted; a big game walks clips_views_magnitude). D1 counts
+-- a row written per index an UPDATE's SET list touches, changed or not: so most viewed is indexed by
+-- view_digits (length(view_count), kept by the two triggers, rewritten only when a count gains a digit),
+-- and a page sorts within one magnitude. A new clip costs 3 more rows, a rewrite 1 (clips_game_created: the
+-- upsert sets game_id), a count gaining a digit 3 more (`python -m bench.clips_writes`); the partial
+-- (deleted, featured) indexes keep view_count, as they cost only for a deleted or featured clip.
 CREATE INDEX IF NOT EXISTS clips_game_created ON clips (game_id, created_at);
-CREATE INDEX IF NOT EXISTS clips_views ON clips (view_count, id);
-CREATE INDEX IF NOT EXISTS clips_broadcaster_views ON clips (broadcaster_id, view_count, id);
+CREATE TRIGGER IF NOT EXISTS clips_view_digits_inserted AFTER INSERT ON clips
+WHEN NEW.view_digits IS NOT length(NEW.view_count)
+BEGIN UPDATE clips SET view_digits = length(NEW.view_count) WHERE id = NEW.id; END;
+CREATE TRIGGER IF NOT EXISTS clips_view_digits_moved AFTER UPDATE OF view_count ON clips
+WHEN NEW.view_digits IS NOT length(NEW.view_count)
+BEGIN UPDATE clips SET view_digits = length(NEW.view_count) WHERE id = NEW.id; END;
+CREATE INDEX IF NOT EXISTS clips_views_magnitude ON clips (view_digits);
+CREATE INDEX IF NOT EXISTS clips_broadcaster_views_magnitude ON clips (broadcaster_id, view_digits);
 CREATE INDEX IF NOT EXISTS clips_deleted_created ON clips (created_at) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_views ON clips (view_count, id) WHERE deleted_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS clips_deleted_broadcaster ON clips (broadcaster_id, created_at) WHERE deleted_at IS NOT NULL;

@@ -25,6 +25,7 @@ MAX_SAFE_INTEGER = 2**53 - 1  # D1 refuses integers a JavaScript number cannot h
 # The largest integer a cursor may carry: Pyodide hands 2**53 - 1 itself to JavaScript as a BigInt (a Number
 # only below it), and D1's bind() refuses BigInt (seen in the Workers harness).
 MAX_BOUND_INTEGER = 2**53 - 2
+MAGNITUDE = "c.view_digits"  # length(view_count), kept by triggers (schema.sql)
 RANGE_PROBE = 5_000  # a creation range with fewer clips than this is sorted rather than walked by views
 EARLIEST = ""  # before every stored timestamp
 LATEST = "9999-12-31T23:59:59Z"  # after every stored timestamp
@@ -85,10 +86,18 @@ def index_for(where: ClipFilter) -> str:
         # its featured clips, too few for that, have a partial index of their own.
         if where.sort == "views" and where.featured:
             return "clips_featured_game_views"
-        return "clips_views" if by_views else "clips_game_created"
+        return "clips_views_magnitude" if by_views else "clips_game_created"
     else:
         lead = "clips"
-    return f"{lead}_{'views' if by_views else 'created'}"
+    if not by_views:
+        return f"{lead}_created"
+    # All clips and a streamer's are indexed by the count's number of digits, not the count (see schema.sql).
+    return "clips_deleted_views" if lead == "clips_deleted" else f"{lead}_views_magnitude"
+
+
+def magnitude(view_count: int) -> int:
+    """The number of decimal digits of a view count: SQLite's length(view_count), which the indexes hold."""
+    return len(str(view_count))
 
 
 def probe_sql(where: ClipFilter) -> tuple[str, list[Any]] | None:
@@ -143,8 +152,18 @@ def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, lis
         conditions.append("c.deleted_at IS NULL")
     elif where.deleted == "only":
         conditions.append("c.deleted_at IS NOT NULL")
-    column = "c.created_at" if where.sort == "newest" else "c.view_count"
-    if after is not None and where.sort == "views":
+    index = index_for(where)
+    by_magnitude = index.endswith("_magnitude")
+    # The same order either way (a count with more digits is larger); the magnitude indexes need it spelt so:
+    # SQLite walks them a magnitude at a time and sorts only within one.
+    order = ("c.created_at DESC, c.id DESC" if where.sort == "newest" else
+             f"{MAGNITUDE} DESC, c.view_count DESC, c.id DESC" if by_magnitude else "c.view_count DESC, c.id DESC")
+    if after is not None and where.sort == "views" and by_magnitude:
+        # The range on the index's magnitude, and the exact position within it checked on the rows.
+        views = int(after.value)
+        conditions += [f"{MAGNITUDE} <= ?", f"({MAGNITUDE}, c.view_count, c.id) < (?, ?, ?)"]
+        params += [magnitude(views), magnitude(views), views, after.clip_id]
+    elif after is not None and where.sort == "views":
         conditions.append("(c.view_count, c.id) < (?, ?)")  # one range of the (..., view_count, id) indexes
         params += [after.value, after.clip_id]
     elif resume_at and after is not None:
@@ -152,11 +171,12 @@ def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, lis
         conditions.append("(c.created_at < ? OR c.id < ?)")
         params += [after.value, after.clip_id]
     elif where.sort == "views":
-        conditions.append("c.view_count >= ?")  # a range from the first page on: a search, never a scan
-        params.append(0)
-    sql = (f"SELECT {COLUMNS} FROM clips AS c INDEXED BY {index_for(where)} "
+        # A range from the first page on: a search, never a scan.
+        conditions.append(f"{MAGNITUDE} >= ?" if by_magnitude else "c.view_count >= ?")
+        params.append(1 if by_magnitude else 0)
+    sql = (f"SELECT {COLUMNS} FROM clips AS c INDEXED BY {index} "
            "LEFT JOIN games AS g ON g.id = c.game_id "
-           f"WHERE {' AND '.join(conditions)} ORDER BY {column} DESC, c.id DESC LIMIT ?")
+           f"WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?")
     return sql, [*params, limit]
 
 

@@ -75,8 +75,11 @@ def _count_changed(page: int, step: int, stale: int) -> str:
 # Parameters: ?1 now (first and last seen), ?2 the page, ?3-?6 job id, run id, streamer id, lease token,
 # ?7 and ?8 the two of _outdated.
 _UPSERT_INSERT = (
-    f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at) "
-    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?1, ?1 "
+    # view_digits is set here so that schema.sql's insert trigger does not rewrite each new clip; the update
+    # leaves it to the other trigger, which rewrites it only when the count gains a digit.
+    f"INSERT INTO clips ({', '.join(COLUMNS)}, first_seen_at, last_seen_at, view_digits) "
+    f"SELECT {', '.join(f'json_extract(value, {chr(39)}$.{c}{chr(39)})' for c in COLUMNS)}, ?1, ?1, "
+    f"length(json_extract(value, '$.view_count')) "
     f"FROM json_each(?2) WHERE {_named_lease(3, 4, 5, 6)} "
     f"ON CONFLICT (id) DO UPDATE SET "
     f"{', '.join(f'{c} = excluded.{c}' for c in _SET_ON_CONFLICT)}, last_seen_at = excluded.last_seen_at "

@@ -72,9 +72,10 @@ CLIPS = TableSpec(
         pa.field("is_featured", pa.bool_(), nullable=False), _time("first_seen_at"), _time("last_seen_at"),
         _time("deleted_at", nullable=True),
     ]),
-    # When the next deletion check is due: the crawler's own schedule, moved by every check without the clip
+    # view_digits is derived from view_count (for the most-viewed indexes); next_check_at is when the next
+    # deletion check is due: the crawler's own schedule, moved by every check without the clip
     # changing, so it would make the export's rows differ from their markers. Not a fact about the clip.
-    internal=("next_check_at",),
+    internal=("view_digits", "next_check_at"),
     from_sql="clips AS t",
     # clips_created covers (created_at, rowid): one index range per page, partitions arrive in order.
     key=(("t.created_at", False), ("t.rowid", True)),
