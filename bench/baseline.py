@@ -30,13 +30,19 @@ class NaiveCrawl:
     waits_429: int = 0
 
 
-async def crawl_naive(db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock,
-                      lookback_s: float) -> NaiveCrawl:
+async def crawl_naive(
+    db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock, lookback_s: float
+) -> NaiveCrawl:
     """Every active streamer, in order, in this one invocation; every clip a D1 round trip of its own."""
     done = NaiveCrawl()
-    auth = await http.post(settings.twitch_auth_url.rstrip("/") + "/token", data={
-        "client_id": settings.twitch_client_id, "client_secret": settings.twitch_client_secret,
-        "grant_type": "client_credentials"})
+    auth = await http.post(
+        settings.twitch_auth_url.rstrip("/") + "/token",
+        data={
+            "client_id": settings.twitch_client_id,
+            "client_secret": settings.twitch_client_secret,
+            "grant_type": "client_credentials",
+        },
+    )
     auth.raise_for_status()
     token = auth.json()["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Client-Id": settings.twitch_client_id}

@@ -39,42 +39,81 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed, help="the emulated world")
     parser.add_argument("--s1-streamers", type=int, default=d.s1_streamers)
     parser.add_argument("--s2-streamers", type=int, default=d.s2_streamers)
-    parser.add_argument("--s2-clock-factor", type=float, default=d.s2_clock_factor,
-                        help="how many times faster than real time S2's clock runs")
-    parser.add_argument("--s2-baseline-sample", type=int, default=d.s2_baseline_sample,
-                        help="streamers the S2 baseline really crawls; the rest is extrapolated")
-    parser.add_argument("--s3-clips", type=int, default=d.s3_clips,
-                        help="clips in S3's heavy streamer's window")
-    parser.add_argument("--s4-streamers", type=int, default=d.s4_streamers,
-                        help="streamers in S4, the traps scenario")
-    parser.add_argument("--s4-clock-factor", type=float, default=d.s4_clock_factor,
-                        help="how many times faster than real time S4's clock runs")
-    parser.add_argument("--prototype-spread-fanout", dest="spread_fanout", type=float,
-                        default=d.spread_fanout, metavar="SHARE",
-                        help="PROTOTYPE: delay crawl messages to SHARE of the rate limit (0: off)")
-    parser.add_argument("--services-in-process", action="store_true",
-                        help="serve the emulated Twitch and SQLite from the crawler's own process (starts faster; "
-                             "their CPU is then billed to the crawler)")
-    parser.add_argument("--in-process", action="store_true",
-                        help="run every side in this process (starts faster; peak memory is then cumulative)")
+    parser.add_argument(
+        "--s2-clock-factor",
+        type=float,
+        default=d.s2_clock_factor,
+        help="how many times faster than real time S2's clock runs",
+    )
+    parser.add_argument(
+        "--s2-baseline-sample",
+        type=int,
+        default=d.s2_baseline_sample,
+        help="streamers the S2 baseline really crawls; the rest is extrapolated",
+    )
+    parser.add_argument(
+        "--s3-clips", type=int, default=d.s3_clips, help="clips in S3's heavy streamer's window"
+    )
+    parser.add_argument(
+        "--s4-streamers", type=int, default=d.s4_streamers, help="streamers in S4, the traps scenario"
+    )
+    parser.add_argument(
+        "--s4-clock-factor",
+        type=float,
+        default=d.s4_clock_factor,
+        help="how many times faster than real time S4's clock runs",
+    )
+    parser.add_argument(
+        "--prototype-spread-fanout",
+        dest="spread_fanout",
+        type=float,
+        default=d.spread_fanout,
+        metavar="SHARE",
+        help="PROTOTYPE: delay crawl messages to SHARE of the rate limit (0: off)",
+    )
+    parser.add_argument(
+        "--services-in-process",
+        action="store_true",
+        help="serve the emulated Twitch and SQLite from the crawler's own process (starts faster; "
+        "their CPU is then billed to the crawler)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every side in this process (starts faster; peak memory is then cumulative)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
-    parser.add_argument("--rerender", action="store_true",
-                        help="only rewrite report.md from the results.json already in --out")
+    parser.add_argument(
+        "--rerender",
+        action="store_true",
+        help="only rewrite report.md from the results.json already in --out",
+    )
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
     return BenchConfig(
-        helix_latency_ms=args.helix_latency_ms, helix_jitter_ms=args.helix_jitter_ms,
-        d1_latency_ms=args.d1_latency_ms, d1_jitter_ms=args.d1_jitter_ms, concurrency=args.concurrency,
-        rate_limit=args.rate_limit, seed=args.seed, s1_streamers=args.s1_streamers,
-        s2_streamers=args.s2_streamers, s2_clock_factor=args.s2_clock_factor,
-        s2_baseline_sample=args.s2_baseline_sample, s3_clips=args.s3_clips, s4_streamers=args.s4_streamers,
-        s4_clock_factor=args.s4_clock_factor, spread_fanout=args.spread_fanout,
-        services_in_processes=not args.services_in_process)
+        helix_latency_ms=args.helix_latency_ms,
+        helix_jitter_ms=args.helix_jitter_ms,
+        d1_latency_ms=args.d1_latency_ms,
+        d1_jitter_ms=args.d1_jitter_ms,
+        concurrency=args.concurrency,
+        rate_limit=args.rate_limit,
+        seed=args.seed,
+        s1_streamers=args.s1_streamers,
+        s2_streamers=args.s2_streamers,
+        s2_clock_factor=args.s2_clock_factor,
+        s2_baseline_sample=args.s2_baseline_sample,
+        s3_clips=args.s3_clips,
+        s4_streamers=args.s4_streamers,
+        s4_clock_factor=args.s4_clock_factor,
+        spread_fanout=args.spread_fanout,
+        services_in_processes=not args.services_in_process,
+    )
 
 
-def run_benchmark(config: BenchConfig, names: Sequence[str] = NAMES, *, isolate: bool = True,
-                  log: Log = lambda line: None) -> dict[str, dict[str, Any]]:
+def run_benchmark(
+    config: BenchConfig, names: Sequence[str] = NAMES, *, isolate: bool = True, log: Log = lambda line: None
+) -> dict[str, dict[str, Any]]:
     """Every scenario named, design then baseline, one after the other; their figures by scenario name."""
     results: dict[str, dict[str, Any]] = {}
     for scenario in scenarios(config, tuple(names)):
@@ -108,8 +147,11 @@ def _run(side: str, scenario: Scenario, config: BenchConfig, isolate: bool, log:
 
 
 def main(argv: Sequence[str] | None = None, command: str = "python -m bench") -> int:
-    parser = argparse.ArgumentParser(prog=command, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                                     description="Benchmark the crawl against the naive design.")
+    parser = argparse.ArgumentParser(
+        prog=command,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Benchmark the crawl against the naive design.",
+    )
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv), command)
 

@@ -53,16 +53,29 @@ def build(path: Path, clips: int, seed: int = 15) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN")
     added = to_rfc3339(NOW - YEARS * 365 * DAY)
-    conn.executemany("INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
-                     ((str(10_000_000 + i), f"streamer{i:05d}", f"Streamer{i}", added) for i in range(STREAMERS)))
-    conn.executemany("INSERT INTO games (id, name, box_art_url, fetched_at) VALUES (?, ?, ?, ?)",
-                     ((str(1000 + g), f"Game {g}", f"https://static-cdn.jtvnw.net/ttv-boxart/{1000 + g}-{{width}}x"
-                       "{height}.jpg", to_rfc3339(NOW)) for g in range(GAMES - UNNAMED_GAMES)))
+    conn.executemany(
+        "INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
+        ((str(10_000_000 + i), f"streamer{i:05d}", f"Streamer{i}", added) for i in range(STREAMERS)),
+    )
+    conn.executemany(
+        "INSERT INTO games (id, name, box_art_url, fetched_at) VALUES (?, ?, ?, ?)",
+        (
+            (
+                str(1000 + g),
+                f"Game {g}",
+                f"https://static-cdn.jtvnw.net/ttv-boxart/{1000 + g}-{{width}}x{{height}}.jpg",
+                to_rfc3339(NOW),
+            )
+            for g in range(GAMES - UNNAMED_GAMES)
+        ),
+    )
     streamer_weights = [1 / (i + 1) ** 0.8 for i in range(STREAMERS)]
     game_weights = [1 / (g + 1) ** 1.2 for g in range(GAMES)]
-    columns = ("id, broadcaster_id, broadcaster_name, creator_id, creator_name, video_id, game_id, language, "
-               "title, view_count, created_at, url, embed_url, thumbnail_url, duration, vod_offset, is_featured, "
-               "first_seen_at, last_seen_at, deleted_at")
+    columns = (
+        "id, broadcaster_id, broadcaster_name, creator_id, creator_name, video_id, game_id, language, "
+        "title, view_count, created_at, url, embed_url, thumbnail_url, duration, vod_offset, is_featured, "
+        "first_seen_at, last_seen_at, deleted_at"
+    )
     batch = 50_000
     for start in range(0, clips, batch):
         owners = rng.choices(range(STREAMERS), streamer_weights, k=min(batch, clips - start))
@@ -74,11 +87,30 @@ def build(path: Path, clips: int, seed: int = 15) -> None:
             created = to_rfc3339(NOW - rng.randrange(YEARS * 365 * DAY))
             views = int(rng.paretovariate(1.1)) if rng.random() < 0.97 else rng.randrange(10_000, 3_000_000)
             deleted = to_rfc3339(NOW - rng.randrange(30 * DAY)) if rng.random() < 0.03 else None
-            rows.append((clip, str(10_000_000 + owner), f"Streamer{owner}", str(500_000_000 + rng.randrange(10**6)),
-                         f"Viewer{rng.randrange(10**6)}", "", str(1000 + game), "en", f"Bench clip {i}", views,
-                         created, f"https://clips.twitch.tv/{clip}", f"https://clips.twitch.tv/embed?clip={clip}",
-                         f"https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/{clip}/preview-480x272.jpg",
-                         30.0, None, int(rng.random() < 0.05), created, created, deleted))
+            rows.append(
+                (
+                    clip,
+                    str(10_000_000 + owner),
+                    f"Streamer{owner}",
+                    str(500_000_000 + rng.randrange(10**6)),
+                    f"Viewer{rng.randrange(10**6)}",
+                    "",
+                    str(1000 + game),
+                    "en",
+                    f"Bench clip {i}",
+                    views,
+                    created,
+                    f"https://clips.twitch.tv/{clip}",
+                    f"https://clips.twitch.tv/embed?clip={clip}",
+                    f"https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/{clip}/preview-480x272.jpg",
+                    30.0,
+                    None,
+                    int(rng.random() < 0.05),
+                    created,
+                    created,
+                    deleted,
+                )
+            )
         conn.executemany(f"INSERT INTO clips ({columns}) VALUES ({', '.join('?' * 20)})", rows)
     conn.execute("COMMIT")
     conn.close()
@@ -99,9 +131,18 @@ CASES: list[tuple[str, dict[str, str]]] = [
     ("game (~6,000 clips), featured, most viewed", {"game": MID_GAME, "featured": "true", "sort": "views"}),
     ("game (biggest), featured, most viewed", {"game": BIG_GAME, "featured": "true", "sort": "views"}),
     ("created in one day, newest", {"created_from": "2025-03-01", "created_to": "2025-03-01"}),
-    ("created in one day, most viewed", {"created_from": "2025-03-01", "created_to": "2025-03-01", "sort": "views"}),
-    ("created in 90 days, most viewed", {"created_from": "2025-01-01", "created_to": "2025-03-31", "sort": "views"}),
-    ("created in 8 days, most viewed", {"created_from": "2025-03-01", "created_to": "2025-03-08", "sort": "views"}),
+    (
+        "created in one day, most viewed",
+        {"created_from": "2025-03-01", "created_to": "2025-03-01", "sort": "views"},
+    ),
+    (
+        "created in 90 days, most viewed",
+        {"created_from": "2025-01-01", "created_to": "2025-03-31", "sort": "views"},
+    ),
+    (
+        "created in 8 days, most viewed",
+        {"created_from": "2025-03-01", "created_to": "2025-03-08", "sort": "views"},
+    ),
     ("featured, newest", {"featured": "true"}),
     ("featured, most viewed", {"featured": "true", "sort": "views"}),
     ("not featured, newest", {"featured": "false"}),
@@ -109,9 +150,16 @@ CASES: list[tuple[str, dict[str, str]]] = [
     ("deleted only, most viewed", {"deleted": "only", "sort": "views"}),
     ("deleted included, newest", {"deleted": "include"}),
     ("streamer + game, newest", {"streamer": BUSY_STREAMER, "game": BIG_GAME}),
-    ("streamer + game + 1 year, most viewed",
-     {"streamer": BUSY_STREAMER, "game": BIG_GAME, "created_from": "2024-01-01", "created_to": "2024-12-31",
-      "sort": "views"}),
+    (
+        "streamer + game + 1 year, most viewed",
+        {
+            "streamer": BUSY_STREAMER,
+            "game": BIG_GAME,
+            "created_from": "2024-01-01",
+            "created_to": "2024-12-31",
+            "sort": "views",
+        },
+    ),
     ("game + featured + deleted only, newest", {"game": BIG_GAME, "featured": "true", "deleted": "only"}),
     ("no filter, newest, 100 per page", {"limit": "100"}),
 ]
@@ -129,14 +177,18 @@ async def measure(path: Path, repeat: int) -> list[tuple[str, dict[str, str], fl
 
     results = []
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(factory)),
-                                 base_url="http://bench") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(factory)), base_url="http://bench"
+    ) as client:
+
         async def timed(params: dict[str, str]) -> tuple[float, dict[str, Any]]:
             began = time.perf_counter()
             response = await client.get("/clips", params=params, headers=headers)
             elapsed = (time.perf_counter() - began) * 1000
             if response.status_code != 200:
-                raise SystemExit(f"GET /clips {params} answered {response.status_code}: {response.text[:300]}")
+                raise SystemExit(
+                    f"GET /clips {params} answered {response.status_code}: {response.text[:300]}"
+                )
             return elapsed, response.json()
 
         cases = list(CASES)
@@ -157,8 +209,13 @@ async def measure(path: Path, repeat: int) -> list[tuple[str, dict[str, str], fl
     return results
 
 
-def render(clips: int, repeat: int, results: list[tuple[str, dict[str, str], float, float, int]],
-           build_s: float | None, size_mb: float) -> str:
+def render(
+    clips: int,
+    repeat: int,
+    results: list[tuple[str, dict[str, str], float, float, int]],
+    build_s: float | None,
+    size_mb: float,
+) -> str:
     over = [r for r in results if r[2] >= TARGET_MS]
     lines = [
         "# GET /clips at a million clips",
@@ -168,7 +225,8 @@ def render(clips: int, repeat: int, results: list[tuple[str, dict[str, str], flo
         "",
         f"Database: {clips:,} clips of {STREAMERS:,} streamers over {YEARS} years (Zipf-sized streamers and "
         f"games; {GAMES} games, {UNNAMED_GAMES} of them not in `games`), heavy-tailed views, 5% featured, 3% "
-        f"deleted; {size_mb:,.0f} MB on disk" + (f", built in {build_s:.0f} s." if build_s is not None else ", built by an earlier run."),
+        f"deleted; {size_mb:,.0f} MB on disk"
+        + (f", built in {build_s:.0f} s." if build_s is not None else ", built by an earlier run."),
         "Each case is one GET /clips (default page of 25 unless said) through the producer's ASGI app over "
         f"aiosqlite, after one warm-up request; median and worst of {repeat}. Target: median under "
         f"{TARGET_MS:.0f} ms for each.",
@@ -181,14 +239,20 @@ def render(clips: int, repeat: int, results: list[tuple[str, dict[str, str], flo
     for name, params, median, worst, count in results:
         shown = ", ".join(f"{k}={v if k != 'after' else '…'}" for k, v in params.items()) or "–"
         lines.append(f"| {name} | `{shown}` | {median:.1f} | {worst:.1f} | {count} |")
-    lines += ["", "Machine: shared with other jobs (2 cores); figures are of one run, not a controlled lab.", ""]
+    lines += [
+        "",
+        "Machine: shared with other jobs (2 cores); figures are of one run, not a controlled lab.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.clips_api", description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1_000_000)
-    parser.add_argument("--db", type=Path, default=None, help="where the database is kept (default: temp dir)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="where the database is kept (default: temp dir)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the database even if it exists")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--out", type=Path, default=REPORT, help="the report (Markdown); '-' for stdout only")

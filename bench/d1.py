@@ -19,8 +19,9 @@ class Latency:
 
     def __post_init__(self) -> None:
         if self.mean_s < 0 or not 0 <= self.jitter_s <= self.mean_s:
-            raise ValueError(f"latency must be >= 0 with 0 <= jitter <= mean, "
-                             f"got {self.mean_s!r} ± {self.jitter_s!r}")
+            raise ValueError(
+                f"latency must be >= 0 with 0 <= jitter <= mean, got {self.mean_s!r} ± {self.jitter_s!r}"
+            )
 
     def draw(self, rng: random.Random) -> float:
         return self.mean_s + (rng.uniform(-self.jitter_s, self.jitter_s) if self.jitter_s else 0.0)
@@ -33,8 +34,9 @@ class D1Model(BatchShortcuts):
     queue for the database in the order their requests arrive, as they would at a D1 primary.
     """
 
-    def __init__(self, db: Database, clock: Clock, latency: Latency, *, probe: Probe | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, latency: Latency, *, probe: Probe | None = None, seed: int = 0
+    ) -> None:
         self._db = db
         self._clock = clock
         self._latency = latency

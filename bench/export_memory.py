@@ -26,9 +26,27 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT = Path(__file__).resolve().parent / "export_memory.md"
 NOW = 1_790_000_000  # 2026-09-21T14:13:20Z
 DAY_S = 86_400
-CLIP_COLUMNS = ("id", "broadcaster_id", "broadcaster_name", "creator_id", "creator_name", "video_id", "game_id",
-                "language", "title", "view_count", "created_at", "url", "embed_url", "thumbnail_url", "duration",
-                "vod_offset", "is_featured", "first_seen_at", "last_seen_at")
+CLIP_COLUMNS = (
+    "id",
+    "broadcaster_id",
+    "broadcaster_name",
+    "creator_id",
+    "creator_name",
+    "video_id",
+    "game_id",
+    "language",
+    "title",
+    "view_count",
+    "created_at",
+    "url",
+    "embed_url",
+    "thumbnail_url",
+    "duration",
+    "vod_offset",
+    "is_featured",
+    "first_seen_at",
+    "last_seen_at",
+)
 HOURS = 7 * 24  # one run an hour for the last week
 JOBS_PER_RUN = 200
 LIMIT_MB = 500
@@ -45,22 +63,32 @@ def generate(path: Path, clips: int, *, streamers: int = 2_000, days: int = 365,
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN")
     added = to_rfc3339(NOW - days * DAY_S)
-    conn.executemany("INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
-                     ((str(10_000_000 + i), f"streamer{i:05d}", f"Streamer{i}", added)
-                      for i in range(streamers)))
+    conn.executemany(
+        "INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
+        ((str(10_000_000 + i), f"streamer{i:05d}", f"Streamer{i}", added) for i in range(streamers)),
+    )
     # The 19 Helix and crawl columns; the later ones (deleted_at) keep their defaults.
-    conn.executemany(f"INSERT INTO clips ({', '.join(CLIP_COLUMNS)}) VALUES ({', '.join('?' * len(CLIP_COLUMNS))})",
-                     _clips(rng, clips, streamers, days))
+    conn.executemany(
+        f"INSERT INTO clips ({', '.join(CLIP_COLUMNS)}) VALUES ({', '.join('?' * len(CLIP_COLUMNS))})",
+        _clips(rng, clips, streamers, days),
+    )
     conn.executemany(
         "INSERT INTO runs (id, slot, kind, status, created_at, enqueued_at, finished_at, jobs_total, "
         "jobs_done) VALUES (?, ?, 'scheduled', 'finished', ?, ?, ?, ?, ?)",
-        ((h + 1, f"cron:{_hour(h)}", _hour(h), _hour(h), _hour(h, 90), JOBS_PER_RUN, JOBS_PER_RUN)
-         for h in range(HOURS)))
+        (
+            (h + 1, f"cron:{_hour(h)}", _hour(h), _hour(h), _hour(h, 90), JOBS_PER_RUN, JOBS_PER_RUN)
+            for h in range(HOURS)
+        ),
+    )
     conn.executemany(
         "INSERT INTO jobs (run_id, streamer_id, status, attempts, due_at, created_at, started_at, "
         "finished_at, pages, clips_seen) VALUES (?, ?, 'done', 1, ?, ?, ?, ?, 1, 20)",
-        ((h + 1, str(10_000_000 + s), _hour(h), _hour(h), _hour(h, 5), _hour(h, 60))
-         for h in range(HOURS) for s in range(JOBS_PER_RUN)))
+        (
+            (h + 1, str(10_000_000 + s), _hour(h), _hour(h), _hour(h, 5), _hour(h, 60))
+            for h in range(HOURS)
+            for s in range(JOBS_PER_RUN)
+        ),
+    )
     conn.execute("COMMIT")
     conn.close()
 
@@ -74,24 +102,36 @@ def _clips(rng: random.Random, count: int, streamers: int, days: int) -> Iterato
         clip = f"Clip{i:08d}{rng.getrandbits(64):016x}"
         created = NOW - rng.randrange(days * DAY_S)
         broadcaster = rng.randrange(streamers)
-        yield (clip, str(10_000_000 + broadcaster), f"Streamer{broadcaster}",
-               str(500_000_000 + rng.randrange(10**6)), f"Viewer{rng.randrange(10**6)}",
-               str(rng.randrange(10**10)) if rng.random() < 0.8 else "",
-               str(rng.choice((509658, 32982, 21779, 33214, 27471))), rng.choice(("en", "ja", "de", "es")),
-               " ".join(rng.choices(WORDS, k=rng.randrange(1, 8))), rng.randrange(1, 50_000),
-               to_rfc3339(created), f"https://clips.twitch.tv/{clip}",
-               f"https://clips.twitch.tv/embed?clip={clip}",
-               f"https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/{clip}/preview-480x272.jpg",
-               round(rng.uniform(5, 60), 1), rng.randrange(30_000) if rng.random() < 0.8 else None,
-               int(rng.random() < 0.05), to_rfc3339(min(NOW, created + 3600)),
-               to_rfc3339(min(NOW, created + rng.randrange(2 * DAY_S))))
+        yield (
+            clip,
+            str(10_000_000 + broadcaster),
+            f"Streamer{broadcaster}",
+            str(500_000_000 + rng.randrange(10**6)),
+            f"Viewer{rng.randrange(10**6)}",
+            str(rng.randrange(10**10)) if rng.random() < 0.8 else "",
+            str(rng.choice((509658, 32982, 21779, 33214, 27471))),
+            rng.choice(("en", "ja", "de", "es")),
+            " ".join(rng.choices(WORDS, k=rng.randrange(1, 8))),
+            rng.randrange(1, 50_000),
+            to_rfc3339(created),
+            f"https://clips.twitch.tv/{clip}",
+            f"https://clips.twitch.tv/embed?clip={clip}",
+            f"https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/{clip}/preview-480x272.jpg",
+            round(rng.uniform(5, 60), 1),
+            rng.randrange(30_000) if rng.random() < 0.8 else None,
+            int(rng.random() < 0.05),
+            to_rfc3339(min(NOW, created + 3600)),
+            to_rfc3339(min(NOW, created + rng.randrange(2 * DAY_S))),
+        )
 
 
 def touch(path: Path, fraction: float) -> int:
     """A later crawl: some clips' view counts move, and their last_seen_at becomes an hour later."""
     conn = sqlite3.connect(path, isolation_level=None)
-    changed = conn.execute("UPDATE clips SET view_count = view_count + 1, last_seen_at = ? "
-                           "WHERE abs(random() % 1000) < ?", (to_rfc3339(NOW + 3600), int(fraction * 1000)))
+    changed = conn.execute(
+        "UPDATE clips SET view_count = view_count + 1, last_seen_at = ? WHERE abs(random() % 1000) < ?",
+        (to_rfc3339(NOW + 3600), int(fraction * 1000)),
+    )
     conn.close()
     return changed.rowcount
 
@@ -131,10 +171,18 @@ def bench(clips: int, *, big_pages: bool) -> tuple[list[Measured], Setup, tuple[
             rows.append((clips, label, result, json.loads(result["output"])))
         changed = touch(db, 0.1)
         result = measure(export)
-        rows.append((clips, f"incremental export after {changed:,} clips changed", result,
-                     json.loads(result["output"])))
-        output = (sum(p.stat().st_size for p in out.rglob("*.parquet")) / 2**20,
-                  sum(1 for _ in out.rglob("*.parquet")))
+        rows.append(
+            (
+                clips,
+                f"incremental export after {changed:,} clips changed",
+                result,
+                json.loads(result["output"]),
+            )
+        )
+        output = (
+            sum(p.stat().st_size for p in out.rglob("*.parquet")) / 2**20,
+            sum(1 for _ in out.rglob("*.parquet")),
+        )
     return rows, setup, output
 
 
@@ -154,8 +202,9 @@ def main() -> int:
 
 
 def render(clips: int, setups: list[Setup], rows: list[Measured], output: tuple[float, int]) -> str:
-    generated = "; ".join(f"{n:,} clips: {mb:,.0f} MB of SQLite, generated in {s:.0f} s"
-                          for n, mb, s in setups)
+    generated = "; ".join(
+        f"{n:,} clips: {mb:,.0f} MB of SQLite, generated in {s:.0f} s" for n, mb, s in setups
+    )
     lines = [
         f"# Export memory: {clips:,} clips",
         "",
@@ -170,8 +219,10 @@ def render(clips: int, setups: list[Setup], rows: list[Measured], output: tuple[
     for size, label, result, report in rows:
         written = f"{report['rows']:,}" if report else "-"
         under = "yes" if result["peak_rss_mb"] < LIMIT_MB else "**no**"
-        lines.append(f"| {f'{size:,}' if size else '-'} | {label} | {written} | {result['wall_s']} s | "
-                     f"{result['peak_rss_mb']} MB | {under} |")
+        lines.append(
+            f"| {f'{size:,}' if size else '-'} | {label} | {written} | {result['wall_s']} s | "
+            f"{result['peak_rss_mb']} MB | {under} |"
+        )
     size_mb, files = output
     lines += [
         "",

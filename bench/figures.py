@@ -9,12 +9,21 @@ from bench.floor import RATE_WINDOW_S, floor
 from bench.scenarios import BenchConfig, Scenario
 
 # Counts that grow with the number of streamers; a sampled baseline's are scaled up to the whole scenario.
-_ADDITIVE = ("helix_calls", "helix_api_requests", "http_429", "d1_calls", "pages", "rows_upserted", "lost",
-             "expected_clips")
+_ADDITIVE = (
+    "helix_calls",
+    "helix_api_requests",
+    "http_429",
+    "d1_calls",
+    "pages",
+    "rows_upserted",
+    "lost",
+    "expected_clips",
+)
 
 
-def scenario_figures(scenario: Scenario, config: BenchConfig, design: dict[str, Any],
-                     baseline: dict[str, Any]) -> dict[str, Any]:
+def scenario_figures(
+    scenario: Scenario, config: BenchConfig, design: dict[str, Any], baseline: dict[str, Any]
+) -> dict[str, Any]:
     """The figures the report and results.json show for one scenario."""
     scale = float(baseline.get("scale", 1.0))
     base = {k: baseline[k] * scale for k in _ADDITIVE}
@@ -23,10 +32,14 @@ def scenario_figures(scenario: Scenario, config: BenchConfig, design: dict[str, 
     base_wall = max(baseline["wall_s"] * scale, base_rate_bound)
     # The baseline is one invocation: a full run would make all of its calls in it.
     base_subrequests = baseline["invocations"]["subrequests_max"] * scale
-    fl = floor(design["expected_pages"], concurrency=scenario.concurrency,
-               helix_s=config.helix_latency_ms / 1000, d1_s=config.d1_latency_ms / 1000,
-               producer_steps=design["producer"]["steps_before_send"],
-               rate_limit=config.rate_limit)
+    fl = floor(
+        design["expected_pages"],
+        concurrency=scenario.concurrency,
+        helix_s=config.helix_latency_ms / 1000,
+        d1_s=config.d1_latency_ms / 1000,
+        producer_steps=design["producer"]["steps_before_send"],
+        rate_limit=config.rate_limit,
+    )
     inv = design["invocations"]
     wall = design["wall_s"]
     return {
@@ -55,7 +68,9 @@ def scenario_figures(scenario: Scenario, config: BenchConfig, design: dict[str, 
         "calls_over_needed": design["crawls"][0]["over_needed"],
         "calls_per_streamer": ratio(design["helix_calls"], scenario.streamers),
         "crawls": design["crawls"],
-        "second_crawl_over_needed": (design["crawls"][1]["over_needed"] if len(design["crawls"]) > 1 else None),
+        "second_crawl_over_needed": (
+            design["crawls"][1]["over_needed"] if len(design["crawls"]) > 1 else None
+        ),
         "token_mints": design["token_mints"],
         "revocations": design["revocations"],
         "mints_over_revocations": design["token_mints"] - design["revocations"],
@@ -89,8 +104,9 @@ def scenario_figures(scenario: Scenario, config: BenchConfig, design: dict[str, 
         "baseline_http_429_share": ratio(base["http_429"], base["helix_api_requests"]),
         "rate_limit": config.rate_limit,
         "rate_limit_share": rate_limit_share(design["points"], design["points_span_s"], config.rate_limit),
-        "baseline_rate_limit_share": rate_limit_share(baseline["points"], baseline["points_span_s"],
-                                                      config.rate_limit),
+        "baseline_rate_limit_share": rate_limit_share(
+            baseline["points"], baseline["points_span_s"], config.rate_limit
+        ),
         "points_per_minute": ratio(design["points"] * 60, design["points_span_s"]),
         "rate_limit_span_s": design["points_span_s"],
         "peak_memory_mb": design["peak_memory_mb"],

@@ -28,12 +28,25 @@ class Floor:
     bound: str  # which of the three sets the floor
 
     def as_dict(self) -> dict[str, float | str]:
-        return {"seconds": self.seconds, "producer_s": self.producer_s, "concurrency_s": self.concurrency_s,
-                "longest_s": self.longest_s, "rate_limit_s": self.rate_limit_s, "bound": self.bound}
+        return {
+            "seconds": self.seconds,
+            "producer_s": self.producer_s,
+            "concurrency_s": self.concurrency_s,
+            "longest_s": self.longest_s,
+            "rate_limit_s": self.rate_limit_s,
+            "bound": self.bound,
+        }
 
 
-def floor(pages: Sequence[int], *, concurrency: int, helix_s: float, d1_s: float,
-          producer_steps: Sequence[Sequence[int]], rate_limit: int | None) -> Floor:
+def floor(
+    pages: Sequence[int],
+    *,
+    concurrency: int,
+    helix_s: float,
+    d1_s: float,
+    producer_steps: Sequence[Sequence[int]],
+    rate_limit: int | None,
+) -> Floor:
     """The floor for streamers needing `pages[i]` pages each.
 
     A streamer's chain is one D1 round trip to claim it, then per page one Helix call and one D1

@@ -58,8 +58,12 @@ def helix_process(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock)
     """Serve the world in a child process until the block ends; yields its base URL."""
     context = multiprocessing.get_context("spawn")
     parent_end, child_end = context.Pipe()
-    child = context.Process(target=_serve, name="helix-emulator", daemon=True,
-                            args=(spec, emulator, clock.origin, clock.factor, clock.start_cell, child_end))
+    child = context.Process(
+        target=_serve,
+        name="helix-emulator",
+        daemon=True,
+        args=(spec, emulator, clock.origin, clock.factor, clock.start_cell, child_end),
+    )
     child.start()
     child_end.close()
     try:
@@ -77,11 +81,18 @@ def helix_process(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock)
             child.join()
 
 
-def _serve(spec: WorldSpec, emulator: EmulatorConfig, origin: float, factor: float, start_cell: Any,
-           parent: Connection) -> None:
+def _serve(
+    spec: WorldSpec,
+    emulator: EmulatorConfig,
+    origin: float,
+    factor: float,
+    start_cell: Any,
+    parent: Connection,
+) -> None:
     try:
-        _event_loop_runner()(_serve_until_parent_leaves(spec, emulator, ScaledClock(origin, factor, start_cell),
-                                                        parent))
+        _event_loop_runner()(
+            _serve_until_parent_leaves(spec, emulator, ScaledClock(origin, factor, start_cell), parent)
+        )
     except BaseException as exc:  # tell the parent why instead of leaving it to time out
         with contextlib.suppress(OSError):
             parent.send({"error": f"{type(exc).__name__}: {exc}"})
@@ -102,8 +113,9 @@ def _http_parser() -> str:
     return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
 
 
-async def _serve_until_parent_leaves(spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock,
-                                     parent: Connection) -> None:
+async def _serve_until_parent_leaves(
+    spec: WorldSpec, emulator: EmulatorConfig, clock: ScaledClock, parent: Connection
+) -> None:
     import uvicorn  # CPython only, like the whole benchmark
 
     wrap = HelixFaultInjector(spec.faults).wrap if spec.faults is not None else None
@@ -113,9 +125,20 @@ async def _serve_until_parent_leaves(spec: WorldSpec, emulator: EmulatorConfig, 
     listener.bind(("127.0.0.1", 0))
     listener.listen(2048)
     host, port = listener.getsockname()
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False,
-                                           date_header=False, access_log=False, backlog=2048,
-                                           timeout_keep_alive=3600, loop="none", http=_http_parser()))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            server_header=False,
+            date_header=False,
+            access_log=False,
+            backlog=2048,
+            timeout_keep_alive=3600,
+            loop="none",
+            http=_http_parser(),
+        )
+    )
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if serving.done():

@@ -36,11 +36,17 @@ class LoopbackTransport(httpx.AsyncBaseTransport):
         answer = await _exchange(reader, writer, payload)
         if answer is None:
             writer.close()
-            raise httpx.RemoteProtocolError("the emulator closed the connection without answering", request=request)
+            raise httpx.RemoteProtocolError(
+                "the emulator closed the connection without answering", request=request
+            )
         return self._keep(reader, writer, answer)
 
-    def _keep(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-              answer: tuple[int, list[tuple[bytes, bytes]], bytes, bool]) -> httpx.Response:
+    def _keep(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        answer: tuple[int, list[tuple[bytes, bytes]], bytes, bool],
+    ) -> httpx.Response:
         status, headers, body, keep_alive = answer
         if keep_alive:
             self._idle.append((reader, writer))
@@ -56,14 +62,18 @@ class LoopbackTransport(httpx.AsyncBaseTransport):
 
 def _encode(request: httpx.Request, body: bytes) -> bytes:
     lines = [b"%s %s HTTP/1.1" % (request.method.encode(), request.url.raw_path)]
-    lines += [b"%s: %s" % (name, value) for name, value in request.headers.raw
-              if name.lower() not in (b"content-length", b"transfer-encoding", b"connection")]
+    lines += [
+        b"%s: %s" % (name, value)
+        for name, value in request.headers.raw
+        if name.lower() not in (b"content-length", b"transfer-encoding", b"connection")
+    ]
     lines.append(b"content-length: %d" % len(body))
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    payload: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool] | None:
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, payload: bytes
+) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool] | None:
     """Send one request and read its answer; None when the connection turns out to be closed."""
     try:
         writer.write(payload)

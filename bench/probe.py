@@ -147,14 +147,19 @@ class CountingTransport(httpx.AsyncBaseTransport):
             response = await self._inner.handle_async_request(request)
         finally:
             self._probe.finished("helix")
-        self._probe.answered(request.url.path, response.status_code, self._clock.now(),
-                             "broadcaster_id" in request.url.params or "game_id" in request.url.params)
+        self._probe.answered(
+            request.url.path,
+            response.status_code,
+            self._clock.now(),
+            "broadcaster_id" in request.url.params or "game_id" in request.url.params,
+        )
         if request.url.path.endswith(TOKEN_SUFFIX) and response.status_code == 200:
             self._probe.token_mints += 1
         broadcaster = request.url.params.get("broadcaster_id")
         if request.url.path == CLIPS_PATH and broadcaster:
-            self._probe.clip_queries.append({k: request.url.params.get(k, "")
-                                             for k in ("broadcaster_id", "started_at", "ended_at")})
+            self._probe.clip_queries.append(
+                {k: request.url.params.get(k, "") for k in ("broadcaster_id", "started_at", "ended_at")}
+            )
         if request.url.path == CLIPS_PATH and response.status_code == 200 and broadcaster:
             self._probe.first_fetch.setdefault(broadcaster, sent_at)
         return response

@@ -40,8 +40,19 @@ SIDES = ("design", "baseline")
 # The database thread needs the GIL back after each statement; with the default 5 ms switch interval it
 # waits behind the event loop's CPU work, which would bill simulation overhead as D1 time.
 SWITCH_INTERVAL_S = 0.0005
-RUN_COUNTERS = ("status", "jobs_total", "jobs_done", "jobs_failed", "pages", "clips_seen", "clips_new",
-                "clips_updated", "helix_calls", "d1_calls", "queue_sends")
+RUN_COUNTERS = (
+    "status",
+    "jobs_total",
+    "jobs_done",
+    "jobs_failed",
+    "pages",
+    "clips_seen",
+    "clips_new",
+    "clips_updated",
+    "helix_calls",
+    "d1_calls",
+    "queue_sends",
+)
 
 
 @dataclass
@@ -70,15 +81,20 @@ def trap_faults(config: BenchConfig, chosen: Sequence[Streamer], helix_requests:
     """S4's traps on the streamers after the heavy first one; the revocations spread over the run's requests."""
     after_looping = 1 + config.s4_looping
     looping = frozenset(s.id for s in chosen[1:after_looping])
-    empty = frozenset(s.id for s in chosen[after_looping:after_looping + config.s4_empty_page])
+    empty = frozenset(s.id for s in chosen[after_looping : after_looping + config.s4_empty_page])
     every = max(1, helix_requests // (config.s4_revocations + 1))
-    return HelixFaults(seed=config.seed, looping_broadcasters=looping, empty_page_broadcasters=empty,
-                       first_attempt_error_rate=config.s4_first_attempt_errors,
-                       expire_tokens_at=tuple(every * (i + 1) for i in range(config.s4_revocations)))
+    return HelixFaults(
+        seed=config.seed,
+        looping_broadcasters=looping,
+        empty_page_broadcasters=empty,
+        first_attempt_error_rate=config.s4_first_attempt_errors,
+        expire_tokens_at=tuple(every * (i + 1) for i in range(config.s4_revocations)),
+    )
 
 
-async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock_factor: float,
-                  traps: bool = False) -> Bed:
+async def prepare(
+    scenario: Scenario, config: BenchConfig, streamers: int, clock_factor: float, traps: bool = False
+) -> Bed:
     """A world, an emulator config, a database holding the first `streamers` streamers, the expected clips."""
     clock = ScaledClock(config.origin, clock_factor)
     now = clock.now()
@@ -89,22 +105,44 @@ async def prepare(scenario: Scenario, config: BenchConfig, streamers: int, clock
     if scenario.heavy_clips is not None:
         heavy = (chosen[0].id, scenario.heavy_clips * 24 / config.lookback_hours)
     faults = trap_faults(config, chosen, streamers) if traps and scenario.traps else None
-    spec = WorldSpec(config.seed, scenario.streamers, config.clips_per_day, heavy,
-                     tuple(s.id for s in chosen), now - lookback_s, now, faults)
+    spec = WorldSpec(
+        config.seed,
+        scenario.streamers,
+        config.clips_per_day,
+        heavy,
+        tuple(s.id for s in chosen),
+        now - lookback_s,
+        now,
+        faults,
+    )
     # This also fills the emulator's clip cache, so generating the world is not timed as crawling.
     furnish(world, spec)
-    candidates = {s.id: [(parse_rfc3339(c["created_at"]), c["id"])
-                         for c in world.clips(s.id, now - lookback_s, now)] for s in chosen}
+    candidates = {
+        s.id: [(parse_rfc3339(c["created_at"]), c["id"]) for c in world.clips(s.id, now - lookback_s, now)]
+        for s in chosen
+    }
     raw = await (SqliteProcess.open() if config.services_in_processes else SerialSqlite.open())
     await raw.batch([store.upsert_streamers([s.to_user() for s in chosen], to_rfc3339(now))])
     probe = Probe()
-    db = D1Model(raw, clock, Latency(config.d1_latency_ms / 1000, config.d1_jitter_ms / 1000), probe=probe,
-                 seed=config.seed)
-    emulator = EmulatorConfig(latency_s=config.helix_latency_ms / 1000,
-                              latency_jitter_s=config.helix_jitter_ms / 1000,
-                              rate_limit_points=config.rate_limit, seed=config.seed)
-    settings = emulator_settings(Settings(plan=scenario.plan, lookback_hours=config.lookback_hours,
-                                          backfill_hours=config.lookback_hours), emulator)
+    db = D1Model(
+        raw,
+        clock,
+        Latency(config.d1_latency_ms / 1000, config.d1_jitter_ms / 1000),
+        probe=probe,
+        seed=config.seed,
+    )
+    emulator = EmulatorConfig(
+        latency_s=config.helix_latency_ms / 1000,
+        latency_jitter_s=config.helix_jitter_ms / 1000,
+        rate_limit_points=config.rate_limit,
+        seed=config.seed,
+    )
+    settings = emulator_settings(
+        Settings(
+            plan=scenario.plan, lookback_hours=config.lookback_hours, backfill_hours=config.lookback_hours
+        ),
+        emulator,
+    )
     return Bed(scenario, config, clock, world, spec, emulator, settings, candidates, raw, db, probe)
 
 
@@ -113,8 +151,9 @@ async def helix_client(bed: Bed) -> AsyncIterator[httpx.AsyncClient]:
     """A client for the emulated Twitch, counting every request; points `bed.settings` at it."""
     if not bed.config.services_in_processes:
         faults = bed.world_spec.faults
-        app = create_emulator_app(bed.world, bed.emulator,
-                                  wrap=HelixFaultInjector(faults).wrap if faults is not None else None)
+        app = create_emulator_app(
+            bed.world, bed.emulator, wrap=HelixFaultInjector(faults).wrap if faults is not None else None
+        )
         transport = CountingTransport(httpx.ASGITransport(app=app), bed.probe, bed.clock)
         async with httpx.AsyncClient(transport=transport, base_url=EMULATOR_URL) as http:
             yield http
@@ -122,8 +161,9 @@ async def helix_client(bed: Bed) -> AsyncIterator[httpx.AsyncClient]:
     with helix_process(bed.world_spec, bed.emulator, bed.clock) as url:
         bed.settings = bed.settings.with_(twitch_api_url=url + "/helix", twitch_auth_url=url + "/oauth2")
         inner = LoopbackTransport(*_host_and_port(url))
-        async with httpx.AsyncClient(transport=CountingTransport(inner, bed.probe, bed.clock),
-                                     base_url=url) as http:
+        async with httpx.AsyncClient(
+            transport=CountingTransport(inner, bed.probe, bed.clock), base_url=url
+        ) as http:
             yield http
 
 
@@ -141,8 +181,16 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
             spread = None
             if config.spread_fanout:
                 spread = FanOutSpread(config.rate_limit * config.spread_fanout, bed.clock)
-            runner = MeasuredRunner(bed.db, http, bed.settings, bed.clock, concurrency=scenario.concurrency,
-                                    seed=config.seed, probe=bed.probe, spread=spread)
+            runner = MeasuredRunner(
+                bed.db,
+                http,
+                bed.settings,
+                bed.clock,
+                concurrency=scenario.concurrency,
+                seed=config.seed,
+                probe=bed.probe,
+                spread=spread,
+            )
             rss_start, cpu_start = current_rss_mb(), time.process_time()
             bed.clock.start()
             began = time.perf_counter()
@@ -152,8 +200,10 @@ async def run_design(scenario: Scenario, config: BenchConfig) -> dict[str, Any]:
             crawls.append(_crawl_calls(bed, 0, 0, 0))
             # Everything but `crawls` describes the first crawl: read it before any second one.
             run = await bed.raw.first("SELECT * FROM runs WHERE id = ?", started.run_id) or {}
-            jobs = await bed.raw.all("SELECT status, coalesce(stop_reason, '') AS stop_reason, count(*) AS n "
-                                     "FROM jobs GROUP BY 1, 2 ORDER BY 3 DESC")
+            jobs = await bed.raw.all(
+                "SELECT status, coalesce(stop_reason, '') AS stop_reason, count(*) AS n "
+                "FROM jobs GROUP BY 1, 2 ORDER BY 3 DESC"
+            )
             result = await _common(bed, wall_s, real_s, cpu_s, rss_start)
             consumer, invocations = list(bed.probe.consumer), copy.deepcopy(runner.invocations)
             token_mints = bed.probe.token_mints
@@ -194,9 +244,14 @@ def _crawl_calls(bed: Bed, helix_before: int, queries_before: int, upkeep_before
     upkeep = bed.probe.upkeep_calls - upkeep_before
     calls = bed.probe.totals.helix - helix_before - upkeep
     total = sum(per_streamer.values())
-    return {"helix_calls": calls, "upkeep_calls": upkeep, "needed": total, "over_needed": ratio(calls, total),
-            "streamers": len(per_streamer),
-            "heaviest": max(per_streamer.values(), default=0)}
+    return {
+        "helix_calls": calls,
+        "upkeep_calls": upkeep,
+        "needed": total,
+        "over_needed": ratio(calls, total),
+        "streamers": len(per_streamer),
+        "heaviest": max(per_streamer.values(), default=0),
+    }
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -259,8 +314,12 @@ async def _common(bed: Bed, wall_s: float, real_s: float, cpu_s: float, rss_star
     }
 
 
-def expected_clips(candidates: dict[str, list[tuple[float, str]]], first_fetch: dict[str, float], end: float,
-                   lookback_s: float) -> dict[str, set[str]]:
+def expected_clips(
+    candidates: dict[str, list[tuple[float, str]]],
+    first_fetch: dict[str, float],
+    end: float,
+    lookback_s: float,
+) -> dict[str, set[str]]:
     """What each streamer is owed: clips visible at the start, created in the lookback before its first page.
 
     The lookback slides while a long run goes on, so a streamer crawled ten minutes in no longer owes
@@ -291,10 +350,14 @@ def _matches(log: InvocationLog, tallies: Sequence[Tally]) -> bool:
 
 def _tally(tallies: Sequence[Tally]) -> dict[str, Any]:
     first = [t.before_first_send or (t.helix, t.d1) for t in tallies]
-    return {"helix": sum(t.helix for t in tallies), "d1": sum(t.d1 for t in tallies),
-            "queue": sum(t.queue for t in tallies), "helix_before_send": sum(h for h, _ in first),
-            "d1_before_send": sum(d for _, d in first),
-            "steps_before_send": [tuple(step) for t in tallies for step in t.steps]}
+    return {
+        "helix": sum(t.helix for t in tallies),
+        "d1": sum(t.d1 for t in tallies),
+        "queue": sum(t.queue for t in tallies),
+        "helix_before_send": sum(h for h, _ in first),
+        "d1_before_send": sum(d for _, d in first),
+        "steps_before_send": [tuple(step) for t in tallies for step in t.steps],
+    }
 
 
 def _invocation_stats(tallies: Sequence[Tally]) -> dict[str, Any]:
@@ -310,8 +373,10 @@ def _invocation_stats(tallies: Sequence[Tally]) -> dict[str, Any]:
         # The first D1 call of a crawl invocation is its claim; the rest write pages or hand the job back.
         # (The baseline's one invocation has no message: its every call counts.)
         "d1_after_claim": sum(max(0, t.d1 - 1) for t in tallies if t.message in ("crawl", "")),
-        "by_message": {kind: sum(1 for t in tallies if t.message == kind)
-                       for kind in sorted({t.message for t in tallies if t.message})},
+        "by_message": {
+            kind: sum(1 for t in tallies if t.message == kind)
+            for kind in sorted({t.message for t in tallies if t.message})
+        },
     }
 
 

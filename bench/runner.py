@@ -70,12 +70,14 @@ class MeasuredRunner(LocalRunner):
         super().__init__(*args, **kwargs)
         self.probe = probe
         q = self.queue
-        self.queue = CountingQueue(probe, q.name, clock=q.clock, settings=q.settings,
-                                   dead_letter=q.dead_letter, faults=q.faults)
+        self.queue = CountingQueue(
+            probe, q.name, clock=q.clock, settings=q.settings, dead_letter=q.dead_letter, faults=q.faults
+        )
         self.queue.spread = spread
 
-    async def tick(self, scheduled_time: float | None = None,
-                   streamer_ids: Sequence[str] | None = None) -> RunStarted:
+    async def tick(
+        self, scheduled_time: float | None = None, streamer_ids: Sequence[str] | None = None
+    ) -> RunStarted:
         with self.probe.invocation("producer"):
             return await super().tick(scheduled_time, streamer_ids)
 

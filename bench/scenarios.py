@@ -47,8 +47,15 @@ class BenchConfig:
     spread_fanout: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("concurrency", "rate_limit", "s1_streamers", "s2_streamers", "s2_baseline_sample",
-                     "s3_clips", "s4_streamers"):
+        for name in (
+            "concurrency",
+            "rate_limit",
+            "s1_streamers",
+            "s2_streamers",
+            "s2_baseline_sample",
+            "s3_clips",
+            "s4_streamers",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
         if self.s2_clock_factor <= 0:
@@ -86,26 +93,49 @@ def scenarios(config: BenchConfig, names: tuple[str, ...] = NAMES) -> list[Scena
     sample = config.s2_baseline_sample
     known = {
         # S1's design takes about a second, so it is run three times against one 76-second baseline.
-        "S1": Scenario("S1", f"the seed's scale: {config.s1_streamers:,} streamers, "
-                             f"{config.clips_per_day[0]}-{config.clips_per_day[1]} clips each",
-                       config.s1_streamers, config.concurrency, design_runs=5),
-        "S2": Scenario("S2", f"scale: {config.s2_streamers:,} streamers under {config.rate_limit} Helix "
-                             "points a minute",
-                       config.s2_streamers, config.concurrency, clock_factor=config.s2_clock_factor,
-                       baseline_sample=sample if sample < config.s2_streamers else None),
-        "S3": Scenario("S3", f"a heavy streamer: ~{config.s3_clips:,} clips in the window, Free plan",
-                       1, config.concurrency, plan="free", heavy_clips=config.s3_clips, crawls=2),
-        "S4": Scenario("S4", f"traps: {config.s4_streamers:,} streamers, {config.s4_looping} with looping "
-                             "cursors, "
-                             f"{config.s4_empty_page} with empty pages that carry a cursor, one with "
-                             f"~{config.s4_heavy_clips:,} clips past the cap, {config.s4_revocations} token "
-                             f"revocation(s), {config.s4_first_attempt_errors:.0%} of first attempts 503",
-                       config.s4_streamers, config.concurrency, clock_factor=config.s4_clock_factor,
-                       heavy_clips=config.s4_heavy_clips, traps=True,
-                       baseline_sample=min(config.s4_streamers, config.s2_baseline_sample)),
+        "S1": Scenario(
+            "S1",
+            f"the seed's scale: {config.s1_streamers:,} streamers, "
+            f"{config.clips_per_day[0]}-{config.clips_per_day[1]} clips each",
+            config.s1_streamers,
+            config.concurrency,
+            design_runs=5,
+        ),
+        "S2": Scenario(
+            "S2",
+            f"scale: {config.s2_streamers:,} streamers under {config.rate_limit} Helix points a minute",
+            config.s2_streamers,
+            config.concurrency,
+            clock_factor=config.s2_clock_factor,
+            baseline_sample=sample if sample < config.s2_streamers else None,
+        ),
+        "S3": Scenario(
+            "S3",
+            f"a heavy streamer: ~{config.s3_clips:,} clips in the window, Free plan",
+            1,
+            config.concurrency,
+            plan="free",
+            heavy_clips=config.s3_clips,
+            crawls=2,
+        ),
+        "S4": Scenario(
+            "S4",
+            f"traps: {config.s4_streamers:,} streamers, {config.s4_looping} with looping "
+            "cursors, "
+            f"{config.s4_empty_page} with empty pages that carry a cursor, one with "
+            f"~{config.s4_heavy_clips:,} clips past the cap, {config.s4_revocations} token "
+            f"revocation(s), {config.s4_first_attempt_errors:.0%} of first attempts 503",
+            config.s4_streamers,
+            config.concurrency,
+            clock_factor=config.s4_clock_factor,
+            heavy_clips=config.s4_heavy_clips,
+            traps=True,
+            baseline_sample=min(config.s4_streamers, config.s2_baseline_sample),
+        ),
     }
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown scenario(s) {', '.join(map(repr, unknown))}; "
-                         f"expected some of {', '.join(NAMES)}")
+        raise ValueError(
+            f"unknown scenario(s) {', '.join(map(repr, unknown))}; expected some of {', '.join(NAMES)}"
+        )
     return [known[n] for n in names]

@@ -173,8 +173,10 @@ def _serve(parent: Connection) -> None:
     stream = connection.makefile("rwb")
     with contextlib.closing(engine), contextlib.closing(stream), contextlib.closing(connection):
         while header := stream.read(_LENGTH.size):
-            statements = [Statement(sql, tuple(params))
-                          for sql, params in pickle.loads(stream.read(_LENGTH.unpack(header)[0]))]
+            statements = [
+                Statement(sql, tuple(params))
+                for sql, params in pickle.loads(stream.read(_LENGTH.unpack(header)[0]))
+            ]
             try:
                 answer: tuple[str, Any] = ("ok", engine.run_batch(statements))
             except D1Error as exc:

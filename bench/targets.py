@@ -29,7 +29,11 @@ class Target:
 
 
 _OPS: Mapping[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "<": operator.lt, "==": operator.eq}
+    ">=": operator.ge,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+}
 
 TARGETS = (
     Target("S1", "speedup", ">=", 100, "S1 at least 100x faster than the baseline"),
@@ -41,17 +45,37 @@ TARGETS = (
     Target("S2", "rate_limit_share", ">=", 0.9, "S2 sustains at least 90% of the rate-limit budget"),
     Target("S2", "http_429_share", "<", 0.01, "S2 under 1% of Helix requests answered 429"),
     Target("S2", "lost", "==", 0, "S2 loses nothing"),
-    Target("S3", "external_max", "<=", _FREE_EXTERNAL,
-           f"S3 at most {_FREE_EXTERNAL} external subrequests per invocation"),
-    Target("S3", "internal_max", "<=", _FREE_INTERNAL,
-           f"S3 at most {_FREE_INTERNAL} internal subrequests per invocation"),
+    Target(
+        "S3",
+        "external_max",
+        "<=",
+        _FREE_EXTERNAL,
+        f"S3 at most {_FREE_EXTERNAL} external subrequests per invocation",
+    ),
+    Target(
+        "S3",
+        "internal_max",
+        "<=",
+        _FREE_INTERNAL,
+        f"S3 at most {_FREE_INTERNAL} internal subrequests per invocation",
+    ),
     Target("S3", "lost", "==", 0, "S3 loses nothing (DESIGN.md: a heavy streamer must still finish)"),
     Target("S1", "calls_over_needed", "<=", 1.10, "S1 at most 1.10 Helix calls per call needed"),
     Target("S2", "calls_over_needed", "<=", 1.10, "S2 at most 1.10 Helix calls per call needed"),
-    Target("S3", "calls_over_needed", "<=", 1.30,
-           "S3's first crawl (finding where the cap bites) at most 1.30 Helix calls per call needed"),
-    Target("S3", "second_crawl_over_needed", "<=", 1.10,
-           "S3's second crawl at most 1.10 Helix calls per call needed"),
+    Target(
+        "S3",
+        "calls_over_needed",
+        "<=",
+        1.30,
+        "S3's first crawl (finding where the cap bites) at most 1.30 Helix calls per call needed",
+    ),
+    Target(
+        "S3",
+        "second_crawl_over_needed",
+        "<=",
+        1.10,
+        "S3's second crawl at most 1.10 Helix calls per call needed",
+    ),
     Target("S4", "calls_over_needed", "<=", 1.10, "S4 (traps) at most 1.10 Helix calls per call needed"),
     Target("S4", "lost", "==", 0, "S4 loses nothing to the traps"),
     Target("S4", "mints_over_revocations", "==", 1, "S4 mints one token per revocation, plus the first"),
@@ -64,7 +88,14 @@ def check_targets(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, An
     for target in TARGETS:
         figures = results.get(target.scenario)
         value = figures.get(target.figure) if figures is not None else None
-        checked.append({"scenario": target.scenario, "figure": target.figure,
-                        "target": f"{target.op} {target.threshold:g}", "label": target.label, "value": value,
-                        "met": target.check(value)})
+        checked.append(
+            {
+                "scenario": target.scenario,
+                "figure": target.figure,
+                "target": f"{target.op} {target.threshold:g}",
+                "label": target.label,
+                "value": value,
+                "met": target.check(value),
+            }
+        )
     return checked

@@ -63,9 +63,11 @@ class ClipWrites:
 
 
 OPT_IN_STEP = (("view_count_step", 0.05), ("view_count_max_age_hours", 6))
-UPSERTS = {"changed-only": ClipWrites(store.ClipWrites.CHANGED_ONLY),
-           "changed-only, view-count step": ClipWrites(store.ClipWrites.CHANGED_ONLY, OPT_IN_STEP),
-           "rewrite-everything": ClipWrites(store.ClipWrites.REWRITE_EVERYTHING)}
+UPSERTS = {
+    "changed-only": ClipWrites(store.ClipWrites.CHANGED_ONLY),
+    "changed-only, view-count step": ClipWrites(store.ClipWrites.CHANGED_ONLY, OPT_IN_STEP),
+    "rewrite-everything": ClipWrites(store.ClipWrites.REWRITE_EVERYTHING),
+}
 
 
 def clip_upsert(variant: str) -> ClipWrites:
@@ -112,12 +114,25 @@ class Deployment:
         await self.runner.http.aclose()
 
 
-async def deploy(db: Database, streamers: int, seed: int, *, tiers: Tiering | None, writes: ClipWrites,
-                 views_settle_s: float | None = VIEWS_SETTLE_S) -> Deployment:
+async def deploy(
+    db: Database,
+    streamers: int,
+    seed: int,
+    *,
+    tiers: Tiering | None,
+    writes: ClipWrites,
+    views_settle_s: float | None = VIEWS_SETTLE_S,
+) -> Deployment:
     clock = VirtualClock(START)
-    world = HelixWorld(seed, streamers, (10, 30), clock=clock, activity=WeekActivity(seed),
-                       views_settle_s=views_settle_s,
-                       deletions=ClipDeletions(DELETION_RATE, DELETION_AFTER_S, seed))
+    world = HelixWorld(
+        seed,
+        streamers,
+        (10, 30),
+        clock=clock,
+        activity=WeekActivity(seed),
+        views_settle_s=views_settle_s,
+        deletions=ClipDeletions(DELETION_RATE, DELETION_AFTER_S, seed),
+    )
     config = EmulatorConfig(rate_limit_points=100_000)
     helix_calls = [0]
     upkeep_calls = dict.fromkeys(UPKEEP_CALLS, 0)
@@ -131,6 +146,7 @@ async def deploy(db: Database, streamers: int, seed: int, *, tiers: Tiering | No
             elif name == "games":
                 upkeep_calls["games"] += 1
             return await handler(request)
+
         return counted
 
     http = emulator_client(create_emulator_app(world, config, wrap=wrap))
@@ -160,39 +176,73 @@ def _queue_counts(runner: LocalRunner) -> tuple[int, int, int]:
 
 # --- calibration on Miniflare's D1 ---------------------------------------------------------------------
 
-async def calibrate(streamers: int, seed: int, *, upsert: str, hours: int = CALIBRATION_HOURS,
-                    views_settle_s: float | None = VIEWS_SETTLE_S) -> dict[str, Any]:
+
+async def calibrate(
+    streamers: int,
+    seed: int,
+    *,
+    upsert: str,
+    hours: int = CALIBRATION_HOURS,
+    views_settle_s: float | None = VIEWS_SETTLE_S,
+) -> dict[str, Any]:
     """`hours` hourly crawls of every streamer on Miniflare's D1: D1's meter for each, and by statement kind."""
     db = await MiniflareD1.open()
     try:
         crawls = []
         writes = clip_upsert(upsert)
-        dep = await deploy(db, streamers, seed, tiers=NAIVE.tiers, writes=writes, views_settle_s=views_settle_s)
+        dep = await deploy(
+            db, streamers, seed, tiers=NAIVE.tiers, writes=writes, views_settle_s=views_settle_s
+        )
         for h in range(hours):
             dep.clock.set(START + h * HOUR)
             before = db.meter.snapshot()
             clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
             await dep.runner.crawl(scheduled_time=dep.clock.now())
             read, written = (a - b for a, b in zip(db.meter.snapshot(), before, strict=True))
-            _, _, clips, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
-                                                          clips_before, strict=True))
+            _, _, clips, changes = (
+                a - b
+                for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]), clips_before, strict=True)
+            )
             new = await _new_clips(db.observe) - sum(c["clips_new"] for c in crawls)
-            crawls.append({"hour": h, "rows_read": read, "rows_written": written, "clip_rows_written": clips,
-                           "clips_new": new, "clips_rewritten": changes - new})
+            crawls.append(
+                {
+                    "hour": h,
+                    "rows_read": read,
+                    "rows_written": written,
+                    "clip_rows_written": clips,
+                    "clips_new": new,
+                    "clips_rewritten": changes - new,
+                }
+            )
         await dep.close()
-        return {"upsert": upsert, "crawls": crawls, "round_trips": db.meter.round_trips,
-                "by_kind": {k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v, strict=True))
-                            for k, v in sorted(db.meter.by_kind.items())},
-                "calibration": Calibration.from_meter(db.meter, [(c["clip_rows_written"], c["clips_new"],
-                                                                  c["clips_rewritten"]) for c in crawls])}
+        return {
+            "upsert": upsert,
+            "crawls": crawls,
+            "round_trips": db.meter.round_trips,
+            "by_kind": {
+                k: dict(zip(("statements", "rows_read", "rows_written", "changes"), v, strict=True))
+                for k, v in sorted(db.meter.by_kind.items())
+            },
+            "calibration": Calibration.from_meter(
+                db.meter, [(c["clip_rows_written"], c["clips_new"], c["clips_rewritten"]) for c in crawls]
+            ),
+        }
     finally:
         await db.close()
 
 
 # --- the week ------------------------------------------------------------------------------------------
 
-async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, calibration: Calibration, *,
-                   progress: bool = False) -> dict[str, Any]:
+
+async def simulate(
+    streamers: int,
+    days: int,
+    seed: int,
+    schedule: Schedule,
+    calibration: Calibration,
+    *,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Hourly crawls for `days` days (plus the closing tick); per-day usage, misses and freshness."""
     sqlite = await SqliteDatabase.open()
     db = CountingDatabase(sqlite)
@@ -220,8 +270,12 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
             tally = by_kind.setdefault(kind, [0.0, 0.0])
             tally[0], tally[1] = tally[0] + r / days, tally[1] + w / days
         per_day[day] = per_day[day] + Usage(
-            worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
-            d1_rows_read=read, d1_rows_written=written, helix_calls=dep.helix_calls[0])
+            worker_requests=1 + invocations,
+            queue_operations=queue_operations(sent, retried),
+            d1_rows_read=read,
+            d1_rows_written=written,
+            helix_calls=dep.helix_calls[0],
+        )
         dep.helix_calls[0] = 0
         for kind in UPKEEP_CALLS:
             upkeep_per_day[day][kind] += dep.upkeep_calls[kind]
@@ -234,12 +288,21 @@ async def simulate(streamers: int, days: int, seed: int, schedule: Schedule, cal
     await sqlite.close()
     names = list(Usage.__dataclass_fields__)
     worst = Usage(*(max(getattr(d, f) for d in per_day) for f in names))
-    return {"schedule": schedule.name, "tiers": "/".join(schedule.tiers) if schedule.tiers else "defaults",
-            "upsert": schedule.upsert, "streamers": streamers, "days": days, "jobs": sum(crawled),
-            "d1_rows_per_day_by_kind": {k: {"read": round(v[0]), "written": round(v[1])}
-                                        for k, v in sorted(by_kind.items())},
-            "per_day": [asdict(u) for u in per_day], "worst_day": asdict(worst),
-            "free_quotas_worst_day": day_against_free(worst), **outcome}
+    return {
+        "schedule": schedule.name,
+        "tiers": "/".join(schedule.tiers) if schedule.tiers else "defaults",
+        "upsert": schedule.upsert,
+        "streamers": streamers,
+        "days": days,
+        "jobs": sum(crawled),
+        "d1_rows_per_day_by_kind": {
+            k: {"read": round(v[0]), "written": round(v[1])} for k, v in sorted(by_kind.items())
+        },
+        "per_day": [asdict(u) for u in per_day],
+        "worst_day": asdict(worst),
+        "free_quotas_worst_day": day_against_free(worst),
+        **outcome,
+    }
 
 
 async def _judge(dep: Deployment, days: int) -> dict[str, Any]:
@@ -265,10 +328,17 @@ async def _judge(dep: Deployment, days: int) -> dict[str, Any]:
     profiles: dict[str, int] = {}
     for s in dep.world.all_streamers():
         profiles[profile_of(s.index)] = profiles.get(profile_of(s.index), 0) + 1
-    return {"clips_created": created, "clips_stored": len(stored), "missed": len(missed), "missed_ids": missed[:20],
-            "freshness_p95_active_s": _p95(active), "freshness_p95_quiet_s": _p95(quiet),
-            "freshness_max_s": max(active + quiet, default=0.0), "profiles": profiles,
-            "freshness_p95_by_profile_s": {p: _p95(v) for p, v in sorted(lags.items())}}
+    return {
+        "clips_created": created,
+        "clips_stored": len(stored),
+        "missed": len(missed),
+        "missed_ids": missed[:20],
+        "freshness_p95_active_s": _p95(active),
+        "freshness_p95_quiet_s": _p95(quiet),
+        "freshness_max_s": max(active + quiet, default=0.0),
+        "profiles": profiles,
+        "freshness_p95_by_profile_s": {p: _p95(v) for p, v in sorted(lags.items())},
+    }
 
 
 async def _judge_deletions(dep: Deployment) -> dict[str, Any]:
@@ -288,8 +358,12 @@ async def _judge_deletions(dep: Deployment) -> dict[str, Any]:
         elif gone and span is not None:
             bound = schedule.next_after(parse_rfc3339(row["created_at"]), span[0] + early) + slowest
             due_unmarked += bound <= dep.clock.now()
-    return {"clips_deleted_by_twitch": deleted, "clips_marked": marked, "live_clips_marked": wrong,
-            "deleted_past_their_check_unmarked": due_unmarked}
+    return {
+        "clips_deleted_by_twitch": deleted,
+        "clips_marked": marked,
+        "live_clips_marked": wrong,
+        "deleted_past_their_check_unmarked": due_unmarked,
+    }
 
 
 def _p95(values: list[float]) -> float:
@@ -301,8 +375,16 @@ def _p95(values: list[float]) -> float:
 
 # --- the report ----------------------------------------------------------------------------------------
 
-async def run_week(streamers: int = 200, days: int = 7, seed: int = 7, *, calibrate_streamers: int | None = None,
-                   progress: bool = False, schedules: Sequence[Schedule] = SCHEDULES) -> dict[str, Any]:
+
+async def run_week(
+    streamers: int = 200,
+    days: int = 7,
+    seed: int = 7,
+    *,
+    calibrate_streamers: int | None = None,
+    progress: bool = False,
+    schedules: Sequence[Schedule] = SCHEDULES,
+) -> dict[str, Any]:
     """Calibrate each clip upsert on Miniflare's D1 (when node is there), then the week under each schedule."""
     calibrations = {variant: Calibration() for variant in UPSERTS}
     measured: dict[str, Any] = {}
@@ -323,30 +405,48 @@ async def run_week(streamers: int = 200, days: int = 7, seed: int = 7, *, calibr
                 print(f"calibrating on Miniflare's D1: {variant}", file=sys.stderr)
             runs[variant] = await calibrate(n, seed, upsert=variant)
             calibrations[variant] = runs[variant]["calibration"]
-        linear = [steady_crawl(await calibrate(n, seed, upsert=v, hours=3, views_settle_s=None))
-                  for v in ("changed-only", "rewrite-everything")]
+        linear = [
+            steady_crawl(await calibrate(n, seed, upsert=v, hours=3, views_settle_s=None))
+            for v in ("changed-only", "rewrite-everything")
+        ]
         steady = {v: steady_crawl(r) for v, r in runs.items()}
         changed, rewrite = steady["changed-only"], steady["rewrite-everything"]
-        measured = {"streamers": n, "runs": {v: _plain(r) for v, r in runs.items()}, "steady": steady,
-                    "steady_crawl_rows_written": _ratio(changed["rows_written"], rewrite["rows_written"]),
-                    "steady_crawl_clip_upsert_rows_written": _ratio(changed["clip_rows_written"],
-                                                                    rewrite["clip_rows_written"]),
-                    "linear_views_steady_crawl_rows_written": _ratio(*(c["rows_written"] for c in linear))}
-    weeks = [await simulate(streamers, days, seed, s, calibrations[s.upsert], progress=progress) for s in schedules]
-    return {"seed": seed, "miniflare_calibration": measured,
-            "calibration": {v: asdict(c) for v, c in calibrations.items()},
-            "weeks": weeks}
+        measured = {
+            "streamers": n,
+            "runs": {v: _plain(r) for v, r in runs.items()},
+            "steady": steady,
+            "steady_crawl_rows_written": _ratio(changed["rows_written"], rewrite["rows_written"]),
+            "steady_crawl_clip_upsert_rows_written": _ratio(
+                changed["clip_rows_written"], rewrite["clip_rows_written"]
+            ),
+            "linear_views_steady_crawl_rows_written": _ratio(*(c["rows_written"] for c in linear)),
+        }
+    weeks = [
+        await simulate(streamers, days, seed, s, calibrations[s.upsert], progress=progress) for s in schedules
+    ]
+    return {
+        "seed": seed,
+        "miniflare_calibration": measured,
+        "calibration": {v: asdict(c) for v, c in calibrations.items()},
+        "weeks": weeks,
+    }
 
 
 def steady_crawl(run: dict[str, Any]) -> dict[str, float]:
     """D1's figures for the mean crawl after the first (which backfills 24 h and so only inserts)."""
     steady = run["crawls"][1:]
-    return {key: sum(c[key] for c in steady) / len(steady) if steady else 0.0
-            for key in ("rows_read", "rows_written", "clip_rows_written")}
+    return {
+        key: sum(c[key] for c in steady) / len(steady) if steady else 0.0
+        for key in ("rows_read", "rows_written", "clip_rows_written")
+    }
 
 
 def _ratio(changed: float, rewrite: float) -> dict[str, Any]:
-    return {"changed_only": changed, "rewrite_everything": rewrite, "ratio": changed / rewrite if rewrite else None}
+    return {
+        "changed_only": changed,
+        "rewrite_everything": rewrite,
+        "ratio": changed / rewrite if rewrite else None,
+    }
 
 
 def _plain(result: dict[str, Any]) -> dict[str, Any]:
@@ -356,14 +456,23 @@ def _plain(result: dict[str, Any]) -> dict[str, Any]:
 def verdicts(week: dict[str, Any], measured: dict[str, Any]) -> list[tuple[str, bool]]:
     """The issue's targets for one adaptive week, each with whether it was met."""
     upkeep = week.get("upkeep") or {}
-    out = [("0 clips missed", week["missed"] == 0),
-           ("p95 freshness <= 1 h, daily streamers", week["freshness_p95_active_s"] <= HOUR),
-           ("p95 freshness <= 12 h, the rest", week["freshness_p95_quiet_s"] <= 12 * HOUR)]
+    out = [
+        ("0 clips missed", week["missed"] == 0),
+        ("p95 freshness <= 1 h, daily streamers", week["freshness_p95_active_s"] <= HOUR),
+        ("p95 freshness <= 12 h, the rest", week["freshness_p95_quiet_s"] <= 12 * HOUR),
+    ]
     if upkeep:
-        out += [("no live clip marked deleted", upkeep["live_clips_marked"] == 0),
-                ("every clip deleted past its next check is marked", upkeep["deleted_past_their_check_unmarked"] == 0)]
-    out += [(f"{q['metric']} >= 20% Free headroom on the worst day ({q['headroom']:.0%})", q["headroom"] >= 0.2)
-            for q in week["free_quotas_worst_day"]]
+        out += [
+            ("no live clip marked deleted", upkeep["live_clips_marked"] == 0),
+            (
+                "every clip deleted past its next check is marked",
+                upkeep["deleted_past_their_check_unmarked"] == 0,
+            ),
+        ]
+    out += [
+        (f"{q['metric']} >= 20% Free headroom on the worst day ({q['headroom']:.0%})", q["headroom"] >= 0.2)
+        for q in week["free_quotas_worst_day"]
+    ]
     steady = measured.get("steady") or {}
     # The "half of rewrite-everything" target belongs to the opt-in step: exact view counts, the default,
     # rewrite every clip whose views moved, which in a 24 h lookback is most of them (reported, not a target).
@@ -371,21 +480,34 @@ def verdicts(week: dict[str, Any], measured: dict[str, Any]) -> list[tuple[str, 
         mine, rewrite = steady[week["upsert"]], steady["rewrite-everything"]
         key = "clip_rows_written"
         ratio = mine[key] / rewrite[key] if rewrite[key] else 0.0
-        out.append(((f"D1 rows written by the clip upserts of a steady crawl, {week['upsert']} <= half of "
-                     f"rewrite-everything ({mine[key]:,.0f} vs {rewrite[key]:,.0f}: {ratio:.0%})"), ratio <= 0.5))
+        out.append(
+            (
+                (
+                    f"D1 rows written by the clip upserts of a steady crawl, {week['upsert']} <= half of "
+                    f"rewrite-everything ({mine[key]:,.0f} vs {rewrite[key]:,.0f}: {ratio:.0%})"
+                ),
+                ratio <= 0.5,
+            )
+        )
     return out
 
 
 def render(report: dict[str, Any]) -> str:
     weeks, cal = report["weeks"], report["miniflare_calibration"]
     first = weeks[0]
-    lines = [(f"# Simulated week: {first['streamers']} streamers, {first['days']} days, hourly cron "
-             f"(seed {report['seed']})"), "",
-             "Generated by `python -m bench.week`. Activity mix: "
-             + ", ".join(f"{v} {k}" for k, v in sorted(first["profiles"].items()))
-             + " (daily: one 3-6 h stream every day; bursty: such a stream on ~30% of days; dormant: none; "
-             "waker: dormant, then one stream on day 4-6). Clips appear 5-120 s late, video ids 25-35 min late; "
-             f"views grow and settle over ~{VIEWS_SETTLE_S // HOUR} h. D1 rows are Miniflare-calibrated (below).", ""]
+    lines = [
+        (
+            f"# Simulated week: {first['streamers']} streamers, {first['days']} days, hourly cron "
+            f"(seed {report['seed']})"
+        ),
+        "",
+        "Generated by `python -m bench.week`. Activity mix: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(first["profiles"].items()))
+        + " (daily: one 3-6 h stream every day; bursty: such a stream on ~30% of days; dormant: none; "
+        "waker: dormant, then one stream on day 4-6). Clips appear 5-120 s late, video ids 25-35 min late; "
+        f"views grow and settle over ~{VIEWS_SETTLE_S // HOUR} h. D1 rows are Miniflare-calibrated (below).",
+        "",
+    ]
     for week in weeks:
         if week["schedule"] != NAIVE.name:
             lines += [f"## Targets: {week['schedule']} (tiers {week['tiers']}, {week['upsert']} upsert)", ""]
@@ -395,101 +517,183 @@ def render(report: dict[str, Any]) -> str:
     lines += ["## Side by side", "", head, "|---" + "|---:" * len(weeks) + "|"]
     lines.append("| tiers (every / active within, h) | " + " | ".join(w["tiers"] for w in weeks) + " |")
     lines.append("| clip upsert | " + " | ".join(w["upsert"] for w in weeks) + " |")
-    for label, key in (("crawl jobs in the week", "jobs"), ("clips created by the emulator", "clips_created"),
-                       ("clips missed", "missed")):
+    for label, key in (
+        ("crawl jobs in the week", "jobs"),
+        ("clips created by the emulator", "clips_created"),
+        ("clips missed", "missed"),
+    ):
         lines.append(f"| {label} | " + " | ".join(f"{w[key]:,}" for w in weeks) + " |")
-    for label, key in (("p95 freshness, daily streamers", "freshness_p95_active_s"),
-                       ("p95 freshness, the rest", "freshness_p95_quiet_s"), ("max freshness", "freshness_max_s")):
+    for label, key in (
+        ("p95 freshness, daily streamers", "freshness_p95_active_s"),
+        ("p95 freshness, the rest", "freshness_p95_quiet_s"),
+        ("max freshness", "freshness_max_s"),
+    ):
         lines.append(f"| {label} | " + " | ".join(f"{w[key] / 60:.0f} min" for w in weeks) + " |")
-    lines += ["", "## Free-plan daily quotas, worst day of the week (day 1 includes the first backfill)", "",
-              "| quota | Free/day | " + " | ".join(f"{w['schedule']} | headroom" for w in weeks) + " |",
-              "|---|---:" + "|---:|---:" * len(weeks) + "|"]
+    lines += [
+        "",
+        "## Free-plan daily quotas, worst day of the week (day 1 includes the first backfill)",
+        "",
+        "| quota | Free/day | " + " | ".join(f"{w['schedule']} | headroom" for w in weeks) + " |",
+        "|---|---:" + "|---:|---:" * len(weeks) + "|",
+    ]
     for i, quota in enumerate(first["free_quotas_worst_day"]):
         cells = []
         for w in weeks:
             q = w["free_quotas_worst_day"][i]
             cells.append(f"{q['used']:,.0f} | {q['headroom']:.0%}{' **exceeded**' if q['exceeded'] else ''}")
         lines.append(f"| {quota['metric']} | {quota['quota']:,} | " + " | ".join(cells) + " |")
-    lines.append("| helix_calls | – | " + " | ".join(f"{w['worst_day']['helix_calls']:,.0f} | –" for w in weeks) + " |")
-    lines += ["", ("## Deleted clips and games (a tenth of all clips deleted within 60 days of creation; "
-                   "checks of clips out of the lookback ride on each streamer's completed crawl)"), "",
-              "| | " + " | ".join(w["schedule"] for w in weeks) + " |", "|---" + "|---:" * len(weeks) + "|"]
-    for label, pick in (("Get Clips by id calls/day, mean", lambda u: _mean(u, "by_id")),
-                        ("Get Clips by id calls/day, worst", lambda u: _worst(u, "by_id")),
-                        ("Get Games calls/day, mean", lambda u: _mean(u, "games")),
-                        ("extra Helix calls/day, worst (both)", lambda u: max(d["by_id"] + d["games"]
-                                                                              for d in u["per_day"])),
-                        ("clips deleted by Twitch by the end", lambda u: u["clips_deleted_by_twitch"]),
-                        ("clips marked deleted", lambda u: u["clips_marked"]),
-                        ("live clips marked (must be 0)", lambda u: u["live_clips_marked"]),
-                        ("deleted, past their check, unmarked (must be 0)",
-                         lambda u: u["deleted_past_their_check_unmarked"])):
-        lines.append(f"| {label} | " + " | ".join(f"{pick(w['upkeep']):,.0f}" if "upkeep" in w else "–"
-                                                  for w in weeks) + " |")
-    lines += ["", "## Cost model: the week's mean day, and a 30-day month, against both plans", "",
-              "| schedule | metric | mean day | Free/day | headroom | month | Paid included/month | headroom |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines.append(
+        "| helix_calls | – | " + " | ".join(f"{w['worst_day']['helix_calls']:,.0f} | –" for w in weeks) + " |"
+    )
+    lines += [
+        "",
+        (
+            "## Deleted clips and games (a tenth of all clips deleted within 60 days of creation; "
+            "checks of clips out of the lookback ride on each streamer's completed crawl)"
+        ),
+        "",
+        "| | " + " | ".join(w["schedule"] for w in weeks) + " |",
+        "|---" + "|---:" * len(weeks) + "|",
+    ]
+    for label, pick in (
+        ("Get Clips by id calls/day, mean", lambda u: _mean(u, "by_id")),
+        ("Get Clips by id calls/day, worst", lambda u: _worst(u, "by_id")),
+        ("Get Games calls/day, mean", lambda u: _mean(u, "games")),
+        ("extra Helix calls/day, worst (both)", lambda u: max(d["by_id"] + d["games"] for d in u["per_day"])),
+        ("clips deleted by Twitch by the end", lambda u: u["clips_deleted_by_twitch"]),
+        ("clips marked deleted", lambda u: u["clips_marked"]),
+        ("live clips marked (must be 0)", lambda u: u["live_clips_marked"]),
+        ("deleted, past their check, unmarked (must be 0)", lambda u: u["deleted_past_their_check_unmarked"]),
+    ):
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{pick(w['upkeep']):,.0f}" if "upkeep" in w else "–" for w in weeks)
+            + " |"
+        )
+    lines += [
+        "",
+        "## Cost model: the week's mean day, and a 30-day month, against both plans",
+        "",
+        "| schedule | metric | mean day | Free/day | headroom | month | Paid included/month | headroom |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for w in weeks:
-        mean_day = Usage(*(sum(d[f] for d in w["per_day"]) / len(w["per_day"]) for f in Usage.__dataclass_fields__))
+        mean_day = Usage(
+            *(sum(d[f] for d in w["per_day"]) / len(w["per_day"]) for f in Usage.__dataclass_fields__)
+        )
         for row in Projection(mean_day, 1).rows():
-            lines.append(f"| {w['schedule']} | {row['metric']} | {row['day']:,.0f} | {_num(row['free_daily'])} | "
-                         f"{_pct(row['free_headroom'])} | {row['month']:,.0f} | {_num(row['paid_monthly'])} | "
-                         f"{_pct(row['paid_headroom'])} |")
+            lines.append(
+                f"| {w['schedule']} | {row['metric']} | {row['day']:,.0f} | {_num(row['free_daily'])} | "
+                f"{_pct(row['free_headroom'])} | {row['month']:,.0f} | {_num(row['paid_monthly'])} | "
+                f"{_pct(row['paid_headroom'])} |"
+            )
     for label, measured_cost in (report.get("cost_command") or {}).items():
-        lines += ["", (f"`clipcrawler cost --streamers {measured_cost['streamers']}{label}` (the busy case: every "
-                  "streamer clips around the clock, so every one stays hourly; measured on Miniflare's D1):"), "",
-                  "| metric | crawl | day | month | Free/day | headroom | Paid included/month | headroom |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            (
+                f"`clipcrawler cost --streamers {measured_cost['streamers']}{label}` (the busy case: every "
+                "streamer clips around the clock, so every one stays hourly; measured on Miniflare's D1):"
+            ),
+            "",
+            "| metric | crawl | day | month | Free/day | headroom | Paid included/month | headroom |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for row in measured_cost["projection"]["table"]:
-            lines.append(f"| {row['metric']} | {row['crawl']:,.0f} | {row['day']:,.0f} | {row['month']:,.0f} | "
-                         f"{_num(row['free_daily'])} | {_pct(row['free_headroom'])} | {_num(row['paid_monthly'])} | "
-                         f"{_pct(row['paid_headroom'])} |")
-    lines += ["", "D1 rows written a day by statement kind (week average): " + "; ".join(
-        f"{w['schedule']}: " + ", ".join(f"{k} {v['written']:,}" for k, v in w["d1_rows_per_day_by_kind"].items()
-                                         if v["written"]) for w in weeks), ""]
+            lines.append(
+                f"| {row['metric']} | {row['crawl']:,.0f} | {row['day']:,.0f} | {row['month']:,.0f} | "
+                f"{_num(row['free_daily'])} | {_pct(row['free_headroom'])} | {_num(row['paid_monthly'])} | "
+                f"{_pct(row['paid_headroom'])} |"
+            )
+    lines += [
+        "",
+        "D1 rows written a day by statement kind (week average): "
+        + "; ".join(
+            f"{w['schedule']}: "
+            + ", ".join(
+                f"{k} {v['written']:,}" for k, v in w["d1_rows_per_day_by_kind"].items() if v["written"]
+            )
+            for w in weeks
+        ),
+        "",
+    ]
     if cal.get("partial"):
-        lines += [(f"D1 rows are Miniflare-calibrated ({cal['streamers']} streamers, {CALIBRATION_HOURS} hourly crawls) "
-                   f"for {', '.join(cal['partial'])} only: a run of some schedules (--schedules), without the "
-                   "side-by-side metering of every way of writing clips."), ""]
+        lines += [
+            (
+                f"D1 rows are Miniflare-calibrated ({cal['streamers']} streamers, {CALIBRATION_HOURS} hourly crawls) "
+                f"for {', '.join(cal['partial'])} only: a run of some schedules (--schedules), without the "
+                "side-by-side metering of every way of writing clips."
+            ),
+            "",
+        ]
         return "\n".join(lines)
     if not cal:
-        lines += [("D1 rows are NOT Miniflare-metered in this report: node/miniflare was missing "
-                  "(each statement charged 1 row read, 2 rows written per changed row)."), ""]
+        lines += [
+            (
+                "D1 rows are NOT Miniflare-metered in this report: node/miniflare was missing "
+                "(each statement charged 1 row read, 2 rows written per changed row)."
+            ),
+            "",
+        ]
         return "\n".join(lines)
-    whole, clips, lin = (cal["steady_crawl_rows_written"], cal["steady_crawl_clip_upsert_rows_written"],
-                         cal["linear_views_steady_crawl_rows_written"])
-    lines += ["## D1 metering (Miniflare's D1, `meta.rows_read` / `meta.rows_written`)", "",
-              (f"Calibration: {cal['streamers']} streamers, every one crawled hourly at hours 0 (the first crawl, a "
-               f"24 h backfill) to {CALIBRATION_HOURS - 1} on Miniflare's D1, once per way of writing clips, over "
-               "the same emulated clips. The week itself runs on SQLite (a Miniflare D1 round trip takes ~13 ms, "
-               "and a naive week is ~170,000 of them) and charges each statement the rows read per statement "
-               "and rows written per changed row that D1 metered for its kind in the calibration with the same "
-               "writes."), "",
-              "| way of writing clips | first crawl: rows written | steady crawl (mean of hours 1-"
-              f"{CALIBRATION_HOURS - 1}): rows read | rows written | of which clip upserts |",
-              "|---|---:|---:|---:|---:|"]
+    whole, clips, lin = (
+        cal["steady_crawl_rows_written"],
+        cal["steady_crawl_clip_upsert_rows_written"],
+        cal["linear_views_steady_crawl_rows_written"],
+    )
+    lines += [
+        "## D1 metering (Miniflare's D1, `meta.rows_read` / `meta.rows_written`)",
+        "",
+        (
+            f"Calibration: {cal['streamers']} streamers, every one crawled hourly at hours 0 (the first crawl, a "
+            f"24 h backfill) to {CALIBRATION_HOURS - 1} on Miniflare's D1, once per way of writing clips, over "
+            "the same emulated clips. The week itself runs on SQLite (a Miniflare D1 round trip takes ~13 ms, "
+            "and a naive week is ~170,000 of them) and charges each statement the rows read per statement "
+            "and rows written per changed row that D1 metered for its kind in the calibration with the same "
+            "writes."
+        ),
+        "",
+        "| way of writing clips | first crawl: rows written | steady crawl (mean of hours 1-"
+        f"{CALIBRATION_HOURS - 1}): rows read | rows written | of which clip upserts |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for variant, run in cal["runs"].items():
         mean = cal["steady"][variant]
-        lines.append(f"| {variant} | {run['crawls'][0]['rows_written']:,} | {mean['rows_read']:,.0f} | "
-                     f"{mean['rows_written']:,.0f} | {mean['clip_rows_written']:,.0f} |")
+        lines.append(
+            f"| {variant} | {run['crawls'][0]['rows_written']:,} | {mean['rows_read']:,.0f} | "
+            f"{mean['rows_written']:,.0f} | {mean['clip_rows_written']:,.0f} |"
+        )
     stepped = cal["steady"].get(STEPPED.upsert)
     rewrite_clips = cal["steady"]["rewrite-everything"]["clip_rows_written"]
-    lines += ["", (f"A steady crawl's clip upserts write {clips['changed_only']:,.0f} rows with the shipped writes "
-                   f"(every view count exact) against {clips['rewrite_everything']:,.0f} when every clip is "
-                   f"rewritten ({clips['ratio']:.0%}): most clips in the 24 h lookback still gain a few views an hour"
-                   + (f"; with the opt-in view-count step (5% or 6 h), {stepped['clip_rows_written']:,.0f} "
-                      f"({stepped['clip_rows_written'] / rewrite_clips:.0%}), at the price of stored view counts "
-                      "up to 5% or 6 h behind Twitch's" if stepped and rewrite_clips else "")
-                   + f". The whole crawl: {whole['changed_only']:,.0f} vs {whole['rewrite_everything']:,.0f} "
-                   f"({whole['ratio']:.0%}); the rest is each job's bookkeeping (job row, claim, finish, run "
-                   "counters, streamer schedule), the same however clips are written. With the emulator's default "
-                   "views (linear growth forever), changed-only against rewrite-everything over a whole crawl: "
-                   f"{lin['changed_only']:,.0f} vs {lin['rewrite_everything']:,.0f} ({lin['ratio']:.0%})."), "",
-              "Per statement kind, shipped writes, the whole calibration: statements, rows read, rows written, "
-              "changed rows:", "",
-              "| kind | statements | rows read | rows written | changes |", "|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        (
+            f"A steady crawl's clip upserts write {clips['changed_only']:,.0f} rows with the shipped writes "
+            f"(every view count exact) against {clips['rewrite_everything']:,.0f} when every clip is "
+            f"rewritten ({clips['ratio']:.0%}): most clips in the 24 h lookback still gain a few views an hour"
+            + (
+                f"; with the opt-in view-count step (5% or 6 h), {stepped['clip_rows_written']:,.0f} "
+                f"({stepped['clip_rows_written'] / rewrite_clips:.0%}), at the price of stored view counts "
+                "up to 5% or 6 h behind Twitch's"
+                if stepped and rewrite_clips
+                else ""
+            )
+            + f". The whole crawl: {whole['changed_only']:,.0f} vs {whole['rewrite_everything']:,.0f} "
+            f"({whole['ratio']:.0%}); the rest is each job's bookkeeping (job row, claim, finish, run "
+            "counters, streamer schedule), the same however clips are written. With the emulator's default "
+            "views (linear growth forever), changed-only against rewrite-everything over a whole crawl: "
+            f"{lin['changed_only']:,.0f} vs {lin['rewrite_everything']:,.0f} ({lin['ratio']:.0%})."
+        ),
+        "",
+        "Per statement kind, shipped writes, the whole calibration: statements, rows read, rows written, "
+        "changed rows:",
+        "",
+        "| kind | statements | rows read | rows written | changes |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for kind, v in cal["runs"]["changed-only"]["by_kind"].items():
-        lines.append(f"| {kind} | {v['statements']:,} | {v['rows_read']:,} | {v['rows_written']:,} | {v['changes']:,} |")
+        lines.append(
+            f"| {kind} | {v['statements']:,} | {v['rows_read']:,} | {v['rows_written']:,} | {v['changes']:,} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -515,11 +719,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--streamers", type=int, default=200)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "week"),
-                        help="writes OUT.md and OUT.json")
+    parser.add_argument(
+        "--out", default=str(Path(__file__).resolve().parent / "week"), help="writes OUT.md and OUT.json"
+    )
     parser.add_argument("--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json")
-    parser.add_argument("--schedules", default=",".join(s.name for s in SCHEDULES),
-                        help="comma-separated schedules to run (default: all, side by side)")
+    parser.add_argument(
+        "--schedules",
+        default=",".join(s.name for s in SCHEDULES),
+        help="comma-separated schedules to run (default: all, side by side)",
+    )
     args = parser.parse_args(argv)
     if args.render:
         report = json.loads(Path(args.out + ".json").read_text())

@@ -42,8 +42,9 @@ class Verdict:
     run_finished: bool = False
 
 
-async def handle_message(body: object, attempts: int, ports: Ports, settings: Settings,
-                         rng: random.Random | None = None) -> Verdict:
+async def handle_message(
+    body: object, attempts: int, ports: Ports, settings: Settings, rng: random.Random | None = None
+) -> Verdict:
     """Process one delivery. Never raises: bad input is dead-lettered and acked, errors become a retry."""
     redaction.remember_settings(settings)
     budget = Budget(*settings.limits)
@@ -62,8 +63,9 @@ def _not_handled(exc: Exception, settings: Settings, budget: Budget) -> Verdict:
     return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail, budget)
 
 
-async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
-                  rng: random.Random | None, budget: Budget) -> Verdict:
+async def _handle(
+    body: object, attempts: int, ports: Ports, settings: Settings, rng: random.Random | None, budget: Budget
+) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     queue = MeteredQueue(ports.queue, budget)
     events = EventLog(Redactor.for_settings(settings))
@@ -72,8 +74,13 @@ async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
         message = messages.decode(body)
     except MalformedMessage as exc:
         await _dead_letter(db, ports.clock, body, str(exc))
-        return _logged(events, None, attempts, _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget),
-                       budget)
+        return _logged(
+            events,
+            None,
+            attempts,
+            _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget),
+            budget,
+        )
 
     if isinstance(message, messages.FanOut):
         return await _fan_out(message, body, attempts, db, queue, ports, settings, events, jitter)
@@ -91,13 +98,21 @@ async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
     if crawl.helix is not None and crawl.helix.token is not None:
         redaction.remember(crawl.helix.token.access_token)  # a token minted here: a secret from now on
 
-    decision = decide(result.outcome, attempts=attempts, max_retries=settings.max_retries,
-                      now=ports.clock.now(), base_delay=settings.retry_delay_seconds,
-                      retry_at=result.retry_at, jitter=jitter, busy=message.busy)
+    decision = decide(
+        result.outcome,
+        attempts=attempts,
+        max_retries=settings.max_retries,
+        now=ports.clock.now(),
+        base_delay=settings.retry_delay_seconds,
+        retry_at=result.retry_at,
+        jitter=jitter,
+        busy=message.busy,
+    )
     if decision.action is Action.REQUEUE:
         busy = message.busy + 1 if result.outcome is Outcome.BUSY else 0
-        continuation = messages.CrawlJob(message.run_id, message.job_id, message.streamer_id, message.seq + 1,
-                                         busy)
+        continuation = messages.CrawlJob(
+            message.run_id, message.job_id, message.streamer_id, message.seq + 1, busy
+        )
         try:
             await queue.send_batch([OutgoingMessage(continuation.encode(), decision.delay_seconds)])
         except QueueError as exc:
@@ -108,8 +123,10 @@ async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
         try:
             if result.outcome is Outcome.BUSY:
                 # The job is someone else's, alive: only this copy of its message ends here.
-                reason = (f"{result.reason} through {message.busy + 1} deliveries of this message, past its "
-                          "lease; this copy is dropped and the holder carries on")
+                reason = (
+                    f"{result.reason} through {message.busy + 1} deliveries of this message, past its "
+                    "lease; this copy is dropped and the holder carries on"
+                )
                 await _dead_letter(db, ports.clock, body, reason, job_id=message.job_id)
                 result.reason = reason
             elif result.job is None and result.outcome is Outcome.PERMANENT:
@@ -118,13 +135,29 @@ async def _handle(body: object, attempts: int, ports: Ports, settings: Settings,
                 result.finished_run = await _fail_job(db, ports.clock, message, result.reason, body=body)
         except (DatabaseError, BudgetExhausted) as exc:
             log.warning("job %s: failure not recorded: %s", message.job_id, exc)
-            return _logged(events, message, attempts, _verdict(Decision(Action.RETRY, settings.retry_delay_seconds),
-                                                               result.outcome, result.reason, budget), budget)
+            return _logged(
+                events,
+                message,
+                attempts,
+                _verdict(
+                    Decision(Action.RETRY, settings.retry_delay_seconds),
+                    result.outcome,
+                    result.reason,
+                    budget,
+                ),
+                budget,
+            )
     if result.finished_run is not None:
-        await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
-                                    row=result.finished_run)
-    return _logged(events, message, attempts, _verdict(decision, result.outcome, result.reason, budget,
-                                                       result.run_finished), budget)
+        await announce_run_finished(
+            message.run_id, db=db, http=ports.http, settings=settings, events=events, row=result.finished_run
+        )
+    return _logged(
+        events,
+        message,
+        attempts,
+        _verdict(decision, result.outcome, result.reason, budget, result.run_finished),
+        budget,
+    )
 
 
 def _http(ports: Ports) -> httpx.AsyncClient:
@@ -134,39 +167,75 @@ def _http(ports: Ports) -> httpx.AsyncClient:
     return ports.http
 
 
-async def _fan_out(message: messages.FanOut, body: object, attempts: int, db: MeteredDatabase,
-                   queue: MeteredQueue, ports: Ports, settings: Settings, events: EventLog,
-                   jitter: float) -> Verdict:
+async def _fan_out(
+    message: messages.FanOut,
+    body: object,
+    attempts: int,
+    db: MeteredDatabase,
+    queue: MeteredQueue,
+    ports: Ports,
+    settings: Settings,
+    events: EventLog,
+    jitter: float,
+) -> Verdict:
     """Enqueue one slice of a run's streamers (and hand on the rest)."""
     budget = db.budget
     try:
-        sliced = await fan_out(db, queue, message.run_id, message.after, settings=settings, clock=ports.clock,
-                               http=ports.http)
+        sliced = await fan_out(
+            db, queue, message.run_id, message.after, settings=settings, clock=ports.clock, http=ports.http
+        )
     except (DatabaseError, QueueError, BudgetExhausted) as exc:
         detail = f"fan-out of run {message.run_id} after {message.after!r}: {type(exc).__name__}: {exc}"
-        decision = decide(Outcome.TRANSIENT, attempts=attempts, max_retries=settings.max_retries,
-                          now=ports.clock.now(), base_delay=settings.retry_delay_seconds, jitter=jitter)
+        decision = decide(
+            Outcome.TRANSIENT,
+            attempts=attempts,
+            max_retries=settings.max_retries,
+            now=ports.clock.now(),
+            base_delay=settings.retry_delay_seconds,
+            jitter=jitter,
+        )
         if decision.action is Action.FAIL:
             # The producer's sweep resumes a fan-out that stopped; record why this one gave up.
             await _dead_letter(db, ports.clock, message.encode(), detail)
             detail = redaction.scrub(detail)
-        events.emit("fanout_handled", level=logging.WARNING, run_id=message.run_id, after=message.after,
-                    outcome="transient", detail=detail)
+        events.emit(
+            "fanout_handled",
+            level=logging.WARNING,
+            run_id=message.run_id,
+            after=message.after,
+            outcome="transient",
+            detail=detail,
+        )
         return _verdict(decision, Outcome.TRANSIENT, detail, budget)
     if not sliced.run_found:
         reason = f"fan-out message names run {message.run_id}, which does not exist"
         await _dead_letter(db, ports.clock, body, reason)
-        events.emit("fanout_handled", level=logging.WARNING, run_id=message.run_id, after=message.after,
-                    outcome=Outcome.PERMANENT.value, detail=reason)
+        events.emit(
+            "fanout_handled",
+            level=logging.WARNING,
+            run_id=message.run_id,
+            after=message.after,
+            outcome=Outcome.PERMANENT.value,
+            detail=reason,
+        )
         return _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget)
     if sliced.finished_run is not None:
-        await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
-                                    row=sliced.finished_run)
+        await announce_run_finished(
+            message.run_id, db=db, http=ports.http, settings=settings, events=events, row=sliced.finished_run
+        )
     outcome = Outcome.DONE if sliced.owned else Outcome.DUPLICATE
-    events.emit("fanout_handled", run_id=message.run_id, after=message.after, outcome=outcome.value,
-                jobs=sliced.jobs, more=sliced.more, subrequests=budget.total)
-    return _verdict(Decision(Action.ACK), outcome, f"{sliced.jobs} jobs enqueued", budget,
-                    sliced.finished_run is not None)
+    events.emit(
+        "fanout_handled",
+        run_id=message.run_id,
+        after=message.after,
+        outcome=outcome.value,
+        jobs=sliced.jobs,
+        more=sliced.more,
+        subrequests=budget.total,
+    )
+    return _verdict(
+        Decision(Action.ACK), outcome, f"{sliced.jobs} jobs enqueued", budget, sliced.finished_run is not None
+    )
 
 
 async def handle_dead_letter(body: object, ports: Ports, settings: Settings) -> Verdict:
@@ -188,31 +257,48 @@ def _dead_letter_not_recorded(exc: Exception, settings: Settings, budget: Budget
     return _verdict(Decision(Action.RETRY, settings.retry_delay_seconds), Outcome.TRANSIENT, detail, budget)
 
 
-async def _handle_dead_letter(body: object, ports: Ports, settings: Settings,
-                              budget: Budget) -> Verdict:
+async def _handle_dead_letter(body: object, ports: Ports, settings: Settings, budget: Budget) -> Verdict:
     db = MeteredDatabase(ports.db, budget)
     events = EventLog(Redactor.for_settings(settings))
     try:
         message = messages.decode(body)
     except MalformedMessage as exc:
         await _dead_letter(db, ports.clock, body, f"dead-lettered and malformed: {exc}", source="dlq")
-        return _logged(events, None, 0, _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget),
-                       budget, event="dead_letter_handled")
+        return _logged(
+            events,
+            None,
+            0,
+            _verdict(Decision(Action.ACK), Outcome.MALFORMED, str(exc), budget),
+            budget,
+            event="dead_letter_handled",
+        )
     reason = "dead-lettered: the consumer failed on every delivery"
     if isinstance(message, messages.FanOut):
         await _dead_letter(db, ports.clock, body, f"{reason} (fan-out of run {message.run_id})", source="dlq")
         return _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget)
     finished = await _fail_job(db, ports.clock, message, reason, source="dlq", body=body)
     if finished is not None:
-        await announce_run_finished(message.run_id, db=db, http=ports.http, settings=settings, events=events,
-                                    row=finished)
-    return _logged(events, message, 0, _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget,
-                                                finished is not None),
-                   budget, event="dead_letter_handled")
+        await announce_run_finished(
+            message.run_id, db=db, http=ports.http, settings=settings, events=events, row=finished
+        )
+    return _logged(
+        events,
+        message,
+        0,
+        _verdict(Decision(Action.ACK), Outcome.PERMANENT, reason, budget, finished is not None),
+        budget,
+        event="dead_letter_handled",
+    )
 
 
-async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJob, reason: str,
-                    source: str = "consumer", body: object = None) -> Row | None:
+async def _fail_job(
+    db: MeteredDatabase,
+    clock: Clock,
+    message: messages.CrawlJob,
+    reason: str,
+    source: str = "consumer",
+    body: object = None,
+) -> Row | None:
     """Fail the job the message names, once; the run's row when that closed the run.
 
     From the dead-letter queue, the message is recorded too when its failure applied. From either queue,
@@ -221,41 +307,93 @@ async def _fail_job(db: MeteredDatabase, clock: Clock, message: messages.CrawlJo
     now = to_rfc3339(clock.now())
     token = uuid.uuid4().hex
     text = messages.body_text(body if body is not None else message.encode())
-    batch = store.fail_job(message.job_id, message.run_id, message.streamer_id, token, now,
-                           store.Calls(d1=1, invocation_total=db.budget.total + 1), StopReason.FAILED, reason)
+    batch = store.fail_job(
+        message.job_id,
+        message.run_id,
+        message.streamer_id,
+        token,
+        now,
+        store.Calls(d1=1, invocation_total=db.budget.total + 1),
+        StopReason.FAILED,
+        reason,
+    )
     if source == "dlq":
         batch.add(store.record_dead_letter(source, message.job_id, text, reason, now, token), "dead_letter")
-    unnamed = (f"{reason}; but no job {message.job_id} of run {message.run_id} "
-               f"for streamer {message.streamer_id!r} exists")
-    batch.add(store.record_dead_letter_unless_named_job(
-        source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now), "unnamed")
+    unnamed = (
+        f"{reason}; but no job {message.job_id} of run {message.run_id} "
+        f"for streamer {message.streamer_id!r} exists"
+    )
+    batch.add(
+        store.record_dead_letter_unless_named_job(
+            source, message.job_id, message.run_id, message.streamer_id, text, unnamed, now
+        ),
+        "unnamed",
+    )
     return (await batch.run(db)).first("finished_run")
 
 
-async def _dead_letter(db: MeteredDatabase, clock: Clock, body: object, reason: str,
-                       source: str = "consumer", job_id: int | None = None) -> None:
+async def _dead_letter(
+    db: MeteredDatabase,
+    clock: Clock,
+    body: object,
+    reason: str,
+    source: str = "consumer",
+    job_id: int | None = None,
+) -> None:
     """Record an unprocessable message; the text is made storable, so only D1 itself can make this fail."""
-    await run_statement(db, store.record_dead_letter(source, job_id, messages.body_text(body), reason,
-                                                     to_rfc3339(clock.now())))
+    await run_statement(
+        db,
+        store.record_dead_letter(source, job_id, messages.body_text(body), reason, to_rfc3339(clock.now())),
+    )
 
 
-def _logged(events: EventLog, message: messages.CrawlJob | None, attempts: int, verdict: Verdict, budget: Budget,
-            *, event: str = "message_handled") -> Verdict:
+def _logged(
+    events: EventLog,
+    message: messages.CrawlJob | None,
+    attempts: int,
+    verdict: Verdict,
+    budget: Budget,
+    *,
+    event: str = "message_handled",
+) -> Verdict:
     """Write the verdict's one structured log line, then hand it back."""
-    level = logging.INFO if verdict.outcome not in (Outcome.TRANSIENT, Outcome.PERMANENT, Outcome.MALFORMED) else logging.WARNING
-    events.emit(event, level=level, run_id=message.run_id if message else None,
-                job_id=message.job_id if message else None, streamer=message.streamer_id if message else None,
-                seq=message.seq if message else None, attempts=attempts or None, outcome=verdict.outcome,
-                action="ack" if verdict.ack else "retry", delay_seconds=verdict.delay_seconds or None,
-                helix_calls=budget.calls["helix"], d1_calls=budget.calls["d1"], queue_sends=budget.calls["queue"],
-                subrequests=verdict.subrequests, run_finished=verdict.run_finished or None,
-                detail=verdict.detail or None)
+    level = (
+        logging.INFO
+        if verdict.outcome not in (Outcome.TRANSIENT, Outcome.PERMANENT, Outcome.MALFORMED)
+        else logging.WARNING
+    )
+    events.emit(
+        event,
+        level=level,
+        run_id=message.run_id if message else None,
+        job_id=message.job_id if message else None,
+        streamer=message.streamer_id if message else None,
+        seq=message.seq if message else None,
+        attempts=attempts or None,
+        outcome=verdict.outcome,
+        action="ack" if verdict.ack else "retry",
+        delay_seconds=verdict.delay_seconds or None,
+        helix_calls=budget.calls["helix"],
+        d1_calls=budget.calls["d1"],
+        queue_sends=budget.calls["queue"],
+        subrequests=verdict.subrequests,
+        run_finished=verdict.run_finished or None,
+        detail=verdict.detail or None,
+    )
     return verdict
 
 
-def _verdict(decision: Decision, outcome: Outcome, detail: str, budget: Budget,
-             run_finished: bool = False) -> Verdict:
+def _verdict(
+    decision: Decision, outcome: Outcome, detail: str, budget: Budget, run_finished: bool = False
+) -> Verdict:
     retry = decision.action is Action.RETRY
-    return Verdict(ack=not retry, delay_seconds=decision.delay_seconds if retry else 0, outcome=outcome,
-                   detail=detail, subrequests=budget.total, external=budget.used[EXTERNAL],
-                   internal=budget.used[INTERNAL], run_finished=run_finished)
+    return Verdict(
+        ack=not retry,
+        delay_seconds=decision.delay_seconds if retry else 0,
+        outcome=outcome,
+        detail=detail,
+        subrequests=budget.total,
+        external=budget.used[EXTERNAL],
+        internal=budget.used[INTERNAL],
+        run_finished=run_finished,
+    )

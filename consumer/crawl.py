@@ -12,13 +12,20 @@ from consumer import upkeep
 from consumer.result import CrawlResult
 from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
-from shared.batch import Batch, BatchResults
 from shared.backfill import widest_window, window_target
+from shared.batch import Batch, BatchResults
 from shared.budget import Budget
 from shared.clips import parse_page
 from shared.config import Settings
-from shared.errors import (AuthFailed, BudgetExhausted, DatabaseError, HelixError, LeaseLost, RateLimited,
-                           TransientHelixError)
+from shared.errors import (
+    AuthFailed,
+    BudgetExhausted,
+    DatabaseError,
+    HelixError,
+    LeaseLost,
+    RateLimited,
+    TransientHelixError,
+)
 from shared.helix import AppToken, HelixClient, RateLimit
 from shared.limits import HOUR
 from shared.logs import log_bug
@@ -26,8 +33,8 @@ from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
 from shared.schedule import latest
-from shared.states import JobStatus, Outcome, StopReason
 from shared.split_sample import SplitSample
+from shared.states import JobStatus, Outcome, StopReason
 from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.token_store import StoredToken
 from shared.windows import HELIX_TIME_STEP, Window, crawl_range, next_window, on_grid, span_for, split_span
@@ -40,8 +47,14 @@ INTERNAL_RESERVE = 2
 class StreamerCrawl:
     """Crawls the job's streamer until done, out of budget, or stopped by an error."""
 
-    def __init__(self, message: CrawlJob, db: MeteredDatabase, http: httpx.AsyncClient, settings: Settings,
-                 clock: Clock) -> None:
+    def __init__(
+        self,
+        message: CrawlJob,
+        db: MeteredDatabase,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        clock: Clock,
+    ) -> None:
         self.message = message
         self.db = db
         self.budget: Budget = db.budget
@@ -71,7 +84,11 @@ class StreamerCrawl:
         except AuthFailed as exc:
             return CrawlResult(Outcome.PERMANENT, f"auth: {exc}", job=self.job)
         except HelixError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and not isinstance(exc, TransientHelixError):
+            if (
+                exc.status is not None
+                and 400 <= exc.status < 500
+                and not isinstance(exc, TransientHelixError)
+            ):
                 # Helix refused the request itself (400, 403, 404): asking again cannot help.
                 return await self._stop(Outcome.PERMANENT, StopReason.HELIX_REFUSED, str(exc))
             return await self._stop(Outcome.TRANSIENT, StopReason.HELIX_ERROR, str(exc))
@@ -94,8 +111,14 @@ class StreamerCrawl:
         m = self.message
         now = self.clock.now()
         claim = await store.claim_job(
-            m.job_id, m.run_id, m.streamer_id, self.lease_token, to_rfc3339(now),
-            to_rfc3339(now + self.settings.lease_seconds), self.settings.twitch_client_id).run(self.db)
+            m.job_id,
+            m.run_id,
+            m.streamer_id,
+            self.lease_token,
+            to_rfc3339(now),
+            to_rfc3339(now + self.settings.lease_seconds),
+            self.settings.twitch_client_id,
+        ).run(self.db)
         claimed = claim.first("claimed")
         if claimed is None:
             current = claim.first("state")
@@ -106,20 +129,30 @@ class StreamerCrawl:
             if current["status"] in (JobStatus.DONE, JobStatus.FAILED):
                 return CrawlResult(Outcome.DUPLICATE, f"job {m.job_id} is already {current['status']}")
             expires = current["lease_expires_at"]
-            return CrawlResult(Outcome.BUSY, f"job {m.job_id} is leased by another consumer",
-                               retry_at=parse_rfc3339(expires) if expires else None)
+            return CrawlResult(
+                Outcome.BUSY,
+                f"job {m.job_id} is leased by another consumer",
+                retry_at=parse_rfc3339(expires) if expires else None,
+            )
         self.job = claimed
         self.newest_clip_at = self.job["newest_clip_at"]
         if self.job["reclaims"] > self.settings.max_retries:
             # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
-            return CrawlResult(Outcome.PERMANENT, f"job {m.job_id} was abandoned by {self.job['reclaims']} "
-                               "consumers in a row; giving up", job=self.job)
+            return CrawlResult(
+                Outcome.PERMANENT,
+                f"job {m.job_id} was abandoned by {self.job['reclaims']} consumers in a row; giving up",
+                job=self.job,
+            )
         row = claim.first("token")
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
         if cached is not None:
             redaction.remember(cached.access_token)  # masked in any error text that repeats it
-        shared = RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"]) if row else None
+        shared = (
+            RateLimit(row["ratelimit_limit"], row["ratelimit_remaining"], row["ratelimit_reset"])
+            if row
+            else None
+        )
         tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
         self.streamer = claim.first("streamer")
@@ -132,15 +165,20 @@ class StreamerCrawl:
         assert job is not None and helix is not None
         if self.streamer is None or not self.streamer["active"]:
             # Deactivated after its job was queued: close the job, and leave the watermark where it is.
-            return _done(await self._commit_page(crawl=None, stop_reason=StopReason.STREAMER_INACTIVE, pages=0,
-                                                 crawled=False))
+            return _done(
+                await self._commit_page(
+                    crawl=None, stop_reason=StopReason.STREAMER_INACTIVE, pages=0, crawled=False
+                )
+            )
         crawl = self._crawl_window(job)
         plan = self._planned_span(job)
         window = self._current_window(job, crawl, plan)
         cursor: str | None = job["cursor"]
         walk = WindowWalk(window, job["window_pages"], job["window_clips"]) if window else None
-        if cursor and (not job["cursor_at"] or
-                       self.clock.now() - parse_rfc3339(job["cursor_at"]) > self.settings.cursor_max_age_seconds):
+        if cursor and (
+            not job["cursor_at"]
+            or self.clock.now() - parse_rfc3339(job["cursor_at"]) > self.settings.cursor_max_age_seconds
+        ):
             # Results are ranked by views, which keep changing: an old cursor's offset no longer
             # lines up with the pages already read, so clips could slip between them.
             cursor = None
@@ -150,22 +188,33 @@ class StreamerCrawl:
         measured = _Density()
         ceiling: float = self._widest(job)  # spans after a split stay under half of it...
         split_end: float | None = None  # ...until the walk has passed the window that was split
-        sample: SplitSample | None = None  # what the split window's walk read: sizes the windows re-reading it
+        sample: SplitSample | None = (
+            None  # what the split window's walk read: sizes the windows re-reading it
+        )
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
-                return _done(await self._commit_page(crawl=crawl, stop_reason=anomaly or StopReason.COMPLETE,
-                                                     pages=0, plan=plan))
+                return _done(
+                    await self._commit_page(
+                        crawl=crawl, stop_reason=anomaly or StopReason.COMPLETE, pages=0, plan=plan
+                    )
+                )
             # A page costs one Helix call and one D1 write; keep room to hand the job back after it.
             if not self.budget.can_afford(external=1, internal=1 + INTERNAL_RESERVE):
                 return await self._stop(Outcome.BUDGET, StopReason.BUDGET, None)
             page = await helix.get_clips(self.message.streamer_id, window, cursor)
             parsed = parse_page(page.data, self.message.streamer_id)
             # Stored timestamps share one format, so the newest sorts last as text.
-            self.newest_clip_at = max([r["created_at"] for r in parsed.rows] + [self.newest_clip_at or ""]) or None
-            step = walk.read(page.cursor, [r["id"] for r in parsed.rows],
-                             [parse_rfc3339(r["created_at"]) for r in parsed.rows],
-                             bool(parsed.rows or parsed.skipped), self.settings)
+            self.newest_clip_at = (
+                max([r["created_at"] for r in parsed.rows] + [self.newest_clip_at or ""]) or None
+            )
+            step = walk.read(
+                page.cursor,
+                [r["id"] for r in parsed.rows],
+                [parse_rfc3339(r["created_at"]) for r in parsed.rows],
+                bool(parsed.rows or parsed.skipped),
+                self.settings,
+            )
             if step.action == SPLIT:
                 # Re-read the window in smaller ones (stored clips are upserted again, harmlessly), sized from
                 # what this walk read; the clips it read are kept.
@@ -192,9 +241,17 @@ class StreamerCrawl:
                 window = next_window(window.end, crawl, plan)
                 cursor, walk = None, WindowWalk(window) if window else None
             stop = (anomaly or StopReason.COMPLETE) if window is None else None
-            result = await self._commit_page(crawl=crawl, rows=parsed.rows, skipped=len(parsed.skipped),
-                                             window=window, cursor=cursor, walk=walk, stop_reason=stop, pages=1,
-                                             plan=plan)
+            result = await self._commit_page(
+                crawl=crawl,
+                rows=parsed.rows,
+                skipped=len(parsed.skipped),
+                window=window,
+                cursor=cursor,
+                walk=walk,
+                stop_reason=stop,
+                pages=1,
+                plan=plan,
+            )
             if result is not None:
                 return result
 
@@ -205,8 +262,13 @@ class StreamerCrawl:
     def _schedule(self) -> dict[str, Any]:
         """The streamer's tier and next due time, from its latest sign of activity."""
         streamer, now, tiers = self.streamer or {}, self.clock.now(), self.settings.tiers
-        activity = latest(*(parse_rfc3339(t) for t in (self.newest_clip_at, streamer.get("last_clip_at"),
-                                                      streamer.get("last_live_at")) if t))
+        activity = latest(
+            *(
+                parse_rfc3339(t)
+                for t in (self.newest_clip_at, streamer.get("last_clip_at"), streamer.get("last_live_at"))
+                if t
+            )
+        )
         tier = tiers.choose(now, activity)
         return {"tier": tier, "next_crawl_at": to_rfc3339(tiers.next_crawl_at(now, tier))}
 
@@ -225,8 +287,11 @@ class StreamerCrawl:
         """
         now = self.clock.now()
         target = self._target(self.job or {})
-        measured.add(walk.clips, max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start),
-                     target if self._history(self.job or {}) else None)
+        measured.add(
+            walk.clips,
+            max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start),
+            target if self._history(self.job or {}) else None,
+        )
         widest = min(ceiling, self._widest(self.job or {}))
         span = span_for(measured.clips, measured.span, target, widest)
         if reason != "end":
@@ -264,10 +329,20 @@ class StreamerCrawl:
         # The last window and the job's completion are written together, so no window means none begun yet.
         return next_window(crawl.start, crawl, span)
 
-    async def _commit_page(self, *, crawl: Window | None, stop_reason: str | None, pages: int,
-                           rows: list[dict[str, Any]] | None = None, skipped: int = 0, window: Window | None = None,
-                           cursor: str | None = None, walk: WindowWalk | None = None, crawled: bool = True,
-                           plan: float | None = None) -> CrawlResult | None:
+    async def _commit_page(
+        self,
+        *,
+        crawl: Window | None,
+        stop_reason: str | None,
+        pages: int,
+        rows: list[dict[str, Any]] | None = None,
+        skipped: int = 0,
+        window: Window | None = None,
+        cursor: str | None = None,
+        walk: WindowWalk | None = None,
+        crawled: bool = True,
+        plan: float | None = None,
+    ) -> CrawlResult | None:
         """Write one page (or, with `pages=0`, only the job's new position); a result once the job is done.
 
         `window` is the window to page next (None: the crawl is complete), `cursor` and `walk` where in it.
@@ -277,18 +352,34 @@ class StreamerCrawl:
         assert job is not None
         now = to_rfc3339(self.clock.now())
         crawl = crawl or Window(self.clock.now(), self.clock.now())
-        page = store.write_page(store.PageWrite(
-            job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
-            lease_token=self.lease_token, now=now, clips=rows, skipped=skipped,
-            calls=self._calls_since_report(d1_planned=1),
-            crawl_from=job["crawl_from"] or to_rfc3339(crawl.start), crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
-            window_start=to_rfc3339(window.start) if window else None,
-            window_end=to_rfc3339(window.end) if window else None, cursor=cursor,
-            cursor_at=now if cursor else None, window_pages=walk.pages if walk else 0,
-            window_clips=walk.clips if walk else 0, window_span=int(plan) if plan else None,
-            pages=pages, stop_reason=stop_reason, newest_clip_at=self.newest_clip_at, crawled=crawled,
-            views=self._view_count_refresh(), clip_writes=store.ClipWrites(self.settings.clip_writes),
-            **self._schedule()))
+        page = store.write_page(
+            store.PageWrite(
+                job_id=job["id"],
+                run_id=job["run_id"],
+                streamer_id=job["streamer_id"],
+                lease_token=self.lease_token,
+                now=now,
+                clips=rows,
+                skipped=skipped,
+                calls=self._calls_since_report(d1_planned=1),
+                crawl_from=job["crawl_from"] or to_rfc3339(crawl.start),
+                crawl_to=job["crawl_to"] or to_rfc3339(crawl.end),
+                window_start=to_rfc3339(window.start) if window else None,
+                window_end=to_rfc3339(window.end) if window else None,
+                cursor=cursor,
+                cursor_at=now if cursor else None,
+                window_pages=walk.pages if walk else 0,
+                window_clips=walk.clips if walk else 0,
+                window_span=int(plan) if plan else None,
+                pages=pages,
+                stop_reason=stop_reason,
+                newest_clip_at=self.newest_clip_at,
+                crawled=crawled,
+                views=self._view_count_refresh(),
+                clip_writes=store.ClipWrites(self.settings.clip_writes),
+                **self._schedule(),
+            )
+        )
         reads = upkeep.lookup(self) if window is None and crawled else Batch()
         results = await page.add_all(self._take_token_statements()).extend(reads).run(self.db)
         if reads:
@@ -296,12 +387,17 @@ class StreamerCrawl:
         if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
         if window is None:
-            return CrawlResult(Outcome.DONE, stop_reason or StopReason.COMPLETE, finished_run=results.first("finished_run"),
-                               job=job)
+            return CrawlResult(
+                Outcome.DONE,
+                stop_reason or StopReason.COMPLETE,
+                finished_run=results.first("finished_run"),
+                job=job,
+            )
         return None
 
-    async def _stop(self, outcome: Outcome, stop_reason: str, error: str | None,
-                    retry_at: float | None = None) -> CrawlResult:
+    async def _stop(
+        self, outcome: Outcome, stop_reason: str, error: str | None, retry_at: float | None = None
+    ) -> CrawlResult:
         """Hand the job back with its progress kept, so a continuation or a retry resumes it."""
         job = self.job
         assert job is not None
@@ -311,11 +407,20 @@ class StreamerCrawl:
             return CrawlResult(outcome, stop_reason, retry_at=retry_at, job=job)  # the lease will expire
         continuation = 1 if outcome in (Outcome.BUDGET, Outcome.RATE_LIMITED) else 0
         release = store.release_job(
-            job["id"], job["run_id"], job["streamer_id"], self.lease_token, to_rfc3339(now), to_rfc3339(due),
-            self._calls_since_report(d1_planned=1, queue_planned=continuation), stop_reason, error)
+            job["id"],
+            job["run_id"],
+            job["streamer_id"],
+            self.lease_token,
+            to_rfc3339(now),
+            to_rfc3339(due),
+            self._calls_since_report(d1_planned=1, queue_planned=continuation),
+            stop_reason,
+            error,
+        )
         await release.add_all(self._take_token_statements()).run(self.db)
-        return CrawlResult(outcome, stop_reason if error is None else f"{stop_reason}: {error}",
-                           retry_at=retry_at, job=job)
+        return CrawlResult(
+            outcome, stop_reason if error is None else f"{stop_reason}: {error}", retry_at=retry_at, job=job
+        )
 
     def _take_token_statements(self) -> list[Statement]:
         """Store a token minted during this invocation (once), and share a low rate-limit reading."""
@@ -325,14 +430,23 @@ class StreamerCrawl:
         statements = []
         if helix.minted is not None:
             t, helix.minted = helix.minted, None
-            statements.append(store.store_token(self.settings.twitch_client_id, t.access_token,
-                                                to_rfc3339(t.expires_at), to_rfc3339(self.clock.now())))
+            statements.append(
+                store.store_token(
+                    self.settings.twitch_client_id,
+                    t.access_token,
+                    to_rfc3339(t.expires_at),
+                    to_rfc3339(self.clock.now()),
+                )
+            )
         rl = helix.rate_limit
         learned = rl.limit is not None and rl.limit != self._known_limit  # the fan-out spreads runs by it
         if (rl.low or learned) and rl.reset_at is not None and rl.reset_at > self.clock.now():
             assert rl.limit is not None and rl.remaining is not None
-            statements.append(store.store_rate_limit(self.settings.twitch_client_id, rl.limit, rl.remaining,
-                                                     int(rl.reset_at)))
+            statements.append(
+                store.store_rate_limit(
+                    self.settings.twitch_client_id, rl.limit, rl.remaining, int(rl.reset_at)
+                )
+            )
             self._known_limit = rl.limit
         return statements
 
@@ -343,15 +457,21 @@ class StreamerCrawl:
         calls["queue"] += queue_planned
         delta = {k: calls[k] - self._reported[k] for k in calls}
         self._reported = calls
-        return store.Calls(helix=delta["helix"], d1=delta["d1"], queue=delta["queue"],
-                           invocation_total=self.budget.total + d1_planned + queue_planned)
+        return store.Calls(
+            helix=delta["helix"],
+            d1=delta["d1"],
+            queue=delta["queue"],
+            invocation_total=self.budget.total + d1_planned + queue_planned,
+        )
 
 
 def misnamed_job(message: CrawlJob, job: Row) -> str:
     """Why a message whose job id belongs to another run or streamer is refused."""
-    return (f"message names job {message.job_id} of run {message.run_id} "
-            f"for streamer {message.streamer_id!r}, but job {message.job_id} belongs to run {job['run_id']} "
-            f"and streamer {job['streamer_id']!r}")
+    return (
+        f"message names job {message.job_id} of run {message.run_id} "
+        f"for streamer {message.streamer_id!r}, but job {message.job_id} belongs to run {job['run_id']} "
+        f"and streamer {job['streamer_id']!r}"
+    )
 
 
 @dataclass

@@ -28,5 +28,7 @@ class Default(WorkerEntrypoint):  # type: ignore[misc]
 
         # Each message is acked or retried on its own, so returning normally never redelivers the batch.
         async with worker.http:
-            await process_batch([DeliveredMessage(m) for m in batch.messages],
-                                dead_letter if batch.queue == worker.dead_letter_queue else crawl)
+            await process_batch(
+                [DeliveredMessage(m) for m in batch.messages],
+                dead_letter if batch.queue == worker.dead_letter_queue else crawl,
+            )

@@ -24,15 +24,23 @@ def missing(broadcaster_id: str, since: str, unknown_after: float, limit: int) -
 
 def store(games: Sequence[dict[str, Any]], now: float) -> Statement:
     """Upsert Get Games entries (box art stays Twitch's {width}x{height} template)."""
-    rows = [{"id": g["id"], "name": g["name"], "box_art_url": _text(g.get("box_art_url")),
-             "igdb_id": _text(g.get("igdb_id"))} for g in games]
+    rows = [
+        {
+            "id": g["id"],
+            "name": g["name"],
+            "box_art_url": _text(g.get("box_art_url")),
+            "igdb_id": _text(g.get("igdb_id")),
+        }
+        for g in games
+    ]
     return Statement(
         "INSERT INTO games (id, name, box_art_url, igdb_id, fetched_at) "
         "SELECT json_extract(value, '$.id'), json_extract(value, '$.name'), json_extract(value, '$.box_art_url'), "
         "json_extract(value, '$.igdb_id'), ?1 FROM json_each(?2) WHERE true "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, box_art_url = excluded.box_art_url, "
         "igdb_id = excluded.igdb_id, fetched_at = excluded.fetched_at",
-        (to_rfc3339(now), json.dumps(rows, ensure_ascii=False)))
+        (to_rfc3339(now), json.dumps(rows, ensure_ascii=False)),
+    )
 
 
 def store_unknown(game_ids: Sequence[str], now: float) -> Statement:
@@ -40,7 +48,8 @@ def store_unknown(game_ids: Sequence[str], now: float) -> Statement:
     return Statement(
         "INSERT INTO games_unknown (id, asked_at) SELECT value, ?1 FROM json_each(?2) WHERE true "
         "ON CONFLICT (id) DO UPDATE SET asked_at = excluded.asked_at",
-        (to_rfc3339(now), json.dumps(list(game_ids))))
+        (to_rfc3339(now), json.dumps(list(game_ids))),
+    )
 
 
 def _text(value: object) -> str:

@@ -16,19 +16,18 @@ from typing import Protocol
 from consumer import games, verify
 from consumer.result import CrawlResult
 from shared.batch import Batch, BatchResults
-from shared.budget import EXTERNAL, INTERNAL
+from shared.budget import EXTERNAL, INTERNAL, Budget
+from shared.config import Settings
 from shared.errors import BudgetExhausted, HelixError, RateLimited
 from shared.helix import IDS_PER_CALL, HelixClient
-from shared.budget import Budget
-from shared.config import Settings
 from shared.messages import CrawlJob
 from shared.metered import MeteredDatabase
 from shared.ports import Clock, Row, Statement
-from shared.windows import Window
-from shared.store import Calls
 from shared.retry_policy import Outcome
+from shared.store import Calls
 from shared.timefmt import to_rfc3339
 from shared.verification import DAY, chunks
+from shared.windows import Window
 
 log = logging.getLogger("clipcrawler.consumer")
 EXTERNAL_RESERVE = 1  # the run-finished webhook may still need a fetch
@@ -85,10 +84,17 @@ def lookup(crawl: StreamerCrawl) -> Batch:
     assert job is not None
     now = crawl.clock.now()
     since = job["crawl_from"] or to_rfc3339(crawl.crawl_range(job).start)  # unset until the first write
-    batch = verify.due_clips(job["streamer_id"], now, settings.check_schedule, settings.verify_early_hours * 3600,
-                             max(1, _verify_calls(crawl)) * IDS_PER_CALL)
-    return batch.add(games.missing(job["streamer_id"], since, now - settings.games_retry_days * DAY, IDS_PER_CALL),
-                     "missing_games")
+    batch = verify.due_clips(
+        job["streamer_id"],
+        now,
+        settings.check_schedule,
+        settings.verify_early_hours * 3600,
+        max(1, _verify_calls(crawl)) * IDS_PER_CALL,
+    )
+    return batch.add(
+        games.missing(job["streamer_id"], since, now - settings.games_retry_days * DAY, IDS_PER_CALL),
+        "missing_games",
+    )
 
 
 def _verify_calls(crawl: StreamerCrawl) -> int:
@@ -108,9 +114,16 @@ async def after_crawl(crawl: StreamerCrawl, result: CrawlResult) -> CrawlResult:
         log.warning("job %s: upkeep stopped: %s: %s", crawl.message.job_id, type(exc).__name__, exc)
         return result
     if done.checked or done.games or done.unknown_games or done.stopped:
-        log.info("job %s: verified %d clips (%d marked deleted, %d back), %d games named, %d unknown%s",
-                 crawl.message.job_id, done.checked, done.marked, done.unmarked, done.games, done.unknown_games,
-                 f"; stopped: {done.stopped}" if done.stopped else "")
+        log.info(
+            "job %s: verified %d clips (%d marked deleted, %d back), %d games named, %d unknown%s",
+            crawl.message.job_id,
+            done.checked,
+            done.marked,
+            done.unmarked,
+            done.games,
+            done.unknown_games,
+            f"; stopped: {done.stopped}" if done.stopped else "",
+        )
     return result
 
 
@@ -118,36 +131,54 @@ async def _upkeep(crawl: StreamerCrawl, helix: HelixClient, found: BatchResults)
     settings, budget, job = crawl.settings, crawl.budget, crawl.job
     assert job is not None
     done = Upkeep()
-    internal_cap = min(budget.left(INTERNAL), math.floor(settings.verify_internal_share * budget.internal_limit))
+    internal_cap = min(
+        budget.left(INTERNAL), math.floor(settings.verify_internal_share * budget.internal_limit)
+    )
     if internal_cap < 1:
         done.stopped = "no D1 subrequest left for the upkeep's write"
         return done
     now, calls = crawl.clock.now(), _verify_calls(crawl)
     rl = helix.rate_limit
     paced = rl.limit is not None and crawl.run_jobs_total > settings.ratelimit_share * rl.limit
-    if (_spare_points(helix, now, settings.ratelimit_share) < max(1, calls) if paced
-            else rl.pause_before_next(now, settings.ratelimit_low_water) > 0):
+    if (
+        _spare_points(helix, now, settings.ratelimit_share) < max(1, calls)
+        if paced
+        else rl.pause_before_next(now, settings.ratelimit_low_water) > 0
+    ):
         # The points left in Twitch's window are promised to the crawls a big run paces at `ratelimit_share`
         # of the limit (shared/fanout.py): the upkeep can wait for a later crawl, those crawls cannot.
         done.stopped = "Twitch's rate-limit bucket is low; left for a later crawl"
         return done
     try:
         if calls:
-            await _verify(helix, verify.plan(found, now, settings.check_schedule, calls * IDS_PER_CALL), now, done,
-                          crawl)
-        await _name_games(helix, [r["id"] for r in found.rows("missing_games")],
-                          budget.left(EXTERNAL) - EXTERNAL_RESERVE, now, done)
+            await _verify(
+                helix,
+                verify.plan(found, now, settings.check_schedule, calls * IDS_PER_CALL),
+                now,
+                done,
+                crawl,
+            )
+        await _name_games(
+            helix,
+            [r["id"] for r in found.rows("missing_games")],
+            budget.left(EXTERNAL) - EXTERNAL_RESERVE,
+            now,
+            done,
+        )
     except (RateLimited, BudgetExhausted, HelixError) as exc:
         done.stopped = f"{type(exc).__name__}: {exc}"  # what was answered is still written below
     if done.helix_calls or done.statements:
         write = Batch().add_all(done.statements)
-        write.add_all(_counters(job["id"], job["run_id"], crawl.lease_token, crawl.calls_since_report(d1_planned=1)))
+        write.add_all(
+            _counters(job["id"], job["run_id"], crawl.lease_token, crawl.calls_since_report(d1_planned=1))
+        )
         await write.run(crawl.db)
     return done
 
 
-async def _verify(helix: HelixClient, due: list[verify.DueClip], now: float, done: Upkeep,
-                  crawl: StreamerCrawl) -> None:
+async def _verify(
+    helix: HelixClient, due: list[verify.DueClip], now: float, done: Upkeep, crawl: StreamerCrawl
+) -> None:
     schedule = crawl.settings.check_schedule
     for batch in chunks(due, IDS_PER_CALL):
         answer = await helix.get_clips_by_id([c.id for c in batch])
@@ -164,7 +195,9 @@ async def _verify(helix: HelixClient, due: list[verify.DueClip], now: float, don
         done.statements.append(verify.record(checked, now))
 
 
-async def _name_games(helix: HelixClient, game_ids: list[str], calls_left: int, now: float, done: Upkeep) -> None:
+async def _name_games(
+    helix: HelixClient, game_ids: list[str], calls_left: int, now: float, done: Upkeep
+) -> None:
     for batch in chunks(game_ids, IDS_PER_CALL)[: max(0, calls_left)]:
         answer = await helix.get_games(batch)
         done.helix_calls += 1
@@ -181,11 +214,15 @@ async def _name_games(helix: HelixClient, game_ids: list[str], calls_left: int, 
 def _counters(job_id: int, run_id: int, lease_token: str, calls: Calls) -> list[Statement]:
     """The upkeep's calls, added to its job's and run's counters (the job is done, its token still on it)."""
     return [
-        Statement("UPDATE jobs SET helix_calls = helix_calls + ?1, d1_calls = d1_calls + ?2, "
-                  "subrequests = subrequests + ?1 + ?2, max_subrequests = max(max_subrequests, ?3) "
-                  "WHERE id = ?4 AND lease_token = ?5",
-                  (calls.helix, calls.d1, calls.invocation_total, job_id, lease_token)),
-        Statement("UPDATE runs SET helix_calls = helix_calls + ?1, d1_calls = d1_calls + ?2 WHERE id = ?3 AND "
-                  "EXISTS (SELECT 1 FROM jobs WHERE id = ?4 AND run_id = runs.id AND lease_token = ?5)",
-                  (calls.helix, calls.d1, run_id, job_id, lease_token)),
+        Statement(
+            "UPDATE jobs SET helix_calls = helix_calls + ?1, d1_calls = d1_calls + ?2, "
+            "subrequests = subrequests + ?1 + ?2, max_subrequests = max(max_subrequests, ?3) "
+            "WHERE id = ?4 AND lease_token = ?5",
+            (calls.helix, calls.d1, calls.invocation_total, job_id, lease_token),
+        ),
+        Statement(
+            "UPDATE runs SET helix_calls = helix_calls + ?1, d1_calls = d1_calls + ?2 WHERE id = ?3 AND "
+            "EXISTS (SELECT 1 FROM jobs WHERE id = ?4 AND run_id = runs.id AND lease_token = ?5)",
+            (calls.helix, calls.d1, run_id, job_id, lease_token),
+        ),
     ]

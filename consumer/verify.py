@@ -28,13 +28,25 @@ class DueClip:
 def due_clips(broadcaster_id: str, now: float, schedule: CheckSchedule, early: float, limit: int) -> Batch:
     """The streamer's clips due by `now + early`: never checked ones by creation, the rest by due time."""
     horizon = now + early
-    return (Batch()
-            .add(Statement(f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at IS NULL "
-                           "AND created_at <= ?2 ORDER BY created_at LIMIT ?3",
-                           (broadcaster_id, to_rfc3339(horizon - schedule.first), limit)), "unchecked")
-            .add(Statement(f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at <= ?2 "
-                           "ORDER BY next_check_at LIMIT ?3", (broadcaster_id, to_rfc3339(horizon), limit)),
-                 "scheduled"))
+    return (
+        Batch()
+        .add(
+            Statement(
+                f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at IS NULL "
+                "AND created_at <= ?2 ORDER BY created_at LIMIT ?3",
+                (broadcaster_id, to_rfc3339(horizon - schedule.first), limit),
+            ),
+            "unchecked",
+        )
+        .add(
+            Statement(
+                f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at <= ?2 "
+                "ORDER BY next_check_at LIMIT ?3",
+                (broadcaster_id, to_rfc3339(horizon), limit),
+            ),
+            "scheduled",
+        )
+    )
 
 
 def plan(results: BatchResults, now: float, schedule: CheckSchedule, capacity: int) -> list[DueClip]:

@@ -34,8 +34,14 @@ class WindowWalk:
     refollowed: set[str] = field(default_factory=set)
     last_gain_full: bool = False  # the latest page that added clips was a full one
 
-    def read(self, cursor: str | None, page_ids: list[str], created: list[float], had_data: bool,
-             settings: Settings) -> Step:
+    def read(
+        self,
+        cursor: str | None,
+        page_ids: list[str],
+        created: list[float],
+        had_data: bool,
+        settings: Settings,
+    ) -> Step:
         """Take one page (its clip ids and their creation times) and decide what comes next."""
         self.pages += 1
         fresh = [(i, t) for i, t in zip(page_ids, created, strict=True) if i not in self.ids]

@@ -13,8 +13,15 @@ from shared.ports import Database
 class BackfillProgress:
     """Prints a line per streamer whenever its job moved, every `interval` seconds, until stopped."""
 
-    def __init__(self, db: Database, run_ids: Sequence[int], stream: TextIO, *, enabled: bool = True,
-                 interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        run_ids: Sequence[int],
+        stream: TextIO,
+        *,
+        enabled: bool = True,
+        interval: float = 1.0,
+    ) -> None:
         self.db, self.run_ids, self.stream = db, list(run_ids), stream
         self.enabled, self.interval = enabled, interval
         self._shown: dict[int, str] = {}

@@ -20,8 +20,12 @@ from shared.logs import Redactor, configure
 from shared.redaction import process_redactor
 
 # Every secret the CLI can be handed (besides --client-secret): masked in all it prints, as the Workers do.
-SECRET_ENV = ("TWITCH_CLIENT_SECRET", "CLIPCRAWLER_WEBHOOK_URL", "CLIPCRAWLER_API_TOKEN",
-              "CLOUDFLARE_API_TOKEN")
+SECRET_ENV = (
+    "TWITCH_CLIENT_SECRET",
+    "CLIPCRAWLER_WEBHOOK_URL",
+    "CLIPCRAWLER_API_TOKEN",
+    "CLOUDFLARE_API_TOKEN",
+)
 
 EXIT_INTERRUPTED = 130
 # Commands that only read or change an existing database: a mistyped --db must not become a new empty one.
@@ -43,13 +47,15 @@ class _Scout(argparse.ArgumentParser):
 
 
 def _global_options(parser: argparse.ArgumentParser, *, default: object = None) -> None:
-    parser.add_argument("--db", default=default,
-                        help=f"SQLite database (env CLIPCRAWLER_DB, default {DEFAULT_DB})")
+    parser.add_argument(
+        "--db", default=default, help=f"SQLite database (env CLIPCRAWLER_DB, default {DEFAULT_DB})"
+    )
     parser.add_argument("--twitch-api-url", default=default, help="Helix base URL (env TWITCH_API_URL)")
     parser.add_argument("--twitch-auth-url", default=default, help="OAuth base URL (env TWITCH_AUTH_URL)")
     parser.add_argument("--client-id", default=default, help="Twitch client id (env TWITCH_CLIENT_ID)")
-    parser.add_argument("--client-secret", default=default,
-                        help="Twitch client secret (prefer env TWITCH_CLIENT_SECRET)")
+    parser.add_argument(
+        "--client-secret", default=default, help="Twitch client secret (prefer env TWITCH_CLIENT_SECRET)"
+    )
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
@@ -99,7 +105,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     env = os.environ if env is None else env
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
-    redactor = Redactor([getattr(args, "client_secret", None) or "", *(env.get(name, "") for name in SECRET_ENV)])
+    redactor = Redactor(
+        [getattr(args, "client_secret", None) or "", *(env.get(name, "") for name in SECRET_ENV)]
+    )
     configure(redactor, level=logging.WARNING)  # warnings only, as before, but masked (and error text too)
     try:
         if _needs_existing_db(args):

@@ -50,8 +50,10 @@ QUOTAS = (
 def queue_operations(messages: int, retries: int = 0, message_bytes: int = 1024) -> int:
     """Write, read and delete per delivered message (each per 64 KB started), plus a read per retry."""
     if messages < 0 or retries < 0 or message_bytes <= 0:
-        raise ValueError(f"messages and retries must be >= 0 and size > 0, got {messages!r}, {retries!r}, "
-                         f"{message_bytes!r}")
+        raise ValueError(
+            f"messages and retries must be >= 0 and size > 0, got {messages!r}, {retries!r}, "
+            f"{message_bytes!r}"
+        )
     return 3 * messages * math.ceil(message_bytes / QUEUE_OP_BYTES) + retries
 
 
@@ -77,11 +79,19 @@ class Projection:
 
     def rows(self) -> list[dict[str, Any]]:
         """Per metered amount: crawl, day, month, and headroom on the Free day and the Paid month."""
-        return [{"metric": q.name, "crawl": getattr(self.crawl, q.name), "day": getattr(self.day, q.name),
-                 "month": getattr(self.month, q.name), "free_daily": q.free_daily,
-                 "free_headroom": headroom(getattr(self.day, q.name), q.free_daily),
-                 "paid_monthly": q.paid_monthly,
-                 "paid_headroom": headroom(getattr(self.month, q.name), q.paid_monthly)} for q in QUOTAS]
+        return [
+            {
+                "metric": q.name,
+                "crawl": getattr(self.crawl, q.name),
+                "day": getattr(self.day, q.name),
+                "month": getattr(self.month, q.name),
+                "free_daily": q.free_daily,
+                "free_headroom": headroom(getattr(self.day, q.name), q.free_daily),
+                "paid_monthly": q.paid_monthly,
+                "paid_headroom": headroom(getattr(self.month, q.name), q.paid_monthly),
+            }
+            for q in QUOTAS
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {"crawls_per_day": self.crawls_per_day, "crawl": asdict(self.crawl), "table": self.rows()}
@@ -94,19 +104,32 @@ def day_against_free(day: Usage) -> list[dict[str, Any]]:
         if q.free_daily is None:
             continue
         used = getattr(day, q.name)
-        out.append({"metric": q.name, "used": used, "quota": q.free_daily, "headroom": headroom(used, q.free_daily),
-                    "exceeded": used > q.free_daily})
+        out.append(
+            {
+                "metric": q.name,
+                "used": used,
+                "quota": q.free_daily,
+                "headroom": headroom(used, q.free_daily),
+                "exceeded": used > q.free_daily,
+            }
+        )
     return out
 
 
 def render(projection: Projection) -> str:
     """A fixed-width table for the terminal."""
-    lines = [(f"{'metric':<17}{'crawl':>12}{'day':>14}{'month':>16}{'Free/day':>12}{'headroom':>10}"
-             f"{'Paid/month':>16}{'headroom':>10}")]
+    lines = [
+        (
+            f"{'metric':<17}{'crawl':>12}{'day':>14}{'month':>16}{'Free/day':>12}{'headroom':>10}"
+            f"{'Paid/month':>16}{'headroom':>10}"
+        )
+    ]
     for row in projection.rows():
-        lines.append(f"{row['metric']:<17}{row['crawl']:>12,.0f}{row['day']:>14,.0f}{row['month']:>16,.0f}"
-                     f"{_quota(row['free_daily']):>12}{_share(row['free_headroom']):>10}"
-                     f"{_quota(row['paid_monthly']):>16}{_share(row['paid_headroom']):>10}")
+        lines.append(
+            f"{row['metric']:<17}{row['crawl']:>12,.0f}{row['day']:>14,.0f}{row['month']:>16,.0f}"
+            f"{_quota(row['free_daily']):>12}{_share(row['free_headroom']):>10}"
+            f"{_quota(row['paid_monthly']):>16}{_share(row['paid_headroom']):>10}"
+        )
     return "\n".join(lines)
 
 

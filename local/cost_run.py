@@ -29,7 +29,9 @@ from shared.ports import Database
 HOUR = 3600
 START = 1_790_035_200.0  # a midnight (UTC)
 VIEWS_SETTLE_S = 3 * HOUR  # quiet worlds: a clip gets most of its views in its first hours
-CALIBRATION_CRAWLS = 3  # the first (a backfill: only inserts) and two steady ones, so new and rewritten clips differ
+CALIBRATION_CRAWLS = (
+    3  # the first (a backfill: only inserts) and two steady ones, so new and rewritten clips differ
+)
 NAIVE_TIERS = ("1,1,1", "24,168")  # calibration crawls every streamer every hour
 
 
@@ -59,6 +61,7 @@ class HelixCounter:
             if name not in ("token", "validate"):
                 self.calls += 1
             return await handler(request)
+
         return counted
 
     def take(self) -> int:
@@ -66,8 +69,14 @@ class HelixCounter:
         return calls
 
 
-async def measure(settings: Settings, *, streamers: int = 200, crawls: int = 3, seed: int = 1,
-                  views_settle_s: float | None = None) -> Measured:
+async def measure(
+    settings: Settings,
+    *,
+    streamers: int = 200,
+    crawls: int = 3,
+    seed: int = 1,
+    views_settle_s: float | None = None,
+) -> Measured:
     """One cron-scheduled crawl per hour, `crawls + 1` times; every D1 figure is Miniflare's meta."""
     if crawls < 1:
         raise ValueError(f"need at least one steady crawl to measure, got crawls={crawls!r}")
@@ -90,9 +99,15 @@ async def measure(settings: Settings, *, streamers: int = 200, crawls: int = 3, 
             await runner.crawl(scheduled_time=clock.now())
             read1, written1 = db.meter.snapshot()
             sent, retried, invocations = (a - b for a, b in zip(_queue(runner), q0, strict=True))
-            usages.append(Usage(worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
-                                d1_rows_read=read1 - read0, d1_rows_written=written1 - written0,
-                                helix_calls=counter.take()))
+            usages.append(
+                Usage(
+                    worker_requests=1 + invocations,
+                    queue_operations=queue_operations(sent, retried),
+                    d1_rows_read=read1 - read0,
+                    d1_rows_written=written1 - written0,
+                    helix_calls=counter.take(),
+                )
+            )
         return Measured(usages[0], usages[1:])
     finally:
         await db.close()
@@ -114,11 +129,24 @@ class MeasuredDay:
 class _Crawl:
     """One emulated world, its database and the real producer and consumer, on a virtual clock."""
 
-    def __init__(self, db: Database, settings: Settings, world: World, seed: int, views_settle_s: float | None,
-                 tiers: tuple[str, str] | None = None, streamers: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        world: World,
+        seed: int,
+        views_settle_s: float | None,
+        tiers: tuple[str, str] | None = None,
+        streamers: int | None = None,
+    ) -> None:
         self.clock = VirtualClock(START)
-        self.world = HelixWorld(seed, streamers or world.streamers, clock=self.clock,
-                                activity=world.activity(seed, START), views_settle_s=views_settle_s)
+        self.world = HelixWorld(
+            seed,
+            streamers or world.streamers,
+            clock=self.clock,
+            activity=world.activity(seed, START),
+            views_settle_s=views_settle_s,
+        )
         self.counter = HelixCounter()
         config = EmulatorConfig(rate_limit_points=100_000)
         self.http = emulator_client(create_emulator_app(self.world, config, wrap=self.counter))
@@ -129,8 +157,9 @@ class _Crawl:
         self.runner = LocalRunner(db, self.http, self.settings, self.clock, concurrency=50, seed=seed)
 
     async def add_streamers(self) -> None:
-        await add_streamers(self.db, self.http, self.settings, self.clock,
-                            [s.login for s in self.world.all_streamers()])
+        await add_streamers(
+            self.db, self.http, self.settings, self.clock, [s.login for s in self.world.all_streamers()]
+        )
         self.counter.take()
 
     async def tick(self, hour: int) -> tuple[Usage, int]:
@@ -139,12 +168,21 @@ class _Crawl:
         q0 = _queue(self.runner)
         started = await self.runner.crawl(scheduled_time=self.clock.now())
         sent, retried, invocations = (a - b for a, b in zip(_queue(self.runner), q0, strict=True))
-        return Usage(worker_requests=1 + invocations, queue_operations=queue_operations(sent, retried),
-                     helix_calls=self.counter.take()), started.jobs
+        return Usage(
+            worker_requests=1 + invocations,
+            queue_operations=queue_operations(sent, retried),
+            helix_calls=self.counter.take(),
+        ), started.jobs
 
 
-async def calibrate(settings: Settings, world: World, *, streamers: int, seed: int = 1,
-                    views_settle_s: float | None = VIEWS_SETTLE_S) -> Calibration:
+async def calibrate(
+    settings: Settings,
+    world: World,
+    *,
+    streamers: int,
+    seed: int = 1,
+    views_settle_s: float | None = VIEWS_SETTLE_S,
+) -> Calibration:
     """D1's rows per statement kind, from a few hourly crawls of (the first `streamers` of) `world` on Miniflare."""
     db = await MiniflareD1.open()
     crawl = _Crawl(db, settings, world, seed, views_settle_s, tiers=NAIVE_TIERS, streamers=streamers)
@@ -155,8 +193,10 @@ async def calibrate(settings: Settings, world: World, *, streamers: int, seed: i
         for hour in range(CALIBRATION_CRAWLS):
             clips_before = list(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]))
             await crawl.tick(hour)
-            _, _, clip_rows, changes = (a - b for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]),
-                                                              clips_before, strict=True))
+            _, _, clip_rows, changes = (
+                a - b
+                for a, b in zip(db.meter.by_kind.get(CLIP_UPSERT, [0, 0, 0, 0]), clips_before, strict=True)
+            )
             new = await _new_clips(db.observe) - new_before
             new_before += new
             clip_crawls.append((clip_rows, new, changes - new))
@@ -166,8 +206,14 @@ async def calibrate(settings: Settings, world: World, *, streamers: int, seed: i
         await crawl.http.aclose()
 
 
-async def measure_day(settings: Settings, world: World, *, seed: int = 1, calibrate_streamers: int = 50,
-                      views_settle_s: float | None = VIEWS_SETTLE_S) -> MeasuredDay:
+async def measure_day(
+    settings: Settings,
+    world: World,
+    *,
+    seed: int = 1,
+    calibrate_streamers: int = 50,
+    views_settle_s: float | None = VIEWS_SETTLE_S,
+) -> MeasuredDay:
     """The first crawl and the next 24 hourly ticks of `world`, D1 rows charged as Miniflare metered them."""
     sample = max(1, min(calibrate_streamers, world.streamers))
     calibration = await calibrate(settings, world, streamers=sample, seed=seed, views_settle_s=views_settle_s)
@@ -183,8 +229,10 @@ async def measure_day(settings: Settings, world: World, *, seed: int = 1, calibr
             new_so_far = await _new_clips(sqlite.all)  # read past the tally: not the crawl's traffic
             rows = calibration.charge(db.take(), new_so_far - new_before)
             new_before = new_so_far
-            usage = usage + Usage(d1_rows_read=sum(r for r, _ in rows.values()),
-                                  d1_rows_written=sum(w for _, w in rows.values()))
+            usage = usage + Usage(
+                d1_rows_read=sum(r for r, _ in rows.values()),
+                d1_rows_written=sum(w for _, w in rows.values()),
+            )
             if hour == 0:
                 first = usage
             else:

@@ -45,14 +45,22 @@ class World:
 def seed_like(streamers: int, why: str = "") -> World:
     profiles = tuple(profile_of(i) for i in range(streamers))
     counts = Counter("dormant" if p == "waker" else p for p in profiles)
-    return World("seed-like", profiles, (
-        f"seed-like: {streamers} streamers, {counts['daily']} streaming daily, {counts['bursty']} on some days, "
-        f"{counts['dormant']} dormant" + (f" ({why})" if why else "")))
+    return World(
+        "seed-like",
+        profiles,
+        (
+            f"seed-like: {streamers} streamers, {counts['daily']} streaming daily, {counts['bursty']} on some days, "
+            f"{counts['dormant']} dormant" + (f" ({why})" if why else "")
+        ),
+    )
 
 
 def busy(streamers: int) -> World:
-    return World(BUSY, (BUSY,) * streamers,
-                 f"busy: {streamers} streamers, every one clipping around the clock (so every one stays hourly)")
+    return World(
+        BUSY,
+        (BUSY,) * streamers,
+        f"busy: {streamers} streamers, every one clipping around the clock (so every one stays hourly)",
+    )
 
 
 def yours(path: Path) -> World | None:
@@ -62,8 +70,10 @@ def yours(path: Path) -> World | None:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            rows = conn.execute("SELECT tier, last_clip_at, last_live_at, last_success_at FROM streamers "
-                                "WHERE active = 1 ORDER BY id").fetchall()
+            rows = conn.execute(
+                "SELECT tier, last_clip_at, last_live_at, last_success_at FROM streamers "
+                "WHERE active = 1 ORDER BY id"
+            ).fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
@@ -77,15 +87,21 @@ def yours(path: Path) -> World | None:
     tiers = Counter(r[0] for r in rows)
     counts = Counter(profiles)
     uncrawled = len(rows) - len(crawled)
-    return World("yours", profiles, (
-        f"yours: {len(rows)} active streamers in {path}; by their latest clip or live stream: "
-        f"{counts['daily']} within 24 h (modelled as streaming daily), {counts['bursty']} within 7 days or "
-        f"not crawled yet ({uncrawled}) (on some days), {counts['dormant']} quieter (dormant); "
-        f"schedule tiers now " + ", ".join(f"tier {t}: {n}" for t, n in sorted(tiers.items()))))
+    return World(
+        "yours",
+        profiles,
+        (
+            f"yours: {len(rows)} active streamers in {path}; by their latest clip or live stream: "
+            f"{counts['daily']} within 24 h (modelled as streaming daily), {counts['bursty']} within 7 days or "
+            f"not crawled yet ({uncrawled}) (on some days), {counts['dormant']} quieter (dormant); "
+            f"schedule tiers now " + ", ".join(f"tier {t}: {n}" for t, n in sorted(tiers.items()))
+        ),
+    )
 
 
-def _profile(as_of: float, tier: int, last_clip_at: str | None, last_live_at: str | None,
-             last_success_at: str | None) -> str:
+def _profile(
+    as_of: float, tier: int, last_clip_at: str | None, last_live_at: str | None, last_success_at: str | None
+) -> str:
     if last_success_at is None:
         return "bursty"  # never crawled: nothing observed yet, neither busy nor dormant
     seen = [parse_rfc3339(t) for t in (last_clip_at, last_live_at) if t]

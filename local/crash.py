@@ -62,8 +62,9 @@ class CrashInjector:
 class CrashingDatabase:
     """A Database that raises SimulatedCrash right after its `crash_after`-th call has gone through."""
 
-    def __init__(self, db: Database, crash_after: int | None = None,
-                 injected: Counter[str] | None = None) -> None:
+    def __init__(
+        self, db: Database, crash_after: int | None = None, injected: Counter[str] | None = None
+    ) -> None:
         self._db = db
         self.crash_after = crash_after
         self.calls = 0

@@ -11,8 +11,13 @@ from pathlib import Path
 from shared.errors import ConfigError
 
 PRODUCER_TOML = Path(__file__).resolve().parent.parent / "wrangler.producer.toml"
-_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
-           ("day of week", 0, 6))
+_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day of month", 1, 31),
+    ("month", 1, 12),
+    ("day of week", 0, 6),
+)
 _MAX_MINUTES_AHEAD = 366 * 24 * 60 * 5  # a valid expression fires within a few years (29 February)
 
 
@@ -29,8 +34,9 @@ class Cron:
     def parse(cls, expression: str) -> Cron:
         parts = expression.split()
         if len(parts) != 5:
-            raise ConfigError(f"cron {expression!r} has {len(parts)} fields; "
-                              "expected 5 (minute hour day month weekday)")
+            raise ConfigError(
+                f"cron {expression!r} has {len(parts)} fields; expected 5 (minute hour day month weekday)"
+            )
         allowed = tuple(_field(part, *spec, expression) for part, spec in zip(parts, _FIELDS, strict=True))
         week = frozenset(d % 7 for d in allowed[4])  # 7 is Sunday too
         return cls(expression, (*allowed[:4], week), parts[2] == "*", parts[4] == "*")
@@ -40,8 +46,12 @@ class Cron:
         minute = int(when // 60) + 1
         for _ in range(_MAX_MINUTES_AHEAD):
             t = time.gmtime(minute * 60)
-            if (t.tm_min in self.allowed[0] and t.tm_hour in self.allowed[1] and t.tm_mon in self.allowed[3]
-                    and self._day_matches(t)):
+            if (
+                t.tm_min in self.allowed[0]
+                and t.tm_hour in self.allowed[1]
+                and t.tm_mon in self.allowed[3]
+                and self._day_matches(t)
+            ):
                 return float(calendar.timegm(t))
             minute += 1 if t.tm_hour in self.allowed[1] else 60 - t.tm_min
         raise ConfigError(f"cron {self.expression!r} never fires")

@@ -43,8 +43,10 @@ class Calibration:
 
     def estimate(self, kind: str, statements: int, changes: int) -> tuple[float, float]:
         # A kind never seen on Miniflare is charged a row read per statement and a row per change (+1 index).
-        return (statements * self.read_per_statement.get(kind, 1.0),
-                changes * self.written_per_change.get(kind, 2.0))
+        return (
+            statements * self.read_per_statement.get(kind, 1.0),
+            changes * self.written_per_change.get(kind, 2.0),
+        )
 
     def charge(self, tally: dict[str, list[int]], new_clips: int) -> dict[str, tuple[float, float]]:
         """D1 rows (read, written) by kind for a CountingDatabase's tally, in which `new_clips` clips were new."""

@@ -34,7 +34,9 @@ class Meter:
     rows_read: int = 0
     rows_written: int = 0
     round_trips: int = 0
-    by_kind: dict[str, list[int]] = field(default_factory=dict)  # kind -> [statements, read, written, changes]
+    by_kind: dict[str, list[int]] = field(
+        default_factory=dict
+    )  # kind -> [statements, read, written, changes]
 
     def add(self, statement: Statement, result: Result) -> None:
         self.rows_read += result.rows_read
@@ -49,13 +51,16 @@ class Meter:
         return self.rows_read, self.rows_written
 
 
-_KIND = re.compile(r"^\s*(?:WITH\b.*?\)\s*)?(INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|SELECT|REPLACE\s+INTO)"
-                   r"\s+(\w+)?", re.IGNORECASE | re.DOTALL)
+_KIND = re.compile(
+    r"^\s*(?:WITH\b.*?\)\s*)?(INSERT(?:\s+OR\s+\w+)?\s+INTO|UPDATE|DELETE\s+FROM|SELECT|REPLACE\s+INTO)"
+    r"\s+(\w+)?",
+    re.IGNORECASE | re.DOTALL,
+)
 _FROM = re.compile(r"\bFROM\s+(\w+)", re.IGNORECASE)
 
 
 def kind_of(sql: str) -> str:
-    """"insert clips", "update jobs", "select streamers": a label for grouping the meter."""
+    """ "insert clips", "update jobs", "select streamers": a label for grouping the meter."""
     match = _KIND.match(sql)
     if match is None:
         return sql.split(None, 1)[0].lower() if sql.strip() else "empty"
@@ -102,10 +107,18 @@ class MiniflareD1(BatchShortcuts):
     @classmethod
     async def open(cls, *, schema: bool = True) -> MiniflareD1:
         if not node_available():
-            raise D1BridgeError(f"node and {ROOT / 'node_modules' / 'miniflare'} are needed; run `npm ci` in {ROOT}")
+            raise D1BridgeError(
+                f"node and {ROOT / 'node_modules' / 'miniflare'} are needed; run `npm ci` in {ROOT}"
+            )
         process = await asyncio.create_subprocess_exec(
-            "node", str(BRIDGE), cwd=str(ROOT), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, limit=_LINE_LIMIT)
+            "node",
+            str(BRIDGE),
+            cwd=str(ROOT),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=_LINE_LIMIT,
+        )
         db = cls(process)
         ready = await db._read()
         if not ready.get("ready"):
@@ -149,7 +162,10 @@ class MiniflareD1(BatchShortcuts):
         request_id = self._next_id
         answer_at: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = answer_at
-        request = {"id": request_id, "statements": [{"sql": s.sql, "params": list(s.params)} for s in statements]}
+        request = {
+            "id": request_id,
+            "statements": [{"sql": s.sql, "params": list(s.params)} for s in statements],
+        }
         assert self._process.stdin is not None
         self._process.stdin.write(json.dumps(request).encode() + b"\n")
         await self._process.stdin.drain()
@@ -182,6 +198,10 @@ class MiniflareD1(BatchShortcuts):
 
 def _result(raw: dict[str, Any]) -> Result:
     meta = raw.get("meta") or {}
-    return Result(rows=list(raw.get("results") or []), changes=int(meta.get("changes") or 0),
-                  last_row_id=meta.get("last_row_id"), rows_read=int(meta.get("rows_read") or 0),
-                  rows_written=int(meta.get("rows_written") or 0))
+    return Result(
+        rows=list(raw.get("results") or []),
+        changes=int(meta.get("changes") or 0),
+        last_row_id=meta.get("last_row_id"),
+        rows_read=int(meta.get("rows_read") or 0),
+        rows_written=int(meta.get("rows_written") or 0),
+    )

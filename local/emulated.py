@@ -18,5 +18,9 @@ def emulator_client(app: ASGIApp) -> httpx.AsyncClient:
 
 def emulator_settings(settings: Settings, config: EmulatorConfig) -> Settings:
     """Point the crawler's Twitch URLs and credentials at the emulator."""
-    return settings.with_(twitch_api_url=EMULATOR_URL + "/helix", twitch_auth_url=EMULATOR_URL + "/oauth2",
-                          twitch_client_id=config.client_id, twitch_client_secret=config.client_secret)
+    return settings.with_(
+        twitch_api_url=EMULATOR_URL + "/helix",
+        twitch_auth_url=EMULATOR_URL + "/oauth2",
+        twitch_client_id=config.client_id,
+        twitch_client_secret=config.client_secret,
+    )

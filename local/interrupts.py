@@ -41,8 +41,9 @@ class Interrupts:
             self._loop = None
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._loop is not None:
             self._loop.remove_signal_handler(signal.SIGINT)
 
@@ -51,8 +52,11 @@ class Interrupts:
         if self.count == 1:
             self.runner.stop()
             in_flight = self.runner.queue.in_flight() + self.runner.dlq.in_flight()
-            waiting = (f"; waiting for the {in_flight} in flight to commit or hand their job back"
-                       if in_flight else "")
+            waiting = (
+                f"; waiting for the {in_flight} in flight to commit or hand their job back"
+                if in_flight
+                else ""
+            )
             self._say(f"stopping: no new streamer is started{waiting} (Ctrl-C again to quit at once)")
         elif self.count == 2:
             self._say("quitting at once: cancelling the invocations in flight and handing their jobs back")

@@ -15,8 +15,17 @@ WIDTH = 30
 class Progress:
     """Redraws `[#####.....] done/total` on a terminal; on a pipe, prints a line per quarter."""
 
-    def __init__(self, db: Database, run_id: int, *, total: int, stream: TextIO, enabled: bool = True,
-                 interval: float = 0.2, resumed_job_ids: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        db: Database,
+        run_id: int,
+        *,
+        total: int,
+        stream: TextIO,
+        enabled: bool = True,
+        interval: float = 0.2,
+        resumed_job_ids: Sequence[int] = (),
+    ) -> None:
         self.db = db
         self.run_id = run_id
         self.resumed = json.dumps(list(resumed_job_ids))  # jobs of earlier runs finished along with this one
@@ -54,7 +63,10 @@ class Progress:
     async def draw(self) -> None:
         row = await self.db.first(
             "SELECT count(*) AS n FROM jobs WHERE (run_id = ? OR id IN (SELECT value FROM json_each(?))) "
-            "AND status IN ('done', 'failed')", self.run_id, self.resumed)
+            "AND status IN ('done', 'failed')",
+            self.run_id,
+            self.resumed,
+        )
         done = int(row["n"]) if row else 0
         if self.stream.isatty():
             done = min(done, self.total)

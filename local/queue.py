@@ -319,8 +319,9 @@ class SimulatedQueue:
                 budget_left = max_deliveries is None or delivered < max_deliveries
                 slot_free = len(running) < self.settings.concurrency
                 # A delayed message is only worth a timed wait when a slot is free to deliver it.
-                wait_for_delays = (until_idle and budget_left and slot_free and bool(self._delayed)
-                                   and not self.stopping)
+                wait_for_delays = (
+                    until_idle and budget_left and slot_free and bool(self._delayed) and not self.stopping
+                )
                 if not running and not wait_for_delays:
                     return delivered
                 next_visible = self._delayed[0][0] if wait_for_delays else None

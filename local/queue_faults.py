@@ -53,7 +53,8 @@ class QueueFaultInjector:
         twins: list[Envelope] = []
         while ready and len(picked) < limit:
             roll_order, roll_index, roll_delay, roll_wait, roll_twin, roll_when, roll_later = (
-                self._rng.random() for _ in range(7))
+                self._rng.random() for _ in range(7)
+            )
             index = int(roll_index * len(ready)) if roll_order < f.reorder_rate else 0
             if index:
                 self.injected["reordered"] += 1

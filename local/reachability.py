@@ -33,8 +33,13 @@ class ReachabilityTransport(httpx.AsyncBaseTransport):
     usual retries handle that.
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, on_unreachable: Callable[[str, str], None], *,
-                 limit: int = CONNECT_FAILURES_IN_A_ROW) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        on_unreachable: Callable[[str, str], None],
+        *,
+        limit: int = CONNECT_FAILURES_IN_A_ROW,
+    ) -> None:
         self.inner = inner
         self.on_unreachable = on_unreachable
         self.limit = limit
@@ -84,11 +89,22 @@ class UnreachableStop:
         """Fail the run's unfinished jobs with the reason, which closes it; `runs retry-failed` reopens them."""
         assert self.reason is not None
         now = to_rfc3339(clock.now())
-        jobs = await db.all("SELECT id, streamer_id FROM jobs WHERE run_id = ?1 AND status IN (?2, ?3)",
-                            run_id, *UNFINISHED_JOBS)
+        jobs = await db.all(
+            "SELECT id, streamer_id FROM jobs WHERE run_id = ?1 AND status IN (?2, ?3)",
+            run_id,
+            *UNFINISHED_JOBS,
+        )
         for job in jobs:
-            await store.fail_job(int(job["id"]), run_id, str(job["streamer_id"]), uuid.uuid4().hex, now,
-                                 store.Calls(), StopReason.TWITCH_UNREACHABLE, self.reason).run(db)
+            await store.fail_job(
+                int(job["id"]),
+                run_id,
+                str(job["streamer_id"]),
+                uuid.uuid4().hex,
+                now,
+                store.Calls(),
+                StopReason.TWITCH_UNREACHABLE,
+                self.reason,
+            ).run(db)
         return len(jobs)
 
     def reset(self) -> None:

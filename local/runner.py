@@ -72,8 +72,11 @@ class LeaseLedger(BatchShortcuts):
 
     async def _prune(self) -> None:
         ids = json.dumps(list(self.held))
-        running = await self.db.all("SELECT id, lease_token FROM jobs WHERE status = 'running' "
-                                    "AND id IN (SELECT value FROM json_each(?))", ids)
+        running = await self.db.all(
+            "SELECT id, lease_token FROM jobs WHERE status = 'running' "
+            "AND id IN (SELECT value FROM json_each(?))",
+            ids,
+        )
         still = {int(r["id"]): r["lease_token"] for r in running}
         self.held = {job_id: token for job_id, token in self.held.items() if still.get(job_id) == token}
 
@@ -89,7 +92,9 @@ class LeaseLedger(BatchShortcuts):
             "stop_reason = 'interrupted' WHERE status = 'running' AND EXISTS (SELECT 1 FROM json_each(?) AS p "
             "WHERE json_extract(p.value, '$[0]') = jobs.id "
             "AND json_extract(p.value, '$[1]') = jobs.lease_token)",
-            to_rfc3339(now), pairs)
+            to_rfc3339(now),
+            pairs,
+        )
         self.held.clear()
         return result.changes
 
@@ -97,19 +102,43 @@ class LeaseLedger(BatchShortcuts):
 class LocalRunner:
     """Ticks the producer and drains the queue through the consumer, as Cloudflare would."""
 
-    def __init__(self, db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock, *,
-                 concurrency: int = 50, queue: SimulatedQueue | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        clock: Clock,
+        *,
+        concurrency: int = 50,
+        queue: SimulatedQueue | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.db = db
         self.http = http
         self.settings = settings
         self.clock = clock
-        self.dlq = SimulatedQueue(DLQ_NAME, clock=clock, settings=ConsumerSettings(
-            max_batch_size=1, max_retries=settings.max_retries, retry_delay=settings.retry_delay_seconds))
+        self.dlq = SimulatedQueue(
+            DLQ_NAME,
+            clock=clock,
+            settings=ConsumerSettings(
+                max_batch_size=1, max_retries=settings.max_retries, retry_delay=settings.retry_delay_seconds
+            ),
+        )
         if queue is not None and queue.dead_letter is not None:
             self.dlq = queue.dead_letter
-        self.queue = queue or SimulatedQueue(QUEUE_NAME, clock=clock, dead_letter=self.dlq, settings=ConsumerSettings(
-            max_batch_size=1, max_batch_timeout=0, max_retries=settings.max_retries,
-            retry_delay=settings.retry_delay_seconds, max_concurrency=concurrency, dead_letter_queue=DLQ_NAME))
+        self.queue = queue or SimulatedQueue(
+            QUEUE_NAME,
+            clock=clock,
+            dead_letter=self.dlq,
+            settings=ConsumerSettings(
+                max_batch_size=1,
+                max_batch_timeout=0,
+                max_retries=settings.max_retries,
+                retry_delay=settings.retry_delay_seconds,
+                max_concurrency=concurrency,
+                dead_letter_queue=DLQ_NAME,
+            ),
+        )
         self.invocations = InvocationLog()
         self.leases = LeaseLedger(db)
         self._rng = random.Random(seed)
@@ -119,8 +148,9 @@ class LocalRunner:
     def consumer_ports(self) -> Ports:
         return Ports(db=self.leases, queue=self.queue, clock=self.clock, http=self.http)
 
-    async def tick(self, scheduled_time: float | None = None,
-                   streamer_ids: Sequence[str] | None = None) -> RunStarted:
+    async def tick(
+        self, scheduled_time: float | None = None, streamer_ids: Sequence[str] | None = None
+    ) -> RunStarted:
         """One producer invocation: a cron tick for `scheduled_time`, or a manual kick."""
         ports = Ports(db=self.db, queue=self.queue, clock=self.clock, http=self.http)
         return await start_run(ports, self.settings, scheduled_time=scheduled_time, streamer_ids=streamer_ids)
@@ -141,8 +171,12 @@ class LocalRunner:
         self.queue.stop_delivering()
         self.dlq.stop_delivering()
 
-    async def crawl(self, scheduled_time: float | None = None, streamer_ids: Sequence[str] | None = None,
-                    on_verdict: Callable[[Verdict | None], Any] | None = None) -> RunStarted:
+    async def crawl(
+        self,
+        scheduled_time: float | None = None,
+        streamer_ids: Sequence[str] | None = None,
+        on_verdict: Callable[[Verdict | None], Any] | None = None,
+    ) -> RunStarted:
         started = await self.tick(scheduled_time, streamer_ids)
         await self.drain(on_verdict)
         return started

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from local.clock import VirtualClock
-from local.crash import ConsumerCrashes, CrashInjector, CrashingRunner
+from local.crash import ConsumerCrashes, CrashingRunner, CrashInjector
 from local.emulated import EMULATOR_URL, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.emulator.faults import HelixFaultInjector, HelixFaults
@@ -65,20 +65,30 @@ class SoakConfig:
         if not 0 <= low <= high:
             raise ConfigError(f"SoakConfig.clips_per_day is {self.clips_per_day!r}; need 0 <= low <= high")
         if self.token_expiries < 0:
-            raise ConfigError(f"SoakConfig.token_expiries is {self.token_expiries!r}; "
-                              "it must not be negative")
+            raise ConfigError(
+                f"SoakConfig.token_expiries is {self.token_expiries!r}; it must not be negative"
+            )
 
     def helix_faults(self) -> HelixFaults:
         every = max(1, self.streamers // (self.token_expiries + 1))
-        return HelixFaults(seed=self.seed, server_error_rate=self.server_error_rate,
-                           rate_limit_rate=self.rate_limit_rate, read_timeout_rate=self.timeout_rate,
-                           repeat_page_rate=self.repeat_page_rate, loop_cursor_rate=self.loop_cursor_rate,
-                           expire_tokens_at=tuple(every * (i + 1) for i in range(self.token_expiries)))
+        return HelixFaults(
+            seed=self.seed,
+            server_error_rate=self.server_error_rate,
+            rate_limit_rate=self.rate_limit_rate,
+            read_timeout_rate=self.timeout_rate,
+            repeat_page_rate=self.repeat_page_rate,
+            loop_cursor_rate=self.loop_cursor_rate,
+            expire_tokens_at=tuple(every * (i + 1) for i in range(self.token_expiries)),
+        )
 
     def queue_faults(self) -> QueueFaults:
-        return QueueFaults(seed=self.seed, duplicate_rate=self.duplicate_rate,
-                           lost_ack_rate=self.lost_ack_rate, reorder_rate=self.reorder_rate,
-                           delay_rate=self.delay_rate)
+        return QueueFaults(
+            seed=self.seed,
+            duplicate_rate=self.duplicate_rate,
+            lost_ack_rate=self.lost_ack_rate,
+            reorder_rate=self.reorder_rate,
+            delay_rate=self.delay_rate,
+        )
 
     def crashes(self) -> ConsumerCrashes:
         return ConsumerCrashes(seed=self.seed, rate=self.crash_rate)
@@ -114,8 +124,13 @@ class SoakReport:
 
     @property
     def ok(self) -> bool:
-        problems = (self.lost_clips, self.duplicate_clips, self.stuck_jobs, self.dlq_entries,
-                    self.failed_jobs)
+        problems = (
+            self.lost_clips,
+            self.duplicate_clips,
+            self.stuck_jobs,
+            self.dlq_entries,
+            self.failed_jobs,
+        )
         return not any(problems) and self.within_limits
 
     def as_dict(self) -> dict[str, Any]:
@@ -123,13 +138,23 @@ class SoakReport:
 
     def render(self) -> str:
         c = self.config
-        rates = (f"{c.duplicate_rate:.0%} duplicate deliveries, {c.crash_rate:.0%} consumer crashes, "
-                 f"{c.server_error_rate:.0%} Helix 5xx, {c.rate_limit_rate:.1%} 429-burst starts, "
-                 f"{c.token_expiries} token {'expiry' if c.token_expiries == 1 else 'expiries'}")
-        extra = [f"{rate:.0%} {name}" for name, rate in (
-            ("reordered", c.reorder_rate), ("lost acks", c.lost_ack_rate), ("delayed", c.delay_rate),
-            ("timeouts", c.timeout_rate), ("repeated pages", c.repeat_page_rate),
-            ("looping cursors", c.loop_cursor_rate)) if rate]
+        rates = (
+            f"{c.duplicate_rate:.0%} duplicate deliveries, {c.crash_rate:.0%} consumer crashes, "
+            f"{c.server_error_rate:.0%} Helix 5xx, {c.rate_limit_rate:.1%} 429-burst starts, "
+            f"{c.token_expiries} token {'expiry' if c.token_expiries == 1 else 'expiries'}"
+        )
+        extra = [
+            f"{rate:.0%} {name}"
+            for name, rate in (
+                ("reordered", c.reorder_rate),
+                ("lost acks", c.lost_ack_rate),
+                ("delayed", c.delay_rate),
+                ("timeouts", c.timeout_rate),
+                ("repeated pages", c.repeat_page_rate),
+                ("looping cursors", c.loop_cursor_rate),
+            )
+            if rate
+        ]
         lines = [
             f"clipcrawler soak: seed {c.seed}, {_plural(c.streamers, 'streamer')}, "
             f"{_plural(c.ticks, 'tick')}, concurrency {c.concurrency}, {'OK' if self.ok else 'FAILED'} "
@@ -148,8 +173,10 @@ class SoakReport:
         ]
         lines += [f"  e.g. {name}: {', '.join(ids)}" for name, ids in self.examples.items() if ids]
         if not self.ok:
-            lines.append(f"  replay: the same command again; seed {c.seed} with these rates and concurrency "
-                         "gives the same fault schedule")
+            lines.append(
+                f"  replay: the same command again; seed {c.seed} with these rates and concurrency "
+                "gives the same fault schedule"
+            )
         return "\n".join(lines)
 
 
@@ -166,11 +193,20 @@ async def run_soak(config: SoakConfig, db_path: str = ":memory:") -> SoakReport:
     settings = emulator_settings(Settings(plan=config.plan), emulator_config)
     db = await SqliteDatabase.open(db_path)
     try:
-        async with httpx.AsyncClient(transport=transport, base_url=EMULATOR_URL,
-                                     event_hooks={"request": [_count_fetch]}) as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=EMULATOR_URL, event_hooks={"request": [_count_fetch]}
+        ) as http:
             crashes = CrashInjector(config.crashes())
-            runner = _SoakRunner(db, http, settings, clock, concurrency=config.concurrency, seed=config.seed,
-                                 crashes=crashes, tallies=tallies)
+            runner = _SoakRunner(
+                db,
+                http,
+                settings,
+                clock,
+                concurrency=config.concurrency,
+                seed=config.seed,
+                crashes=crashes,
+                tallies=tallies,
+            )
             queue = QueueFaultInjector(runner.queue, config.queue_faults())
             helix.active = False  # the streamer list is set up, not soaked
             await add_streamers(db, http, settings, clock, [s.login for s in world.all_streamers()])
@@ -185,23 +221,37 @@ async def run_soak(config: SoakConfig, db_path: str = ":memory:") -> SoakReport:
             checks = await check_database(db, world, run_ids)
     finally:
         await db.close()
-    injected = ({f"helix.{k}": v for k, v in helix.injected.items()}
-                | {f"queue.{k}": v for k, v in queue.injected.items()}
-                | {f"consumer.{k}": v for k, v in crashes.injected.items() if k != "invocations"})
+    injected = (
+        {f"helix.{k}": v for k, v in helix.injected.items()}
+        | {f"queue.{k}": v for k, v in queue.injected.items()}
+        | {f"consumer.{k}": v for k, v in crashes.injected.items() if k != "invocations"}
+    )
     dropped = runner.queue.stats.dropped + runner.dlq.stats.dropped
     return SoakReport(
-        config=config, lost_clips=len(checks.lost), duplicate_clips=checks.duplicates,
-        stuck_jobs=len(checks.stuck), dlq_entries=checks.dead_letters + dropped,
+        config=config,
+        lost_clips=len(checks.lost),
+        duplicate_clips=checks.duplicates,
+        stuck_jobs=len(checks.stuck),
+        dlq_entries=checks.dead_letters + dropped,
         failed_jobs=len(checks.failed),
         max_subrequests=max((t.total for t in tallies), default=0),
         max_external=max((t.external for t in tallies), default=0),
-        max_internal=max((t.internal for t in tallies), default=0), limits=settings.limits,
-        runs=len(run_ids), jobs=checks.jobs, clips=checks.clips, expected_clips=checks.expected,
-        invocations=len(tallies), outcomes=dict(sorted(runner.invocations.outcomes.items())),
+        max_internal=max((t.internal for t in tallies), default=0),
+        limits=settings.limits,
+        runs=len(run_ids),
+        jobs=checks.jobs,
+        clips=checks.clips,
+        expected_clips=checks.expected,
+        invocations=len(tallies),
+        outcomes=dict(sorted(runner.invocations.outcomes.items())),
         injected=dict(sorted(injected.items())),
-        examples={"lost clips": sorted(checks.lost)[:EXAMPLES], "stuck jobs": checks.stuck[:EXAMPLES],
-                  "failed jobs": checks.failed[:EXAMPLES]},
-        wall_s=round(time.perf_counter() - began, 3))
+        examples={
+            "lost clips": sorted(checks.lost)[:EXAMPLES],
+            "stuck jobs": checks.stuck[:EXAMPLES],
+            "failed jobs": checks.failed[:EXAMPLES],
+        },
+        wall_s=round(time.perf_counter() - began, 3),
+    )
 
 
 @dataclass
@@ -221,22 +271,38 @@ class SoakChecks:
 async def check_database(db: Database, world: HelixWorld, run_ids: Sequence[int]) -> SoakChecks:
     """Compare the database with what the emulator had in every window a job crawled."""
     marks = ", ".join("?" * len(run_ids))
-    jobs = await db.all(f"SELECT id, streamer_id, status, crawl_from, crawl_to, started_at, error FROM jobs "
-                        f"WHERE run_id IN ({marks}) ORDER BY id", *run_ids)
+    jobs = await db.all(
+        f"SELECT id, streamer_id, status, crawl_from, crawl_to, started_at, error FROM jobs "
+        f"WHERE run_id IN ({marks}) ORDER BY id",
+        *run_ids,
+    )
     stored = {row["id"] for row in await db.all("SELECT id FROM clips")}
     duplicates = await db.first("SELECT count(*) - count(DISTINCT id) AS n FROM clips")
     dead = await db.first("SELECT count(*) AS n FROM dead_letters")
     expected: set[str] = set()
     for job in jobs:
         if job["crawl_from"] and job["crawl_to"] and job["started_at"]:
-            expected |= _clips_at(world, parse_rfc3339(job["started_at"]), job["streamer_id"],
-                                  parse_rfc3339(job["crawl_from"]), parse_rfc3339(job["crawl_to"]))
+            expected |= _clips_at(
+                world,
+                parse_rfc3339(job["started_at"]),
+                job["streamer_id"],
+                parse_rfc3339(job["crawl_from"]),
+                parse_rfc3339(job["crawl_to"]),
+            )
     return SoakChecks(
-        jobs=len(jobs), clips=len(stored), expected=len(expected), duplicates=int(_n(duplicates)),
-        dead_letters=int(_n(dead)), lost=expected - stored,
-        stuck=[f"{j['id']} ({j['streamer_id']}, {j['status']})" for j in jobs
-               if j["status"] in UNFINISHED_JOBS],
-        failed=[f"{j['id']} ({j['streamer_id']}: {j['error']})" for j in jobs if j["status"] == JobStatus.FAILED])
+        jobs=len(jobs),
+        clips=len(stored),
+        expected=len(expected),
+        duplicates=int(_n(duplicates)),
+        dead_letters=int(_n(dead)),
+        lost=expected - stored,
+        stuck=[
+            f"{j['id']} ({j['streamer_id']}, {j['status']})" for j in jobs if j["status"] in UNFINISHED_JOBS
+        ],
+        failed=[
+            f"{j['id']} ({j['streamer_id']}: {j['error']})" for j in jobs if j["status"] == JobStatus.FAILED
+        ],
+    )
 
 
 def _clips_at(world: HelixWorld, when: float, streamer_id: str, start: float, end: float) -> set[str]:
@@ -349,4 +415,3 @@ class _SoakRunner(CrashingRunner):
         _CURRENT.set(tally)
         ports = super().consumer_ports
         return replace(ports, db=_CountingDatabase(ports.db, tally), queue=_CountingQueue(ports.queue, tally))
-

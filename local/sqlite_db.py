@@ -49,8 +49,9 @@ class SqliteDatabase(BatchShortcuts):
         self.calls = 0  # round trips, for tests and benchmarks
 
     @classmethod
-    async def open(cls, path: str | Path = ":memory:", *, apply_schema: bool = True,
-                   create: bool = True) -> SqliteDatabase:
+    async def open(
+        cls, path: str | Path = ":memory:", *, apply_schema: bool = True, create: bool = True
+    ) -> SqliteDatabase:
         """Open (or, with `create`, create) the database at `path`; a clear SqliteError if it is unusable."""
         name = str(path)
         return cls(await _connect(name, create, apply_schema), name)
@@ -166,8 +167,10 @@ async def _connect(path: str, create: bool, apply_schema: bool) -> aiosqlite.Con
 
 
 def missing_database(path: str) -> SqliteError:
-    return SqliteError(f"no database at {path}: check --db (or CLIPCRAWLER_DB); "
-                       "`clipcrawler demo`, `crawl` or `streamers add` create one")
+    return SqliteError(
+        f"no database at {path}: check --db (or CLIPCRAWLER_DB); "
+        "`clipcrawler demo`, `crawl` or `streamers add` create one"
+    )
 
 
 def _why(exc: sqlite3.Error, path: str) -> str:
@@ -181,9 +184,12 @@ def _why(exc: sqlite3.Error, path: str) -> str:
 def check_d1_limits(statement: Statement) -> None:
     """Refuse what D1 refuses, so a local run fails where production would."""
     if len(statement.params) > D1_MAX_PARAMS:
-        raise SqliteError(f"too many SQL variables: {len(statement.params)} > {D1_MAX_PARAMS} "
-                          "(D1's limit, enforced locally)")
+        raise SqliteError(
+            f"too many SQL variables: {len(statement.params)} > {D1_MAX_PARAMS} "
+            "(D1's limit, enforced locally)"
+        )
     if len(statement.sql.encode()) > D1_MAX_SQL_BYTES:
-        raise SqliteError(f"statement too long: {len(statement.sql.encode())} bytes > {D1_MAX_SQL_BYTES} "
-                          "(D1's limit, enforced locally)")
-
+        raise SqliteError(
+            f"statement too long: {len(statement.sql.encode())} bytes > {D1_MAX_SQL_BYTES} "
+            "(D1's limit, enforced locally)"
+        )

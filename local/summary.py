@@ -55,11 +55,17 @@ class RunSummary:
         ]
         if self.resumed_jobs:
             runs = ", ".join(map(str, self.resumed_runs))
-            lines.insert(2, f"  resumed                 {self.resumed_done} of {self.resumed_jobs} "
-                            f"unfinished jobs of earlier runs finished (run {runs})")
+            lines.insert(
+                2,
+                f"  resumed                 {self.resumed_done} of {self.resumed_jobs} "
+                f"unfinished jobs of earlier runs finished (run {runs})",
+            )
         why = "; ".join(f"{n} {reason}" for reason, n in self.not_crawled_why.items() if n)
-        lines.insert(2, f"  not crawled             {self.not_crawled} of {self.active_streamers} "
-                        "active streamers" + (f": {why}" if why else ""))
+        lines.insert(
+            2,
+            f"  not crawled             {self.not_crawled} of {self.active_streamers} "
+            "active streamers" + (f": {why}" if why else ""),
+        )
         if self.stopped:
             lines.insert(1, f"  stopped early           {self.stopped}")
         return "\n".join(lines)
@@ -75,7 +81,8 @@ _STREAMER_STATES = (
     "THEN 'held' ELSE 'none' END AS state "
     "FROM streamers AS s LEFT JOIN jobs AS j ON j.streamer_id = s.id "
     "AND (j.run_id = ? OR j.id IN (SELECT value FROM json_each(?))) "
-    "WHERE s.active = 1 GROUP BY s.id) GROUP BY state")
+    "WHERE s.active = 1 GROUP BY s.id) GROUP BY state"
+)
 
 
 def _reasons(states: dict[str, int], run_id: int, kind: str, stopped: str | None) -> dict[str, int]:
@@ -83,39 +90,68 @@ def _reasons(states: dict[str, int], run_id: int, kind: str, stopped: str | None
     interrupted = bool(stopped and stopped.startswith("interrupted"))
     return {
         f"failed (`clipcrawler runs show {run_id}` says why)": states.get(JobStatus.FAILED, 0),
-        (f"left unfinished when the run was interrupted ({resume})" if interrupted
-         else f"unfinished ({resume})"): states.get("unfinished", 0),
+        (
+            f"left unfinished when the run was interrupted ({resume})"
+            if interrupted
+            else f"unfinished ({resume})"
+        ): states.get("unfinished", 0),
         "held by an unfinished job of another run (another clipcrawler is crawling them, or one was killed; "
         "they resume once its lease expires)": states.get("held", 0),
-        ("not due yet on their schedule" if kind == "scheduled" else "added after the run started"):
-            states.get("none", 0),
+        (
+            "not due yet on their schedule" if kind == "scheduled" else "added after the run started"
+        ): states.get("none", 0),
     }
 
 
-async def summarise(db: Database, started: RunStarted, *, mode: str, wall_s: float,
-                    invocations: InvocationLog, resumed_job_ids: list[int] | None = None,
-                    stopped: str | None = None) -> RunSummary:
+async def summarise(
+    db: Database,
+    started: RunStarted,
+    *,
+    mode: str,
+    wall_s: float,
+    invocations: InvocationLog,
+    resumed_job_ids: list[int] | None = None,
+    stopped: str | None = None,
+) -> RunSummary:
     run = await db.first("SELECT * FROM runs WHERE id = ?", started.run_id)
     assert run is not None
     jobs = await db.first("SELECT max(max_subrequests) AS m FROM jobs WHERE run_id = ?", started.run_id)
     resumed_ids = json.dumps(resumed_job_ids or [])
     states = {r["state"]: int(r["n"]) for r in await db.all(_STREAMER_STATES, started.run_id, resumed_ids)}
-    resumed = await db.first("SELECT count(*) AS n, coalesce(sum(status = 'done'), 0) AS done, "
-                             "group_concat(DISTINCT run_id) AS runs FROM jobs "
-                             "WHERE id IN (SELECT value FROM json_each(?))", resumed_ids)
+    resumed = await db.first(
+        "SELECT count(*) AS n, coalesce(sum(status = 'done'), 0) AS done, "
+        "group_concat(DISTINCT run_id) AS runs FROM jobs "
+        "WHERE id IN (SELECT value FROM json_each(?))",
+        resumed_ids,
+    )
     assert resumed is not None
     return RunSummary(
-        mode=mode, run_id=started.run_id, status=run["status"], streamers=run["jobs_total"],
-        crawled=run["jobs_done"], failed=run["jobs_failed"], clips_new=run["clips_new"],
-        clips_updated=run["clips_updated"], clips_skipped=run["clips_skipped"], helix_calls=run["helix_calls"],
-        d1_calls=run["d1_calls"], queue_sends=run["queue_sends"],
-        max_subrequests_per_invocation=max(int((jobs or {}).get("m") or 0), max(invocations.subrequests, default=0)),
-        producer_subrequests=started.subrequests, consumer_invocations=len(invocations.subrequests),
-        wall_s=round(wall_s, 3), active_streamers=sum(states.values()),
+        mode=mode,
+        run_id=started.run_id,
+        status=run["status"],
+        streamers=run["jobs_total"],
+        crawled=run["jobs_done"],
+        failed=run["jobs_failed"],
+        clips_new=run["clips_new"],
+        clips_updated=run["clips_updated"],
+        clips_skipped=run["clips_skipped"],
+        helix_calls=run["helix_calls"],
+        d1_calls=run["d1_calls"],
+        queue_sends=run["queue_sends"],
+        max_subrequests_per_invocation=max(
+            int((jobs or {}).get("m") or 0), max(invocations.subrequests, default=0)
+        ),
+        producer_subrequests=started.subrequests,
+        consumer_invocations=len(invocations.subrequests),
+        wall_s=round(wall_s, 3),
+        active_streamers=sum(states.values()),
         not_crawled=sum(n for state, n in states.items() if state != JobStatus.DONE),
         not_crawled_why=_reasons(states, started.run_id, str(run["kind"]), stopped),
-        resumed_jobs=int(resumed["n"]), resumed_done=int(resumed["done"]),
-        resumed_runs=sorted(int(r) for r in str(resumed["runs"] or "").split(",") if r), stopped=stopped)
+        resumed_jobs=int(resumed["n"]),
+        resumed_done=int(resumed["done"]),
+        resumed_runs=sorted(int(r) for r in str(resumed["runs"] or "").split(",") if r),
+        stopped=stopped,
+    )
 
 
 def render_rows(rows: list[dict[str, Any]]) -> str:
@@ -125,8 +161,10 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
     columns = list(rows[0])
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(lines)
 

@@ -22,8 +22,9 @@ from shared.errors import ConfigError, DatabaseError
 from shared.logs import EventLog, Redactor, log_bug
 
 
-def api_route(path: str, handlers: dict[str, Handler], context_factory: ContextFactory,
-              throttle: AuthThrottle) -> Route:
+def api_route(
+    path: str, handlers: dict[str, Handler], context_factory: ContextFactory, throttle: AuthThrottle
+) -> Route:
     """JSON endpoints behind the bearer token, one per method, on one path (so 405 lists them all)."""
 
     async def endpoint(request: Request) -> Response:
@@ -67,14 +68,23 @@ def create_app(context_factory: ContextFactory, *, throttle: AuthThrottle | None
         api_route("/runs/{run_id}", {"GET": runs.show_run}, context_factory, throttle),
         api_route("/runs/{run_id}/jobs", {"GET": runs.list_jobs}, context_factory, throttle),
         api_route("/runs/{run_id}/retry-failed", {"POST": runs.retry}, context_factory, throttle),
-        api_route("/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory,
-                  throttle),
+        api_route(
+            "/streamers", {"GET": streamers.list_streamers, "POST": streamers.add}, context_factory, throttle
+        ),
         api_route("/streamers/{streamer_id}", {"DELETE": streamers.deactivate}, context_factory, throttle),
         api_route("/clips", {"GET": clips.list_clips}, context_factory, throttle),
         *dashboard.routes(context_factory, throttle),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], exception_handlers={
-        ApiError: _api_error, HTTPException: _http_error, DatabaseError: _database_error, Exception: _server_error})
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            DatabaseError: _database_error,
+            Exception: _server_error,
+        },
+    )
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -94,8 +104,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _database_error(request: Request, exc: Exception) -> Response:
     # The exception text can quote anything (SQL, a URL); only its type leaves the process unmasked.
-    EventLog(Redactor()).emit("request_failed", level=logging.ERROR, method=request.method,
-                              path=request.url.path, error=type(exc).__name__)
+    EventLog(Redactor()).emit(
+        "request_failed",
+        level=logging.ERROR,
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+    )
     return await _internal_error(request, exc)
 
 

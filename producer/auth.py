@@ -9,8 +9,8 @@ import secrets
 from starlette.requests import Request
 
 from producer.api.errors import ApiError
-from shared.errors import ConfigError
 from shared.batch import Batch
+from shared.errors import ConfigError
 from shared.ports import Database, Statement
 
 SESSION_COOKIE = "clipcrawler_session"
@@ -28,9 +28,11 @@ def require_token(api_token: str) -> None:
 def check_token_strength(api_token: str) -> None:
     """A configured token must be long enough that guessing it, even unthrottled, is hopeless."""
     if api_token and len(api_token) < MIN_TOKEN_LENGTH:
-        raise ConfigError(f"CLIPCRAWLER_API_TOKEN is {len(api_token)} characters; use at least "
-                          f"{MIN_TOKEN_LENGTH} (for example `python -c 'import secrets; "
-                          "print(secrets.token_urlsafe(32))'`)")
+        raise ConfigError(
+            f"CLIPCRAWLER_API_TOKEN is {len(api_token)} characters; use at least "
+            f"{MIN_TOKEN_LENGTH} (for example `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`)"
+        )
 
 
 def bearer_given(request: Request) -> bool:
@@ -66,7 +68,8 @@ def session_claims(value: str | None, api_token: str, now: float) -> tuple[int, 
     if not expires.isascii() or not expires.isdigit() or len(expires) > 12 or int(expires) <= now:
         return None
     if not session_id or not hmac.compare_digest(
-            signature.encode(), _sign(api_token, "session", f"{expires}.{session_id}").encode()):
+        signature.encode(), _sign(api_token, "session", f"{expires}.{session_id}").encode()
+    ):
         return None
     return int(expires), session_id
 
@@ -85,9 +88,18 @@ async def end_session(db: Database, value: str, api_token: str, now: float) -> N
     if claims is None:
         return
     expires, session_id = claims
-    await (Batch().add(Statement("DELETE FROM ended_sessions WHERE expires_at <= ?1", (int(now),)), "pruned")
-           .add(Statement("INSERT INTO ended_sessions (id, expires_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
-                          (session_id, expires)), "ended").run(db))
+    await (
+        Batch()
+        .add(Statement("DELETE FROM ended_sessions WHERE expires_at <= ?1", (int(now),)), "pruned")
+        .add(
+            Statement(
+                "INSERT INTO ended_sessions (id, expires_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+                (session_id, expires),
+            ),
+            "ended",
+        )
+        .run(db)
+    )
 
 
 def csrf_token(api_token: str, session: str) -> str:

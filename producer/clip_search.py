@@ -29,10 +29,12 @@ MAGNITUDE = "c.view_digits"  # length(view_count), kept by triggers (schema.sql)
 RANGE_PROBE = 5_000  # a creation range with fewer clips than this is sorted rather than walked by views
 EARLIEST = ""  # before every stored timestamp
 LATEST = "9999-12-31T23:59:59Z"  # after every stored timestamp
-COLUMNS = ("c.id, c.broadcaster_id, c.broadcaster_name, c.creator_id, c.creator_name, c.video_id, "
-           "c.game_id, c.language, c.title, c.view_count, c.created_at, c.url, c.embed_url, c.thumbnail_url, "
-           "c.duration, c.vod_offset, c.is_featured, c.first_seen_at, c.last_seen_at, c.deleted_at, "
-           "g.name AS game_name, g.box_art_url AS game_box_art_url")
+COLUMNS = (
+    "c.id, c.broadcaster_id, c.broadcaster_name, c.creator_id, c.creator_name, c.video_id, "
+    "c.game_id, c.language, c.title, c.view_count, c.created_at, c.url, c.embed_url, c.thumbnail_url, "
+    "c.duration, c.vod_offset, c.is_featured, c.first_seen_at, c.last_seen_at, c.deleted_at, "
+    "g.name AS game_name, g.box_art_url AS game_box_art_url"
+)
 
 
 class BadCursor(ValueError):
@@ -103,8 +105,12 @@ def magnitude(view_count: int) -> int:
 def probe_sql(where: ClipFilter) -> tuple[str, list[Any]] | None:
     """Whether the creation range holds RANGE_PROBE clips, asked when the index choice depends on it."""
     ranged = where.created_from is not None or where.created_to is not None
-    by_game = (where.game_id is not None and where.streamer_id is None and where.deleted != "only"
-               and not where.featured)
+    by_game = (
+        where.game_id is not None
+        and where.streamer_id is None
+        and where.deleted != "only"
+        and not where.featured
+    )
     created = index_for(replace(where, narrow=True))
     if where.sort != "views" or not (ranged or by_game) or created == index_for(replace(where, narrow=False)):
         return None
@@ -119,8 +125,11 @@ def probe_sql(where: ClipFilter) -> tuple[str, list[Any]] | None:
     if where.deleted == "only":
         conditions.append("c.deleted_at IS NOT NULL")  # what lets SQLite use the partial index
     # Whether a RANGE_PROBE-th entry exists: the skipped ones are index entries only, never table rows.
-    return (f"SELECT 1 AS hit FROM clips AS c INDEXED BY {created} WHERE {' AND '.join(conditions)} "
-            "LIMIT 1 OFFSET ?", [*params, RANGE_PROBE - 1])
+    return (
+        f"SELECT 1 AS hit FROM clips AS c INDEXED BY {created} WHERE {' AND '.join(conditions)} "
+        "LIMIT 1 OFFSET ?",
+        [*params, RANGE_PROBE - 1],
+    )
 
 
 async def planned(db: Database, where: ClipFilter) -> ClipFilter:
@@ -156,8 +165,13 @@ def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, lis
     by_magnitude = index.endswith("_magnitude")
     # The same order either way (a count with more digits is larger); the magnitude indexes need it spelt so:
     # SQLite walks them a magnitude at a time and sorts only within one.
-    order = ("c.created_at DESC, c.id DESC" if where.sort == "newest" else
-             f"{MAGNITUDE} DESC, c.view_count DESC, c.id DESC" if by_magnitude else "c.view_count DESC, c.id DESC")
+    order = (
+        "c.created_at DESC, c.id DESC"
+        if where.sort == "newest"
+        else f"{MAGNITUDE} DESC, c.view_count DESC, c.id DESC"
+        if by_magnitude
+        else "c.view_count DESC, c.id DESC"
+    )
     if after is not None and where.sort == "views" and by_magnitude:
         # The range on the index's magnitude, and the exact position within it checked on the rows.
         views = int(after.value)
@@ -174,14 +188,17 @@ def page_sql(where: ClipFilter, after: Key | None, limit: int) -> tuple[str, lis
         # A range from the first page on: a search, never a scan.
         conditions.append(f"{MAGNITUDE} >= ?" if by_magnitude else "c.view_count >= ?")
         params.append(1 if by_magnitude else 0)
-    sql = (f"SELECT {COLUMNS} FROM clips AS c INDEXED BY {index} "
-           "LEFT JOIN games AS g ON g.id = c.game_id "
-           f"WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?")
+    sql = (
+        f"SELECT {COLUMNS} FROM clips AS c INDEXED BY {index} "
+        "LEFT JOIN games AS g ON g.id = c.game_id "
+        f"WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT ?"
+    )
     return sql, [*params, limit]
 
 
-async def clips_page(db: Database, where: ClipFilter, *, limit: int,
-                     after: Key | None = None) -> tuple[list[Row], Key | None]:
+async def clips_page(
+    db: Database, where: ClipFilter, *, limit: int, after: Key | None = None
+) -> tuple[list[Row], Key | None]:
     """Up to `limit` clips, and the key of the next page (None when this is the last one)."""
     if after is not None and after.sort != where.sort:
         raise BadCursor(f"the cursor was made for sort={after.sort}, not sort={where.sort}")
@@ -206,8 +223,11 @@ def decode_key(cursor: str) -> Key:
         sort, value, clip_id = json.loads(raw)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError):
         raise BadCursor(f"is not a cursor from next_after: {cursor[:60]!r}") from None
-    valid_value = (isinstance(value, str) and len(value) <= 40 if sort == "newest" else
-                   isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BOUND_INTEGER)
+    valid_value = (
+        isinstance(value, str) and len(value) <= 40
+        if sort == "newest"
+        else isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_BOUND_INTEGER
+    )
     if sort not in SORTS or not valid_value or not isinstance(clip_id, str) or not 0 < len(clip_id) <= 200:
         raise BadCursor(f"is not a cursor from next_after: {cursor[:60]!r}")
     return Key(sort, value, clip_id)

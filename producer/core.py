@@ -11,10 +11,10 @@ from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
 from shared.config import Settings
-from shared.helix import AppToken, HelixClient
 from shared.errors import BudgetExhausted, HelixError
-from shared.logs import EventLog, Redactor, log_bug
 from shared.fanout import fan_out
+from shared.helix import AppToken, HelixClient
+from shared.logs import EventLog, Redactor, log_bug
 from shared.messages import CrawlJob, FanOut
 from shared.metered import MeteredDatabase, MeteredQueue
 from shared.notify import announce_run_finished
@@ -44,8 +44,14 @@ def slot_key(scheduled_time: float) -> str:
     return "cron:" + to_rfc3339(align_down(scheduled_time, 60))
 
 
-async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float | None = None,
-                    streamer_ids: Sequence[str] | None = None, backfill: Window | None = None) -> RunStarted:
+async def start_run(
+    ports: Ports,
+    settings: Settings,
+    *,
+    scheduled_time: float | None = None,
+    streamer_ids: Sequence[str] | None = None,
+    backfill: Window | None = None,
+) -> RunStarted:
     """A cron tick (`scheduled_time` given) or a manual kick (always a new run).
 
     A manual kick can be limited to some streamers and can backfill a fixed window instead of each
@@ -63,11 +69,20 @@ async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float |
     # that is merely slow would be served twice, harmlessly (the claim lets one copy through).
     sweep_after = settings.sweep_after_minutes * 60
     stale_before = to_rfc3339(now - sweep_after)
-    opened = await (store.open_run(key, kind, stamp, to_rfc3339(backfill.start) if backfill else None,
-                                   to_rfc3339(backfill.end) if backfill else None, streamer_ids)
-                    .add(store.stale_jobs(stale_before, SWEEP_LIMIT), "stale")
-                    .add(store.stuck_fan_outs(stale_before), "stuck")
-                    .add(store.read_token(settings.twitch_client_id), "token").run(db))
+    opened = await (
+        store.open_run(
+            key,
+            kind,
+            stamp,
+            to_rfc3339(backfill.start) if backfill else None,
+            to_rfc3339(backfill.end) if backfill else None,
+            streamer_ids,
+        )
+        .add(store.stale_jobs(stale_before, SWEEP_LIMIT), "stale")
+        .add(store.stuck_fan_outs(stale_before), "stuck")
+        .add(store.read_token(settings.twitch_client_id), "token")
+        .run(db)
+    )
     run = opened.first("inserted") or opened.first("existing")
     assert run is not None  # the slot's run exists once the insert is done
     run_id = int(run["id"])
@@ -79,14 +94,17 @@ async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float |
     minting = asyncio.ensure_future(_fresh_token(ports, settings, budget, opened.rows("token")))
     # Sweep: jobs whose message was lost or whose consumer died, and fan-outs that stopped half-way.
     resend = [CrawlJob(int(j["run_id"]), int(j["id"]), str(j["streamer_id"])) for j in opened.rows("stale")]
-    resume = [FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in opened.rows("stuck") if int(r["id"]) != run_id]
+    resume = [
+        FanOut(int(r["id"]), str(r["fanout_cursor"])) for r in opened.rows("stuck") if int(r["id"]) != run_id
+    ]
     if resend or resume:
         sweep: list[CrawlJob | FanOut] = [*resend, *resume]
         await queue.send_batch([OutgoingMessage(m.encode()) for m in sweep])
 
     try:
-        sliced = await fan_out(db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http,
-                               minting=minting)
+        sliced = await fan_out(
+            db, queue, run_id, "", settings=settings, clock=ports.clock, http=ports.http, minting=minting
+        )
     finally:
         if not minting.done():  # the fan-out failed before it needed the token
             minting.cancel()
@@ -95,16 +113,25 @@ async def start_run(ports: Ports, settings: Settings, *, scheduled_time: float |
         closing.add(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + sweep_after)))
     await closing.run(db)
     events = EventLog(Redactor.for_settings(settings))
-    events.emit("run_opened", run_id=run_id, kind=kind, slot=key, jobs=sliced.jobs, more=sliced.more,
-                resent=len(resend), resumed=len(resume), subrequests=budget.total)
+    events.emit(
+        "run_opened",
+        run_id=run_id,
+        kind=kind,
+        slot=key,
+        jobs=sliced.jobs,
+        more=sliced.more,
+        resent=len(resend),
+        resumed=len(resume),
+        subrequests=budget.total,
+    )
     if sliced.finished_run is not None:  # nothing to crawl: the run ends here, not in a consumer
-        await announce_run_finished(run_id, db=db, http=ports.http, settings=settings, events=events,
-                                    row=sliced.finished_run)
+        await announce_run_finished(
+            run_id, db=db, http=ports.http, settings=settings, events=events, row=sliced.finished_run
+        )
     return RunStarted(run_id, True, sliced.jobs, len(resend), sliced.finished_run is not None, budget.total)
 
 
-async def _fresh_token(ports: Ports, settings: Settings, budget: Budget,
-                       rows: list[Row]) -> AppToken | None:
+async def _fresh_token(ports: Ports, settings: Settings, budget: Budget, rows: list[Row]) -> AppToken | None:
     """Mint the app token here when it is missing or near expiry, so consumers don't all mint at once."""
     if ports.http is None or not (settings.twitch_client_id and settings.twitch_client_secret):
         return None

@@ -18,8 +18,13 @@ async def context_from_scope(request: Request) -> AppContext:
     """The app's ports, from the env the ASGI bridge puts in the request scope."""
     worker = worker_env(request.scope["env"])
     configure(Redactor.for_settings(worker.settings, worker.api_token))
-    return AppContext(ports=worker.ports, settings=worker.settings, api_token=worker.api_token,
-                      behind_cloudflare=True, failure_counter=worker.auth_limiter)
+    return AppContext(
+        ports=worker.ports,
+        settings=worker.settings,
+        api_token=worker.api_token,
+        behind_cloudflare=True,
+        failure_counter=worker.auth_limiter,
+    )
 
 
 # Built once at import: the runtime snapshots module state at deploy time, and the app holds no bindings.

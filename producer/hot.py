@@ -13,8 +13,8 @@ ride in the producer's existing final batch, so they cost no extra subrequest.
 
 from __future__ import annotations
 
-from shared.config import Settings
 from shared.batch import Batch
+from shared.config import Settings
 from shared.ports import Statement
 from shared.timefmt import to_rfc3339
 
@@ -33,15 +33,22 @@ def mark_views(now: float, settings: Settings) -> Batch:
     Names: `marked` and `forgotten`.
     """
     since = to_rfc3339(tracked_since(now, settings))
-    return Batch().add(Statement(
-            # last_seen_at is when the count was observed (the row changes whenever the count does).
-            "INSERT INTO clip_views (clip_id, marked_at, views) "
-            "SELECT id, last_seen_at, view_count FROM clips WHERE created_at >= ?1 "
-            "ON CONFLICT (clip_id) DO UPDATE SET prev_marked_at = clip_views.marked_at, "
-            "prev_views = clip_views.views, marked_at = excluded.marked_at, views = excluded.views "
-            "WHERE clip_views.marked_at <= ?2 AND excluded.marked_at > clip_views.marked_at",
-            (since, to_rfc3339(now - DAY + MARK_SLACK))), "marked").add(
-        Statement("DELETE FROM clip_views WHERE marked_at < ?1", (since,)), "forgotten")
+    return (
+        Batch()
+        .add(
+            Statement(
+                # last_seen_at is when the count was observed (the row changes whenever the count does).
+                "INSERT INTO clip_views (clip_id, marked_at, views) "
+                "SELECT id, last_seen_at, view_count FROM clips WHERE created_at >= ?1 "
+                "ON CONFLICT (clip_id) DO UPDATE SET prev_marked_at = clip_views.marked_at, "
+                "prev_views = clip_views.views, marked_at = excluded.marked_at, views = excluded.views "
+                "WHERE clip_views.marked_at <= ?2 AND excluded.marked_at > clip_views.marked_at",
+                (since, to_rfc3339(now - DAY + MARK_SLACK)),
+            ),
+            "marked",
+        )
+        .add(Statement("DELETE FROM clip_views WHERE marked_at < ?1", (since,)), "forgotten")
+    )
 
 
 _EPOCH = "CAST(strftime('%s', {}) AS REAL)"

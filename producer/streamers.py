@@ -22,8 +22,9 @@ class AddedStreamers:
     unknown: list[str]  # logins Twitch does not know
 
 
-async def add_streamers(db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock,
-                        logins: Sequence[str]) -> AddedStreamers:
+async def add_streamers(
+    db: Database, http: httpx.AsyncClient, settings: Settings, clock: Clock, logins: Sequence[str]
+) -> AddedStreamers:
     """Resolve logins (100 per Get Users call) and upsert the streamers found; report the rest."""
     redaction.remember_settings(settings)  # Twitch's error text can repeat the secret; a 502 returns it
     wanted = check_logins(logins)
@@ -37,11 +38,14 @@ async def add_streamers(db: Database, http: httpx.AsyncClient, settings: Setting
     statements = [store.upsert_streamers(users, now)] if users else []
     if helix.minted is not None:
         t = helix.minted
-        statements.append(store.store_token(settings.twitch_client_id, t.access_token,
-                                            to_rfc3339(t.expires_at), now))
+        statements.append(
+            store.store_token(settings.twitch_client_id, t.access_token, to_rfc3339(t.expires_at), now)
+        )
     if statements:
         await metered.batch(statements)
     found = {str(u.get("login", "")).lower() for u in users}
-    added = [{"id": u["id"], "login": str(u.get("login", "")), "display_name": str(u.get("display_name", ""))}
-             for u in users]
+    added = [
+        {"id": u["id"], "login": str(u.get("login", "")), "display_name": str(u.get("display_name", ""))}
+        for u in users
+    ]
     return AddedStreamers(added, [login for login in wanted if login not in found])

@@ -19,9 +19,9 @@ from starlette.requests import Request
 from producer import auth
 from producer.api.errors import ApiError
 from producer.context import AppContext, FailureCounter
+from shared.batch import Batch
 from shared.errors import ClipCrawlerError
 from shared.logs import EventLog, Redactor
-from shared.batch import Batch
 from shared.ports import Database, Statement
 
 FAILURES_ALLOWED = 10  # per client per window: enough for a mistyped token, far too few to guess one
@@ -67,7 +67,9 @@ class AuthThrottle:
             self._remember(client, until, now)
             raise too_many(until - now)
 
-    async def failed(self, db: Database, client: str, now: float, counter: FailureCounter | None = None) -> None:
+    async def failed(
+        self, db: Database, client: str, now: float, counter: FailureCounter | None = None
+    ) -> None:
         """Count a wrong credential (in `counter`, if the Worker has one); block the client once it is over."""
         try:
             over = await (counter or self.counter).over_limit(client, now)
@@ -84,12 +86,24 @@ class AuthThrottle:
         # window (a few times, for tries racing in parallel). Past max_block_writes in a window (a flood
         # from many addresses), blocks stay in this isolate's memory only: D1's writes are the crawl's.
         if self.writes[window] <= self.max_block_writes:
-            await (Batch()
-                   .add(Statement("DELETE FROM auth_blocks WHERE blocked_until < ?1", (math.floor(now) - 86_400,)),
-                        "pruned")
-                   .add(Statement("INSERT INTO auth_blocks (client, blocked_until) VALUES (?1, ?2) ON CONFLICT "
-                                  "(client) DO UPDATE SET blocked_until = excluded.blocked_until", (client, until)),
-                        "blocked").run(db))
+            await (
+                Batch()
+                .add(
+                    Statement(
+                        "DELETE FROM auth_blocks WHERE blocked_until < ?1", (math.floor(now) - 86_400,)
+                    ),
+                    "pruned",
+                )
+                .add(
+                    Statement(
+                        "INSERT INTO auth_blocks (client, blocked_until) VALUES (?1, ?2) ON CONFLICT "
+                        "(client) DO UPDATE SET blocked_until = excluded.blocked_until",
+                        (client, until),
+                    ),
+                    "blocked",
+                )
+                .run(db)
+            )
         raise too_many(until - now)
 
     def _remember(self, client: str, until: int, now: float) -> None:
@@ -101,8 +115,11 @@ class AuthThrottle:
 
 def too_many(wait: float) -> ApiError:
     seconds = max(1, math.ceil(wait))
-    return ApiError(429, f"too many failed logins or bearer tokens from this address; try again in {seconds} s",
-                    headers={"Retry-After": str(seconds)})
+    return ApiError(
+        429,
+        f"too many failed logins or bearer tokens from this address; try again in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def client_of(request: Request, behind_cloudflare: bool) -> str:

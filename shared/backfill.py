@@ -28,8 +28,10 @@ def parse_since(text: str, now: float, name: str = "--since") -> float:
         try:
             since = parse_rfc3339(text.strip())
         except InvalidInput:
-            raise InvalidInput(f"{name} has value {text!r}; expected a date like 2021-03-01 "
-                               "or a time like 2021-03-01T12:00:00Z") from None
+            raise InvalidInput(
+                f"{name} has value {text!r}; expected a date like 2021-03-01 "
+                "or a time like 2021-03-01T12:00:00Z"
+            ) from None
     if since < EARLIEST:
         raise InvalidInput(f"{name} has value {text!r}, before Twitch existed ({to_rfc3339(EARLIEST)})")
     if since >= now:

@@ -51,7 +51,9 @@ class Batch:
         try:
             return self.statements[self.names[name]]
         except KeyError:
-            raise KeyError(f"no statement named {name!r} in this batch (named: {sorted(self.names)})") from None
+            raise KeyError(
+                f"no statement named {name!r} in this batch (named: {sorted(self.names)})"
+            ) from None
 
     async def run(self, db: Database) -> BatchResults:
         """Send the batch (one round trip, one transaction) and return its results, readable by name."""
@@ -69,7 +71,9 @@ class BatchResults:
         try:
             return self.results[self.names[name]]
         except KeyError:
-            raise KeyError(f"no statement named {name!r} in this batch (named: {sorted(self.names)})") from None
+            raise KeyError(
+                f"no statement named {name!r} in this batch (named: {sorted(self.names)})"
+            ) from None
 
     def rows(self, name: str) -> list[Row]:
         return self[name].rows

@@ -60,6 +60,7 @@ class QueueBindingError(BindingError, QueueError):
 
 # --- JS interop ------------------------------------------------------------------------------------
 
+
 def _ffi() -> Any:
     """pyodide.ffi when running in a Worker (or a test that fakes it); None on plain CPython."""
     try:
@@ -104,6 +105,7 @@ def to_py(value: Any) -> Any:
 
 
 # --- D1 --------------------------------------------------------------------------------------------
+
 
 class D1Database:
     """The D1 binding behind the Database port (https://developers.cloudflare.com/d1/worker-api/)."""
@@ -164,27 +166,36 @@ def _bind_value(value: Any, position: int, sql: str) -> Any:
         return int(value)
     if isinstance(value, int):
         if abs(value) > MAX_BINDABLE_INTEGER:
-            raise D1BindingError(f"parameter {position} ({value}) is beyond what a JS number holds exactly "
-                               f"(statement: {_preview(sql)})")
+            raise D1BindingError(
+                f"parameter {position} ({value}) is beyond what a JS number holds exactly "
+                f"(statement: {_preview(sql)})"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise D1BindingError(f"parameter {position} ({value}) is not a finite number "
-                               f"(statement: {_preview(sql)})")
+            raise D1BindingError(
+                f"parameter {position} ({value}) is not a finite number (statement: {_preview(sql)})"
+            )
         return value
     if isinstance(value, str):
         return str(value)  # a StrEnum (shared.states) as the plain string it stands for
-    raise D1BindingError(f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
-                       f"and text here (statement: {_preview(sql)})")
+    raise D1BindingError(
+        f"parameter {position} has type {type(value).__name__}; D1 binds only None, numbers "
+        f"and text here (statement: {_preview(sql)})"
+    )
 
 
 def _result(raw: Any) -> Result:
     """D1's `{results, meta: {changes, last_row_id, rows_read, rows_written}}` as a Result."""
     answer = to_py(raw) or {}
     meta = answer.get("meta") or {}
-    return Result(rows=[dict(row) for row in answer.get("results") or []],
-                  changes=int(meta.get("changes") or 0), last_row_id=meta.get("last_row_id"),
-                  rows_read=int(meta.get("rows_read") or 0), rows_written=int(meta.get("rows_written") or 0))
+    return Result(
+        rows=[dict(row) for row in answer.get("results") or []],
+        changes=int(meta.get("changes") or 0),
+        last_row_id=meta.get("last_row_id"),
+        rows_read=int(meta.get("rows_read") or 0),
+        rows_written=int(meta.get("rows_written") or 0),
+    )
 
 
 def _preview(sql: str, limit: int = 80) -> str:
@@ -193,6 +204,7 @@ def _preview(sql: str, limit: int = 80) -> str:
 
 
 # --- Rate Limiting ---------------------------------------------------------------------------------
+
 
 class RateLimitBinding:
     """The Workers Rate Limiting binding as a failure counter.
@@ -213,6 +225,7 @@ class RateLimitBinding:
 
 # --- Queues ----------------------------------------------------------------------------------------
 
+
 class QueueBinding:
     """A Queues producer binding behind the QueueSender port
     (https://developers.cloudflare.com/queues/configuration/javascript-apis/)."""
@@ -229,8 +242,12 @@ class QueueBinding:
         """
         for chunk in _send_chunks(messages):
             entries = [{"body": m.body, "delaySeconds": _delay(m.delay_seconds)} for m in chunk]
-            await _call(f"queue sendBatch() of {len(entries)} messages", QueueBindingError,
-                        self._binding.sendBatch, _to_js(entries) if self._raw else entries)
+            await _call(
+                f"queue sendBatch() of {len(entries)} messages",
+                QueueBindingError,
+                self._binding.sendBatch,
+                _to_js(entries) if self._raw else entries,
+            )
 
 
 def _send_chunks(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingMessage]]:
@@ -239,8 +256,9 @@ def _send_chunks(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingM
     for message in messages:
         bytes_ = len(json.dumps(message.body, separators=(",", ":")).encode()) + MESSAGE_OVERHEAD_BYTES
         if bytes_ > MAX_MESSAGE_BYTES:
-            raise QueueBindingError(f"a queue message of {bytes_} bytes exceeds the {MAX_MESSAGE_BYTES}-byte "
-                                    "limit")
+            raise QueueBindingError(
+                f"a queue message of {bytes_} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit"
+            )
         if chunk and (len(chunk) == MAX_SEND_MESSAGES or size + bytes_ > MAX_SEND_BYTES):
             yield chunk
             chunk, size = [], 0
@@ -278,8 +296,9 @@ class DeliveredMessage:
 # --- HTTP ------------------------------------------------------------------------------------------
 
 # The runtime sets these itself; Host and Content-Length cannot be set on a fetch() at all.
-_REQUEST_HEADERS_DROPPED = frozenset({"host", "content-length", "connection", "transfer-encoding",
-                                      "accept-encoding"})
+_REQUEST_HEADERS_DROPPED = frozenset(
+    {"host", "content-length", "connection", "transfer-encoding", "accept-encoding"}
+)
 # fetch() has already decompressed the body, so these would make httpx decode it a second time.
 _RESPONSE_HEADERS_DROPPED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
@@ -310,8 +329,11 @@ class JsFetchTransport(httpx.AsyncBaseTransport):
             if "timeout" in what or "abort" in what:
                 raise httpx.ReadTimeout(f"{where} timed out", request=request) from exc
             raise httpx.ConnectError(f"{where} failed: {type(exc).__name__}", request=request) from exc
-        headers = [(str(k), str(v)) for k, v in (to_py(pair) for pair in response.headers.entries())
-                   if str(k).lower() not in _RESPONSE_HEADERS_DROPPED]
+        headers = [
+            (str(k), str(v))
+            for k, v in (to_py(pair) for pair in response.headers.entries())
+            if str(k).lower() not in _RESPONSE_HEADERS_DROPPED
+        ]
         return httpx.Response(int(response.status), headers=headers, content=content, request=request)
 
 
@@ -345,6 +367,7 @@ def fetch_client() -> httpx.AsyncClient:
 
 # --- env -> ports ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerEnv:
     """Everything an invocation gets from the Worker's env: the core's ports and what sits beside them."""
@@ -369,12 +392,19 @@ class WorkerEnv:
 def worker_env(env: Any) -> WorkerEnv:
     """The one conversion from a Worker's env (bindings, [vars], secrets) to the core's ports."""
     settings = Settings.from_env(env_vars(env))
-    ports = Ports(db=D1Database(_binding(env, DB_BINDING, "[[d1_databases]]")),
-                  queue=QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]")),
-                  clock=SystemClock(), http=fetch_client())
-    return WorkerEnv(ports=ports, settings=settings, api_token=_var(env, API_TOKEN_VAR) or "",
-                     dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
-                     auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding))
+    ports = Ports(
+        db=D1Database(_binding(env, DB_BINDING, "[[d1_databases]]")),
+        queue=QueueBinding(_binding(env, QUEUE_BINDING, "[[queues.producers]]")),
+        clock=SystemClock(),
+        http=fetch_client(),
+    )
+    return WorkerEnv(
+        ports=ports,
+        settings=settings,
+        api_token=_var(env, API_TOKEN_VAR) or "",
+        dead_letter_queue=_var(env, DEAD_LETTER_QUEUE_VAR) or DEFAULT_DEAD_LETTER_QUEUE,
+        auth_limiter=_optional(env, AUTH_LIMITER_BINDING, RateLimitBinding),
+    )
 
 
 def env_vars(env: Any) -> dict[str, str]:
@@ -398,6 +428,7 @@ def _binding(env: Any, name: str, section: str) -> Any:
     binding = getattr(env, name, None)
     null = _js_null()
     if binding is None or (null is not None and binding is null):
-        raise ConfigError(f"the Worker has no binding named {name}: declare it under {section} in its "
-                          f"wrangler config")
+        raise ConfigError(
+            f"the Worker has no binding named {name}: declare it under {section} in its wrangler config"
+        )
     return binding

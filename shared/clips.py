@@ -10,8 +10,19 @@ from shared.timefmt import normalise
 
 MAX_TEXT = 1_000  # Twitch titles are at most 140 characters; anything longer is cut, not refused
 
-_TEXT_FIELDS = ("id", "url", "embed_url", "broadcaster_id", "broadcaster_name", "creator_id",
-                "creator_name", "game_id", "language", "title", "thumbnail_url")
+_TEXT_FIELDS = (
+    "id",
+    "url",
+    "embed_url",
+    "broadcaster_id",
+    "broadcaster_name",
+    "creator_id",
+    "creator_name",
+    "game_id",
+    "language",
+    "title",
+    "thumbnail_url",
+)
 _IDS = ("id", "broadcaster_id")
 COLUMNS = _TEXT_FIELDS + ("video_id", "view_count", "created_at", "duration", "vod_offset", "is_featured")
 

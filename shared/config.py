@@ -40,7 +40,9 @@ class Settings:
     backfill_window_clips: int = 700  # ...sized to hold this many: a split (over ~1,000) wastes 10 calls
     page_cap: int = 12  # pages per window: Helix stops near 1,000 results anyway
     split_at_pages: int = 10  # a window still going after this many full pages (the ~1,000 cap) is split
-    min_split_minutes: int = 60  # a window whose walk reaches the page cap is split down to this, then accepted
+    min_split_minutes: int = (
+        60  # a window whose walk reaches the page cap is split down to this, then accepted
+    )
     cursor_max_age_seconds: int = 30  # resume a page walk older than this from its first page
     lease_seconds: int = 960  # a consumer's wall-time limit is 15 min; reclaim after that
     sweep_after_minutes: int = 180  # an unfinished job untouched this long lost its message: send another
@@ -98,16 +100,33 @@ class Settings:
 
     def validated(self) -> Settings:
         if self.plan not in PLAN_LIMITS:
-            raise ConfigError(f"CLIPCRAWLER_PLAN has value {self.plan!r}; expected one of {sorted(PLAN_LIMITS)}")
-        for name in ("lookback_hours", "max_window_hours", "page_cap", "split_at_pages", "lease_seconds", "sweep_after_minutes", "fanout_slice",
-                     "http_attempts"):
+            raise ConfigError(
+                f"CLIPCRAWLER_PLAN has value {self.plan!r}; expected one of {sorted(PLAN_LIMITS)}"
+            )
+        for name in (
+            "lookback_hours",
+            "max_window_hours",
+            "page_cap",
+            "split_at_pages",
+            "lease_seconds",
+            "sweep_after_minutes",
+            "fanout_slice",
+            "http_attempts",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
         for name in ("backfill_window_days", "backfill_window_clips"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be at least 1")
-        for name in ("overlap_minutes", "backfill_hours", "external_limit", "internal_limit", "max_retries",
-                     "view_count_step", "view_count_max_age_hours"):
+        for name in (
+            "overlap_minutes",
+            "backfill_hours",
+            "external_limit",
+            "internal_limit",
+            "max_retries",
+            "view_count_step",
+            "view_count_max_age_hours",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must not be negative")
         _ = self.tiers  # parsed here so a bad value fails at start, not mid-crawl
@@ -116,12 +135,18 @@ class Settings:
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} has value {getattr(self, name)!r}; it must be a share in [0, 1]")
         if not 0 <= self.verify_early_hours < math.inf or self.games_retry_days < 1:
-            raise ConfigError(f"verify_early_hours ({self.verify_early_hours!r}) must be finite and not negative, "
-                              f"games_retry_days ({self.games_retry_days!r}) at least 1")
+            raise ConfigError(
+                f"verify_early_hours ({self.verify_early_hours!r}) must be finite and not negative, "
+                f"games_retry_days ({self.games_retry_days!r}) at least 1"
+            )
         if not math.isfinite(self.view_count_step):
-            raise ConfigError(f"view_count_step has value {self.view_count_step!r}; it must be a finite share")
+            raise ConfigError(
+                f"view_count_step has value {self.view_count_step!r}; it must be a finite share"
+            )
         if self.clip_writes not in CLIP_WRITES:
-            raise ConfigError(f"clip_writes has value {self.clip_writes!r}; expected one of {sorted(CLIP_WRITES)}")
+            raise ConfigError(
+                f"clip_writes has value {self.clip_writes!r}; expected one of {sorted(CLIP_WRITES)}"
+            )
         if not 0 < self.ratelimit_share <= 1:
             raise ConfigError(f"ratelimit_share has value {self.ratelimit_share!r}; it must be in (0, 1]")
         for name in ("webhook_url", "public_url"):
@@ -150,8 +175,7 @@ class Settings:
         return (self.external_limit or external, self.internal_limit or internal)
 
     def require_credentials(self) -> None:
-        missing = [n for n in ("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET")
-                   if not getattr(self, n.lower())]
+        missing = [n for n in ("TWITCH_CLIENT_ID", "TWITCH_CLIENT_SECRET") if not getattr(self, n.lower())]
         if missing:
             raise ConfigError(f"missing Twitch credentials: set {' and '.join(missing)}")
 

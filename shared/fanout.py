@@ -38,9 +38,17 @@ class SliceResult:
     run_found: bool = True  # False: the message names a run that does not exist
 
 
-async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: str, *, settings: Settings,
-                  clock: Clock, http: httpx.AsyncClient | None = None,
-                  minting: Awaitable[AppToken | None] | None = None) -> SliceResult:
+async def fan_out(
+    db: MeteredDatabase,
+    queue: MeteredQueue,
+    run_id: int,
+    after: str,
+    *,
+    settings: Settings,
+    clock: Clock,
+    http: httpx.AsyncClient | None = None,
+    minting: Awaitable[AppToken | None] | None = None,
+) -> SliceResult:
     """Enqueue the jobs of the slice after `after`; then chain the next slice, or mark the run enqueued.
 
     `minting` is an app token on its way (the producer's, for a database without a usable one): it is
@@ -49,9 +57,13 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     now = clock.now()
     stamp = to_rfc3339(now)
     size = settings.fanout_slice
-    read = await (Batch().add(store.slice_members(run_id, after, size, stamp), "members")
-                  .add(store.read_token(settings.twitch_client_id), "token")
-                  .add(store.run_progress(run_id), "run").run(db))
+    read = await (
+        Batch()
+        .add(store.slice_members(run_id, after, size, stamp), "members")
+        .add(store.read_token(settings.twitch_client_id), "token")
+        .add(store.run_progress(run_id), "run")
+        .run(db)
+    )
     token, run = read.rows("token"), read.first("run")
     resting = [str(m["id"]) for m in read.rows("members") if not m["due"]]
     minted = await minting if minting is not None else None
@@ -61,8 +73,11 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     extra = [store.record_live(sorted(live), stamp)] if live else []
     minted = helix.minted if helix is not None and helix.minted is not None else minted
     if minted is not None:
-        extra.append(store.store_token(settings.twitch_client_id, minted.access_token,
-                                       to_rfc3339(minted.expires_at), stamp))
+        extra.append(
+            store.store_token(
+                settings.twitch_client_id, minted.access_token, to_rfc3339(minted.expires_at), stamp
+            )
+        )
     sliced = await store.fan_out_slice(run_id, after, size, stamp, sorted(live)).add_all(extra).run(db)
     if sliced.changes("moved") == 0:
         return SliceResult(0, False, False, None, run_found=run is not None)
@@ -71,19 +86,28 @@ async def fan_out(db: MeteredDatabase, queue: MeteredQueue, run_id: int, after: 
     assert bounds is not None  # one row, always
     queued = sliced.rows("queued")
     more = bool(bounds["more"])
-    delays = spread(len(queued), first=int(run["jobs_total"]), more=more, now=now,
-                    started=parse_rfc3339(run["created_at"]), limit=_limit(token, settings),
-                    share=settings.ratelimit_share)
-    messages = [OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode(), delay)
-                for j, delay in zip(queued, delays, strict=True)]
+    delays = spread(
+        len(queued),
+        first=int(run["jobs_total"]),
+        more=more,
+        now=now,
+        started=parse_rfc3339(run["created_at"]),
+        limit=_limit(token, settings),
+        share=settings.ratelimit_share,
+    )
+    messages = [
+        OutgoingMessage(CrawlJob(run_id, int(j["id"]), str(j["streamer_id"])).encode(), delay)
+        for j, delay in zip(queued, delays, strict=True)
+    ]
     if more:
         messages.append(OutgoingMessage(FanOut(run_id, str(bounds["last"])).encode()))
     if messages:
         await queue.send_batch(messages)
     finished = None
     if not more:
-        calls = store.Calls(helix=db.budget.calls["helix"], d1=db.budget.calls["d1"] + 1,
-                            queue=db.budget.calls["queue"])
+        calls = store.Calls(
+            helix=db.budget.calls["helix"], d1=db.budget.calls["d1"] + 1, queue=db.budget.calls["queue"]
+        )
         finished = (await store.mark_enqueued(run_id, stamp, calls).run(db)).first("finished_run")
     return SliceResult(len(queued), more, True, finished)
 
@@ -99,8 +123,9 @@ async def _live(helix: HelixClient | None, streamer_ids: list[str]) -> set[str]:
         return set()
 
 
-def spread(count: int, *, first: int, more: bool, now: float, started: float, limit: int,
-           share: float) -> list[int]:
+def spread(
+    count: int, *, first: int, more: bool, now: float, started: float, limit: int, share: float
+) -> list[int]:
     """Delivery delays for a slice's messages, so that a big run meets Twitch at a steady pace.
 
     A run that fits in one minute's points goes out at once. A bigger one is spread from its start
@@ -110,13 +135,13 @@ def spread(count: int, *, first: int, more: bool, now: float, started: float, li
     per_second = share * limit / 60
     if not more and first == 0 and count <= share * limit:
         return [0] * count
-    return [min(MAX_DELAY_SECONDS, max(0, math.ceil(started + (first + i) / per_second - now)))
-            for i in range(count)]
+    return [
+        min(MAX_DELAY_SECONDS, max(0, math.ceil(started + (first + i) / per_second - now)))
+        for i in range(count)
+    ]
 
 
 def _limit(rows: list[Row], settings: Settings) -> int:
     """Twitch's per-minute points as last seen in its headers, else the documented default."""
     known = rows[0]["ratelimit_limit"] if rows else None
     return int(known) if known else settings.ratelimit_assumed_points
-
-

@@ -75,8 +75,11 @@ class RateLimit:
 
     @classmethod
     def from_headers(cls, headers: httpx.Headers) -> RateLimit:
-        return cls(_int(headers.get("ratelimit-limit")), _int(headers.get("ratelimit-remaining")),
-                   _int(headers.get("ratelimit-reset")))
+        return cls(
+            _int(headers.get("ratelimit-limit")),
+            _int(headers.get("ratelimit-remaining")),
+            _int(headers.get("ratelimit-reset")),
+        )
 
     def pause_before_next(self, now: float, low_water: float) -> float:
         """Seconds to wait before the next request so the bucket lasts until it refills; 0 if plenty is left.
@@ -105,9 +108,16 @@ class ClipsPage:
 class HelixClient:
     """Helix on an injected httpx.AsyncClient. Every request is charged to the budget first."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings, budget: Budget, clock: Clock,
-                 token: AppToken | None = None, rate_limit: RateLimit | None = None,
-                 tokens: TokenSource | None = None) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        settings: Settings,
+        budget: Budget,
+        clock: Clock,
+        token: AppToken | None = None,
+        rate_limit: RateLimit | None = None,
+        tokens: TokenSource | None = None,
+    ) -> None:
         self._http = http
         self._settings = settings
         self._budget = budget
@@ -157,8 +167,11 @@ class HelixClient:
         data = body.get("data")
         if not isinstance(data, list):
             raise HelixError(f"Get Games returned no data list: {type(data).__name__}")
-        return [g for g in data if isinstance(g, dict) and isinstance(g.get("id"), str)
-                and isinstance(g.get("name"), str)]
+        return [
+            g
+            for g in data
+            if isinstance(g, dict) and isinstance(g.get("id"), str) and isinstance(g.get("name"), str)
+        ]
 
     async def get_users(self, logins: Sequence[str] = (), ids: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Users by login and id, 100 per call; unknown ones are simply absent."""
@@ -181,7 +194,9 @@ class HelixClient:
             data = body.get("data")
             if not isinstance(data, list):
                 raise HelixError(f"Get Streams returned no data list: {type(data).__name__}")
-            live.update(s["user_id"] for s in data if isinstance(s, dict) and isinstance(s.get("user_id"), str))
+            live.update(
+                s["user_id"] for s in data if isinstance(s, dict) and isinstance(s.get("user_id"), str)
+            )
         return live & set(user_ids)
 
     async def ensure_token(self) -> AppToken:
@@ -205,8 +220,11 @@ class HelixClient:
         for pause in (*MINT_WAITS, None):
             claim = await self._tokens.claim(stale)
             stored = claim.stored
-            if (stored is not None and stored.usable(self._clock.now())
-                    and (stale is None or stored.access_token != stale.access_token)):
+            if (
+                stored is not None
+                and stored.usable(self._clock.now())
+                and (stale is None or stored.access_token != stale.access_token)
+            ):
                 self.token = stored
                 return False
             if claim.may_mint:
@@ -233,8 +251,10 @@ class HelixClient:
         }
         response = await self._send("POST", self._settings.twitch_auth_url.rstrip("/") + "/token", data=form)
         if response.status_code in (400, 401, 403):
-            raise AuthFailed(f"Twitch refused the client credentials (HTTP {response.status_code}: "
-                             f"{_message(response)})", status=response.status_code)
+            raise AuthFailed(
+                f"Twitch refused the client credentials (HTTP {response.status_code}: {_message(response)})",
+                status=response.status_code,
+            )
         _raise_for_status(response, "token")
         body = _json(response, "token")
         token, expires_in = body.get("access_token"), body.get("expires_in")
@@ -275,7 +295,10 @@ class HelixClient:
 
     def _auth_headers(self) -> dict[str, str]:
         assert self.token is not None
-        return {"Authorization": f"Bearer {self.token.access_token}", "Client-Id": self._settings.twitch_client_id}
+        return {
+            "Authorization": f"Bearer {self.token.access_token}",
+            "Client-Id": self._settings.twitch_client_id,
+        }
 
     async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One logical request: short in-invocation retries of timeouts and 5xx, each one charged."""
@@ -291,7 +314,8 @@ class HelixClient:
                 self._budget.charge("helix")
                 try:
                     response = await self._http.request(
-                        method, url, timeout=self._settings.http_timeout_seconds, **kwargs)
+                        method, url, timeout=self._settings.http_timeout_seconds, **kwargs
+                    )
                 except httpx.TimeoutException as exc:
                     raise TransientHelixError(f"{method} {_path(url)} timed out") from exc
                 except httpx.TransportError as exc:
@@ -300,14 +324,16 @@ class HelixClient:
                     self.rate_limit = RateLimit.from_headers(response.headers)
                 if response.status_code >= 500:
                     raise TransientHelixError(
-                        f"{method} {_path(url)} answered {response.status_code}", status=response.status_code)
+                        f"{method} {_path(url)} answered {response.status_code}", status=response.status_code
+                    )
         return response
 
 
 def _raise_for_status(response: httpx.Response, what: str) -> None:
     if response.status_code >= 400:
-        raise HelixError(f"{what} answered HTTP {response.status_code}: {_message(response)}",
-                         status=response.status_code)
+        raise HelixError(
+            f"{what} answered HTTP {response.status_code}: {_message(response)}", status=response.status_code
+        )
 
 
 def _json(response: httpx.Response, what: str) -> dict[str, Any]:

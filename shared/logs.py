@@ -10,8 +10,19 @@ from typing import Any
 from shared import redaction
 from shared.redaction import MASK, MIN_SECRET_LENGTH, Redactor
 
-__all__ = ["BUG_EVENT", "MASK", "MIN_SECRET_LENGTH", "EventLog", "RedactingFilter", "Redactor", "SecretGuard",
-           "configure", "event_fields", "guard", "log_bug"]
+__all__ = [
+    "BUG_EVENT",
+    "MASK",
+    "MIN_SECRET_LENGTH",
+    "EventLog",
+    "RedactingFilter",
+    "Redactor",
+    "SecretGuard",
+    "configure",
+    "event_fields",
+    "guard",
+    "log_bug",
+]
 
 EVENTS_LOGGER = "clipcrawler.events"
 
@@ -122,5 +133,11 @@ def log_bug(where: str, exc: BaseException, **fields: Any) -> None:
     So a bug is told apart from "the database failed", while the caller still keeps the message.
     """
     events = EventLog(redaction.process_redactor())
-    events.emit(BUG_EVENT, level=logging.ERROR, where=where, error_type=type(exc).__name__,
-                error=redaction.scrub(str(exc)), **fields)
+    events.emit(
+        BUG_EVENT,
+        level=logging.ERROR,
+        where=where,
+        error_type=type(exc).__name__,
+        error=redaction.scrub(str(exc)),
+        **fields,
+    )

@@ -32,8 +32,14 @@ class CrawlJob:
     busy: int = 0
 
     def encode(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"v": VERSION, "type": "crawl", "run_id": self.run_id, "job_id": self.job_id,
-                                "streamer_id": self.streamer_id, "seq": self.seq}
+        body: dict[str, Any] = {
+            "v": VERSION,
+            "type": "crawl",
+            "run_id": self.run_id,
+            "job_id": self.job_id,
+            "streamer_id": self.streamer_id,
+            "seq": self.seq,
+        }
         if self.busy:
             body["busy"] = self.busy  # left out at 0, so most messages keep their old shape
         return body
@@ -54,8 +60,13 @@ Message = CrawlJob | FanOut
 
 _FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     # field -> (type, required)
-    "crawl": {"run_id": (int, True), "job_id": (int, True), "streamer_id": (str, True), "seq": (int, False),
-              "busy": (int, False)},
+    "crawl": {
+        "run_id": (int, True),
+        "job_id": (int, True),
+        "streamer_id": (str, True),
+        "seq": (int, False),
+        "busy": (int, False),
+    },
     "fanout": {"run_id": (int, True), "after": (str, True)},
 }
 _MAY_BE_EMPTY = {"after"}  # "" is the start of the streamer list
@@ -77,8 +88,9 @@ def decode(body: Any) -> Message:
     version = body.get("v")
     # `type(...) is int`: true == 1 and 1.0 == 1 in Python, and neither is a version.
     if type(version) is not int or version != VERSION:
-        raise MalformedMessage(f"unsupported message version {_shown(version)} "
-                               f"(this consumer reads {VERSION})")
+        raise MalformedMessage(
+            f"unsupported message version {_shown(version)} (this consumer reads {VERSION})"
+        )
     kind = body.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
         raise MalformedMessage(f"unknown message type {_shown(kind)}")
@@ -95,8 +107,9 @@ def decode(body: Any) -> Message:
         value: Any = body[name]
         # bool is an int in Python; a JSON true is not an id.
         if not isinstance(value, kind_of) or isinstance(value, bool):
-            raise MalformedMessage(f"{kind} message field {name!r} must be {kind_of.__name__}, "
-                                   f"got {_shown(value)}")
+            raise MalformedMessage(
+                f"{kind} message field {name!r} must be {kind_of.__name__}, got {_shown(value)}"
+            )
         if kind_of is int and isinstance(value, int) and value < 0:
             raise MalformedMessage(f"{kind} message field {name!r} must not be negative, got {value}")
         if kind_of is str and not str(value).strip() and name not in _MAY_BE_EMPTY:
@@ -108,8 +121,10 @@ def decode(body: Any) -> Message:
 def _parse(text: str) -> Any:
     """JSON text -> a value, refusing nesting the parser would have to recurse through."""
     if len(text) > MAX_TEXT:
-        raise MalformedMessage(f"message body is {len(text)} characters, more than a queue message holds "
-                               f"({MAX_TEXT}): {preview(text)}")
+        raise MalformedMessage(
+            f"message body is {len(text)} characters, more than a queue message holds "
+            f"({MAX_TEXT}): {preview(text)}"
+        )
     depth = deepest = 0
     for token in _TOKENS.findall(text):
         if token in ("[", "{"):
@@ -118,8 +133,9 @@ def _parse(text: str) -> Any:
         elif token in ("]", "}"):
             depth -= 1
     if deepest > MAX_DEPTH:
-        raise MalformedMessage(f"message body nests {deepest} levels deep, more than {MAX_DEPTH}: "
-                               f"{preview(text)}")
+        raise MalformedMessage(
+            f"message body nests {deepest} levels deep, more than {MAX_DEPTH}: {preview(text)}"
+        )
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as exc:  # RecursionError: unbalanced text can still fool the count
@@ -137,8 +153,9 @@ def check_storable(body: Any) -> None:
             if isinstance(value, dict):
                 for key, item in value.items():
                     if not isinstance(key, str):
-                        raise MalformedMessage(f"message body has a key that is not text: "
-                                               f"{type(key).__name__}")
+                        raise MalformedMessage(
+                            f"message body has a key that is not text: {type(key).__name__}"
+                        )
                     _check_text(key)
                     stack.append((item, depth + 1))
             else:
@@ -146,16 +163,20 @@ def check_storable(body: Any) -> None:
         elif isinstance(value, str):
             _check_text(value)
         elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INTEGER:
-            raise MalformedMessage(f"message body holds the integer {_shown(value)}, beyond the "
-                                   f"exact range of D1 (±{MAX_SAFE_INTEGER})")
+            raise MalformedMessage(
+                f"message body holds the integer {_shown(value)}, beyond the "
+                f"exact range of D1 (±{MAX_SAFE_INTEGER})"
+            )
 
 
 def _check_text(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise MalformedMessage(f"message body holds text that is not valid Unicode (a lone surrogate "
-                               f"{text[exc.start]!a} at {exc.start}): {preview(text, 60)}") from None
+        raise MalformedMessage(
+            f"message body holds text that is not valid Unicode (a lone surrogate "
+            f"{text[exc.start]!a} at {exc.start}): {preview(text, 60)}"
+        ) from None
 
 
 def _shown(value: Any, limit: int = 60) -> str:

@@ -35,10 +35,16 @@ class RunReport:
         duration = None
         if row.get("finished_at") and row.get("created_at"):
             duration = max(0.0, parse_rfc3339(row["finished_at"]) - parse_rfc3339(row["created_at"]))
-        return cls(run_id=int(row["id"]), kind=str(row["kind"]), streamers=int(row["jobs_total"]),
-                   jobs_done=int(row["jobs_done"]), jobs_failed=int(row["jobs_failed"]),
-                   clips_new=int(row["clips_new"]), clips_updated=int(row["clips_updated"]),
-                   duration_s=duration)
+        return cls(
+            run_id=int(row["id"]),
+            kind=str(row["kind"]),
+            streamers=int(row["jobs_total"]),
+            jobs_done=int(row["jobs_done"]),
+            jobs_failed=int(row["jobs_failed"]),
+            clips_new=int(row["clips_new"]),
+            clips_updated=int(row["clips_updated"]),
+            duration_s=duration,
+        )
 
 
 def run_link(public_url: str, run_id: int) -> str | None:
@@ -62,23 +68,38 @@ def slack_payload(report: RunReport, link: str | None) -> dict[str, Any]:
     title = f"run {report.run_id}"
     named = f"<{link}|{title}>" if link else title
     outcome = "finished with failures" if report.jobs_failed else "finished"
-    summary = (f"{report.streamers} streamers, {report.clips_new} new clips, {report.clips_updated} updated, "
-               f"{report.jobs_failed} failed, in {format_duration(report.duration_s)}")
-    fields = [("Streamers", report.streamers), ("Failed", report.jobs_failed),
-              ("New clips", report.clips_new), ("Updated clips", report.clips_updated),
-              ("Duration", format_duration(report.duration_s))]
+    summary = (
+        f"{report.streamers} streamers, {report.clips_new} new clips, {report.clips_updated} updated, "
+        f"{report.jobs_failed} failed, in {format_duration(report.duration_s)}"
+    )
+    fields = [
+        ("Streamers", report.streamers),
+        ("Failed", report.jobs_failed),
+        ("New clips", report.clips_new),
+        ("Updated clips", report.clips_updated),
+        ("Duration", format_duration(report.duration_s)),
+    ]
     return {
         "text": f"clipcrawler {named} {outcome}: {summary}",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": f"*clipcrawler {named} {outcome}*"}},
-            {"type": "section",
-             "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields]},
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in fields],
+            },
         ],
     }
 
 
-async def announce_run_finished(run_id: int, *, db: MeteredDatabase, http: httpx.AsyncClient | None,
-                                settings: Settings, events: EventLog, row: Row | None = None) -> bool:
+async def announce_run_finished(
+    run_id: int,
+    *,
+    db: MeteredDatabase,
+    http: httpx.AsyncClient | None,
+    settings: Settings,
+    events: EventLog,
+    row: Row | None = None,
+) -> bool:
     """Log that a run finished and post the webhook; never raises. True if the webhook accepted the post.
 
     Only the invocation whose write flipped the run to finished calls this (the RETURNING of
@@ -92,9 +113,17 @@ async def announce_run_finished(run_id: int, *, db: MeteredDatabase, http: httpx
             report = RunReport.from_row(row)
     except Exception as exc:  # the run is finished whatever happens here; announce what is known
         events.emit("run_report_unavailable", level=logging.WARNING, run_id=run_id, error=_describe(exc))
-    events.emit("run_finished", run_id=run_id, kind=report.kind or None, streamers=report.streamers,
-                jobs_done=report.jobs_done, jobs_failed=report.jobs_failed, clips_new=report.clips_new,
-                clips_updated=report.clips_updated, duration_s=report.duration_s)
+    events.emit(
+        "run_finished",
+        run_id=run_id,
+        kind=report.kind or None,
+        streamers=report.streamers,
+        jobs_done=report.jobs_done,
+        jobs_failed=report.jobs_failed,
+        clips_new=report.clips_new,
+        clips_updated=report.clips_updated,
+        duration_s=report.duration_s,
+    )
     if not settings.webhook_url:
         return False
     if http is None:
@@ -104,8 +133,15 @@ async def announce_run_finished(run_id: int, *, db: MeteredDatabase, http: httpx
     return await post_webhook(http, settings, db.budget, payload, events, run_id=run_id)
 
 
-async def post_webhook(http: httpx.AsyncClient, settings: Settings, budget: Budget, payload: dict[str, Any],
-                       events: EventLog, *, run_id: int) -> bool:
+async def post_webhook(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    budget: Budget,
+    payload: dict[str, Any],
+    events: EventLog,
+    *,
+    run_id: int,
+) -> bool:
     """One POST to the webhook, charged as one external subrequest; failures are logged, not raised."""
     guard("httpx", settings.webhook_url)  # httpx logs each request's URL, and this one is a secret
     try:

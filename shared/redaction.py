@@ -15,8 +15,9 @@ from typing import Any, Protocol
 MASK = "***"
 MIN_SECRET_LENGTH = 6  # shorter "secrets" would mask ordinary words and numbers
 # A field whose name says it holds a credential is masked whatever its value.
-_SECRET_KEY = re.compile(r"secret|token|password|passwd|authorization|cookie|webhook|session|csrf",
-                         re.IGNORECASE)
+_SECRET_KEY = re.compile(
+    r"secret|token|password|passwd|authorization|cookie|webhook|session|csrf", re.IGNORECASE
+)
 # Credential-shaped text inside free text, e.g. an error message that quotes a request.
 # Each keeps its first group and masks the rest of the match.
 _SECRET_TEXT = [

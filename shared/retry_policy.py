@@ -24,8 +24,17 @@ class Decision:
     delay_seconds: int = 0
 
 
-def decide(outcome: Outcome, *, attempts: int, max_retries: int, now: float, base_delay: int = 60,
-           retry_at: float | None = None, jitter: float = 0.0, busy: int = 0) -> Decision:
+def decide(
+    outcome: Outcome,
+    *,
+    attempts: int,
+    max_retries: int,
+    now: float,
+    base_delay: int = 60,
+    retry_at: float | None = None,
+    jitter: float = 0.0,
+    busy: int = 0,
+) -> Decision:
     """Map an outcome to an action.
 
     `attempts` is the message's delivery count (1 on first delivery); `retry_at` is when a retry can

@@ -25,12 +25,18 @@ class Tiers:
     def parse(cls, every: str, active_within: str) -> Tiers:
         """From settings like "1,3,12" and "2,48"."""
         try:
-            tiers = cls(tuple(int(x) for x in every.split(",")), tuple(int(x) for x in active_within.split(",")))
+            tiers = cls(
+                tuple(int(x) for x in every.split(",")), tuple(int(x) for x in active_within.split(","))
+            )
         except ValueError as exc:
-            raise ConfigError(f"tiers must be comma-separated whole hours, got {every!r} / {active_within!r}") from exc
+            raise ConfigError(
+                f"tiers must be comma-separated whole hours, got {every!r} / {active_within!r}"
+            ) from exc
         if len(tiers.active_within_hours) != len(tiers.every_hours) - 1:
-            raise ConfigError(f"{len(tiers.every_hours)} tiers need {len(tiers.every_hours) - 1} activity limits, "
-                              f"got {active_within!r}")
+            raise ConfigError(
+                f"{len(tiers.every_hours)} tiers need {len(tiers.every_hours) - 1} activity limits, "
+                f"got {active_within!r}"
+            )
         if any(h < 1 for h in tiers.every_hours) or list(tiers.every_hours) != sorted(tiers.every_hours):
             raise ConfigError(f"tier intervals must be increasing whole hours >= 1, got {every!r}")
         if list(tiers.active_within_hours) != sorted(tiers.active_within_hours):

@@ -30,7 +30,9 @@ class StopReason(enum.StrEnum):
     """Why a job's last invocation stopped (`jobs.stop_reason`)."""
 
     COMPLETE = "complete"  # the whole range was crawled
-    REPEATED_CURSOR = "repeated_cursor"  # complete, but a window ended on a cursor Helix had handed out before
+    REPEATED_CURSOR = (
+        "repeated_cursor"  # complete, but a window ended on a cursor Helix had handed out before
+    )
     PAGE_CAP = "page_cap"  # complete, but a window ended at the page cap
     STREAMER_INACTIVE = "streamer_inactive"  # deactivated after its job was queued: closed without crawling
     BUDGET = "budget"  # out of subrequests: handed back, a continuation resumes it
@@ -39,7 +41,9 @@ class StopReason(enum.StrEnum):
     HELIX_REFUSED = "helix_refused"  # Helix refused the request itself (400, 403, 404): the job then fails
     ERROR = "error"  # anything else (a D1 error, a bug): handed back for a retry
     FAILED = "failed"  # failed for good: out of retries, dead-lettered, or a permanent refusal
-    TWITCH_UNREACHABLE = "twitch_unreachable"  # local schedule: Twitch could not be reached, the run was closed
+    TWITCH_UNREACHABLE = (
+        "twitch_unreachable"  # local schedule: Twitch could not be reached, the run was closed
+    )
     RETRIED = "retried"  # reopened by `runs retry-failed` / POST /runs/{id}/retry-failed
 
 

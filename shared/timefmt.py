@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 from shared.errors import InvalidInput
 

@@ -23,7 +23,8 @@ class StoredToken:
         now = self._clock.now()
         stale_token = stale.access_token if stale else ""
         results = await store.claim_token_mint(
-            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)).run(self._db)
+            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)
+        ).run(self._db)
         return TokenClaim(AppToken.from_row(results.first("token")), bool(results.rows("claimed")))
 
     async def store(self, token: AppToken) -> None:
@@ -31,5 +32,7 @@ class StoredToken:
         await run_statement(self._db, store.store_token(self._client_id, token.access_token, expires, now))
 
     async def release(self) -> None:
-        await run_statement(self._db, Statement("UPDATE app_tokens SET minting_until = NULL WHERE client_id = ?1",
-                                                (self._client_id,)))
+        await run_statement(
+            self._db,
+            Statement("UPDATE app_tokens SET minting_until = NULL WHERE client_id = ?1", (self._client_id,)),
+        )

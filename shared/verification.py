@@ -30,11 +30,14 @@ class CheckSchedule:
         try:
             values = [float(part) for part in days.split(",") if part.strip()]
         except ValueError:
-            raise ConfigError(f"CLIPCRAWLER_VERIFY_SCHEDULE_DAYS has value {days!r}; expected days such as "
-                              "'1,7,30'") from None
+            raise ConfigError(
+                f"CLIPCRAWLER_VERIFY_SCHEDULE_DAYS has value {days!r}; expected days such as '1,7,30'"
+            ) from None
         if not values or any(not math.isfinite(v) or v <= 0 for v in values) or values != sorted(set(values)):
-            raise ConfigError(f"CLIPCRAWLER_VERIFY_SCHEDULE_DAYS has value {days!r}; expected positive days "
-                              "in ascending order, such as '1,7,30'")
+            raise ConfigError(
+                f"CLIPCRAWLER_VERIFY_SCHEDULE_DAYS has value {days!r}; expected positive days "
+                "in ascending order, such as '1,7,30'"
+            )
         offsets = tuple(v * DAY for v in values if v * DAY >= lookback_seconds)
         period = values[-1] * DAY
         return cls(offsets or (_first_multiple_after(lookback_seconds, period),), period)

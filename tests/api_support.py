@@ -27,8 +27,9 @@ WEBHOOK = "https://hooks.test/services/T0000/B0000/hook-secret-9f8e7d"
 PUBLIC_URL = "https://crawler.example"
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
 SPEC = json.loads(SPEC_PATH.read_text())
-_REGISTRY = Registry().with_resource("urn:openapi",
-                                     Resource.from_contents(SPEC, default_specification=DRAFT202012))
+_REGISTRY = Registry().with_resource(
+    "urn:openapi", Resource.from_contents(SPEC, default_specification=DRAFT202012)
+)
 
 
 @dataclass
@@ -83,12 +84,24 @@ def check_contract(response: httpx.Response) -> None:
     status = str(response.status_code)
     assert status in operation["responses"], f"{request.method} {template} answered undocumented {status}"
     assert response.headers["content-type"].startswith("application/json"), response.headers["content-type"]
-    pointer = "/".join(["", "paths", template.replace("~", "~0").replace("/", "~1"), request.method.lower(),
-                        "responses", status, "content", "application~1json", "schema"])
+    pointer = "/".join(
+        [
+            "",
+            "paths",
+            template.replace("~", "~0").replace("/", "~1"),
+            request.method.lower(),
+            "responses",
+            status,
+            "content",
+            "application~1json",
+            "schema",
+        ]
+    )
     validator = Draft202012Validator({"$ref": f"urn:openapi#{pointer}"}, registry=_REGISTRY)
     errors = sorted(validator.iter_errors(response.json()), key=lambda e: list(e.path))
     assert not errors, f"{request.method} {template} {status}: " + "; ".join(
-        f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5])
+        f"{'/'.join(map(str, e.path))}: {e.message}" for e in errors[:5]
+    )
 
 
 @dataclass
@@ -108,8 +121,9 @@ class Api:
             changes["ports"] = replace(self.context.ports, db=db)
         self.context = replace(self.context, **changes)
 
-    async def request(self, method: str, path: str, *, token: str | None = TOKEN,
-                      **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, path: str, *, token: str | None = TOKEN, **kwargs: Any
+    ) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if token is not None:
             headers.setdefault("Authorization", f"Bearer {token}")
@@ -147,8 +161,14 @@ ApiFactory = Callable[..., Any]
 async def make_api(make_stack: StackFactory) -> AsyncIterator[ApiFactory]:
     clients: list[httpx.AsyncClient] = []
 
-    async def make(streamers: int = 5, *, api_token: str = TOKEN, with_http: bool = True, base_url: str = "http://testserver",
-                   **settings: Any) -> Api:
+    async def make(
+        streamers: int = 5,
+        *,
+        api_token: str = TOKEN,
+        with_http: bool = True,
+        base_url: str = "http://testserver",
+        **settings: Any,
+    ) -> Api:
         webhook = Webhook()
         failing = FailingStreamers()
         # A job fails on its first failed delivery: no waiting out retries.
@@ -156,12 +176,17 @@ async def make_api(make_stack: StackFactory) -> AsyncIterator[ApiFactory]:
         settings.setdefault("http_attempts", 1)
         settings.setdefault("webhook_url", WEBHOOK)
         settings.setdefault("public_url", PUBLIC_URL)
-        stack = await make_stack(streamers, wrap=failing,
-                                 transport_wrapper=lambda emulator: HostRouter(
-                                     {"hooks.test": httpx.MockTransport(webhook.handle)}, emulator),
-                                 **settings)
-        ports = Ports(db=stack.db, queue=stack.runner.queue, clock=stack.clock,
-                      http=stack.http if with_http else None)
+        stack = await make_stack(
+            streamers,
+            wrap=failing,
+            transport_wrapper=lambda emulator: HostRouter(
+                {"hooks.test": httpx.MockTransport(webhook.handle)}, emulator
+            ),
+            **settings,
+        )
+        ports = Ports(
+            db=stack.db, queue=stack.runner.queue, clock=stack.clock, http=stack.http if with_http else None
+        )
         context = AppContext(ports=ports, settings=stack.settings, api_token=api_token)
 
         async def factory(request: object) -> AppContext:

@@ -14,7 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-CLIPCRAWLER = Path(sys.executable).with_name("clipcrawler")  # the console script `make install` put in .venv/bin
+CLIPCRAWLER = Path(sys.executable).with_name(
+    "clipcrawler"
+)  # the console script `make install` put in .venv/bin
 
 
 @dataclass
@@ -27,28 +29,54 @@ class Finished:
 
 def user_env(**extra: str) -> dict[str, str]:
     """A shell user's environment: no Twitch credentials or database from the test runner's."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TWITCH_", "CLIPCRAWLER_", "CLOUDFLARE_", "PYTEST"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TWITCH_", "CLIPCRAWLER_", "CLOUDFLARE_", "PYTEST"))
+    }
     return {**env, **extra}
 
 
-def run(args: Sequence[str], *, cwd: Path, timeout: float = 60, env: dict[str, str] | None = None) -> Finished:
+def run(
+    args: Sequence[str], *, cwd: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> Finished:
     began = time.monotonic()
-    done = subprocess.run([str(CLIPCRAWLER), *args], cwd=cwd, env=env or user_env(), capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    done = subprocess.run(
+        [str(CLIPCRAWLER), *args],
+        cwd=cwd,
+        env=env or user_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
     return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - began)
 
 
-def run_in_pty(args: Sequence[str], *, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None,
-               on_output: Callable[[str, subprocess.Popen[bytes]], None] | None = None) -> Finished:
+def run_in_pty(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    on_output: Callable[[str, subprocess.Popen[bytes]], None] | None = None,
+) -> Finished:
     """Run with stdin, stdout and stderr on a pseudo-terminal (so the progress bar draws); `out` has it all.
 
     `on_output(everything_so_far, process)` is called after each chunk, e.g. to send a signal mid-run.
     """
     leader, follower = pty.openpty()
     began = time.monotonic()
-    process = subprocess.Popen([str(CLIPCRAWLER), *args], cwd=cwd, env=env or user_env(), stdin=follower,
-                               stdout=follower, stderr=follower, close_fds=True, start_new_session=True)
+    process = subprocess.Popen(
+        [str(CLIPCRAWLER), *args],
+        cwd=cwd,
+        env=env or user_env(),
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+        start_new_session=True,
+    )
     os.close(follower)
     chunks: list[bytes] = []
     try:

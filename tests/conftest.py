@@ -49,8 +49,9 @@ class Stack:
         return self.app.state.emulator
 
     async def add_all_streamers(self) -> None:
-        await add_streamers(self.db, self.http, self.settings, self.clock,
-                            [s.login for s in self.world.all_streamers()])
+        await add_streamers(
+            self.db, self.http, self.settings, self.clock, [s.login for s in self.world.all_streamers()]
+        )
 
     async def clip_ids(self) -> set[str]:
         return {r["id"] for r in await self.db.all("SELECT id FROM clips")}
@@ -64,10 +65,19 @@ async def make_stack() -> AsyncIterator[StackFactory]:
     """Build stacks; each is torn down after the test."""
     opened: list[Stack] = []
 
-    async def make(streamers: int = 10, *, seed: int = 1, clips_per_day: tuple[int, int] = (10, 30),
-                   config: EmulatorConfig | None = None, concurrency: int = 10, add: bool = True,
-                   wrap: Any = None, transport_wrapper: Any = None, activity: Any = None,
-                   **settings: Any) -> Stack:
+    async def make(
+        streamers: int = 10,
+        *,
+        seed: int = 1,
+        clips_per_day: tuple[int, int] = (10, 30),
+        config: EmulatorConfig | None = None,
+        concurrency: int = 10,
+        add: bool = True,
+        wrap: Any = None,
+        transport_wrapper: Any = None,
+        activity: Any = None,
+        **settings: Any,
+    ) -> Stack:
         clock = VirtualClock(START)
         world = HelixWorld(seed, streamers, clips_per_day, clock=clock, activity=activity)
         config = config or EmulatorConfig()

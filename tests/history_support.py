@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from local.emulator import EmulatorConfig
 from local.emulator.history import ChannelHistory
 from producer.core import start_run
-from shared.ports import Ports
 from shared.backfill import backfill_range
+from shared.ports import Ports
 from shared.timefmt import parse_rfc3339
 from shared.windows import Window
 from tests.conftest import START, Stack, StackFactory

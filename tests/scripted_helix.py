@@ -11,10 +11,22 @@ from shared.ports import OutgoingMessage
 
 def make_clip(clip_id: str, broadcaster_id: str = "42", **changes: Any) -> dict[str, Any]:
     clip = {
-        "id": clip_id, "url": f"https://clips.twitch.tv/{clip_id}", "embed_url": f"https://e/{clip_id}",
-        "broadcaster_id": broadcaster_id, "broadcaster_name": "Streamer", "creator_id": "7", "creator_name": "Fan",
-        "video_id": "1234", "game_id": "509658", "language": "en", "title": f"clip {clip_id}", "view_count": 10,
-        "created_at": "2026-09-21T12:00:00Z", "thumbnail_url": "https://t.jpg", "duration": 30.0, "vod_offset": 60,
+        "id": clip_id,
+        "url": f"https://clips.twitch.tv/{clip_id}",
+        "embed_url": f"https://e/{clip_id}",
+        "broadcaster_id": broadcaster_id,
+        "broadcaster_name": "Streamer",
+        "creator_id": "7",
+        "creator_name": "Fan",
+        "video_id": "1234",
+        "game_id": "509658",
+        "language": "en",
+        "title": f"clip {clip_id}",
+        "view_count": 10,
+        "created_at": "2026-09-21T12:00:00Z",
+        "thumbnail_url": "https://t.jpg",
+        "duration": 30.0,
+        "vod_offset": 60,
         "is_featured": False,
     }
     clip.update(changes)
@@ -33,12 +45,21 @@ class ScriptedHelix:
         if request.url.path.endswith("/token"):
             return httpx.Response(200, json={"access_token": "tok", "expires_in": 5_000_000})
         if request.url.path.endswith("/games"):  # every game id is a game named after it
-            return httpx.Response(200, json={"data": [{"id": i, "name": f"Game {i}", "box_art_url": "", "igdb_id": ""}
-                                                      for i in request.url.params.get_list("id")]})
+            return httpx.Response(
+                200,
+                json={
+                    "data": [
+                        {"id": i, "name": f"Game {i}", "box_art_url": "", "igdb_id": ""}
+                        for i in request.url.params.get_list("id")
+                    ]
+                },
+            )
         data, cursor = self.pages[request.url.params.get("after")]
-        return httpx.Response(200, json={"data": data, "pagination": {"cursor": cursor} if cursor else {}},
-                              headers={"Ratelimit-Limit": "800", "Ratelimit-Remaining": "700",
-                                       "Ratelimit-Reset": "1790000060"})
+        return httpx.Response(
+            200,
+            json={"data": data, "pagination": {"cursor": cursor} if cursor else {}},
+            headers={"Ratelimit-Limit": "800", "Ratelimit-Remaining": "700", "Ratelimit-Reset": "1790000060"},
+        )
 
     @property
     def clip_calls(self) -> int:

@@ -57,9 +57,13 @@ def test_every_api_route_is_described_and_every_description_is_routed() -> None:
         raise AssertionError
 
     app = create_app(unused)  # type: ignore[arg-type]
-    routed = {(r.path, m.lower()) for r in app.routes if isinstance(r, Route) and r.methods
-              for m in r.methods if m != "HEAD" and r.path != "/" and not r.path.startswith("/ui/")
-              and r.path != "/openapi.json"}
+    routed = {
+        (r.path, m.lower())
+        for r in app.routes
+        if isinstance(r, Route) and r.methods
+        for m in r.methods
+        if m != "HEAD" and r.path != "/" and not r.path.startswith("/ui/") and r.path != "/openapi.json"
+    }
     described = {(path, method) for path, item in SPEC["paths"].items() for method in item}
     assert routed == described
 
@@ -77,8 +81,9 @@ async def test_openapi_is_served(make_api: ApiFactory) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
-async def test_no_configured_token_answers_503_never_runs_open(make_api: ApiFactory, method: str, path: str,
-                                                              body: object) -> None:
+async def test_no_configured_token_answers_503_never_runs_open(
+    make_api: ApiFactory, method: str, path: str, body: object
+) -> None:
     api = await make_api(api_token="")
     for token in (None, "", "anything"):
         response = await api.request(method, path, token=token, json=body)
@@ -88,8 +93,9 @@ async def test_no_configured_token_answers_503_never_runs_open(make_api: ApiFact
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
-async def test_a_missing_or_wrong_token_answers_401(make_api: ApiFactory, method: str, path: str,
-                                                    body: object) -> None:
+async def test_a_missing_or_wrong_token_answers_401(
+    make_api: ApiFactory, method: str, path: str, body: object
+) -> None:
     api = await make_api()
     attempts = {
         "missing": {},
@@ -108,8 +114,9 @@ async def test_a_missing_or_wrong_token_answers_401(make_api: ApiFactory, method
 
 
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
-async def test_the_right_token_is_let_through(make_api: ApiFactory, method: str, path: str,
-                                              body: object) -> None:
+async def test_the_right_token_is_let_through(
+    make_api: ApiFactory, method: str, path: str, body: object
+) -> None:
     api = await make_api()
     if path.startswith("/runs/1"):
         api.failing.ids.add("10000000")
@@ -144,13 +151,17 @@ async def test_a_body_that_is_not_an_object_or_has_unknown_fields_answers_422(ma
     api = await make_api()
     not_object = await api.post("/runs", json=[1, 2])
     assert not_object.status_code == 422
-    assert not_object.json() == {"error": "invalid_input", "field": "body",
-                                 "message": "body: must be a JSON object, got an array"}
+    assert not_object.json() == {
+        "error": "invalid_input",
+        "field": "body",
+        "message": "body: must be a JSON object, got an array",
+    }
     unknown = await api.post("/runs", json={"streamers": ["10000000"], "priority": 1})
     assert unknown.status_code == 422 and unknown.json()["field"] == "priority"
     assert "unknown field" in unknown.json()["message"]
-    nested = await api.post("/runs", json={"backfill": {"from": "2026-09-20T00:00:00Z",
-                                                         "to": "2026-09-21T00:00:00Z", "step": 5}})
+    nested = await api.post(
+        "/runs", json={"backfill": {"from": "2026-09-20T00:00:00Z", "to": "2026-09-21T00:00:00Z", "step": 5}}
+    )
     assert nested.status_code == 422 and nested.json()["field"] == "backfill.step"
     retry = await api.post("/runs/1/retry-failed", json={"force": True})
     assert retry.status_code == 422 and retry.json()["field"] == "force"
@@ -244,13 +255,23 @@ async def test_every_read_the_app_makes_walks_an_index(make_api: ApiFactory) -> 
     run_id = await api.fail_streamer("10000000")
     recording = RecordingDatabase(api.stack.db)
     api.use(db=recording)
-    for path, params in (("/runs", {}), ("/runs", {"before": 5, "limit": 2}), (f"/runs/{run_id}", {}),
-                         (f"/runs/{run_id}/jobs", {}),
-                         (f"/runs/{run_id}/jobs", {"status": "failed", "after": 1}),
-                         ("/streamers", {}), ("/streamers", {"active": "true", "limit": 2}),
-                         ("/", {}), ("/ui/runs", {}), (f"/ui/runs/{run_id}", {"status": "done"}),
-                         ("/ui/streamers", {}), ("/clips", {}), ("/clips", {"sort": "views", "game": "509658"}),
-                         ("/ui/clips", {"deleted": "only"}), ("/ui/streamers/10007919", {})):
+    for path, params in (
+        ("/runs", {}),
+        ("/runs", {"before": 5, "limit": 2}),
+        (f"/runs/{run_id}", {}),
+        (f"/runs/{run_id}/jobs", {}),
+        (f"/runs/{run_id}/jobs", {"status": "failed", "after": 1}),
+        ("/streamers", {}),
+        ("/streamers", {"active": "true", "limit": 2}),
+        ("/", {}),
+        ("/ui/runs", {}),
+        (f"/ui/runs/{run_id}", {"status": "done"}),
+        ("/ui/streamers", {}),
+        ("/clips", {}),
+        ("/clips", {"sort": "views", "game": "509658"}),
+        ("/ui/clips", {"deleted": "only"}),
+        ("/ui/streamers/10007919", {}),
+    ):
         assert (await api.get(path, params=params)).status_code == 200, path
     next_page = (await api.get("/streamers", params={"limit": 2})).json()["next_after"]
     assert (await api.get("/streamers", params={"after": next_page})).status_code == 200

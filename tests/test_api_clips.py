@@ -47,7 +47,9 @@ def expected(clips: list[SeededClip], params: dict[str, str]) -> list[str]:
     names = {name.lower(): game_id for game_id, name in GAMES.items()}
     kept = []
     for c in clips:
-        if "streamer" in params and c.broadcaster_id != logins.get(params["streamer"].lower(), params["streamer"]):
+        if "streamer" in params and c.broadcaster_id != logins.get(
+            params["streamer"].lower(), params["streamer"]
+        ):
             continue
         if "game" in params and c.game_id != names.get(params["game"].lower(), params["game"]):
             continue
@@ -73,7 +75,9 @@ async def all_pages(api: Api, params: dict[str, str], limit: int) -> list[str]:
     seen: list[str] = []
     after = None
     for _ in range(1000):
-        response = await api.get("/clips", params={**params, "limit": limit, **({"after": after} if after else {})})
+        response = await api.get(
+            "/clips", params={**params, "limit": limit, **({"after": after} if after else {})}
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert len(body["clips"]) <= limit
@@ -120,9 +124,12 @@ def normalised(params: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("sort", ["newest", "views"])
-@pytest.mark.parametrize("params", FILTERS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "none")
+@pytest.mark.parametrize(
+    "params", FILTERS, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "none"
+)
 async def test_each_filter_lists_exactly_its_clips_in_order_across_pages(
-        seeded: tuple[Api, list[SeededClip]], params: dict[str, str], sort: str) -> None:
+    seeded: tuple[Api, list[SeededClip]], params: dict[str, str], sort: str
+) -> None:
     api, clips = seeded
     want = expected(clips, {**normalised(params), "sort": sort})
     assert want or params.get("deleted") == "only", "the filter should match something in the seed"
@@ -130,7 +137,8 @@ async def test_each_filter_lists_exactly_its_clips_in_order_across_pages(
 
 
 async def test_an_answer_carries_deleted_at_and_the_game_name_or_null(
-        seeded: tuple[Api, list[SeededClip]]) -> None:
+    seeded: tuple[Api, list[SeededClip]],
+) -> None:
     api, clips = seeded
     body = (await api.get("/clips", params={"deleted": "include", "limit": 100})).json()
     by_id = {c.id: c for c in clips}
@@ -154,10 +162,15 @@ async def test_the_default_page_and_its_bound(seeded: tuple[Api, list[SeededClip
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(limit=st.integers(1, 40), sort=st.sampled_from(["newest", "views"]),
-       deleted=st.sampled_from(["exclude", "include", "only"]), featured=st.sampled_from([None, "true", "false"]))
+@given(
+    limit=st.integers(1, 40),
+    sort=st.sampled_from(["newest", "views"]),
+    deleted=st.sampled_from(["exclude", "include", "only"]),
+    featured=st.sampled_from([None, "true", "false"]),
+)
 async def test_any_page_size_pages_through_without_duplicates_or_gaps(
-        seeded: tuple[Api, list[SeededClip]], limit: int, sort: str, deleted: str, featured: str | None) -> None:
+    seeded: tuple[Api, list[SeededClip]], limit: int, sort: str, deleted: str, featured: str | None
+) -> None:
     api, clips = seeded
     params = {"sort": sort, "deleted": deleted, **({"featured": featured} if featured else {})}
     assert await all_pages(api, params, limit) == expected(clips, params)
@@ -172,12 +185,16 @@ async def test_paging_by_views_walks_a_long_tie_by_id(make_api: ApiFactory) -> N
 
 
 async def test_a_clip_added_while_paging_newest_does_not_shift_the_pages(
-        seeded: tuple[Api, list[SeededClip]]) -> None:
+    seeded: tuple[Api, list[SeededClip]],
+) -> None:
     api, clips = seeded
     first = (await api.get("/clips", params={"limit": 10})).json()
     newer = await seed_clips(api.stack.db, STREAMERS, 1, seed=99)
-    await api.stack.db.run("UPDATE clips SET created_at = ?, deleted_at = NULL WHERE id = ?",
-                           to_rfc3339(T0 + 20 * DAY), newer[0].id)
+    await api.stack.db.run(
+        "UPDATE clips SET created_at = ?, deleted_at = NULL WHERE id = ?",
+        to_rfc3339(T0 + 20 * DAY),
+        newer[0].id,
+    )
     second = (await api.get("/clips", params={"limit": 10, "after": first["next_after"]})).json()
     want = expected(clips, {})
     assert [c["id"] for c in first["clips"] + second["clips"]] == want[:20]
@@ -214,7 +231,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
 
 @pytest.mark.parametrize(("params", "field", "message"), BAD, ids=[f"{b[1]}-{i}" for i, b in enumerate(BAD)])
 async def test_bad_parameters_answer_422_naming_the_field_and_value(
-        seeded: tuple[Api, list[SeededClip]], params: dict[str, Any], field: str, message: str) -> None:
+    seeded: tuple[Api, list[SeededClip]], params: dict[str, Any], field: str, message: str
+) -> None:
     api, _ = seeded
     response = await api.get("/clips", params=params)
     assert response.status_code == 422, response.text
@@ -225,7 +243,9 @@ async def test_bad_parameters_answer_422_naming_the_field_and_value(
 async def test_a_game_id_filters_even_before_its_name_is_known(seeded: tuple[Api, list[SeededClip]]) -> None:
     api, _ = seeded
     body = (await api.get("/clips", params={"game": UNKNOWN_GAME, "limit": 100})).json()
-    assert body["clips"] and all(c["game_name"] is None and c["game_id"] == UNKNOWN_GAME for c in body["clips"])
+    assert body["clips"] and all(
+        c["game_name"] is None and c["game_id"] == UNKNOWN_GAME for c in body["clips"]
+    )
     none = await api.get("/clips", params={"game": "123456789"})
     assert none.status_code == 200 and none.json() == {"clips": [], "next_after": None}
 
@@ -236,30 +256,49 @@ async def test_every_filter_combination_reads_one_index_range(seeded: tuple[Api,
     recording = RecordingDatabase(api.stack.db)
     api.use(db=recording)
     for streamer, game, dates, featured, deleted, sort in itertools.product(
-            [None, "10000000"], [None, "509658"], [None, "narrow", "wide"], [None, "true"],
-            ["exclude", "include", "only"], ["newest", "views"]):
+        [None, "10000000"],
+        [None, "509658"],
+        [None, "narrow", "wide"],
+        [None, "true"],
+        ["exclude", "include", "only"],
+        ["newest", "views"],
+    ):
         params = {"sort": sort, "deleted": deleted, "limit": "2"}
         params.update({"streamer": streamer} if streamer else {})
         params.update({"game": game} if game else {})
         params.update({"featured": featured} if featured else {})
         if dates:
-            params.update(created_from="2026-09-12", created_to="2026-09-13" if dates == "narrow" else "2026-09-30")
+            params.update(
+                created_from="2026-09-12", created_to="2026-09-13" if dates == "narrow" else "2026-09-30"
+            )
         first = await api.get("/clips", params=params)
         assert first.status_code == 200, first.text
         if first.json()["next_after"]:
-            assert (await api.get("/clips", params={**params, "after": first.json()["next_after"]})).status_code == 200
+            assert (
+                await api.get("/clips", params={**params, "after": first.json()["next_after"]})
+            ).status_code == 200
     await api.get("/clips", params={"game": "Chess", "streamer": "streamer00001"})
     indexes = {m for sql in recording.seen for m in re.findall(r"INDEXED BY (\w+)", sql)}
     # Every index the searches can name is used, so exists (SQLite refuses an INDEXED BY it cannot use).
-    assert indexes == {"clips_created", "clips_views_magnitude", "clips_broadcaster_created",
-                       "clips_broadcaster_views_magnitude", "clips_game_created", "clips_deleted_created", "clips_deleted_views",
-                       "clips_deleted_broadcaster", "clips_deleted_game", "clips_featured_game_views"}
+    assert indexes == {
+        "clips_created",
+        "clips_views_magnitude",
+        "clips_broadcaster_created",
+        "clips_broadcaster_views_magnitude",
+        "clips_game_created",
+        "clips_deleted_created",
+        "clips_deleted_views",
+        "clips_deleted_broadcaster",
+        "clips_deleted_game",
+        "clips_featured_game_views",
+    }
     assert len(recording.seen) >= 30
     assert await full_scans(api.stack.db, recording.seen) == {}
 
 
 async def test_most_viewed_sorts_a_small_creation_range_and_walks_views_through_a_big_one(
-        make_api: ApiFactory) -> None:
+    make_api: ApiFactory,
+) -> None:
     api = await make_api(1)
     clips = await seed_clips(api.stack.db, STREAMERS[:1], RANGE_PROBE + 500)
     whole = ClipFilter(sort="views", created_from=to_rfc3339(T0), created_to=to_rfc3339(T0 + 10 * DAY))
@@ -268,21 +307,35 @@ async def test_most_viewed_sorts_a_small_creation_range_and_walks_views_through_
     assert index_for(await planned(api.stack.db, whole)) == "clips_views_magnitude"
     assert index_for(await planned(api.stack.db, one_day)) == "clips_created"
     for where in (whole, one_day):
-        params = {"sort": "views", "created_from": where.created_from or "", "created_to": where.created_to or ""}
+        params = {
+            "sort": "views",
+            "created_from": where.created_from or "",
+            "created_to": where.created_to or "",
+        }
         assert await all_pages(api, params, limit=100) == expected(clips, params)
 
 
 async def test_most_viewed_of_a_big_game_walks_all_clips_by_views_and_of_a_small_one_sorts_it(
-        make_api: ApiFactory) -> None:
+    make_api: ApiFactory,
+) -> None:
     api = await make_api(1)
     await seed_games(api.stack.db)
     clips = await seed_clips(api.stack.db, STREAMERS[:1], RANGE_PROBE + 500)
     big = {c.id for c in clips[: RANGE_PROBE + 100]}
-    await api.stack.db.run("UPDATE clips SET game_id = CASE WHEN id IN (SELECT value FROM json_each(?)) "
-                           "THEN '743' ELSE '18122' END", json.dumps(sorted(big)))
+    await api.stack.db.run(
+        "UPDATE clips SET game_id = CASE WHEN id IN (SELECT value FROM json_each(?)) "
+        "THEN '743' ELSE '18122' END",
+        json.dumps(sorted(big)),
+    )
     clips = [dataclasses.replace(c, game_id="743" if c.id in big else "18122") for c in clips]
-    assert index_for(await planned(api.stack.db, ClipFilter(game_id="743", sort="views"))) == "clips_views_magnitude"
-    assert index_for(await planned(api.stack.db, ClipFilter(game_id="18122", sort="views"))) == "clips_game_created"
+    assert (
+        index_for(await planned(api.stack.db, ClipFilter(game_id="743", sort="views")))
+        == "clips_views_magnitude"
+    )
+    assert (
+        index_for(await planned(api.stack.db, ClipFilter(game_id="18122", sort="views")))
+        == "clips_game_created"
+    )
     for game in ("743", "Chess", "18122"):
         params = {"sort": "views", "game": game, "deleted": "include"}
         assert await all_pages(api, params, limit=100) == expected(clips, params)

@@ -31,6 +31,7 @@ DEEP = b"[" * 30_000 + b"]" * 30_000
 
 # --- what D1 can bind: the guard that catches it without the Workers harness ----------------------------
 
+
 @pytest.fixture
 def d1_binds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Statement]]:
     """Every statement local SQLite runs also goes through the Worker's own bind guard (shared/bindings.py).
@@ -54,17 +55,30 @@ def d1_binds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Statement]]:
 
 def big_literals(statements: list[Statement]) -> set[str]:
     """Integer literals in SQL text beyond what D1 binds: a constant there would fail the same way."""
-    return {m for s in statements for m in re.findall(r"(?<![\w.'])\d{16,}(?![\w.'])", s.sql)
-            if int(m) > MAX_BINDABLE_INTEGER}
+    return {
+        m
+        for s in statements
+        for m in re.findall(r"(?<![\w.'])\d{16,}(?![\w.'])", s.sql)
+        if int(m) > MAX_BINDABLE_INTEGER
+    }
 
 
-async def test_every_integer_the_app_and_the_crawl_bind_is_one_d1_binds(make_api: ApiFactory,
-                                                                        d1_binds: list[Statement]) -> None:
+async def test_every_integer_the_app_and_the_crawl_bind_is_one_d1_binds(
+    make_api: ApiFactory, d1_binds: list[Statement]
+) -> None:
     api = await make_api(3)
     run_id = await api.fail_streamer("10000000")
     await log_in(api)
-    for path in ("/runs", f"/runs/{run_id}", f"/runs/{run_id}/jobs", "/streamers", "/", "/ui/runs",
-                 f"/ui/runs/{run_id}", "/ui/streamers"):
+    for path in (
+        "/runs",
+        f"/runs/{run_id}",
+        f"/runs/{run_id}/jobs",
+        "/streamers",
+        "/",
+        "/ui/runs",
+        f"/ui/runs/{run_id}",
+        "/ui/streamers",
+    ):
         response = await api.get(path)
         assert response.status_code == 200, (path, response.text[:300])
     assert (await api.post(f"/runs/{run_id}/retry-failed")).status_code == 202
@@ -78,7 +92,8 @@ async def test_every_integer_the_app_and_the_crawl_bind_is_one_d1_binds(make_api
 
 def test_the_literal_scan_sees_a_sentinel() -> None:
     assert big_literals([Statement("SELECT 1 FROM runs WHERE id < 4611686018427387904", ())]) == {
-        "4611686018427387904"}
+        "4611686018427387904"
+    }
 
 
 HUGE_IDS = [2**53 - 1, 2**53, 2**62, 10**19, 10**30]
@@ -86,13 +101,20 @@ HUGE_IDS = [2**53 - 1, 2**53, 2**62, 10**19, 10**30]
 
 @pytest.mark.parametrize("value", HUGE_IDS)
 async def test_ids_and_cursors_d1_cannot_bind_answer_404_or_422_never_500(
-        make_api: ApiFactory, d1_binds: list[Statement], value: int) -> None:
+    make_api: ApiFactory, d1_binds: list[Statement], value: int
+) -> None:
     api = await make_api(1)
     await log_in(api)
-    calls = [("GET", f"/runs/{value}", None), ("GET", f"/runs/{value}/jobs", None),
-             ("POST", f"/runs/{value}/retry-failed", None), ("GET", f"/ui/runs/{value}", None),
-             ("GET", "/runs", {"before": value}), ("GET", "/runs/1/jobs", {"after": value}),
-             ("GET", "/ui/runs", {"before": value}), ("GET", "/ui/runs/1", {"after": value})]
+    calls = [
+        ("GET", f"/runs/{value}", None),
+        ("GET", f"/runs/{value}/jobs", None),
+        ("POST", f"/runs/{value}/retry-failed", None),
+        ("GET", f"/ui/runs/{value}", None),
+        ("GET", "/runs", {"before": value}),
+        ("GET", "/runs/1/jobs", {"after": value}),
+        ("GET", "/ui/runs", {"before": value}),
+        ("GET", "/ui/runs/1", {"after": value}),
+    ]
     for method, path, params in calls:
         response = await api.request(method, path, params=params)
         assert response.status_code in (404, 422), (method, path, params, response.status_code)
@@ -106,19 +128,27 @@ async def test_the_largest_id_d1_binds_is_accepted(make_api: ApiFactory, d1_bind
 
 def test_openapi_states_the_bounds_validation_enforces() -> None:
     paths = SPEC["paths"]
-    params = {(path, p["name"]): p["schema"] for path, item in paths.items() for op in item.values()
-              for p in op.get("parameters", [])}
+    params = {
+        (path, p["name"]): p["schema"]
+        for path, item in paths.items()
+        for op in item.values()
+        for p in op.get("parameters", [])
+    }
     for key in (("/runs", "before"), ("/runs/{run_id}/jobs", "after"), ("/runs/{run_id}", "run_id")):
         assert params[key]["maximum"] == MAX_BINDABLE_INTEGER == 2**53 - 2, key
-    assert params[("/runs", "before")]["minimum"] == 1 and params[("/runs/{run_id}/jobs", "after")]["minimum"] == 0
+    assert (
+        params[("/runs", "before")]["minimum"] == 1
+        and params[("/runs/{run_id}/jobs", "after")]["minimum"] == 0
+    )
     assert params[("/streamers", "after")]["minLength"] == 1
     kick = SPEC["components"]["schemas"]["KickRequest"]["properties"]["streamers"]["items"]
     assert kick["minLength"] == 1 and kick["pattern"]
     assert "415" in paths["/runs"]["post"]["responses"] and "429" in paths["/runs"]["get"]["responses"]
 
 
-async def test_a_failing_dashboard_page_answers_the_html_error_page(make_api: ApiFactory,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_failing_dashboard_page_answers_the_html_error_page(
+    make_api: ApiFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api = await make_api(1)
     await log_in(api)
 
@@ -127,8 +157,9 @@ async def test_a_failing_dashboard_page_answers_the_html_error_page(make_api: Ap
 
     monkeypatch.setattr(queries, "streamer_counts", broken)
     transport = httpx.ASGITransport(app=create_app(lambda r: _same(api)), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                 headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as client:
         page = await client.get("/")
         assert page.status_code == 500 and page.headers["content-type"].startswith("text/html")
         assert "internal error (RuntimeError)" in page.text and "secret" not in page.text
@@ -139,6 +170,7 @@ async def test_a_failing_dashboard_page_answers_the_html_error_page(make_api: Ap
 
 # --- strict JSON and its media type ---------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["/runs", "/streamers"])
 async def test_json_nested_30000_deep_is_a_400_not_a_500(make_api: ApiFactory, path: str) -> None:
     api = await make_api(1)
@@ -148,8 +180,9 @@ async def test_json_nested_30000_deep_is_a_400_not_a_500(make_api: ApiFactory, p
 
 
 @pytest.mark.parametrize("body", [b"\x0b", b"\x0c", b"\x0b{}", b"\xa0"])
-async def test_a_body_of_non_json_whitespace_is_a_400_and_starts_no_run(make_api: ApiFactory,
-                                                                        body: bytes) -> None:
+async def test_a_body_of_non_json_whitespace_is_a_400_and_starts_no_run(
+    make_api: ApiFactory, body: bytes
+) -> None:
     api = await make_api(1)
     response = await api.post("/runs", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400, response.text
@@ -162,13 +195,17 @@ async def test_json_whitespace_alone_is_still_an_empty_body(make_api: ApiFactory
     assert response.status_code == 202
 
 
-@pytest.mark.parametrize("kind", ["text/plain", "application/x-www-form-urlencoded", None,
-                                  "application/json-seq"])
+@pytest.mark.parametrize(
+    "kind", ["text/plain", "application/x-www-form-urlencoded", None, "application/json-seq"]
+)
 async def test_json_sent_as_another_media_type_is_a_415(make_api: ApiFactory, kind: str | None) -> None:
     api = await make_api(1)
     headers = {"content-type": kind} if kind else {}
-    for path, body in (("/runs", b"{}"), ("/streamers", b'{"logins": ["streamer00000"]}'),
-                       ("/runs/1/retry-failed", b"{}")):
+    for path, body in (
+        ("/runs", b"{}"),
+        ("/streamers", b'{"logins": ["streamer00000"]}'),
+        ("/runs/1/retry-failed", b"{}"),
+    ):
         response = await api.post(path, content=body, headers=headers)
         assert response.status_code == 415, (path, kind, response.text)
         assert "application/json" in response.json()["message"]
@@ -177,17 +214,24 @@ async def test_json_sent_as_another_media_type_is_a_415(make_api: ApiFactory, ki
 
 async def test_the_json_media_type_may_carry_a_charset(make_api: ApiFactory) -> None:
     api = await make_api(1)
-    response = await api.post("/runs", content=b"{}", headers={"content-type": "Application/JSON; charset=utf-8"})
+    response = await api.post(
+        "/runs", content=b"{}", headers={"content-type": "Application/JSON; charset=utf-8"}
+    )
     assert response.status_code == 202
 
 
-@pytest.mark.parametrize(("body", "says"), [
-    (b'{"streamers": ["10000000"], "streamers": ["x"]}', "more than once"),
-    (b'{"streamers": ["\\ud800"]}', "lone surrogate"),
-    (b'{"backfill": NaN}', "NaN is not JSON"),
-    (b'{"streamers": ["\xff"]}', "not UTF-8"),
-])
-async def test_json_that_is_not_strict_is_a_400_saying_why(make_api: ApiFactory, body: bytes, says: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"streamers": ["10000000"], "streamers": ["x"]}', "more than once"),
+        (b'{"streamers": ["\\ud800"]}', "lone surrogate"),
+        (b'{"backfill": NaN}', "NaN is not JSON"),
+        (b'{"streamers": ["\xff"]}', "not UTF-8"),
+    ],
+)
+async def test_json_that_is_not_strict_is_a_400_saying_why(
+    make_api: ApiFactory, body: bytes, says: str
+) -> None:
     api = await make_api(1)
     response = await api.post("/runs", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400 and says in response.json()["message"], response.text
@@ -197,7 +241,9 @@ async def test_a_rate_limited_twitch_is_a_503_with_retry_after(make_api: ApiFact
     api = await make_api(1)
     limited = helix_error(429, "Too Many Requests")
     reset = int(api.stack.clock.now()) + 42
-    limited.headers.update({"Ratelimit-Limit": "800", "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(reset)})
+    limited.headers.update(
+        {"Ratelimit-Limit": "800", "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(reset)}
+    )
     api.failing.users_error = limited
     response = await api.post("/streamers", json={"logins": ["newcomer"]})
     assert response.status_code == 503, response.text
@@ -206,6 +252,7 @@ async def test_a_rate_limited_twitch_is_a_503_with_retry_after(make_api: ApiFact
 
 
 # --- sessions and throttles -----------------------------------------------------------------------------
+
 
 def session_cookie(api: Api) -> str:
     value = api.client.cookies.get(auth.SESSION_COOKIE)
@@ -219,8 +266,9 @@ async def test_logout_ends_the_session_for_every_copy_of_its_cookie(make_api: Ap
     copied = session_cookie(api)
     out = await api.post("/ui/logout", token=None, data={"csrf": csrf})
     assert out.status_code == 303
-    thief = httpx.AsyncClient(transport=api.client._transport, base_url="http://testserver",
-                              cookies={auth.SESSION_COOKIE: copied})
+    thief = httpx.AsyncClient(
+        transport=api.client._transport, base_url="http://testserver", cookies={auth.SESSION_COOKIE: copied}
+    )
     async with thief:
         page = await thief.get("/")
         assert page.status_code == 303 and page.headers["location"].startswith("/ui/login")
@@ -280,7 +328,9 @@ async def test_wrong_bearer_tokens_are_throttled_and_the_flood_costs_one_write(m
     assert set(statuses[FAILURES_ALLOWED:]) == {429}
     blocked = await api.get("/runs")  # the right token, from the blocked address: refused too
     assert blocked.status_code == 429 and 1 <= int(blocked.headers["retry-after"]) <= WINDOW_SECONDS
-    assert len([w for w in counting.writes if "auth_blocks" in w]) <= 2  # the block and its pruning: one batch
+    assert (
+        len([w for w in counting.writes if "auth_blocks" in w]) <= 2
+    )  # the block and its pruning: one batch
     assert all("auth_blocks" in w for w in counting.writes)
     api.stack.clock.advance(WINDOW_SECONDS + 1)
     assert (await api.get("/runs")).status_code == 200
@@ -293,8 +343,10 @@ async def test_a_flood_from_many_addresses_writes_a_bounded_number_of_blocks(mak
     api.use(db=counting)
     for host in range(MAX_BLOCK_WRITES * 3):
         address = {"cf-connecting-ip": f"198.51.100.{host}"}
-        statuses = [(await api.get("/runs", token="wrong-token-of-the-right-length", headers=address)).status_code
-                    for _ in range(FAILURES_ALLOWED + 2)]
+        statuses = [
+            (await api.get("/runs", token="wrong-token-of-the-right-length", headers=address)).status_code
+            for _ in range(FAILURES_ALLOWED + 2)
+        ]
         assert statuses == [401] * FAILURES_ALLOWED + [429, 429], host
     inserts = [w for w in counting.writes if w.startswith("INSERT INTO auth_blocks")]
     assert len(inserts) == MAX_BLOCK_WRITES
@@ -305,8 +357,11 @@ async def test_an_ipv6_client_is_its_slash_64(make_api: ApiFactory) -> None:
     api = await make_api(1)
     api.use(behind_cloudflare=True)
     for i in range(FAILURES_ALLOWED + 1):
-        await api.get("/runs", token="wrong-token-of-the-right-length",
-                      headers={"cf-connecting-ip": f"2001:db8:1:2::{i:x}"})
+        await api.get(
+            "/runs",
+            token="wrong-token-of-the-right-length",
+            headers={"cf-connecting-ip": f"2001:db8:1:2::{i:x}"},
+        )
     same_64 = await api.get("/runs", headers={"cf-connecting-ip": "2001:db8:1:2:ffff::1"})
     other_64 = await api.get("/runs", headers={"cf-connecting-ip": "2001:db8:1:3::1"})
     assert (same_64.status_code, other_64.status_code) == (429, 200)
@@ -315,7 +370,9 @@ async def test_an_ipv6_client_is_its_slash_64(make_api: ApiFactory) -> None:
 async def test_cf_connecting_ip_is_trusted_only_behind_cloudflare(make_api: ApiFactory) -> None:
     api = await make_api(1)  # local mode: anyone could send the header, so it does not pick the client
     for i in range(FAILURES_ALLOWED + 1):
-        await api.get("/runs", token="wrong-token-of-the-right-length", headers={"cf-connecting-ip": f"192.0.2.{i}"})
+        await api.get(
+            "/runs", token="wrong-token-of-the-right-length", headers={"cf-connecting-ip": f"192.0.2.{i}"}
+        )
     assert (await api.get("/runs", headers={"cf-connecting-ip": "192.0.2.200"})).status_code == 429
 
 
@@ -329,14 +386,17 @@ async def test_a_missing_bearer_header_is_not_counted_as_a_try(make_api: ApiFact
 async def test_wrong_logins_are_throttled_per_address(make_api: ApiFactory) -> None:
     api = await make_api(1)
     for _ in range(FAILURES_ALLOWED):
-        assert (await api.post("/ui/login", token=None, data={"token": "guess", "next": "/"})).status_code == 401
+        assert (
+            await api.post("/ui/login", token=None, data={"token": "guess", "next": "/"})
+        ).status_code == 401
     assert (await api.post("/ui/login", token=None, data={"token": "guess", "next": "/"})).status_code == 429
     refused = await api.post("/ui/login", token=None, data={"token": TOKEN, "next": "/"})
     assert refused.status_code == 429 and refused.headers["content-type"].startswith("text/html")
     assert "set-cookie" not in refused.headers and int(refused.headers["retry-after"]) >= 1
     same_app = api.client._transport.app  # type: ignore[attr-defined]
-    elsewhere = httpx.AsyncClient(transport=httpx.ASGITransport(app=same_app, client=("192.0.2.7", 5000)),
-                                  base_url="http://testserver")
+    elsewhere = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=same_app, client=("192.0.2.7", 5000)), base_url="http://testserver"
+    )
     async with elsewhere:
         response = await elsewhere.post("/ui/login", data={"token": TOKEN, "next": "/"})
         assert response.status_code == 303
@@ -357,10 +417,21 @@ async def test_the_app_refuses_an_api_token_shorter_than_16(make_api: ApiFactory
 
 # --- links ----------------------------------------------------------------------------------------------
 
-HOSTILE_URLS = ["javascript:alert(document.cookie)", "JAVASCRIPT:alert(1)", "data:text/html,<script>1</script>",
-                "http://clips.twitch.tv/Plain", "https://evil.example/clip", "https://clips.twitch.tv.evil.example/x",
-                "https://evil.example@clips.twitch.tv/x", "https://clips.twitch.tv:8443/x", "//clips.twitch.tv/x",
-                " https://clips.twitch.tv/x", "https://clips.twitch.tv/x\n", "vbscript:msgbox", ""]
+HOSTILE_URLS = [
+    "javascript:alert(document.cookie)",
+    "JAVASCRIPT:alert(1)",
+    "data:text/html,<script>1</script>",
+    "http://clips.twitch.tv/Plain",
+    "https://evil.example/clip",
+    "https://clips.twitch.tv.evil.example/x",
+    "https://evil.example@clips.twitch.tv/x",
+    "https://clips.twitch.tv:8443/x",
+    "//clips.twitch.tv/x",
+    " https://clips.twitch.tv/x",
+    "https://clips.twitch.tv/x\n",
+    "vbscript:msgbox",
+    "",
+]
 
 
 @pytest.mark.parametrize("href", HOSTILE_URLS)
@@ -368,15 +439,26 @@ def test_only_https_twitch_urls_are_links(href: str) -> None:
     assert not is_twitch_url(href)
 
 
-@pytest.mark.parametrize("href", ["https://clips.twitch.tv/AwkwardHelplessSalamander",
-                                  "https://www.twitch.tv/streamer/clip/Abc-123", "https://twitch.tv/x"])
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://clips.twitch.tv/AwkwardHelplessSalamander",
+        "https://www.twitch.tv/streamer/clip/Abc-123",
+        "https://twitch.tv/x",
+    ],
+)
 def test_twitch_clip_urls_are_links(href: str) -> None:
     assert is_twitch_url(href)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(), st.builds(lambda tail: "https://" + tail, st.text()),
-                 st.builds(lambda tail: "https://clips.twitch.tv" + tail, st.text())))
+@given(
+    st.one_of(
+        st.text(),
+        st.builds(lambda tail: "https://" + tail, st.text()),
+        st.builds(lambda tail: "https://clips.twitch.tv" + tail, st.text()),
+    )
+)
 def test_a_link_is_only_ever_an_https_page_on_twitch(href: str) -> None:
     if is_twitch_url(href):
         parts = urlsplit(href)
@@ -392,10 +474,12 @@ async def test_the_overview_renders_a_hostile_clip_url_as_text(make_api: ApiFact
     api = await make_api(2)
     await api.stack.runner.crawl()
     newest = await api.stack.db.all("SELECT id FROM clips ORDER BY created_at DESC LIMIT 3")
-    for clip, href in zip(newest, ["javascript:alert(1)", "https://evil.example/x", "http://clips.twitch.tv/x"],
-                          strict=True):
-        await api.stack.db.run("UPDATE clips SET url = ?, title = ? WHERE id = ?", href, f"title-{clip['id']}",
-                               clip["id"])
+    for clip, href in zip(
+        newest, ["javascript:alert(1)", "https://evil.example/x", "http://clips.twitch.tv/x"], strict=True
+    ):
+        await api.stack.db.run(
+            "UPDATE clips SET url = ?, title = ? WHERE id = ?", href, f"title-{clip['id']}", clip["id"]
+        )
     await log_in(api)
     page = (await api.get("/", token=None)).text
     hrefs = re.findall(r'href="([^"]*)"', page)

@@ -42,8 +42,9 @@ async def test_a_kick_can_be_limited_to_some_streamers(make_api: ApiFactory) -> 
     ids = await streamer_ids(api)
     response = await api.post("/runs", json={"streamers": [ids[1], ids[3], ids[1]]})
     assert response.status_code == 202 and response.json()["jobs"] == 2
-    jobs = await api.stack.db.all("SELECT streamer_id FROM jobs WHERE run_id = ? ORDER BY streamer_id",
-                                  response.json()["run_id"])
+    jobs = await api.stack.db.all(
+        "SELECT streamer_id FROM jobs WHERE run_id = ? ORDER BY streamer_id", response.json()["run_id"]
+    )
     assert [j["streamer_id"] for j in jobs] == [ids[1], ids[3]]
 
 
@@ -56,8 +57,10 @@ async def test_a_kick_while_a_run_holds_the_streamers_enqueues_them_once(make_ap
     assert first["jobs"] == 3 and again["jobs"] == 0 and limited["jobs"] == 0
     assert again["finished"] is True and again["status"] == "finished"  # nothing left to crawl
     assert api.stack.runner.queue.pending() == 3
-    unfinished = await api.stack.db.all("SELECT streamer_id, count(*) AS n FROM jobs "
-                                        "WHERE status IN ('queued', 'running') GROUP BY streamer_id")
+    unfinished = await api.stack.db.all(
+        "SELECT streamer_id, count(*) AS n FROM jobs "
+        "WHERE status IN ('queued', 'running') GROUP BY streamer_id"
+    )
     assert sorted(r["streamer_id"] for r in unfinished) == ids and {r["n"] for r in unfinished} == {1}
     await api.stack.runner.drain()
     after = (await api.post("/runs", json={"streamers": ids[:1]})).json()
@@ -73,8 +76,13 @@ async def test_a_kick_refuses_streamers_that_are_unknown_or_deactivated(make_api
     await api.delete(f"/streamers/{ids[2]}")
     inactive = await api.post("/runs", json={"streamers": [ids[2]]})
     assert inactive.status_code == 422 and "deactivated" in inactive.json()["message"]
-    for bad, field in (([], "streamers"), ("x", "streamers"), ([1], "streamers[0]"), ([""], "streamers[0]"),
-                       (["1"] * 1001, "streamers")):
+    for bad, field in (
+        ([], "streamers"),
+        ("x", "streamers"),
+        ([1], "streamers[0]"),
+        ([""], "streamers[0]"),
+        (["1"] * 1001, "streamers"),
+    ):
         response = await api.post("/runs", json={"streamers": bad})
         assert (response.status_code, response.json()["field"]) == (422, field), bad
     assert await api.stack.db.first("SELECT count(*) AS n FROM runs") == {"n": 0}
@@ -125,8 +133,13 @@ async def test_runs_are_listed_newest_first_in_pages(make_api: ApiFactory) -> No
     assert [r["id"] for r in rest["runs"]] == [1] and rest["next_before"] is None
     everything = (await api.get("/runs")).json()
     assert [r["id"] for r in everything["runs"]] == [3, 2, 1]
-    for params, field in (({"limit": 0}, "limit"), ({"limit": 101}, "limit"), ({"limit": "x"}, "limit"),
-                          ({"before": -1}, "before"), ({"before": "1.5"}, "before")):
+    for params, field in (
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"before": -1}, "before"),
+        ({"before": "1.5"}, "before"),
+    ):
         response = await api.get("/runs", params=params)
         assert (response.status_code, response.json()["field"]) == (422, field)
 
@@ -190,7 +203,8 @@ async def test_retrying_failed_jobs_reopens_them_and_keeps_the_counters_true(mak
     job = await api.stack.db.first("SELECT * FROM jobs WHERE run_id = ? AND streamer_id = ?", run_id, ids[0])
     assert (job["status"], job["error"], job["attempts"], job["finished_at"]) == ("queued", None, 0, None)
     assert api.stack.runner.queue.messages_waiting() == [
-        {"v": 1, "type": "crawl", "run_id": run_id, "job_id": job["id"], "streamer_id": ids[0], "seq": 0}]
+        {"v": 1, "type": "crawl", "run_id": run_id, "job_id": job["id"], "streamer_id": ids[0], "seq": 0}
+    ]
     await api.stack.runner.drain()
     after = await api.run(run_id)
     assert (after["status"], after["jobs_done"], after["jobs_failed"]) == ("finished", 3, 0)
@@ -217,5 +231,8 @@ async def test_retry_waits_for_a_run_that_is_still_enqueuing(make_api: ApiFactor
     await api.stack.db.run("UPDATE runs SET status = 'enqueuing' WHERE id = ?", run_id)
     response = await api.post(f"/runs/{run_id}/retry-failed")
     assert response.status_code == 409 and "still enqueuing" in response.json()["message"]
-    assert (await api.stack.db.first("SELECT status FROM jobs WHERE run_id = ? AND streamer_id = ?",
-                                     run_id, ids[0]))["status"] == "failed"
+    assert (
+        await api.stack.db.first(
+            "SELECT status FROM jobs WHERE run_id = ? AND streamer_id = ?", run_id, ids[0]
+        )
+    )["status"] == "failed"

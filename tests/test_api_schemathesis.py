@@ -59,8 +59,9 @@ class LazyStack:
             config = EmulatorConfig()
             http = emulator_client(create_emulator_app(world, config))
             db = await BindsAsD1.open()
-            merged = emulator_settings(Settings(), config).with_(http_backoff_seconds=0, max_retries=0,
-                                                                 http_attempts=1)
+            merged = emulator_settings(Settings(), config).with_(
+                http_backoff_seconds=0, max_retries=0, http_attempts=1
+            )
             runner = LocalRunner(db, http, merged, clock, concurrency=1)
             await add_streamers(db, http, merged, clock, [s.login for s in world.all_streamers()])
             await runner.crawl()
@@ -76,15 +77,17 @@ app = create_app(LazyStack(), throttle=AuthThrottle(WindowCounter(allowed=10**9)
 # a kick's streamer ids must exist and be active, a backfill's `from` must come before its `to`, which is
 # not in the future; the streamers' `after` must be a `next_after` an earlier page gave.
 ALSO_422 = {"positive_data_acceptance": {"expected-statuses": ["2xx", "401", "404", "409", "422", "429"]}}
-STATE_DEPENDENT = [{"include-path": "/runs", "include-method": "POST", "checks": ALSO_422},
-                   {"include-path": "/streamers", "include-method": "GET", "checks": ALSO_422}]
+STATE_DEPENDENT = [
+    {"include-path": "/runs", "include-method": "POST", "checks": ALSO_422},
+    {"include-path": "/streamers", "include-method": "GET", "checks": ALSO_422},
+]
 schema = schemathesis.openapi.from_path(
-    SPEC_PATH, config=SchemathesisConfig.from_dict({"operations": STATE_DEPENDENT}))
+    SPEC_PATH, config=SchemathesisConfig.from_dict({"operations": STATE_DEPENDENT})
+)
 schema.app = app  # every call, the checks' own probes included, goes into the app in process
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_description(case: Any) -> None:
     case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"})

@@ -46,8 +46,9 @@ async def test_a_crawl_shows_in_the_streamers_last_success_and_failure_streak(ma
 async def test_adding_logins_reports_the_unknown_ones(make_api: ApiFactory) -> None:
     api = await make_api(3)
     await api.stack.db.run("DELETE FROM streamers")
-    response = await api.post("/streamers", json={"logins": ["Streamer00001", "streamer00002", "nobody_here",
-                                                             "streamer00001"]})
+    response = await api.post(
+        "/streamers", json={"logins": ["Streamer00001", "streamer00002", "nobody_here", "streamer00001"]}
+    )
     assert response.status_code == 200
     body = response.json()
     assert sorted(s["login"] for s in body["added"]) == ["streamer00001", "streamer00002"]

@@ -21,21 +21,48 @@ from bench.floor import floor, pages_needed
 from bench.probe import Probe
 from bench.report import write
 from bench.run import expected_clips, percentile
-from bench.sqlite import SqliteProcess
 from bench.scenarios import BenchConfig
+from bench.sqlite import SqliteProcess
 from bench.targets import check_targets
 from local.sqlite_db import D1Error
 from shared.ports import Result, Statement
 
 # Tiny and fast: latencies of a few ms, and a bucket large enough that pacing never makes a run wait long
 # (S1 and S3 run in real time).
-TINY = BenchConfig(helix_latency_ms=4, helix_jitter_ms=1, d1_latency_ms=1, d1_jitter_ms=0.5, concurrency=8,
-                   rate_limit=1_200, s1_streamers=12, s2_streamers=60, s2_clock_factor=40, s2_baseline_sample=10,
-                   s3_clips=1_500, s4_streamers=30, s4_heavy_clips=1_500, s4_looping=2, s4_empty_page=2,
-                   s4_clock_factor=1)
-REQUIRED = ("wall_s", "baseline_wall_s", "speedup", "floor_s", "subrequests_max", "subrequests_p95",
-            "d1_calls_per_page", "http_429_share", "rate_limit_share", "lost", "helix_calls_needed",
-            "calls_over_needed", "calls_per_streamer", "token_mints")
+TINY = BenchConfig(
+    helix_latency_ms=4,
+    helix_jitter_ms=1,
+    d1_latency_ms=1,
+    d1_jitter_ms=0.5,
+    concurrency=8,
+    rate_limit=1_200,
+    s1_streamers=12,
+    s2_streamers=60,
+    s2_clock_factor=40,
+    s2_baseline_sample=10,
+    s3_clips=1_500,
+    s4_streamers=30,
+    s4_heavy_clips=1_500,
+    s4_looping=2,
+    s4_empty_page=2,
+    s4_clock_factor=1,
+)
+REQUIRED = (
+    "wall_s",
+    "baseline_wall_s",
+    "speedup",
+    "floor_s",
+    "subrequests_max",
+    "subrequests_p95",
+    "d1_calls_per_page",
+    "http_429_share",
+    "rate_limit_share",
+    "lost",
+    "helix_calls_needed",
+    "calls_over_needed",
+    "calls_per_streamer",
+    "token_mints",
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +126,10 @@ def test_calls_are_measured_against_the_calls_needed(results: dict[str, dict[str
         assert first["helix_calls"] >= first["needed"], name
         assert figures["calls_over_needed"] == pytest.approx(first["helix_calls"] / first["needed"]), name
     # And the token, and the upkeep's Get Games (the first crawl names its games; S1's clips are too young to check).
-    assert results["S1"]["helix_calls"] == results["S1"]["helix_calls_needed"] + 1 + results["S1"]["upkeep_calls"]
+    assert (
+        results["S1"]["helix_calls"]
+        == results["S1"]["helix_calls_needed"] + 1 + results["S1"]["upkeep_calls"]
+    )
     s3 = results["S3"]
     assert len(s3["crawls"]) == 2 and s3["crawls"][1]["needed"] >= 15
     # The second crawl starts from the span the first one found: no walk thrown away at the cap.
@@ -129,8 +159,16 @@ def test_the_baseline_is_the_naive_design(results: dict[str, dict[str, Any]]) ->
 
 
 def test_report_and_json_are_written(results: dict[str, dict[str, Any]], tmp_path: Path) -> None:
-    meta = {"command": "test", "generated_at": "now", "platform": "test", "python": "3", "cpus": 1,
-            "load_average": "0", "isolated": False, "took_s": 1.0}
+    meta = {
+        "command": "test",
+        "generated_at": "now",
+        "platform": "test",
+        "python": "3",
+        "cpus": 1,
+        "load_average": "0",
+        "isolated": False,
+        "took_s": 1.0,
+    }
     report, figures = write(tmp_path, results, check_targets(results), TINY, meta)
     document = json.loads(figures.read_text())
     assert {"S1", "S2", "S3", "S4", "targets", "meta"} <= set(document)
@@ -141,9 +179,26 @@ def test_report_and_json_are_written(results: dict[str, dict[str, Any]], tmp_pat
 
 
 def test_the_command_line_writes_both_files(tmp_path: Path) -> None:
-    code = main(["--scenarios", "s1", "--s1-streamers", "3", "--helix-latency-ms", "2", "--helix-jitter-ms",
-                 "0", "--d1-latency-ms", "1", "--d1-jitter-ms", "0", "--in-process", "--services-in-process",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "--scenarios",
+            "s1",
+            "--s1-streamers",
+            "3",
+            "--helix-latency-ms",
+            "2",
+            "--helix-jitter-ms",
+            "0",
+            "--d1-latency-ms",
+            "1",
+            "--d1-jitter-ms",
+            "0",
+            "--in-process",
+            "--services-in-process",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     figures = (tmp_path / "results.json").read_text()
     document = json.loads(figures)
@@ -163,7 +218,9 @@ def test_unknown_scenarios_are_refused_by_name() -> None:
 
 
 def test_the_floor_takes_the_largest_bound() -> None:
-    args: dict[str, Any] = dict(helix_s=0.08, d1_s=0.015, producer_steps=[(0, 1), (1, 0), (0, 2)], rate_limit=800)
+    args: dict[str, Any] = dict(
+        helix_s=0.08, d1_s=0.015, producer_steps=[(0, 1), (1, 0), (0, 2)], rate_limit=800
+    )
     spread = floor([1] * 200, concurrency=50, **args)
     assert spread.bound == "concurrency" and spread.seconds == pytest.approx(0.125 + 200 * 0.11 / 50)
     heavy = floor([50], concurrency=50, **args)
@@ -216,8 +273,9 @@ def test_producer_calls_in_flight_together_make_one_step_of_the_floor() -> None:
         probe.count("d1")
         probe.finished("d1")
     assert tally.steps == [[0, 1], [1, 1], [0, 1]]
-    overlapped = floor([1] * 200, concurrency=50, helix_s=0.08, d1_s=0.015, producer_steps=tally.steps,
-                       rate_limit=None)
+    overlapped = floor(
+        [1] * 200, concurrency=50, helix_s=0.08, d1_s=0.015, producer_steps=tally.steps, rate_limit=None
+    )
     assert overlapped.producer_s == pytest.approx(0.015 + 0.08 + 0.015)
 
 
@@ -262,7 +320,9 @@ async def test_the_database_process_runs_batches_whole_and_reports_errors_as_d1_
         with pytest.raises(D1Error, match="UNIQUE"):
             await db.batch([insert, insert])  # the second fails: the first is rolled back with it
         assert await db.all("SELECT id FROM streamers") == []
-        results = await asyncio.gather(*(db.batch([Statement(insert.sql, (str(i), "a", "t"))]) for i in range(20)))
+        results = await asyncio.gather(
+            *(db.batch([Statement(insert.sql, (str(i), "a", "t"))]) for i in range(20))
+        )
         assert [r[0].changes for r in results] == [1] * 20  # answers reach the callers that asked
         assert (await db.first("SELECT count(*) AS n FROM streamers"))["n"] == 20
     finally:

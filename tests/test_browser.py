@@ -37,8 +37,16 @@ from tests.api_support import FailingStreamers
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TOKEN = "browser-test-token-4c1d9e77a2b0"
 SEED, STREAMERS = 7, 4
 FAILING = "10000000"  # the first emulated streamer's id: its crawl fails in the local crawl
@@ -106,12 +114,34 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
 def serving(tmp_path: Path, path: Path) -> Iterator[str]:
     """`clipcrawler serve --emulated` on a free loopback port over the database at `path`; its base URL."""
     port = _free_port()
-    env = {**os.environ, "CLIPCRAWLER_API_TOKEN": TOKEN, "CLIPCRAWLER_MAX_RETRIES": "0",
-           "CLIPCRAWLER_HTTP_ATTEMPTS": "1"}
+    env = {
+        **os.environ,
+        "CLIPCRAWLER_API_TOKEN": TOKEN,
+        "CLIPCRAWLER_MAX_RETRIES": "0",
+        "CLIPCRAWLER_HTTP_ATTEMPTS": "1",
+    }
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "--db", str(path), "serve", "--port", str(port), "--emulated",
-         "--seed", str(SEED), "--streamers", str(STREAMERS)], cwd=ROOT, env=env, stdout=log, stderr=log)
+        [
+            sys.executable,
+            "-m",
+            "local.cli",
+            "--db",
+            str(path),
+            "serve",
+            "--port",
+            str(port),
+            "--emulated",
+            "--seed",
+            str(SEED),
+            "--streamers",
+            str(STREAMERS),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -143,8 +173,10 @@ def run_row(path: Path, run_id: int) -> dict[str, Any]:
 
 
 async def shown_counters(page: Any) -> dict[str, str]:
-    return {await cell.get_attribute("data-counter"): (await cell.inner_text()).strip()
-            for cell in await page.locator("[data-counter]").all()}
+    return {
+        await cell.get_attribute("data-counter"): (await cell.inner_text()).strip()
+        for cell in await page.locator("[data-counter]").all()
+    }
 
 
 @pytest.fixture
@@ -153,8 +185,13 @@ async def browser_page(chromium: str, tmp_path: Path) -> AsyncIterator[Any]:
 
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
-            java_script_enabled=False, viewport={"width": 1280, "height": 900})
+            str(tmp_path / "profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_FLAGS,
+            java_script_enabled=False,
+            viewport={"width": 1280, "height": 900},
+        )
         try:
             yield context.pages[0] if context.pages else await context.new_page()
         finally:
@@ -162,7 +199,8 @@ async def browser_page(chromium: str, tmp_path: Path) -> AsyncIterator[Any]:
 
 
 async def test_the_dashboard_shows_the_run_and_retries_its_failed_job(
-        served: tuple[str, Path, int], browser_page: Any, tmp_path: Path) -> None:
+    served: tuple[str, Path, int], browser_page: Any, tmp_path: Path
+) -> None:
     base, path, run_id = served
     page = browser_page
     before = run_row(path, run_id)
@@ -176,8 +214,9 @@ async def test_the_dashboard_shows_the_run_and_retries_its_failed_job(
     first_run = page.locator("table[data-table=runs] tbody tr").first
     cells = [c.strip() for c in await first_run.locator("td").all_inner_texts()]
     assert cells[0] == str(run_id) and cells[1] == "finished, 25% failed"  # not the clean run's badge
-    assert cells[5:10] == [str(before[k]) for k in ("jobs_total", "jobs_done", "jobs_failed", "clips_new",
-                                                    "clips_updated")]
+    assert cells[5:10] == [
+        str(before[k]) for k in ("jobs_total", "jobs_done", "jobs_failed", "clips_new", "clips_updated")
+    ]
     await page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
 
     await page.click(f"a[href='/ui/runs/{run_id}']")
@@ -243,7 +282,9 @@ async def crawl_a_history(path: Path) -> dict[str, int]:
     return runs
 
 
-async def test_the_runs_chart_badges_and_times_as_rendered(chromium: str, browser_page: Any, tmp_path: Path) -> None:
+async def test_the_runs_chart_badges_and_times_as_rendered(
+    chromium: str, browser_page: Any, tmp_path: Path
+) -> None:
     path = tmp_path / "history.sqlite"
     runs = await asyncio.to_thread(lambda: asyncio.run(crawl_a_history(path)))
     with sqlite3.connect(path) as conn:
@@ -272,5 +313,7 @@ async def test_the_runs_chart_badges_and_times_as_rendered(chromium: str, browse
 
         await page.goto(f"{base}/ui/runs/{runs['retried']}")
         counters = await shown_counters(page)
-        assert " h " not in counters["duration"] and counters["idle"].startswith(("1727 h", "1726 h")), counters
+        assert " h " not in counters["duration"] and counters["idle"].startswith(("1727 h", "1726 h")), (
+            counters
+        )
         await page.screenshot(path=str(tmp_path / "retried.png"), full_page=True)

@@ -19,32 +19,46 @@ NAMES = ("Just Chatting", "World of Warcraft")
 
 def png(width: int = 16, height: int = 9, rgb: tuple[int, int, int] = (100, 65, 165)) -> bytes:
     """A solid-colour PNG, made by hand (no imaging library in the test environment)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def prepare(path: Path) -> dict[str, Any]:
     """Name only some of the crawled games (the others shown unknown) and mark one clip deleted."""
     with sqlite3.connect(path) as conn:
         conn.execute("DELETE FROM games")  # the crawl named them all; readers must also show an unknown one
-        common = conn.execute("SELECT game_id FROM clips GROUP BY game_id ORDER BY count(*) DESC LIMIT 2").fetchall()
+        common = conn.execute(
+            "SELECT game_id FROM clips GROUP BY game_id ORDER BY count(*) DESC LIMIT 2"
+        ).fetchall()
         for (game_id,), name in zip(common, NAMES, strict=True):  # the other games stay unknown
-            conn.execute("INSERT INTO games (id, name, fetched_at) VALUES (?, ?, '2026-09-21T00:00:00Z')",
-                         (game_id, name))
-        deleted = conn.execute("SELECT id, broadcaster_id FROM clips ORDER BY view_count DESC LIMIT 1").fetchone()
+            conn.execute(
+                "INSERT INTO games (id, name, fetched_at) VALUES (?, ?, '2026-09-21T00:00:00Z')",
+                (game_id, name),
+            )
+        deleted = conn.execute(
+            "SELECT id, broadcaster_id FROM clips ORDER BY view_count DESC LIMIT 1"
+        ).fetchone()
         conn.execute("UPDATE clips SET deleted_at = '2026-09-21T00:00:00Z' WHERE id = ?", (deleted[0],))
         live = conn.execute("SELECT count(*) FROM clips WHERE deleted_at IS NULL").fetchone()[0]
-        streamer = conn.execute("SELECT id, login, display_name, tier FROM streamers WHERE id <> '10000000' "
-                                "ORDER BY id LIMIT 1").fetchone()
+        streamer = conn.execute(
+            "SELECT id, login, display_name, tier FROM streamers WHERE id <> '10000000' ORDER BY id LIMIT 1"
+        ).fetchone()
     return {"deleted": deleted[0], "live": live, "streamer": streamer}
 
 
 async def test_the_clip_browser_and_a_streamer_page_in_chromium(
-        served: tuple[str, Path, int], browser_page: Any, tmp_path: Path) -> None:  # noqa: F811
+    served: tuple[str, Path, int], browser_page: Any, tmp_path: Path
+) -> None:  # noqa: F811
     base, path, _ = served
     facts = prepare(path)
     page = browser_page
@@ -63,8 +77,10 @@ async def test_the_clip_browser_and_a_streamer_page_in_chromium(
 
     rows = page.locator("table[data-table=clips] tbody tr")
     assert await rows.count() == min(50, facts["live"])
-    games = {(await cell.inner_text()).strip() for cell in await page.locator(
-        "table[data-table=clips] tbody tr td:nth-child(4)").all()}
+    games = {
+        (await cell.inner_text()).strip()
+        for cell in await page.locator("table[data-table=clips] tbody tr td:nth-child(4)").all()
+    }
     assert games & set(NAMES), games  # names where known...
     assert any(g.isdigit() for g in games), games  # ...the id where not
     assert cdn_requests, "the thumbnails were not requested: is the CSP refusing them?"
@@ -79,8 +95,10 @@ async def test_the_clip_browser_and_a_streamer_page_in_chromium(
     assert "sort=views" in page.url and f"streamer={login}" in page.url
     cells = await page.locator("table[data-table=clips] tbody tr td:nth-child(3)").all_inner_texts()
     assert cells and {c.strip() for c in cells} == {display_name}
-    views = [int(v.replace(",", "")) for v in
-             await page.locator("table[data-table=clips] tbody tr td:nth-child(5)").all_inner_texts()]
+    views = [
+        int(v.replace(",", ""))
+        for v in await page.locator("table[data-table=clips] tbody tr td:nth-child(5)").all_inner_texts()
+    ]
     assert views == sorted(views, reverse=True)
     await page.screenshot(path=str(tmp_path / "clips-filtered.png"), full_page=True)
 
@@ -108,5 +126,7 @@ async def test_the_clip_browser_and_a_streamer_page_in_chromium(
 
 
 async def _first_streamer(page: Any) -> str:
-    href = await page.locator("table[data-table=clips] tbody tr td:nth-child(3) a").first.get_attribute("href")
+    href = await page.locator("table[data-table=clips] tbody tr td:nth-child(3) a").first.get_attribute(
+        "href"
+    )
     return str(href).rsplit("/", 1)[-1]

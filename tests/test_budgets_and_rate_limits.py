@@ -4,7 +4,6 @@ from local.emulator import EmulatorConfig
 from shared.timefmt import parse_rfc3339
 from tests.conftest import StackFactory
 
-
 APPEAR_SLACK = 300  # the emulator shows a clip up to 2 minutes after its creation
 
 
@@ -13,7 +12,9 @@ async def missing_clips(stack) -> set[str]:
     expected: set[str] = set()
     for job in await stack.db.all("SELECT streamer_id, crawl_from, crawl_to, started_at FROM jobs"):
         end = min(parse_rfc3339(job["crawl_to"]), parse_rfc3339(job["started_at"]) - APPEAR_SLACK)
-        expected |= {c["id"] for c in stack.world.clips(job["streamer_id"], parse_rfc3339(job["crawl_from"]), end)}
+        expected |= {
+            c["id"] for c in stack.world.clips(job["streamer_id"], parse_rfc3339(job["crawl_from"]), end)
+        }
     return expected - await stack.clip_ids()
 
 

@@ -9,7 +9,9 @@ import pytest
 from local.cli import main
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def run_cli(
+    capsys: pytest.CaptureFixture[str], *argv: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     code = main(list(argv), env or {})
     out, err = capsys.readouterr()
     return code, out, err
@@ -33,13 +35,22 @@ def test_demo_twice_on_one_database(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_demo_prints_a_summary_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_cli(capsys, "--db", str(tmp_path / "d.sqlite"), "demo", "--streamers", "8")
     assert code == 0
-    assert "streamers crawled       8 of 8 (0 failed)" in out and "max subrequests in one consumer invocation" in out
+    assert (
+        "streamers crawled       8 of 8 (0 failed)" in out
+        and "max subrequests in one consumer invocation" in out
+    )
     assert "crawled 8/8 streamers" in err
 
 
-def test_crawl_without_credentials_says_what_to_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_crawl_without_credentials_says_what_to_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, err = run_cli(capsys, "--db", str(tmp_path / "c.sqlite"), "crawl")
-    assert code == 2 and err.strip() == "clipcrawler: missing Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET"
+    assert (
+        code == 2
+        and err.strip()
+        == "clipcrawler: missing Twitch credentials: set TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET"
+    )
     code, _, err = run_cli(capsys, "--db", str(tmp_path / "c.sqlite"), "crawl", env={"TWITCH_CLIENT_ID": "x"})
     assert code == 2 and "set TWITCH_CLIENT_SECRET" in err and "Traceback" not in err
 

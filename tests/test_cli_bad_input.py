@@ -25,8 +25,14 @@ NOT_A_DATABASE = [
     (["streamers", "list"], "notdb.txt is not an SQLite database"),
     (["export", "--out", "out"], "notdb.txt"),
 ]
-MISSING = [["sql", "SELECT 1"], ["runs"], ["runs", "show", "1"], ["runs", "resume", "1", "--emulated"],
-           ["streamers", "list"], ["export", "--out", "out"]]
+MISSING = [
+    ["sql", "SELECT 1"],
+    ["runs"],
+    ["runs", "show", "1"],
+    ["runs", "resume", "1", "--emulated"],
+    ["streamers", "list"],
+    ["export", "--out", "out"],
+]
 BAD_VALUES = [
     (["demo", "--streamers", "-5"], "argument --streamers: -5 is out of range; expected 1-100,000"),
     (["demo", "--streamers", "many"], "argument --streamers: 'many' is not a whole number"),
@@ -77,20 +83,28 @@ def test_an_unwritable_database_path_is_named(tmp_path: Path, argv: list[str]) -
 
 def test_export_to_an_unwritable_directory(tmp_path: Path) -> None:
     assert run(["--db", "d.sqlite", "demo", "--streamers", "2", "--json"], cwd=tmp_path).code == 0
-    answered_in_one_line(run(["--db", "d.sqlite", "export", "--out", f"{UNWRITABLE}/out"], cwd=tmp_path,
-                             timeout=10), f"cannot export to {UNWRITABLE}/out")
+    answered_in_one_line(
+        run(["--db", "d.sqlite", "export", "--out", f"{UNWRITABLE}/out"], cwd=tmp_path, timeout=10),
+        f"cannot export to {UNWRITABLE}/out",
+    )
 
 
 def test_bad_sql_says_sqlite_not_d1(tmp_path: Path) -> None:
     assert run(["--db", "d.sqlite", "demo", "--streamers", "2", "--json"], cwd=tmp_path).code == 0
-    answered_in_one_line(run(["--db", "d.sqlite", "sql", "SELECT nope FROM clips"], cwd=tmp_path, timeout=10),
-                         "SQLite error: no such column: nope")
+    answered_in_one_line(
+        run(["--db", "d.sqlite", "sql", "SELECT nope FROM clips"], cwd=tmp_path, timeout=10),
+        "SQLite error: no such column: nope",
+    )
 
 
 def test_an_unreachable_twitch_when_adding_streamers(tmp_path: Path) -> None:
     port = closed_port()
-    env = user_env(TWITCH_CLIENT_ID="id", TWITCH_CLIENT_SECRET="secret",
-                   TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2", TWITCH_API_URL=f"http://127.0.0.1:{port}/helix")
+    env = user_env(
+        TWITCH_CLIENT_ID="id",
+        TWITCH_CLIENT_SECRET="secret",
+        TWITCH_AUTH_URL=f"http://127.0.0.1:{port}/oauth2",
+        TWITCH_API_URL=f"http://127.0.0.1:{port}/helix",
+    )
     result = run(["--db", "d.sqlite", "streamers", "add", "someone"], cwd=tmp_path, timeout=30, env=env)
     assert result.code != 0 and "Traceback" not in result.err and "secret" not in result.err, result.err
     assert len(result.err.strip().splitlines()) == 1 and "/oauth2/token" in result.err, result.err

@@ -35,7 +35,9 @@ def test_twenty_demos_in_a_row_on_one_database_all_finish_with_a_summary(tmp_pat
         assert "Traceback" not in output and "transaction" not in output
     with sqlite3.connect(tmp_path / "demo.sqlite") as conn:
         runs = conn.execute("SELECT count(*), sum(status = 'finished') FROM runs").fetchone()
-        unfinished = conn.execute("SELECT count(*) FROM jobs WHERE status NOT IN ('done', 'failed')").fetchone()
+        unfinished = conn.execute(
+            "SELECT count(*) FROM jobs WHERE status NOT IN ('done', 'failed')"
+        ).fetchone()
     assert runs == (20, 20) and unfinished == (0,)
 
 

@@ -33,13 +33,19 @@ def test_it_waits_for_the_cron_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             process.send_signal(signal.SIGINT)
             sent.append(True)
 
-    result = run_in_pty(["--db", "s.sqlite", "schedule", "--emulated", "--streamers", "3", "--cron", "0 0 1 1 *"],
-                        cwd=tmp_path, timeout=30, on_output=interrupt_once_waiting)
+    result = run_in_pty(
+        ["--db", "s.sqlite", "schedule", "--emulated", "--streamers", "3", "--cron", "0 0 1 1 *"],
+        cwd=tmp_path,
+        timeout=30,
+        on_output=interrupt_once_waiting,
+    )
     assert "ticking the producer on 0 0 1 1 * (UTC); next run at 20" in result.out, result.out
     assert result.code == 130 and "Traceback" not in result.out, result.out
 
 
 def test_a_bad_cron_expression_is_one_line(tmp_path: Path) -> None:
-    result = run(["--db", "s.sqlite", "schedule", "--emulated", "--cron", "61 * * * *"], cwd=tmp_path, timeout=10)
+    result = run(
+        ["--db", "s.sqlite", "schedule", "--emulated", "--cron", "61 * * * *"], cwd=tmp_path, timeout=10
+    )
     assert result.code == 2 and result.err.strip().count("\n") == 0, result.err
     assert "'61' is out of range for the minute" in result.err

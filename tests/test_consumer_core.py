@@ -15,8 +15,13 @@ from shared.ports import Ports
 from tests.scripted_helix import RecordingQueue, ScriptedHelix, make_clip
 
 NOW = 1_790_000_000.0
-SETTINGS = Settings(twitch_api_url="http://h/helix", twitch_auth_url="http://h/oauth2", twitch_client_id="cid",
-                    twitch_client_secret="secret", http_backoff_seconds=0)
+SETTINGS = Settings(
+    twitch_api_url="http://h/helix",
+    twitch_auth_url="http://h/oauth2",
+    twitch_client_id="cid",
+    twitch_client_secret="secret",
+    http_backoff_seconds=0,
+)
 
 
 class Env:
@@ -27,14 +32,22 @@ class Env:
         self.helix = ScriptedHelix({})
 
     async def job_message(self, streamer_id: str = "42") -> dict[str, Any]:
-        await self.db.run("INSERT OR IGNORE INTO streamers (id, login, added_at) VALUES (?, ?, ?)",
-                          streamer_id, f"s{streamer_id}", "2026-01-01T00:00:00Z")
+        await self.db.run(
+            "INSERT OR IGNORE INTO streamers (id, login, added_at) VALUES (?, ?, ?)",
+            streamer_id,
+            f"s{streamer_id}",
+            "2026-01-01T00:00:00Z",
+        )
         # The producer normally mints the app token before fanning out.
-        await self.db.run("INSERT OR IGNORE INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES ('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
-                          "2026-09-21T00:00:00Z")
+        await self.db.run(
+            "INSERT OR IGNORE INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES ('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
+            "2026-09-21T00:00:00Z",
+        )
         # make_clip's game, named already: these tests count the crawl's own subrequests (games: test_upkeep.py).
-        await self.db.run("INSERT OR IGNORE INTO games (id, name, fetched_at) VALUES ('509658', 'Just Chatting', ?)",
-                          "2026-09-21T00:00:00Z")
+        await self.db.run(
+            "INSERT OR IGNORE INTO games (id, name, fetched_at) VALUES ('509658', 'Just Chatting', ?)",
+            "2026-09-21T00:00:00Z",
+        )
         before = len(self.queue.sent)
         ports = Ports(db=self.db, queue=self.queue, clock=self.clock)
         await start_run(ports, SETTINGS, streamer_ids=[streamer_id])
@@ -96,10 +109,15 @@ async def test_a_cursor_that_loops_once_is_followed_while_its_pages_add_clips(en
     assert verdict.outcome == "done"
     assert {r["id"] for r in await env.db.all("SELECT id FROM clips")} == {"a", "b", "c"}
     # The page that repeated its cursor added "b", so the walk went on; nothing was re-read in halves.
-    assert [r.url.params.get("after") for r in scripted.requests if r.url.path.endswith("/clips")] == \
-        [None, "c1", "c1", "c2"]
-    assert {r.url.params.get("started_at") for r in scripted.requests if r.url.path.endswith("/clips")} == \
-        {"2026-09-20T14:10:00Z"}
+    assert [r.url.params.get("after") for r in scripted.requests if r.url.path.endswith("/clips")] == [
+        None,
+        "c1",
+        "c1",
+        "c2",
+    ]
+    assert {r.url.params.get("started_at") for r in scripted.requests if r.url.path.endswith("/clips")} == {
+        "2026-09-20T14:10:00Z"
+    }
 
 
 async def test_a_cursor_that_always_loops_ends_the_window_once_a_page_adds_nothing(env: Env) -> None:
@@ -124,18 +142,30 @@ async def test_a_resumed_walk_with_an_old_cursor_starts_its_window_again(env: En
     env.helix.pages = {None: ([make_clip("a")], "c1"), "c1": ([make_clip("b")], None)}
     body = await env.job_message()
     job = await env.job()
-    await env.db.run("UPDATE jobs SET crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, "
-                     "cursor = 'c1', cursor_at = ?, window_pages = 1 WHERE id = ?", "2026-09-21T13:00:00Z",
-                     "2026-09-21T14:20:00Z", "2026-09-21T13:00:00Z", "2026-09-21T14:20:00Z",
-                     "2026-09-21T13:00:00Z", job["id"])
+    await env.db.run(
+        "UPDATE jobs SET crawl_from = ?, crawl_to = ?, window_start = ?, window_end = ?, "
+        "cursor = 'c1', cursor_at = ?, window_pages = 1 WHERE id = ?",
+        "2026-09-21T13:00:00Z",
+        "2026-09-21T14:20:00Z",
+        "2026-09-21T13:00:00Z",
+        "2026-09-21T14:20:00Z",
+        "2026-09-21T13:00:00Z",
+        job["id"],
+    )
     await env.handle(body)
-    assert [r.url.params.get("after") for r in env.helix.requests if r.url.path.endswith("/clips")] == [None, "c1"]
+    assert [r.url.params.get("after") for r in env.helix.requests if r.url.path.endswith("/clips")] == [
+        None,
+        "c1",
+    ]
 
 
 async def test_a_job_abandoned_by_every_holder_is_failed_not_fed_forever(env: Env) -> None:
     body = await env.job_message()
-    await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'dead', lease_expires_at = ?, reclaims = ?",
-                     "2026-09-21T14:00:00Z", SETTINGS.max_retries)
+    await env.db.run(
+        "UPDATE jobs SET status = 'running', lease_token = 'dead', lease_expires_at = ?, reclaims = ?",
+        "2026-09-21T14:00:00Z",
+        SETTINGS.max_retries,
+    )
     verdict = await env.handle(body)
     assert verdict.ack and verdict.outcome == "permanent"
     job = await env.job()
@@ -168,7 +198,10 @@ async def test_a_dead_letter_fails_its_job_once_and_records_it_once(env: Env) ->
     assert len(letters) == 1 and letters[0]["source"] == "dlq" and letters[0]["job_id"] == body["job_id"]
     job = await env.job()
     assert job["status"] == "failed" and "dead-lettered" in job["error"]
-    assert (await env.db.first("SELECT jobs_failed, status FROM runs")) == {"jobs_failed": 1, "status": "finished"}
+    assert (await env.db.first("SELECT jobs_failed, status FROM runs")) == {
+        "jobs_failed": 1,
+        "status": "finished",
+    }
 
 
 async def test_null_vod_offset_and_empty_video_id_are_stored_as_such(env: Env) -> None:
@@ -179,13 +212,18 @@ async def test_null_vod_offset_and_empty_video_id_are_stored_as_such(env: Env) -
 
 
 async def test_late_video_id_and_views_are_overwritten_and_counted_as_updates(env: Env) -> None:
-    env.helix.pages = {None: ([make_clip("a", video_id="", vod_offset=None, view_count=1), make_clip("b")], None)}
+    env.helix.pages = {
+        None: ([make_clip("a", video_id="", vod_offset=None, view_count=1), make_clip("b")], None)
+    }
     await env.handle(await env.job_message())
     env.clock.advance(3600)
-    env.helix.pages = {None: ([make_clip("a", video_id="99", vod_offset=12, view_count=5), make_clip("b")], None)}
+    env.helix.pages = {
+        None: ([make_clip("a", video_id="99", vod_offset=12, view_count=5), make_clip("b")], None)
+    }
     await env.handle(await env.job_message())
-    row = await env.db.first("SELECT video_id, vod_offset, view_count, first_seen_at, last_seen_at FROM clips "
-                             "WHERE id = 'a'")
+    row = await env.db.first(
+        "SELECT video_id, vod_offset, view_count, first_seen_at, last_seen_at FROM clips WHERE id = 'a'"
+    )
     assert row["video_id"] == "99" and row["vod_offset"] == 12 and row["view_count"] == 5
     assert row["first_seen_at"] < row["last_seen_at"]
     job = await env.job()
@@ -209,7 +247,9 @@ async def test_malformed_message_is_acked_and_recorded_not_retried(env: Env) -> 
     verdict = await env.handle({"v": 1, "type": "crawl", "job_id": "x"})
     assert verdict.ack and verdict.outcome == "malformed"
     letter = await env.db.first("SELECT * FROM dead_letters")
-    assert letter["source"] == "consumer" and "run_id" in letter["reason"] and '"job_id": "x"' in letter["body"]
+    assert (
+        letter["source"] == "consumer" and "run_id" in letter["reason"] and '"job_id": "x"' in letter["body"]
+    )
     assert env.helix.requests == []
 
 
@@ -232,18 +272,24 @@ async def test_duplicate_delivery_of_a_finished_job_is_acked_without_calling_twi
 async def test_a_job_leased_by_a_live_consumer_is_retried_after_the_lease(env: Env) -> None:
     body = await env.job_message()
     expires = "2026-09-21T14:30:00Z"
-    await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'other', lease_expires_at = ?", expires)
+    await env.db.run(
+        "UPDATE jobs SET status = 'running', lease_token = 'other', lease_expires_at = ?", expires
+    )
     verdict = await env.handle(body)
     assert verdict.ack and verdict.outcome == "busy"  # acked, and a fresh message comes back later
     (again,) = env.queue.sent[-1:]
-    assert again.body["job_id"] == body["job_id"] and 1000 <= again.delay_seconds <= 1020  # 14:30:00 + a little
+    assert (
+        again.body["job_id"] == body["job_id"] and 1000 <= again.delay_seconds <= 1020
+    )  # 14:30:00 + a little
 
 
 async def test_a_job_whose_consumer_died_is_reclaimed_after_its_lease(env: Env) -> None:
     env.helix.pages = {None: ([make_clip("a")], None)}
     body = await env.job_message()
-    await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'dead', lease_expires_at = ?",
-                     "2026-09-21T14:00:00Z")
+    await env.db.run(
+        "UPDATE jobs SET status = 'running', lease_token = 'dead', lease_expires_at = ?",
+        "2026-09-21T14:00:00Z",
+    )
     verdict = await env.handle(body)
     assert verdict.outcome == "done"
     job = await env.job()
@@ -257,12 +303,25 @@ async def test_a_stale_writer_cannot_touch_a_job_it_lost(env: Env) -> None:
     body = await env.job_message()
     job = await env.job()
     await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'new-holder'")
-    write = store.PageWrite(job_id=job["id"], run_id=job["run_id"], streamer_id=job["streamer_id"],
-                            lease_token="old-holder", now="2026-09-21T14:13:20Z",
-                            clips=[{**make_clip("z"), "is_featured": 0}], skipped=0, calls=store.Calls(),
-                            crawl_from="2026-09-20T14:00:00Z", crawl_to="2026-09-21T14:20:00Z", window_start=None,
-                            window_end=None, cursor=None, cursor_at=None, window_pages=0, pages=1,
-                            stop_reason="complete")
+    write = store.PageWrite(
+        job_id=job["id"],
+        run_id=job["run_id"],
+        streamer_id=job["streamer_id"],
+        lease_token="old-holder",
+        now="2026-09-21T14:13:20Z",
+        clips=[{**make_clip("z"), "is_featured": 0}],
+        skipped=0,
+        calls=store.Calls(),
+        crawl_from="2026-09-20T14:00:00Z",
+        crawl_to="2026-09-21T14:20:00Z",
+        window_start=None,
+        window_end=None,
+        cursor=None,
+        cursor_at=None,
+        window_pages=0,
+        pages=1,
+        stop_reason="complete",
+    )
     results = await store.write_page(write).run(env.db)
     assert results.changes("job") == 0
     assert await env.db.all("SELECT id FROM clips") == []
@@ -289,8 +348,11 @@ async def test_transient_failures_fail_the_job_after_max_retries(env: Env) -> No
     env.helix.pages = {}  # every clips request raises KeyError inside the fake: a 500 from MockTransport
 
     def broken(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(503) if request.url.path.endswith("/clips") else httpx.Response(
-            200, json={"access_token": "t", "expires_in": 5_000_000})
+        return (
+            httpx.Response(503)
+            if request.url.path.endswith("/clips")
+            else httpx.Response(200, json={"access_token": "t", "expires_in": 5_000_000})
+        )
 
     env.helix = broken  # type: ignore[assignment]
     verdict = await env.handle(body, attempts=SETTINGS.max_retries + 1)
@@ -318,7 +380,9 @@ async def test_the_secret_is_not_in_any_stored_error(env: Env) -> None:
     assert "secret" not in dump.replace("invalid client secret", "")
 
 
-async def test_a_streamer_deactivated_while_queued_closes_its_job_without_moving_the_watermark(env: Env) -> None:
+async def test_a_streamer_deactivated_while_queued_closes_its_job_without_moving_the_watermark(
+    env: Env,
+) -> None:
     body = await env.job_message()
     await env.db.run("UPDATE streamers SET active = 0, crawled_through = '2026-09-01T00:00:00Z'")
     verdict = await env.handle(body)

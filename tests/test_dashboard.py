@@ -39,9 +39,13 @@ def table_rows(html: str, name: str) -> list[list[str]]:
     match = re.search(rf'<table data-table="{name}">.*?<tbody>(.*?)</tbody>', html, re.DOTALL)
     if not match:
         return []
-    return [[unescape(re.sub(r"<[^>]+>", "", cell)).strip()
-             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)]
-            for row in re.findall(r"<tr>(.*?)</tr>", match.group(1), re.DOTALL)]
+    return [
+        [
+            unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
+        ]
+        for row in re.findall(r"<tr>(.*?)</tr>", match.group(1), re.DOTALL)
+    ]
 
 
 async def test_pages_ask_for_a_login_first(make_api: ApiFactory) -> None:
@@ -78,8 +82,15 @@ async def test_over_https_the_cookie_is_secure(make_api: ApiFactory) -> None:
 
 async def test_login_never_redirects_off_site(make_api: ApiFactory) -> None:
     api = await make_api(1)
-    for target in ("https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)",
-                   "/\t/evil.example", "/\n/evil.example", ""):
+    for target in (
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "",
+    ):
         response = await api.post("/ui/login", token=None, data={"token": TOKEN, "next": target})
         assert response.headers["location"] == "/", target
 
@@ -118,8 +129,9 @@ async def test_the_overview_shows_runs_chart_streamers_and_clips(make_api: ApiFa
     shown = table_rows(page, "runs")
     assert [row[0] for row in shown] == [str(r["id"]) for r in runs]
     for row, run in zip(shown, runs, strict=True):
-        assert row[5:10] == [str(run[k]) for k in ("jobs_total", "jobs_done", "jobs_failed", "clips_new",
-                                                       "clips_updated")]
+        assert row[5:10] == [
+            str(run[k]) for k in ("jobs_total", "jobs_done", "jobs_failed", "clips_new", "clips_updated")
+        ]
     assert page.count("<svg") == 1 and len(re.findall(r'<g data-run="\d+">', page)) == len(runs)
     assert f"run 2 ({runs[0]['created_at']}): {runs[0]['clips_new']} new" in page
     assert counters(page) == {"streamers_active": "4", "streamers_failing": "1", "streamers_inactive": "0"}
@@ -141,9 +153,15 @@ async def test_a_run_page_shows_its_counters_and_filters_jobs_by_status(make_api
     page = await api.get(f"/ui/runs/{run_id}", token=None)
     row = await api.run(run_id)
     assert counters(page.text) == {
-        "jobs_total": "4", "jobs_done": "3", "jobs_failed": "1", "jobs_pending": "0",
-        "clips_new": f"{row['clips_new']:,}", "clips_updated": f"{row['clips_updated']:,}",
-        "failure_rate": "25.0%", "duration": "0.0 s"}
+        "jobs_total": "4",
+        "jobs_done": "3",
+        "jobs_failed": "1",
+        "jobs_pending": "0",
+        "clips_new": f"{row['clips_new']:,}",
+        "clips_updated": f"{row['clips_updated']:,}",
+        "failure_rate": "25.0%",
+        "duration": "0.0 s",
+    }
     assert len(table_rows(page.text, "jobs")) == 4
     assert "Retry 1 failed job" in page.text
     failed = await api.get(f"/ui/runs/{run_id}", token=None, params={"status": "failed"})
@@ -209,8 +227,10 @@ async def test_the_streamers_page_shows_success_and_failure_streaks(make_api: Ap
     api = await make_api(2)
     await api.fail_streamer("10000000")
     await log_in(api)
-    rows = {row[0].split()[-3]: row for row in table_rows((await api.get("/ui/streamers", token=None)).text,
-                                                            "streamers")}
+    rows = {
+        row[0].split()[-3]: row
+        for row in table_rows((await api.get("/ui/streamers", token=None)).text, "streamers")
+    }
     assert rows["streamer00000"][2] == "never" and rows["streamer00000"][3] == "1"
     assert "500" in rows["streamer00000"][5]
     assert rows["streamer00001"][2].endswith("ago") and rows["streamer00001"][3] == "0"
@@ -236,4 +256,3 @@ async def test_pages_forbid_scripts_framing_and_caching(make_api: ApiFactory) ->
     csp = response.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "script-src" not in csp
     assert response.headers["cache-control"] == "no-store"
-

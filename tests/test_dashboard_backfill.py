@@ -36,8 +36,13 @@ async def test_a_backfill_shows_the_window_reached_and_the_clips_found(make_api:
     by_login = {r[0]: r for r in rows}
     for job in jobs:
         row = by_login[job["login"]]
-        assert row[2] == ("not started" if not job["reached"] and job["status"] != "done" else
-                          "done" if job["status"] == "done" else "reached " + job["reached"][:16].replace("T", " "))
+        assert row[2] == (
+            "not started"
+            if not job["reached"] and job["status"] != "done"
+            else "done"
+            if job["status"] == "done"
+            else "reached " + job["reached"][:16].replace("T", " ")
+        )
         assert row[3] == f"{job['clips']['seen']:,}"
     streamer = (await api.get(f"/ui/streamers/{in_flight[0]['streamer_id']}", token=None)).text
     assert [r[0] for r in table_rows(streamer, "backfill")] == [str(run_id)]

@@ -29,8 +29,9 @@ def clip_ids(html: str, name: str = "clips") -> list[str]:
     match = re.search(rf'<table data-table="{name}">(.*?)</table>', html, re.DOTALL)
     if not match:
         return []
-    return re.findall(r'<a href="https://clips\.twitch\.tv/([^"]+)" rel="[^"]*" target="_blank">(?!<img)',
-                      match.group(1))
+    return re.findall(
+        r'<a href="https://clips\.twitch\.tv/([^"]+)" rel="[^"]*" target="_blank">(?!<img)', match.group(1)
+    )
 
 
 def next_link(html: str) -> str | None:
@@ -64,8 +65,15 @@ async def test_the_browser_pages_through_every_clip_by_key(make_api: ApiFactory)
 
 async def test_the_browser_filters_like_the_api(make_api: ApiFactory) -> None:
     api, _ = await seeded(make_api)
-    params = {"streamer": "streamer00001", "game": "Just Chatting", "deleted": "include", "sort": "views",
-              "featured": "", "created_from": "", "created_to": ""}  # a form sends its empty fields too
+    params = {
+        "streamer": "streamer00001",
+        "game": "Just Chatting",
+        "deleted": "include",
+        "sort": "views",
+        "featured": "",
+        "created_from": "",
+        "created_to": "",
+    }  # a form sends its empty fields too
     page = await api.get("/ui/clips", params=params)
     assert page.status_code == 200
     wanted = {k: v for k, v in params.items() if v}
@@ -103,11 +111,20 @@ async def test_only_https_twitch_addresses_become_links_or_images(make_api: ApiF
     hostile = clips[0].id
     await api.stack.db.run(
         "UPDATE clips SET url = 'javascript:alert(1)', thumbnail_url = 'https://evil.example/x.jpg', "
-        "title = '<b>hi</b>', deleted_at = NULL WHERE id = ?", hostile)
-    await api.stack.db.run("UPDATE clips SET thumbnail_url = 'http://static-cdn.jtvnw.net/x.jpg', deleted_at = NULL "
-                           "WHERE id = ?", clips[1].id)
+        "title = '<b>hi</b>', deleted_at = NULL WHERE id = ?",
+        hostile,
+    )
+    await api.stack.db.run(
+        "UPDATE clips SET thumbnail_url = 'http://static-cdn.jtvnw.net/x.jpg', deleted_at = NULL "
+        "WHERE id = ?",
+        clips[1].id,
+    )
     page = await api.get("/ui/clips", params={"deleted": "include"})
-    assert "javascript:" not in page.text and "evil.example" not in page.text and "http://static" not in page.text
+    assert (
+        "javascript:" not in page.text
+        and "evil.example" not in page.text
+        and "http://static" not in page.text
+    )
     assert "&lt;b&gt;hi&lt;/b&gt;" in page.text
     images = re.findall(r'<img class="thumb" src="([^"]+)"', page.text)
     assert len(images) == 1 and images[0].startswith("https://static-cdn.jtvnw.net/")
@@ -124,11 +141,14 @@ async def test_a_streamer_page_shows_its_clips_schedule_and_last_jobs(make_api: 
     api.stack.clock.advance(3600)
     await api.stack.runner.crawl()
     streamer_id = "10007919"
-    await api.stack.db.run("UPDATE clips SET deleted_at = '2026-09-21T00:00:00Z' WHERE id = "
-                           "(SELECT id FROM clips WHERE broadcaster_id = ? ORDER BY view_count DESC LIMIT 1)",
-                           streamer_id)
-    stored = await api.stack.db.all("SELECT id, view_count, created_at, deleted_at FROM clips "
-                                    "WHERE broadcaster_id = ?", streamer_id)
+    await api.stack.db.run(
+        "UPDATE clips SET deleted_at = '2026-09-21T00:00:00Z' WHERE id = "
+        "(SELECT id FROM clips WHERE broadcaster_id = ? ORDER BY view_count DESC LIMIT 1)",
+        streamer_id,
+    )
+    stored = await api.stack.db.all(
+        "SELECT id, view_count, created_at, deleted_at FROM clips WHERE broadcaster_id = ?", streamer_id
+    )
     live = [r for r in stored if r["deleted_at"] is None]
     page = await api.get(f"/ui/streamers/{streamer_id}")
     assert page.status_code == 200, page.text
@@ -157,7 +177,9 @@ async def test_an_unknown_streamer_page_is_404_html(make_api: ApiFactory) -> Non
         assert "no streamer has id" in unescape(page.text)
 
 
-async def test_streamers_link_to_their_page_and_the_hot_list_says_how_it_estimates(make_api: ApiFactory) -> None:
+async def test_streamers_link_to_their_page_and_the_hot_list_says_how_it_estimates(
+    make_api: ApiFactory,
+) -> None:
     api = await make_api(2)
     await api.stack.runner.crawl()
     streamers = await api.get("/ui/streamers")
@@ -174,8 +196,13 @@ async def test_the_pages_read_through_indexes_only(make_api: ApiFactory) -> None
     await api.stack.runner.crawl()
     recording = RecordingDatabase(api.stack.db)
     api.use(db=recording)
-    for params in ({}, {"sort": "views"}, {"streamer": "streamer00000", "game": "Chess"},
-                   {"deleted": "only", "created_from": "2026-09-12"}, {"featured": "true", "sort": "views"}):
+    for params in (
+        {},
+        {"sort": "views"},
+        {"streamer": "streamer00000", "game": "Chess"},
+        {"deleted": "only", "created_from": "2026-09-12"},
+        {"featured": "true", "sort": "views"},
+    ):
         page = await api.get("/ui/clips", params=params)
         assert page.status_code == 200
         if next_link(page.text):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from local.d1_meter import MiniflareD1, node_available
 from producer.dashboard.chart import CLIPS_HEIGHT, MIN_BAR, runs_chart, scaled
@@ -21,10 +20,14 @@ from tests.test_dashboard import counters, log_in, table_rows
 make_api = api_support.make_api
 HOUR = 3600
 T0 = "2026-11-22T04:00:00Z"
-needs_node = pytest.mark.skipif(not node_available(), reason="node and the pinned miniflare (npm ci) are needed")
+needs_node = pytest.mark.skipif(
+    not node_available(), reason="node and the pinned miniflare (npm ci) are needed"
+)
 
 
-async def test_a_run_that_finished_with_failed_jobs_is_not_shown_as_a_clean_finish(make_api: ApiFactory) -> None:
+async def test_a_run_that_finished_with_failed_jobs_is_not_shown_as_a_clean_finish(
+    make_api: ApiFactory,
+) -> None:
     api = await make_api(4)
     clean = (await api.stack.runner.crawl()).run_id
     api.stack.clock.advance(HOUR)
@@ -40,12 +43,15 @@ async def test_a_run_that_finished_with_failed_jobs_is_not_shown_as_a_clean_fini
 
 
 async def test_after_a_late_retry_the_run_shows_its_working_time_apart_from_the_idle_time(
-        make_api: ApiFactory) -> None:
+    make_api: ApiFactory,
+) -> None:
     api = await make_api(3)
     run_id = await api.fail_streamer("10015838")
     api.stack.clock.advance(1727 * HOUR)  # the retry button pressed ten weeks later
     csrf = await log_in(api)
-    assert (await api.post(f"/ui/runs/{run_id}/retry-failed", token=None, data={"csrf": csrf})).status_code == 303
+    assert (
+        await api.post(f"/ui/runs/{run_id}/retry-failed", token=None, data={"csrf": csrf})
+    ).status_code == 303
     api.stack.clock.advance(30)
     await api.stack.runner.drain()
     run = await api.run(run_id)
@@ -72,16 +78,33 @@ async def test_the_idle_time_query_runs_on_d1() -> None:
     """Window functions and julianday() on Miniflare's D1, as on Cloudflare: one gap of 3 h is idle."""
     db = await MiniflareD1.open()
     try:
-        await db.batch([
-            Statement("INSERT INTO streamers (id, login, display_name, added_at) VALUES ('s1', 'a', 'A', ?)", (T0,)),
-            Statement("INSERT INTO streamers (id, login, display_name, added_at) VALUES ('s2', 'b', 'B', ?)", (T0,)),
-            Statement("INSERT INTO runs (id, kind, status, created_at, enqueued_at, finished_at) "
-                      "VALUES (1, 'manual', 'finished', ?, ?, ?)", (T0, T0, "2026-11-22T07:01:00Z")),
-            Statement("INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, finished_at) "
-                      "VALUES (1, 's1', 'done', ?, ?, ?, '2026-11-22T04:00:40Z')", (T0, T0, T0)),
-            Statement("INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, finished_at) "
-                      "VALUES (1, 's2', 'done', ?, ?, ?, '2026-11-22T07:01:00Z')", (T0, T0, T0)),
-        ])
+        await db.batch(
+            [
+                Statement(
+                    "INSERT INTO streamers (id, login, display_name, added_at) VALUES ('s1', 'a', 'A', ?)",
+                    (T0,),
+                ),
+                Statement(
+                    "INSERT INTO streamers (id, login, display_name, added_at) VALUES ('s2', 'b', 'B', ?)",
+                    (T0,),
+                ),
+                Statement(
+                    "INSERT INTO runs (id, kind, status, created_at, enqueued_at, finished_at) "
+                    "VALUES (1, 'manual', 'finished', ?, ?, ?)",
+                    (T0, T0, "2026-11-22T07:01:00Z"),
+                ),
+                Statement(
+                    "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, finished_at) "
+                    "VALUES (1, 's1', 'done', ?, ?, ?, '2026-11-22T04:00:40Z')",
+                    (T0, T0, T0),
+                ),
+                Statement(
+                    "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, finished_at) "
+                    "VALUES (1, 's2', 'done', ?, ?, ?, '2026-11-22T07:01:00Z')",
+                    (T0, T0, T0),
+                ),
+            ]
+        )
         run = await db.first("SELECT * FROM runs WHERE id = 1")
         time = (await run_times(db, [run], 0.0))[1]
     finally:
@@ -91,13 +114,20 @@ async def test_the_idle_time_query_runs_on_d1() -> None:
 
 def bar_heights(svg: str) -> dict[str, list[float]]:
     """Per run: the heights of its new, updated and failed bars."""
-    return {run: [float(h) for h in re.findall(r'height="([\d.]+)"', group)]
-            for run, group in re.findall(r'<g data-run="(\d+)">(.*?)</g>', svg)}
+    return {
+        run: [float(h) for h in re.findall(r'height="([\d.]+)"', group)]
+        for run, group in re.findall(r'<g data-run="(\d+)">(.*?)</g>', svg)
+    }
 
 
 def run_row(run_id: int, new: int, updated: int = 0, failed: int = 0) -> dict[str, object]:
-    return {"id": run_id, "created_at": "2026-11-22T04:00:00Z", "clips_new": new, "clips_updated": updated,
-            "jobs_failed": failed}
+    return {
+        "id": run_id,
+        "created_at": "2026-11-22T04:00:00Z",
+        "clips_new": new,
+        "clips_updated": updated,
+        "jobs_failed": failed,
+    }
 
 
 def test_one_large_run_does_not_flatten_the_others() -> None:
@@ -114,13 +144,18 @@ def test_one_large_run_does_not_flatten_the_others() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 5000)), min_size=1,
-                max_size=30))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 5000)), min_size=1, max_size=30
+    )
+)
 def test_bars_are_visible_when_non_zero_and_never_overflow(counts: list[tuple[int, int, int]]) -> None:
     heights = bar_heights(runs_chart([run_row(i + 1, *c) for i, c in enumerate(counts)]))
     most = max(1, max(n + u for n, u, _ in counts))
     for i, (new, updated, failed) in enumerate(counts):
         h_new, h_updated, h_failed = heights[str(i + 1)]
-        assert (h_new > 0) == (new > 0) and (h_updated > 0) == (updated > 0) and (h_failed > 0) == (failed > 0)
+        assert (
+            (h_new > 0) == (new > 0) and (h_updated > 0) == (updated > 0) and (h_failed > 0) == (failed > 0)
+        )
         assert h_new + h_updated <= CLIPS_HEIGHT + 0.1
         assert abs(h_new + h_updated - round(scaled(new + updated, most, CLIPS_HEIGHT), 1)) <= 0.2

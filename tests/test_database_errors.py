@@ -22,8 +22,8 @@ from shared.logs import BUG_EVENT
 from shared.ports import Database, Ports, Result, Row, Statement
 from tests import api_support
 from tests.api_support import ApiFactory
-from tests.test_consumer_core import SETTINGS, Env
 from tests.scripted_helix import make_clip
+from tests.test_consumer_core import SETTINGS, Env
 
 
 class FailingOn:
@@ -85,7 +85,8 @@ async def test_local_sqlite_refusing_a_statement_is_a_database_error() -> None:
 
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_a_crawl_whose_page_write_fails_is_handed_back_and_retried_either_way(
-        env: Env, caplog: pytest.LogCaptureFixture, failure: str) -> None:
+    env: Env, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
     caplog.set_level(logging.INFO)
     env.helix.pages = {None: ([make_clip("a")], None)}
     body = await env.job_message()
@@ -105,7 +106,8 @@ async def test_a_crawl_whose_page_write_fails_is_handed_back_and_retried_either_
 
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_a_crawl_failing_on_its_last_delivery_fails_its_job_either_way(
-        env: Env, caplog: pytest.LogCaptureFixture, failure: str) -> None:
+    env: Env, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
     caplog.set_level(logging.INFO)
     env.helix.pages = {None: ([make_clip("a")], None)}
     body = await env.job_message()
@@ -121,7 +123,8 @@ async def test_a_crawl_failing_on_its_last_delivery_fails_its_job_either_way(
 
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_a_dead_letter_that_cannot_be_recorded_is_delivered_again_either_way(
-        env: Env, caplog: pytest.LogCaptureFixture, failure: str) -> None:
+    env: Env, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
     caplog.set_level(logging.INFO)
     body = await env.job_message()
     broken = FailingOn(env.db, "", FAILURES[failure])  # every statement
@@ -137,8 +140,8 @@ async def test_a_dead_letter_that_cannot_be_recorded_is_delivered_again_either_w
 
 @pytest.mark.parametrize("failure", FAILURES)
 async def test_an_api_request_whose_query_fails_answers_500_either_way(
-        make_api: ApiFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        failure: str) -> None:
+    make_api: ApiFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
     caplog.set_level(logging.INFO)
     api = await make_api(1)
 
@@ -151,8 +154,11 @@ async def test_an_api_request_whose_query_fails_answers_500_either_way(
         return api.context
 
     transport = httpx.ASGITransport(app=create_app(context), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
-                                 headers={"Authorization": "Bearer " + api.context.api_token}) as client:
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url="http://testserver",
+        headers={"Authorization": "Bearer " + api.context.api_token},
+    ) as client:
         listing = await client.get("/runs")
     name = type(FAILURES[failure]).__name__
     assert listing.status_code == 500 and listing.json()["error"] == "internal_server_error"

@@ -96,7 +96,10 @@ async def test_token_and_validate(client: httpx.AsyncClient, clock: VirtualClock
     assert invalid.status_code == 401
     assert invalid.json() == {"status": 401, "message": "invalid access token"}
     missing = await client.get("/oauth2/validate")
-    assert (missing.status_code, missing.json()) == (401, {"status": 401, "message": "missing authorization token"})
+    assert (missing.status_code, missing.json()) == (
+        401,
+        {"status": 401, "message": "missing authorization token"},
+    )
 
 
 async def test_token_refuses_bad_credentials(client: httpx.AsyncClient, app: Starlette) -> None:
@@ -230,10 +233,15 @@ async def test_no_dates_mean_all_time_by_views(world: HelixWorld) -> None:
         assert all_time == ranked(history)[:1000]  # up to the ~1,000-result cap
         ended_only = {"broadcaster_id": bid, "first": 100, "ended_at": to_rfc3339(NOW - 10 * DAY_S)}
         assert await walk_clips(client, ended_only) == all_time  # Twitch ignores an ended_at alone
-        ancient = {"broadcaster_id": bid, "first": 100, "started_at": "0001-01-01T00:00:00Z",
-                   "ended_at": to_rfc3339(NOW - 85 * DAY_S)}
-        assert await walk_clips(client, ancient) == ranked(world.clips(bid, NOW - config.history_s,
-                                                                       align_down(NOW - 85 * DAY_S, 600)))
+        ancient = {
+            "broadcaster_id": bid,
+            "first": 100,
+            "started_at": "0001-01-01T00:00:00Z",
+            "ended_at": to_rfc3339(NOW - 85 * DAY_S),
+        }
+        assert await walk_clips(client, ancient) == ranked(
+            world.clips(bid, NOW - config.history_s, align_down(NOW - 85 * DAY_S, 600))
+        )
 
 
 async def test_result_cap_ends_the_walk(helix: httpx.AsyncClient, world: HelixWorld) -> None:

@@ -32,8 +32,11 @@ def tenth() -> ClipDeletions:
 async def connect(world: HelixWorld) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_emulator_app(world, CONFIG))
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
-        form = {"client_id": CONFIG.client_id, "client_secret": CONFIG.client_secret,
-                "grant_type": "client_credentials"}
+        form = {
+            "client_id": CONFIG.client_id,
+            "client_secret": CONFIG.client_secret,
+            "grant_type": "client_credentials",
+        }
         token = (await client.post("/oauth2/token", data=form)).json()["access_token"]
         client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
         yield client
@@ -50,8 +53,12 @@ async def world_and_helix(tenth: ClipDeletions) -> AsyncIterator[World]:
 
 
 async def by_broadcaster(helix: httpx.AsyncClient, broadcaster_id: str, start: float, end: float) -> set[str]:
-    params: dict[str, Any] = {"broadcaster_id": broadcaster_id, "first": 100,
-                              "started_at": to_rfc3339(start), "ended_at": to_rfc3339(end)}
+    params: dict[str, Any] = {
+        "broadcaster_id": broadcaster_id,
+        "first": 100,
+        "started_at": to_rfc3339(start),
+        "ended_at": to_rfc3339(end),
+    }
     ids: set[str] = set()
     while True:
         body = (await helix.get("/helix/clips", params=params)).json()
@@ -93,22 +100,33 @@ async def test_a_clip_is_served_up_to_its_instant_and_not_after(
     world_and_helix: World,
 ) -> None:
     world, clock, helix = world_and_helix
-    streamer, clip = next((s, c) for s in world.all_streamers()
-                          for c in world.clips(s.id, START - DAY_S, START)
-                          if (fate := world.deletion(c["id"])) and START < fate[0] < START + 10 * DAY_S)
+    streamer, clip = next(
+        (s, c)
+        for s in world.all_streamers()
+        for c in world.clips(s.id, START - DAY_S, START)
+        if (fate := world.deletion(c["id"])) and START < fate[0] < START + 10 * DAY_S
+    )
     gone_at = world.deletion(clip["id"])[0]  # type: ignore[index]
     clock.set(gone_at - 1)
     assert await by_id(helix, [clip["id"]]) == [clip["id"]]
-    game = (await helix.get("/helix/clips", params={"game_id": clip["game_id"], "first": 100,
-                                                    "started_at": to_rfc3339(START - DAY_S)})).json()
+    game = (
+        await helix.get(
+            "/helix/clips",
+            params={"game_id": clip["game_id"], "first": 100, "started_at": to_rfc3339(START - DAY_S)},
+        )
+    ).json()
     clock.set(gone_at)
     assert await by_id(helix, [clip["id"], clip["id"]]) == []
     assert clip["id"] not in await by_broadcaster(helix, streamer.id, START - DAY_S, START)
     assert world.clip(clip["id"]) is None
     kept = world.clips(streamer.id, START - DAY_S, START, include_deleted=True)
     assert clip["id"] in {c["id"] for c in kept}
-    again = (await helix.get("/helix/clips", params={"game_id": clip["game_id"], "first": 100,
-                                                     "started_at": to_rfc3339(START - DAY_S)})).json()
+    again = (
+        await helix.get(
+            "/helix/clips",
+            params={"game_id": clip["game_id"], "first": 100, "started_at": to_rfc3339(START - DAY_S)},
+        )
+    ).json()
     assert clip["id"] in {c["id"] for c in game["data"]}
     assert clip["id"] not in {c["id"] for c in again["data"]}
 
@@ -152,7 +170,11 @@ def test_no_deletions_by_default_and_bad_settings_are_refused() -> None:
     ids = [c["id"] for s in world.all_streamers() for c in world.clips(s.id, START - DAY_S, START)]
     clock.advance(365 * DAY_S)
     assert all(world.deletion(i) is None and world.clip(i) is not None for i in ids)
-    for bad in ({"rate": 1.5}, {"after_s": (10.0, 5.0)}, {"after_s": (-1.0, 5.0)},
-                {"schedule": {"x": (10.0, 5.0)}}):
+    for bad in (
+        {"rate": 1.5},
+        {"after_s": (10.0, 5.0)},
+        {"after_s": (-1.0, 5.0)},
+        {"schedule": {"x": (10.0, 5.0)}},
+    ):
         with pytest.raises(ValueError):
             ClipDeletions(**bad)  # type: ignore[arg-type]

@@ -26,8 +26,11 @@ def world() -> HelixWorld:
 async def helix(world: HelixWorld) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_emulator_app(world, CONFIG))
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
-        form = {"client_id": CONFIG.client_id, "client_secret": CONFIG.client_secret,
-                "grant_type": "client_credentials"}
+        form = {
+            "client_id": CONFIG.client_id,
+            "client_secret": CONFIG.client_secret,
+            "grant_type": "client_credentials",
+        }
         token = (await client.post("/oauth2/token", data=form)).json()["access_token"]
         client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
         yield client
@@ -41,8 +44,18 @@ async def games(helix: httpx.AsyncClient, params: Any) -> list[dict[str, Any]]:
 
 
 async def test_get_games_by_id_name_and_igdb_id_in_the_order_asked(helix: httpx.AsyncClient) -> None:
-    found = await games(helix, [("id", "21779"), ("name", "Fortnite"), ("igdb_id", "1020"), ("id", "nope"),
-                                ("name", "fortnite"), ("id", "33214"), ("igdb_id", "")])
+    found = await games(
+        helix,
+        [
+            ("id", "21779"),
+            ("name", "Fortnite"),
+            ("igdb_id", "1020"),
+            ("id", "nope"),
+            ("name", "fortnite"),
+            ("id", "33214"),
+            ("igdb_id", ""),
+        ],
+    )
     assert found == [
         {"id": "21779", "name": "League of Legends", "igdb_id": "115",
          "box_art_url": "https://static-cdn.jtvnw.net/ttv-boxart/21779-{width}x{height}.jpg"},
@@ -114,7 +127,12 @@ def test_the_default_catalogue_keeps_the_worlds_clips() -> None:
     renamed = [Game(f"g{i}", f"Game {i}") for i in range(len(CATALOGUE))]
     other = HelixWorld(seed=1, streamers=5, clock=VirtualClock(NOW), games=renamed)
     for a, b in zip(world.all_streamers(), other.all_streamers(), strict=True):
-        assert [CATALOGUE.index(world.games.by_id(g)) for g in a.games] == [  # type: ignore[arg-type]
-            int(g[1:]) for g in b.games]
+        assert (
+            [CATALOGUE.index(world.games.by_id(g)) for g in a.games]
+            == [  # type: ignore[arg-type]
+                int(g[1:]) for g in b.games
+            ]
+        )
         assert [c["id"] for c in world.clips(a.id, NOW - 86_400, NOW)] == [
-            c["id"] for c in other.clips(b.id, NOW - 86_400, NOW)]
+            c["id"] for c in other.clips(b.id, NOW - 86_400, NOW)
+        ]

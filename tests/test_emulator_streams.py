@@ -31,8 +31,11 @@ def world() -> HelixWorld:
 async def helix(world: HelixWorld) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_emulator_app(world, CONFIG))
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
-        form = {"client_id": CONFIG.client_id, "client_secret": CONFIG.client_secret,
-                "grant_type": "client_credentials"}
+        form = {
+            "client_id": CONFIG.client_id,
+            "client_secret": CONFIG.client_secret,
+            "grant_type": "client_credentials",
+        }
         token = (await client.post("/oauth2/token", data=form)).json()["access_token"]
         client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
         yield client
@@ -102,7 +105,9 @@ async def test_a_stream_keeps_its_id_and_start_through_the_session(
     assert len(same) > 0.8 * len(before)
     for user_id in same:
         assert (after[user_id]["id"], after[user_id]["started_at"]) == (
-            before[user_id]["id"], before[user_id]["started_at"])
+            before[user_id]["id"],
+            before[user_id]["started_at"],
+        )
 
 
 async def test_filters_by_user_id_and_login(helix: httpx.AsyncClient, world: HelixWorld) -> None:
@@ -168,12 +173,16 @@ async def test_bad_parameters_answer_400(helix: httpx.AsyncClient, params: Any) 
 
 async def test_a_gone_broadcaster_has_no_stream(world: HelixWorld) -> None:
     live = live_ids(world)[:3]
-    injector = HelixFaultInjector(HelixFaults(gone_broadcasters=frozenset({live[0]}), gone_after_s=60,
-                                              routes=frozenset()))
+    injector = HelixFaultInjector(
+        HelixFaults(gone_broadcasters=frozenset({live[0]}), gone_after_s=60, routes=frozenset())
+    )
     transport = httpx.ASGITransport(app=create_emulator_app(world, CONFIG, wrap=injector.wrap))
     async with httpx.AsyncClient(transport=transport, base_url="http://emulator") as client:
-        form = {"client_id": CONFIG.client_id, "client_secret": CONFIG.client_secret,
-                "grant_type": "client_credentials"}
+        form = {
+            "client_id": CONFIG.client_id,
+            "client_secret": CONFIG.client_secret,
+            "grant_type": "client_credentials",
+        }
         token = (await client.post("/oauth2/token", data=form)).json()["access_token"]
         client.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
         asked = [("user_id", i) for i in live]

@@ -76,8 +76,12 @@ def app_token(served: Served) -> str:
     """
 
     async def mint() -> str | None:
-        twitch = await Twitch(CONFIG.client_id, CONFIG.client_secret, base_url=served.base_url + "helix/",
-                              auth_base_url=served.base_url + "oauth2/")
+        twitch = await Twitch(
+            CONFIG.client_id,
+            CONFIG.client_secret,
+            base_url=served.base_url + "helix/",
+            auth_base_url=served.base_url + "oauth2/",
+        )
         return twitch.get_app_token()
 
     for attempt in range(1, MINT_ATTEMPTS + 1):
@@ -96,8 +100,13 @@ def app_token(served: Served) -> str:
 
 @pytest.fixture
 async def twitch(served: Served, app_token: str) -> Twitch:
-    client = Twitch(CONFIG.client_id, CONFIG.client_secret, authenticate_app=False,
-                    base_url=served.base_url + "helix/", auth_base_url=served.base_url + "oauth2/")
+    client = Twitch(
+        CONFIG.client_id,
+        CONFIG.client_secret,
+        authenticate_app=False,
+        base_url=served.base_url + "helix/",
+        auth_base_url=served.base_url + "oauth2/",
+    )
     await client.set_app_authentication(app_token, [])
     return client
 
@@ -138,16 +147,19 @@ async def test_get_users_by_login_and_by_id(twitch: Twitch, served: Served) -> N
 
 async def test_get_clips_paged_to_the_end(twitch: Twitch, served: Served) -> None:
     start, end = align_down(NOW - 86_400, 600), align_down(NOW, 600)  # Twitch cuts windows to 10 minutes
-    window = {"started_at": datetime.fromtimestamp(start).astimezone(),
-              "ended_at": datetime.fromtimestamp(end).astimezone()}
+    window = {
+        "started_at": datetime.fromtimestamp(start).astimezone(),
+        "ended_at": datetime.fromtimestamp(end).astimezone(),
+    }
     clips = [c async for c in twitch.get_clips(broadcaster_id=served.busy, first=100, **window)]
     expected = ranked(served.world.clips(served.busy, start, end))
     assert 400 < len(expected) < 1000
     assert [parsed(c) for c in clips] == expected
     assert all(isinstance(c, Clip) and isinstance(c.duration, float) for c in clips)
     assert {type(c.vod_offset) for c in clips} == {int, type(None)}  # set late, as on Twitch
-    featured = [c async for c in twitch.get_clips(broadcaster_id=served.busy, is_featured=True, first=100,
-                                                   **window)]
+    featured = [
+        c async for c in twitch.get_clips(broadcaster_id=served.busy, is_featured=True, first=100, **window)
+    ]
     assert [c.id for c in featured] == [c["id"] for c in expected if c["is_featured"]] != []
 
 
@@ -169,8 +181,9 @@ async def test_get_streams_by_id_and_by_login(twitch: Twitch, served: Served) ->
     world = served.world
     live = live_streams(world, StreamFilters())
     assert 10 < len(live) < 40
-    ids = [s["user_id"] for s in live[:5]] + [world.all_streamers()[i].id for i in range(40)
-                                                if not world.is_live(world.all_streamers()[i].id)][:3]
+    ids = [s["user_id"] for s in live[:5]] + [
+        world.all_streamers()[i].id for i in range(40) if not world.is_live(world.all_streamers()[i].id)
+    ][:3]
     by_id = [s async for s in twitch.get_streams(user_id=ids, first=100)]
     logins = [s["user_login"] for s in live[5:10]]
     by_login = [s async for s in twitch.get_streams(user_login=logins)]

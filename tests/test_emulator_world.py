@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 from local.clock import VirtualClock
 from local.emulator import HelixWorld
 from shared.timefmt import parse_rfc3339

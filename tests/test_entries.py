@@ -75,8 +75,9 @@ class Deployment:
         # The runtime calls scheduled() with three positional arguments: (controller, env, ctx).
         await self.producer().scheduled(wd.ScheduledController(scheduled_ms), None, None)
 
-    async def deliver(self, bodies: list[Any], *, queue: str = JOBS_QUEUE, attempts: int = 1,
-                      **overrides: Any) -> list[Any]:
+    async def deliver(
+        self, bodies: list[Any], *, queue: str = JOBS_QUEUE, attempts: int = 1, **overrides: Any
+    ) -> list[Any]:
         """One queue() invocation with these bodies; the JS messages come back with their outcomes."""
         messages = [wd.message(self.sdk, body, attempts, f"m{i}") for i, body in enumerate(bodies)]
         await self.consumer(**overrides).queue(wd.batch_of(self.sdk, queue, messages), None, None)
@@ -104,14 +105,21 @@ async def deploy(request: pytest.FixtureRequest) -> AsyncIterator[DeploymentFact
         # The Workers read the real clock, so the emulated world stands at the real now.
         world = HelixWorld(7, streamers, clips_per_day, clock=VirtualClock(time.time()))
         config = EmulatorConfig()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_emulator_app(world, config)),
-                                   base_url=EMULATOR_URL)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_emulator_app(world, config)), base_url=EMULATOR_URL
+        )
         clients.append(client)
         fetch.client = client  # fetch() reaches Twitch, emulated
         engine = wd.D1Engine()
         for s in world.all_streamers():
-            engine.execute([("INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
-                             [s.id, s.login, s.display_name, "2026-01-01T00:00:00Z"])])
+            engine.execute(
+                [
+                    (
+                        "INSERT INTO streamers (id, login, display_name, added_at) VALUES (?, ?, ?, ?)",
+                        [s.id, s.login, s.display_name, "2026-01-01T00:00:00Z"],
+                    )
+                ]
+            )
         return Deployment(str(request.param), engine, wd.QueueRecorder(), fetch, world, config)
 
     with wd.workers_runtime() as fetch:
@@ -130,6 +138,7 @@ async def d(deploy: DeploymentFactory) -> Deployment:
 
 # --- the cron and the queue, end to end -----------------------------------------------------------
 
+
 async def test_a_cron_tick_then_the_queue_crawls_every_streamer(d: Deployment) -> None:
     now_ms = time.time() * 1000
     await d.tick(now_ms)
@@ -142,8 +151,11 @@ async def test_a_cron_tick_then_the_queue_crawls_every_streamer(d: Deployment) -
     assert run["jobs_done"] == len(bodies) and run["jobs_failed"] == 0
     stored = {r["id"] for r in d.engine.rows("SELECT id FROM clips")}
     assert stored and run["clips_new"] == len(stored)
-    served = {c["id"] for s in d.world.all_streamers()
-              for c in d.world.clips(s.id, time.time() - 26 * 3600, time.time())}
+    served = {
+        c["id"]
+        for s in d.world.all_streamers()
+        for c in d.world.clips(s.id, time.time() - 26 * 3600, time.time())
+    }
     assert stored <= served
     assert [c.url.split("?")[0] for c in d.fetch.calls][:1] == [EMULATOR_URL + "/oauth2/token"]
 
@@ -155,7 +167,9 @@ async def test_the_cron_opens_one_run_per_slot(d: Deployment) -> None:
     assert len(d.engine.rows("SELECT id FROM runs")) == 1 and len(d.take_sent()) == 3
     await d.tick(slot_ms + HOUR_MS)
     assert [r["slot"] for r in d.engine.rows("SELECT slot FROM runs ORDER BY id")] == [
-        slot_key(slot_ms / 1000), slot_key(slot_ms / 1000 + 3600)]
+        slot_key(slot_ms / 1000),
+        slot_key(slot_ms / 1000 + 3600),
+    ]
 
 
 async def test_a_crawl_out_of_budget_continues_through_the_queue_binding(deploy: DeploymentFactory) -> None:
@@ -178,6 +192,7 @@ async def test_a_crawl_out_of_budget_continues_through_the_queue_binding(deploy:
 
 
 # --- per-message failures -------------------------------------------------------------------------
+
 
 async def test_a_malformed_body_is_acked_and_recorded(d: Deployment) -> None:
     messages = await d.deliver([{"v": 99, "type": "crawl"}, "not json"])
@@ -239,6 +254,7 @@ async def test_a_misconfigured_worker_fails_the_invocation_loudly(d: Deployment)
 
 # --- fetch(): the producer's app through the ASGI bridge -------------------------------------------
 
+
 async def kick(d: Deployment, token: str | None, **overrides: Any) -> wd.Response:
     headers = [("authorization", f"Bearer {token}")] if token is not None else []
     request = wd.FetchRequest(wd.JsRequest("POST", PRODUCER_URL + "/runs", headers))
@@ -255,13 +271,17 @@ async def test_post_runs_with_the_bearer_token_starts_a_run(d: Deployment) -> No
     assert len(d.take_sent()) == 3
 
 
-@pytest.mark.parametrize(("token", "overrides", "status"), [
-    (None, {}, 401),
-    ("wrong-token", {}, 401),
-    (API_TOKEN, {"CLIPCRAWLER_API_TOKEN": None}, 503),
-])
-async def test_post_runs_is_refused_without_the_right_token(d: Deployment, token: str | None,
-                                                            overrides: dict[str, Any], status: int) -> None:
+@pytest.mark.parametrize(
+    ("token", "overrides", "status"),
+    [
+        (None, {}, 401),
+        ("wrong-token", {}, 401),
+        (API_TOKEN, {"CLIPCRAWLER_API_TOKEN": None}, 503),
+    ],
+)
+async def test_post_runs_is_refused_without_the_right_token(
+    d: Deployment, token: str | None, overrides: dict[str, Any], status: int
+) -> None:
     response = await kick(d, token, **overrides)
     assert response.status == status
     assert d.engine.rows("SELECT id FROM runs") == [] and d.jobs.sent == []

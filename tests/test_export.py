@@ -39,8 +39,12 @@ async def test_first_export_is_exactly_the_database(crawl: FileCrawl, tmp_path: 
     out = tmp_path / "export"
     report = crawl.export(out)
 
-    assert [(t.table, t.mode) for t in report.tables] == [("clips", "full"), ("runs", "full"),
-                                                           ("jobs", "full"), ("games", "full")]
+    assert [(t.table, t.mode) for t in report.tables] == [
+        ("clips", "full"),
+        ("runs", "full"),
+        ("jobs", "full"),
+        ("games", "full"),
+    ]
     for spec in TABLES:
         expected = database_rows(crawl.path, spec)
         assert len(expected) > 0
@@ -53,7 +57,11 @@ async def test_first_export_is_exactly_the_database(crawl: FileCrawl, tmp_path: 
     duck = duckdb.sql(f"SELECT * FROM read_parquet('{out}/clips/**/*.parquet', hive_partitioning = true)")
     types = dict(zip(duck.columns, map(str, duck.types), strict=True))
     assert (types["view_count"], types["created_at"], types["duration"], types["is_featured"]) == (
-        "BIGINT", "TIMESTAMP WITH TIME ZONE", "DOUBLE", "BOOLEAN")
+        "BIGINT",
+        "TIMESTAMP WITH TIME ZONE",
+        "DOUBLE",
+        "BOOLEAN",
+    )
     assert types["vod_offset"] == "BIGINT" and types["created_date"] == "DATE"
     assert exported_rows(duck.to_arrow_table(), CLIPS) == database_rows(crawl.path, CLIPS)
 
@@ -80,12 +88,20 @@ async def test_incremental_export_adds_only_the_rows_that_changed(crawl: FileCra
     await crawl.crawl(after_s=HOUR_S)  # an hour on: view counts moved, a few clips are new
     report = crawl.export(out)
 
-    assert {t.table: t.mode for t in report.tables} == {"clips": "incremental", "runs": "incremental",
-                                                        "jobs": "incremental", "games": "incremental"}
+    assert {t.table: t.mode for t in report.tables} == {
+        "clips": "incremental",
+        "runs": "incremental",
+        "jobs": "incremental",
+        "games": "incremental",
+    }
     new_files = visible_files(out) - first_files
     assert new_files and first_files <= visible_files(out)
-    added = {spec.name: pq.ParquetDataset([str(out / f) for f in new_files if f.startswith(spec.name + "/")],
-                                          partitioning="hive").read() for spec in TABLES}
+    added = {
+        spec.name: pq.ParquetDataset(
+            [str(out / f) for f in new_files if f.startswith(spec.name + "/")], partitioning="hive"
+        ).read()
+        for spec in TABLES
+    }
     now = crawl.sql("SELECT max(last_seen_at) FROM clips")[0][0]
     changed = database_rows(crawl.path, CLIPS, "WHERE t.last_seen_at = ?", now)
     assert 0 < len(changed) < len(database_rows(crawl.path, CLIPS))  # some clips did not change
@@ -105,8 +121,9 @@ async def test_the_documented_pyarrow_recipe_gives_the_newest_rows(crawl: FileCr
 
     table = ds.dataset(out / "clips", format="parquet", partitioning="hive").to_table()
     newest = table.group_by("id").aggregate([("exported_at", "max")])
-    clips = table.join(newest, keys=["id", "exported_at"], right_keys=["id", "exported_at_max"],
-                       join_type="inner")
+    clips = table.join(
+        newest, keys=["id", "exported_at"], right_keys=["id", "exported_at_max"], join_type="inner"
+    )
 
     assert table.num_rows > clips.num_rows
     assert exported_rows(clips, CLIPS) == database_rows(crawl.path, CLIPS)
@@ -124,8 +141,9 @@ async def test_an_export_with_nothing_changed_writes_no_file(crawl: FileCrawl, t
     assert [t.unchanged for t in report.tables] == [len(database_rows(crawl.path, s)) for s in TABLES]
 
 
-async def test_a_change_in_the_same_second_as_the_last_export_is_exported(crawl: FileCrawl,
-                                                                          tmp_path: Path) -> None:
+async def test_a_change_in_the_same_second_as_the_last_export_is_exported(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -141,15 +159,19 @@ async def test_a_change_in_the_same_second_as_the_last_export_is_exported(crawl:
 
 
 async def test_a_write_that_commits_after_the_export_with_an_older_timestamp_is_exported(
-        crawl: FileCrawl, tmp_path: Path) -> None:
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
     clip_id = crawl.sql("SELECT id FROM clips ORDER BY id LIMIT 1")[0][0]
     # A consumer stamped its page, then its batch committed after the export had read: the marker is
     # older than the newest one the export saw, but within the overlap.
-    crawl.sql("UPDATE clips SET title = 'late', last_seen_at = strftime('%Y-%m-%dT%H:%M:%SZ', "
-              "(SELECT max(last_seen_at) FROM clips), '-120 seconds') WHERE id = ?", clip_id)
+    crawl.sql(
+        "UPDATE clips SET title = 'late', last_seen_at = strftime('%Y-%m-%dT%H:%M:%SZ', "
+        "(SELECT max(last_seen_at) FROM clips), '-120 seconds') WHERE id = ?",
+        clip_id,
+    )
 
     report = crawl.export(out)
 
@@ -157,8 +179,9 @@ async def test_a_write_that_commits_after_the_export_with_an_older_timestamp_is_
     assert_latest_equals_database(crawl, out)
 
 
-async def test_unfinished_runs_and_jobs_are_exported_again_once_they_change(crawl: FileCrawl,
-                                                                            tmp_path: Path) -> None:
+async def test_unfinished_runs_and_jobs_are_exported_again_once_they_change(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.runner.tick()  # the run is open and its jobs queued: nothing drained yet
     crawl.export(out)
@@ -173,8 +196,9 @@ async def test_unfinished_runs_and_jobs_are_exported_again_once_they_change(craw
     assert {r["status"] for r in latest_rows(out, RUNS)} == {"finished"}
 
 
-async def test_a_finished_run_that_changes_without_a_new_timestamp_is_exported(crawl: FileCrawl,
-                                                                               tmp_path: Path) -> None:
+async def test_a_finished_run_that_changes_without_a_new_timestamp_is_exported(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -187,8 +211,9 @@ async def test_a_finished_run_that_changes_without_a_new_timestamp_is_exported(c
     assert_latest_equals_database(crawl, out)
 
 
-async def test_a_reopened_job_is_exported_while_open_and_again_when_done(crawl: FileCrawl,
-                                                                         tmp_path: Path) -> None:
+async def test_a_reopened_job_is_exported_while_open_and_again_when_done(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -199,14 +224,17 @@ async def test_a_reopened_job_is_exported_while_open_and_again_when_done(crawl: 
 
     assert {t.table: t.rows for t in crawl.export(out).tables}["jobs"] == 1
     assert_latest_equals_database(crawl, out)
-    crawl.sql("UPDATE jobs SET status = 'done', finished_at = ? WHERE id = 1",
-              crawl.sql("SELECT max(finished_at) FROM jobs")[0][0])
+    crawl.sql(
+        "UPDATE jobs SET status = 'done', finished_at = ? WHERE id = 1",
+        crawl.sql("SELECT max(finished_at) FROM jobs")[0][0],
+    )
     assert {t.table: t.rows for t in crawl.export(out).tables}["jobs"] == 1
     assert_latest_equals_database(crawl, out)
 
 
-async def test_full_export_rewrites_everything_and_removes_earlier_files(crawl: FileCrawl,
-                                                                         tmp_path: Path) -> None:
+async def test_full_export_rewrites_everything_and_removes_earlier_files(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -226,8 +254,9 @@ async def test_full_export_rewrites_everything_and_removes_earlier_files(crawl: 
     assert_latest_equals_database(crawl, out)
 
 
-async def test_a_destination_that_lost_its_files_gets_everything_again(crawl: FileCrawl,
-                                                                       tmp_path: Path) -> None:
+async def test_a_destination_that_lost_its_files_gets_everything_again(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -263,7 +292,8 @@ async def test_watermark_is_kept_in_the_database_per_destination(crawl: FileCraw
 
     newest = crawl.sql("SELECT max(last_seen_at) FROM clips")[0][0]
     assert [(d.rsplit("/", 1)[-1], t, s) for d, t, s, _ in states] == [
-        (d, t, "local") for d in ("a", "b") for t in ("clips", "games", "jobs", "runs")]
+        (d, t, "local") for d in ("a", "b") for t in ("clips", "games", "jobs", "runs")
+    ]
     clips_marks = {w for _, t, _, w in states if t == "clips"}
     assert len(clips_marks) == 1 and clips_marks.pop() < newest  # it trails the newest change by the overlap
     assert {w for _, t, _, w in states if t == "runs"} == {None}  # runs are compared by digest, not by time

@@ -9,8 +9,9 @@ from local.cli import main
 from tests.test_export_support import visible_files, wrangler_dump
 
 
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str,
-            env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def run_cli(
+    capsys: pytest.CaptureFixture[str], *argv: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     code = main(list(argv), env or {})
     out, err = capsys.readouterr()
     return code, out, err
@@ -36,8 +37,8 @@ def test_export_then_export_again(crawled: str, tmp_path: Path, capsys: pytest.C
 
 
 def test_default_destination_is_export_in_the_working_directory(
-        crawled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    crawled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert run_cli(capsys, "export", env={"CLIPCRAWLER_DB": crawled})[0] == 0
     assert visible_files(tmp_path / "export")
@@ -49,21 +50,38 @@ def test_default_destination_is_export_in_the_working_directory(
 def test_export_a_wrangler_dump(crawled: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     dump = wrangler_dump(Path(crawled), tmp_path / "d1.sql")
     state = str(tmp_path / "state.sqlite")
-    code, text, _ = run_cli(capsys, "--db", state, "export", "--source", "d1-sql", str(dump), "--out",
-                            str(tmp_path / "d1"), "--full")
+    code, text, _ = run_cli(
+        capsys,
+        "--db",
+        state,
+        "export",
+        "--source",
+        "d1-sql",
+        str(dump),
+        "--out",
+        str(tmp_path / "d1"),
+        "--full",
+    )
     assert code == 0 and "from d1 to" in text
 
 
-@pytest.mark.parametrize(("argv", "env", "message"), [
-    (["--source", "d1-sql"], {}, "--source d1-sql takes the dump file"),
-    (["x.sql"], {}, "'x.sql' is only read with --source d1-sql"),
-    (["--out", "r2://bucket/clips"], {}, "r2:// needs CLOUDFLARE_ACCOUNT_ID"),
-    (["--source", "d1-api"], {"CLOUDFLARE_API_TOKEN": "tok-123"},
-     "--source d1-api needs CLOUDFLARE_ACCOUNT_ID and CLIPCRAWLER_D1_DATABASE_ID"),
-    (["--overlap-seconds", "-1"], {}, "overlap must not be negative"),
-])
-def test_export_usage_errors(argv: list[str], env: dict[str, str], message: str, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["--source", "d1-sql"], {}, "--source d1-sql takes the dump file"),
+        (["x.sql"], {}, "'x.sql' is only read with --source d1-sql"),
+        (["--out", "r2://bucket/clips"], {}, "r2:// needs CLOUDFLARE_ACCOUNT_ID"),
+        (
+            ["--source", "d1-api"],
+            {"CLOUDFLARE_API_TOKEN": "tok-123"},
+            "--source d1-api needs CLOUDFLARE_ACCOUNT_ID and CLIPCRAWLER_D1_DATABASE_ID",
+        ),
+        (["--overlap-seconds", "-1"], {}, "overlap must not be negative"),
+    ],
+)
+def test_export_usage_errors(
+    argv: list[str], env: dict[str, str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = [] if "--out" in argv else ["--out", str(tmp_path / "o")]
     code, _, err = run_cli(capsys, "--db", str(tmp_path / "x.sqlite"), "export", *argv, *out, env=env)
     assert code == 2 and message in err and "Traceback" not in err and "tok-123" not in err

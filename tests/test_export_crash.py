@@ -166,7 +166,8 @@ def export_state(crawl: FileCrawl) -> list[tuple[Any, ...]]:
 
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_a_failed_export_leaves_nothing_visible_and_keeps_the_watermark(
-        crawl: FileCrawl, tmp_path: Path, fault: str) -> None:
+    crawl: FileCrawl, tmp_path: Path, fault: str
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -180,8 +181,13 @@ async def test_a_failed_export_leaves_nothing_visible_and_keeps_the_watermark(
     store = (FaultyState if fail_commit else ExportState)(crawl.path)
 
     with pytest.raises(Crash):
-        run_export(source, Destination(filesystem, out.as_posix(), out.as_uri()), store, crawl.clock,
-                   ExportOptions(batch_rows=5))
+        run_export(
+            source,
+            Destination(filesystem, out.as_posix(), out.as_uri()),
+            store,
+            crawl.clock,
+            ExportOptions(batch_rows=5),
+        )
     source.close()
     store.close()
 
@@ -193,8 +199,9 @@ async def test_a_failed_export_leaves_nothing_visible_and_keeps_the_watermark(
         assert latest_rows(out, spec) == database_rows(crawl.path, spec), spec.name
 
 
-async def test_files_of_a_killed_export_are_invisible_and_cleared_later(crawl: FileCrawl,
-                                                                        tmp_path: Path) -> None:
+async def test_files_of_a_killed_export_are_invisible_and_cleared_later(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
@@ -229,20 +236,29 @@ class ConcurrentSource(FaultySource):
 
 
 async def test_of_two_overlapping_exports_the_later_to_finish_fails_and_removes_its_files(
-        crawl: FileCrawl, tmp_path: Path) -> None:
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
     await crawl.crawl(after_s=HOUR_S)
     before = visible_files(out)
     finished_first: list[set[str]] = []
-    source = ConcurrentSource(SqliteSource(crawl.path), 3, lambda: finished_first.append(
-        {f for t in crawl.export(out).tables for f in t.files}))
+    source = ConcurrentSource(
+        SqliteSource(crawl.path),
+        3,
+        lambda: finished_first.append({f for t in crawl.export(out).tables for f in t.files}),
+    )
     store = ExportState(crawl.path)
 
     with pytest.raises(ExportError, match="another export to .* finished while this one ran"):
-        run_export(source, Destination(pafs.LocalFileSystem(), out.as_posix(), out.as_uri()), store,
-                   crawl.clock, ExportOptions(batch_rows=5))
+        run_export(
+            source,
+            Destination(pafs.LocalFileSystem(), out.as_posix(), out.as_uri()),
+            store,
+            crawl.clock,
+            ExportOptions(batch_rows=5),
+        )
     source.close()
     store.close()
 
@@ -256,8 +272,10 @@ async def test_tail_rows_of_a_killed_export_are_forgotten(crawl: FileCrawl, tmp_
     out = tmp_path / "export"
     await crawl.crawl()
     crawl.export(out)
-    crawl.sql("INSERT INTO export_tail SELECT destination, table_name, '20260921T150000Z-0badf00d', row_key, "
-              "'x' FROM export_tail")
+    crawl.sql(
+        "INSERT INTO export_tail SELECT destination, table_name, '20260921T150000Z-0badf00d', row_key, "
+        "'x' FROM export_tail"
+    )
 
     crawl.export(out)
 

@@ -72,8 +72,15 @@ def fake_d1(database: Path, calls: list[dict[str, Any]]) -> httpx.Client:
         except sqlite3.Error as exc:
             return failure(400, 7500, str(exc))
         results = {"columns": [d[0] for d in cursor.description], "rows": [list(r) for r in cursor]}
-        return httpx.Response(200, json={"success": True, "errors": [], "messages": [],
-                                         "result": [{"success": True, "meta": {}, "results": results}]})
+        return httpx.Response(
+            200,
+            json={
+                "success": True,
+                "errors": [],
+                "messages": [],
+                "result": [{"success": True, "meta": {}, "results": results}],
+            },
+        )
 
     return httpx.Client(transport=httpx.MockTransport(handle))
 
@@ -82,16 +89,18 @@ def http_source(client: httpx.Client, token: str = TOKEN) -> D1HttpSource:
     return D1HttpSource(client, ACCOUNT, DATABASE, token, base_url="https://api.cloudflare.com/client/v4/")
 
 
-async def test_a_wrangler_export_gives_the_same_files_as_the_database(crawl: FileCrawl,
-                                                                      tmp_path: Path) -> None:
+async def test_a_wrangler_export_gives_the_same_files_as_the_database(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     dump = wrangler_dump(crawl.path, tmp_path / "d1.sql")
 
     report = export_from(D1DumpSource(dump), tmp_path / "out", tmp_path / "state.sqlite", crawl)
 
     assert report.source == "d1"
     for spec in TABLES:
-        assert exported_rows(dataset(tmp_path / "out", spec.name).to_table(), spec) == \
-            database_rows(crawl.path, spec), spec.name
+        assert exported_rows(dataset(tmp_path / "out", spec.name).to_table(), spec) == database_rows(
+            crawl.path, spec
+        ), spec.name
 
 
 async def test_a_data_only_export_gets_the_project_schema(crawl: FileCrawl, tmp_path: Path) -> None:
@@ -121,8 +130,10 @@ async def test_successive_wrangler_exports_are_incremental(crawl: FileCrawl, tmp
 
 def test_a_broken_dump_names_the_statement_but_not_its_values(tmp_path: Path) -> None:
     dump = tmp_path / "broken.sql"
-    dump.write_text("CREATE TABLE app_tokens (client_id TEXT PRIMARY KEY, access_token TEXT);\n"
-                    "INSERT INTO app_tokens VALUES ('c', 'secret-token', 'one too many');\n")
+    dump.write_text(
+        "CREATE TABLE app_tokens (client_id TEXT PRIMARY KEY, access_token TEXT);\n"
+        "INSERT INTO app_tokens VALUES ('c', 'secret-token', 'one too many');\n"
+    )
 
     with pytest.raises(ExportError, match=r"statement 2 failed: table app_tokens has 2 columns") as raised:
         load_dump(dump, tmp_path / "scratch.sqlite")
@@ -138,25 +149,43 @@ async def test_a_dump_written_by_wrangler_itself_loads(crawl: FileCrawl, tmp_pat
     project = tmp_path / "project"
     project.mkdir()
     # d1 export has no --persist-to: it reads the local database under the project's .wrangler/.
-    (project / "wrangler.toml").write_text('name = "export-test"\ncompatibility_date = "2025-09-29"\n\n'
-                                           '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "clipcrawler"\n'
-                                           'database_id = "00000000-0000-4000-8000-000000000000"\n')
+    (project / "wrangler.toml").write_text(
+        'name = "export-test"\ncompatibility_date = "2025-09-29"\n\n'
+        '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "clipcrawler"\n'
+        'database_id = "00000000-0000-4000-8000-000000000000"\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
-    env.update(CI="true", NO_COLOR="1", WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
-               WRANGLER_LOG_PATH=str(tmp_path / "logs"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env.update(
+        CI="true",
+        NO_COLOR="1",
+        WRANGLER_SEND_METRICS="false",
+        WRANGLER_SEND_ERROR_REPORTS="false",
+        WRANGLER_LOG_PATH=str(tmp_path / "logs"),
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+    )
     data = wrangler_dump(crawl.path, tmp_path / "data.sql", schema=False, d1_migrations=False)
-    for args in (["execute", "DB", "--local", "--file", str(SCHEMA)],
-                 ["execute", "DB", "--local", "--file", str(data)],
-                 ["export", "DB", "--local", "--output", str(tmp_path / "wrangler.sql")]):
-        done = subprocess.run([str(WRANGLER), "d1", *args], cwd=project, env=env, capture_output=True,
-                              text=True, timeout=180, check=False)
+    for args in (
+        ["execute", "DB", "--local", "--file", str(SCHEMA)],
+        ["execute", "DB", "--local", "--file", str(data)],
+        ["export", "DB", "--local", "--output", str(tmp_path / "wrangler.sql")],
+    ):
+        done = subprocess.run(
+            [str(WRANGLER), "d1", *args],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
         assert done.returncode == 0, f"wrangler d1 {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
 
     export_from(D1DumpSource(tmp_path / "wrangler.sql"), tmp_path / "out", tmp_path / "state.sqlite", crawl)
 
     for spec in TABLES:
-        assert exported_rows(dataset(tmp_path / "out", spec.name).to_table(), spec) == \
-            database_rows(crawl.path, spec), spec.name
+        assert exported_rows(dataset(tmp_path / "out", spec.name).to_table(), spec) == database_rows(
+            crawl.path, spec
+        ), spec.name
 
 
 async def test_the_d1_http_api_gives_the_same_files_as_the_database(crawl: FileCrawl, tmp_path: Path) -> None:
@@ -165,17 +194,27 @@ async def test_the_d1_http_api_gives_the_same_files_as_the_database(crawl: FileC
         export_from(http_source(client), tmp_path / "out", tmp_path / "state.sqlite", crawl, batch_rows=25)
 
     for spec in TABLES:
-        assert exported_rows(dataset(tmp_path / "out", spec.name).to_table(), spec) == \
-            database_rows(crawl.path, spec), spec.name
+        assert exported_rows(dataset(tmp_path / "out", spec.name).to_table(), spec) == database_rows(
+            crawl.path, spec
+        ), spec.name
     assert len(calls) > len(database_rows(crawl.path, TABLES[0])) / 25  # paged, 25 rows at a time
     assert all(isinstance(p, str) for call in calls for p in call["params"])  # the API takes strings
 
 
 def test_the_d1_http_api_source_waits_out_rate_limits() -> None:
-    answers = [httpx.Response(429, headers={"Retry-After": "7"}, json={"success": False, "errors": []}),
-               httpx.Response(503, json={"success": False, "errors": []}),
-               httpx.Response(200, json={"success": True, "errors": [], "messages": [], "result": [
-                   {"success": True, "meta": {}, "results": {"columns": ["n"], "rows": [[1]]}}]})]
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "7"}, json={"success": False, "errors": []}),
+        httpx.Response(503, json={"success": False, "errors": []}),
+        httpx.Response(
+            200,
+            json={
+                "success": True,
+                "errors": [],
+                "messages": [],
+                "result": [{"success": True, "meta": {}, "results": {"columns": ["n"], "rows": [[1]]}}],
+            },
+        ),
+    ]
     slept: list[float] = []
     client = httpx.Client(transport=httpx.MockTransport(lambda request: answers.pop(0)))
 
@@ -198,8 +237,9 @@ async def test_d1_http_api_errors_are_reported_without_the_token(crawl: FileCraw
         D1HttpSource(httpx.Client(), "", DATABASE, "")
 
 
-async def test_a_destination_exported_from_one_source_refuses_another(crawl: FileCrawl,
-                                                                      tmp_path: Path) -> None:
+async def test_a_destination_exported_from_one_source_refuses_another(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
     crawl.export(out)
     dump = wrangler_dump(crawl.path, tmp_path / "d1.sql")

@@ -20,7 +20,9 @@ async def crawl(tmp_path: Path) -> AsyncIterator[FileCrawl]:
         yield crawl
 
 
-async def test_a_deleted_clip_and_a_renamed_game_reach_the_next_export(crawl: FileCrawl, tmp_path: Path) -> None:
+async def test_a_deleted_clip_and_a_renamed_game_reach_the_next_export(
+    crawl: FileCrawl, tmp_path: Path
+) -> None:
     out = tmp_path / "export"
     await crawl.crawl()
     first = crawl.export(out)
@@ -41,7 +43,8 @@ async def test_a_deleted_clip_and_a_renamed_game_reach_the_next_export(crawl: Fi
         assert latest_rows(out, spec) == database_rows(crawl.path, spec), spec.name
     deleted = [r for r in latest_rows(out, CLIPS) if r["deleted_at"] is not None]
     assert [(r["id"], r["deleted_at"]) for r in deleted] == [
-        (clip_id, datetime.fromtimestamp(crawl.clock.now(), tz=UTC).replace(microsecond=0))]
+        (clip_id, datetime.fromtimestamp(crawl.clock.now(), tz=UTC).replace(microsecond=0))
+    ]
 
     # The join docs/export.md shows: every clip with its game's name (NULL where the game is unknown).
     named = duckdb.sql(
@@ -50,5 +53,7 @@ async def test_a_deleted_clip_and_a_renamed_game_reach_the_next_export(crawl: Fi
         f"games AS (SELECT * FROM read_parquet('{out}/games/**/*.parquet', hive_partitioning = true) "
         "QUALIFY row_number() OVER (PARTITION BY id ORDER BY exported_at DESC) = 1) "
         "SELECT clips.id, games.name FROM clips LEFT JOIN games ON games.id = clips.game_id "
-        "WHERE clips.id = ?", params=[clip_id]).fetchall()
+        "WHERE clips.id = ?",
+        params=[clip_id],
+    ).fetchall()
     assert named == [(clip_id, "Renamed")]

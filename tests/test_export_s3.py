@@ -29,11 +29,20 @@ def s3_env() -> Iterator[dict[str, str]]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    env = {"AWS_ACCESS_KEY_ID": "test-key", "AWS_SECRET_ACCESS_KEY": "test-secret", "AWS_REGION": "us-east-1",
-           "AWS_ENDPOINT_URL_S3": f"http://{host}:{port}"}
-    bucket_maker = pafs.S3FileSystem(access_key="test-key", secret_key="test-secret", region="us-east-1",
-                                     endpoint_override=f"{host}:{port}", scheme="http",
-                                     allow_bucket_creation=True)
+    env = {
+        "AWS_ACCESS_KEY_ID": "test-key",
+        "AWS_SECRET_ACCESS_KEY": "test-secret",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": f"http://{host}:{port}",
+    }
+    bucket_maker = pafs.S3FileSystem(
+        access_key="test-key",
+        secret_key="test-secret",
+        region="us-east-1",
+        endpoint_override=f"{host}:{port}",
+        scheme="http",
+        allow_bucket_creation=True,
+    )
     bucket_maker.create_dir(BUCKET)
     yield env
     server.stop()
@@ -81,12 +90,14 @@ async def test_incremental_export_to_a_bucket(crawl: FileCrawl, s3_env: dict[str
     assert sorted(f for t in report.tables for f in t.files) == added
     table = dataset(f"{BUCKET}/incremental", "clips", destination.filesystem).to_table()
     latest = {r["id"]: r for r in sorted(table.to_pylist(), key=lambda r: r["exported_at"])}
-    assert sorted(({k: r[k] for k in TABLES[0].columns} for r in latest.values()), key=lambda r: r["id"]) == \
-        database_rows(crawl.path, TABLES[0])
+    assert sorted(
+        ({k: r[k] for k in TABLES[0].columns} for r in latest.values()), key=lambda r: r["id"]
+    ) == database_rows(crawl.path, TABLES[0])
 
 
-async def test_full_export_to_a_bucket_replaces_the_old_objects(crawl: FileCrawl,
-                                                                 s3_env: dict[str, str]) -> None:
+async def test_full_export_to_a_bucket_replaces_the_old_objects(
+    crawl: FileCrawl, s3_env: dict[str, str]
+) -> None:
     destination = open_destination(f"s3://{BUCKET}/full", s3_env)
     await crawl.crawl()
     crawl.export(destination)
@@ -102,15 +113,21 @@ async def test_full_export_to_a_bucket_replaces_the_old_objects(crawl: FileCrawl
         assert exported_rows(table, spec) == database_rows(crawl.path, spec), spec.name
 
 
-async def test_a_failed_export_leaves_no_object_in_the_bucket(crawl: FileCrawl,
-                                                               s3_env: dict[str, str]) -> None:
+async def test_a_failed_export_leaves_no_object_in_the_bucket(
+    crawl: FileCrawl, s3_env: dict[str, str]
+) -> None:
     destination = open_destination(f"s3://{BUCKET}/crash", s3_env)
     await crawl.crawl()
     state = ExportState(crawl.path)
 
     with pytest.raises(Crash):
-        run_export(FaultySource(SqliteSource(crawl.path), fails_at=6), destination, state, crawl.clock,
-                   ExportOptions(batch_rows=10))
+        run_export(
+            FaultySource(SqliteSource(crawl.path), fails_at=6),
+            destination,
+            state,
+            crawl.clock,
+            ExportOptions(batch_rows=10),
+        )
     state.close()
 
     assert objects(destination.filesystem, "crash") == []
@@ -124,25 +141,45 @@ def test_s3_settings_come_from_the_environment() -> None:
     r2 = open_destination("r2://bucket/some/prefix/", env)
     settings = r2.filesystem.__reduce__()[1][0]  # the arguments it was built with
     assert (settings["endpoint_override"], settings["scheme"], settings["region"]) == (
-        "abc123.r2.cloudflarestorage.com", "https", "auto")
+        "abc123.r2.cloudflarestorage.com",
+        "https",
+        "auto",
+    )
     assert (r2.root, r2.uri) == ("bucket/some/prefix", "r2://bucket/some/prefix")
-    s3 = open_destination("s3://bucket", {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
-                                          "AWS_REGION": "eu-west-1"})
+    s3 = open_destination(
+        "s3://bucket", {**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "AWS_REGION": "eu-west-1"}
+    )
     settings = s3.filesystem.__reduce__()[1][0]
     assert (settings["endpoint_override"], settings["scheme"], settings["region"]) == (
-        "127.0.0.1:9000", "http", "eu-west-1")
+        "127.0.0.1:9000",
+        "http",
+        "eu-west-1",
+    )
 
 
-@pytest.mark.parametrize(("out", "env", "message"), [
-    ("r2://bucket/x", {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "hunter2"},
-     "needs CLOUDFLARE_ACCOUNT_ID"),
-    ("r2://bucket/x", {"CLOUDFLARE_ACCOUNT_ID": "a"}, "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
-    ("s3://bucket/x", {"AWS_SECRET_ACCESS_KEY": "hunter2"},
-     "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
-    ("s3:///x", {}, "names no bucket"),
-    ("gs://bucket/x", {}, "expected a directory, s3://bucket/prefix or r2://bucket/prefix"),
-    ("s3://bucket/x", {"AWS_ENDPOINT_URL": "ftp://host"}, "is not an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    ("out", "env", "message"),
+    [
+        (
+            "r2://bucket/x",
+            {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "hunter2"},
+            "needs CLOUDFLARE_ACCOUNT_ID",
+        ),
+        (
+            "r2://bucket/x",
+            {"CLOUDFLARE_ACCOUNT_ID": "a"},
+            "needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "s3://bucket/x",
+            {"AWS_SECRET_ACCESS_KEY": "hunter2"},
+            "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ),
+        ("s3:///x", {}, "names no bucket"),
+        ("gs://bucket/x", {}, "expected a directory, s3://bucket/prefix or r2://bucket/prefix"),
+        ("s3://bucket/x", {"AWS_ENDPOINT_URL": "ftp://host"}, "is not an http(s) URL"),
+    ],
+)
 def test_unusable_destinations_say_what_is_wrong(out: str, env: dict[str, str], message: str) -> None:
     with pytest.raises(ExportError) as raised:
         open_destination(out, env)

@@ -41,9 +41,11 @@ HOUR_S = 3600
 SPECS = {spec.name: spec for spec in TABLES}
 
 # The documented reader query (docs/export.md): the newest version of every row.
-LATEST = ("SELECT * EXCLUDE ({partition}) "
-          "FROM read_parquet('{root}/{table}/**/*.parquet', hive_partitioning = true) "
-          "QUALIFY row_number() OVER (PARTITION BY id ORDER BY exported_at DESC) = 1")
+LATEST = (
+    "SELECT * EXCLUDE ({partition}) "
+    "FROM read_parquet('{root}/{table}/**/*.parquet', hive_partitioning = true) "
+    "QUALIFY row_number() OVER (PARTITION BY id ORDER BY exported_at DESC) = 1"
+)
 
 
 @dataclass
@@ -64,7 +66,9 @@ class FileCrawl:
         await self.db.run(
             "INSERT INTO games (id, name, box_art_url, fetched_at) SELECT DISTINCT game_id, 'Game ' || game_id, "
             "'https://static-cdn.jtvnw.net/ttv-boxart/' || game_id || '-{width}x{height}.jpg', ? FROM clips "
-            "WHERE game_id NOT IN (SELECT id FROM games)", to_rfc3339(self.clock.now()))
+            "WHERE game_id NOT IN (SELECT id FROM games)",
+            to_rfc3339(self.clock.now()),
+        )
 
     def export(self, out: Path | Destination, **options: Any) -> ExportReport:
         destination = out if isinstance(out, Destination) else local_destination(out)
@@ -149,24 +153,36 @@ def wrangler_dump(database: Path, out: Path, *, schema: bool = True, d1_migratio
     """A file shaped like `wrangler d1 export --remote --output` writes: schema, then one INSERT per row."""
     lines = ["PRAGMA defer_foreign_keys=TRUE;"]
     if schema and d1_migrations:
-        lines.append("CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, "
-                     "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);")
+        lines.append(
+            "CREATE TABLE d1_migrations(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, "
+            "applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL);"
+        )
     if d1_migrations:
-        lines.append("INSERT INTO \"d1_migrations\" (\"id\",\"name\",\"applied_at\") "
-                     "VALUES(1,'0001_init.sql','2026-09-01 00:00:00');")
+        lines.append(
+            'INSERT INTO "d1_migrations" ("id","name","applied_at") '
+            "VALUES(1,'0001_init.sql','2026-09-01 00:00:00');"
+        )
     with sqlite3.connect(database) as conn:
-        tables = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' "
-                              "AND name NOT LIKE 'sqlite_%' ORDER BY rowid").fetchall()
+        tables = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+        ).fetchall()
         for name, sql in tables:
             if schema:
                 lines.append(f"{sql};")
             columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
             quoted = ",".join(f'"{c}"' for c in columns)
             values = " || ',' || ".join(f'quote("{c}")' for c in columns)
-            lines += [f'INSERT INTO "{name}" ({quoted}) VALUES({row});'
-                      for (row,) in conn.execute(f'SELECT {values} FROM "{name}"')]
+            lines += [
+                f'INSERT INTO "{name}" ({quoted}) VALUES({row});'
+                for (row,) in conn.execute(f'SELECT {values} FROM "{name}"')
+            ]
         if schema:
-            lines += [f"{sql};" for (sql,) in conn.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")]
+            lines += [
+                f"{sql};"
+                for (sql,) in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                )
+            ]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out

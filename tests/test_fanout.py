@@ -21,9 +21,13 @@ NOW = 1_790_000_000.0
 
 async def with_streamers(n: int) -> SqliteDatabase:
     db = await SqliteDatabase.open()
-    await db.run("WITH RECURSIVE n(i) AS (SELECT 0 WHERE ? > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
-                 "INSERT INTO streamers (id, login, added_at) "
-                 "SELECT printf('%07d', i), 's' || i, '2026-01-01T00:00:00Z' FROM n", n, n)
+    await db.run(
+        "WITH RECURSIVE n(i) AS (SELECT 0 WHERE ? > 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+        "INSERT INTO streamers (id, login, added_at) "
+        "SELECT printf('%07d', i), 's' || i, '2026-01-01T00:00:00Z' FROM n",
+        n,
+        n,
+    )
     return db
 
 
@@ -34,8 +38,9 @@ async def db() -> AsyncIterator[SqliteDatabase]:
     await db.close()
 
 
-async def drain_fan_outs(db: SqliteDatabase, queue: RecordingQueue, settings: Settings,
-                         clock: VirtualClock) -> list[int]:
+async def drain_fan_outs(
+    db: SqliteDatabase, queue: RecordingQueue, settings: Settings, clock: VirtualClock
+) -> list[int]:
     """Deliver every FanOut message (not the crawl ones); returns each invocation's internal subrequests."""
     used: list[int] = []
     crawl, seen = [], 0
@@ -85,7 +90,9 @@ async def test_a_duplicated_slice_enqueues_nothing_twice(db: SqliteDatabase) -> 
 async def test_a_fan_out_that_stopped_is_resumed_by_the_next_tick(db: SqliteDatabase) -> None:
     queue, clock, settings = RecordingQueue(), VirtualClock(NOW), Settings()
     first = await start_run(Ports(db=db, queue=queue, clock=clock), settings, scheduled_time=NOW)
-    queue.sent = [m for m in queue.sent if not isinstance(decode(m.body), FanOut)]  # the slice message is lost
+    queue.sent = [
+        m for m in queue.sent if not isinstance(decode(m.body), FanOut)
+    ]  # the slice message is lost
     clock.advance(settings.sweep_after_minutes * 60 + 60)
     await start_run(Ports(db=db, queue=queue, clock=clock), settings, scheduled_time=clock.now())
     resumed = [decode(m.body) for m in queue.sent if isinstance(decode(m.body), FanOut)]
@@ -97,17 +104,29 @@ async def test_a_fan_out_that_stopped_is_resumed_by_the_next_tick(db: SqliteData
 
 async def test_a_manual_kick_for_listed_streamers_is_one_slice(db: SqliteDatabase) -> None:
     queue = RecordingQueue()
-    started = await start_run(Ports(db=db, queue=queue, clock=VirtualClock(NOW)), Settings(),
-                              streamer_ids=["0000005", "0002000", "nope"])
+    started = await start_run(
+        Ports(db=db, queue=queue, clock=VirtualClock(NOW)),
+        Settings(),
+        streamer_ids=["0000005", "0002000", "nope"],
+    )
     assert started.jobs == 2 and {decode(m.body).streamer_id for m in queue.sent} == {"0000005", "0002000"}
 
 
-@pytest.mark.parametrize(("count", "first", "more", "limit", "expected"), [
-    (200, 0, False, 800, [0] * 200),  # fits in a minute's points: all at once
-    (3, 0, True, 120, [0, 1, 2]),  # a big run: spread at 0.95 x 120 = 114 a minute from its start
-    (3, 114, False, 120, [60, 61, 62]),  # a later slice carries on where the last left off
-    (200, 0, False, 120, [math.ceil(i * 60 / 114) for i in range(200)]),  # one slice, over a minute's points
-])
+@pytest.mark.parametrize(
+    ("count", "first", "more", "limit", "expected"),
+    [
+        (200, 0, False, 800, [0] * 200),  # fits in a minute's points: all at once
+        (3, 0, True, 120, [0, 1, 2]),  # a big run: spread at 0.95 x 120 = 114 a minute from its start
+        (3, 114, False, 120, [60, 61, 62]),  # a later slice carries on where the last left off
+        (
+            200,
+            0,
+            False,
+            120,
+            [math.ceil(i * 60 / 114) for i in range(200)],
+        ),  # one slice, over a minute's points
+    ],
+)
 def test_spread(count: int, first: int, more: bool, limit: int, expected: list[int]) -> None:
     assert spread(count, first=first, more=more, now=NOW, started=NOW, limit=limit, share=0.95) == expected
 
@@ -120,8 +139,9 @@ def test_spread_counts_from_the_runs_start_and_caps_at_twelve_hours() -> None:
 async def test_a_run_bigger_than_a_minutes_points_meets_twitch_at_a_steady_pace(make_stack) -> None:
     from local.emulator import EmulatorConfig
 
-    stack = await make_stack(400, config=EmulatorConfig(rate_limit_points=100), concurrency=20,
-                             ratelimit_assumed_points=100)
+    stack = await make_stack(
+        400, config=EmulatorConfig(rate_limit_points=100), concurrency=20, ratelimit_assumed_points=100
+    )
     stack.emulator.reset_counters()
     began = stack.clock.now()
     await stack.runner.crawl()

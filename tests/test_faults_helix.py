@@ -27,8 +27,9 @@ class Twitch:
         self.world = HelixWorld(seed=4, streamers=streamers, clock=self.clock)
         self.injector = HelixFaultInjector(faults)
         self.app = create_emulator_app(self.world, CONFIG, wrap=self.injector.wrap)
-        transport = self.injector.transport(httpx.ASGITransport(app=self.app),
-                                            clock=self.clock if clock_transport else None)
+        transport = self.injector.transport(
+            httpx.ASGITransport(app=self.app), clock=self.clock if clock_transport else None
+        )
         self.http = httpx.AsyncClient(transport=transport, base_url="http://twitch")
 
     @property
@@ -36,8 +37,11 @@ class Twitch:
         return self.app.state.emulator
 
     async def login(self) -> None:
-        form = {"client_id": CONFIG.client_id, "client_secret": CONFIG.client_secret,
-                "grant_type": "client_credentials"}
+        form = {
+            "client_id": CONFIG.client_id,
+            "client_secret": CONFIG.client_secret,
+            "grant_type": "client_credentials",
+        }
         token = (await self.http.post("/oauth2/token", data=form)).json()["access_token"]
         self.http.headers.update({"Authorization": f"Bearer {token}", "Client-Id": CONFIG.client_id})
 
@@ -159,17 +163,26 @@ async def test_a_read_timeout_loses_an_answer_twitch_gave(twitch_factory: Any) -
     twitch = await twitch_factory(HelixFaults(read_timeout_rate=1.0), login=False)
     minted = twitch.emulator.tokens_minted
     with pytest.raises(httpx.ReadTimeout):
-        await twitch.http.post("/oauth2/token", data={"client_id": CONFIG.client_id,
-                                                      "client_secret": CONFIG.client_secret,
-                                                      "grant_type": "client_credentials"})
+        await twitch.http.post(
+            "/oauth2/token",
+            data={
+                "client_id": CONFIG.client_id,
+                "client_secret": CONFIG.client_secret,
+                "grant_type": "client_credentials",
+            },
+        )
     assert twitch.emulator.tokens_minted == minted + 1  # the work was done, the answer lost
     assert twitch.injector.injected["read_timeout"] == 1
 
 
 async def test_transport_faults_follow_their_seed() -> None:
     async def outcomes(seed: int) -> list[str]:
-        transport = FaultyTransport(httpx.MockTransport(lambda r: httpx.Response(200)), seed=seed,
-                                    connect_error_rate=0.2, read_timeout_rate=0.2)
+        transport = FaultyTransport(
+            httpx.MockTransport(lambda r: httpx.Response(200)),
+            seed=seed,
+            connect_error_rate=0.2,
+            read_timeout_rate=0.2,
+        )
         seen = []
         for _ in range(100):
             try:

@@ -18,8 +18,12 @@ T0 = 1_000.0
 
 def faulty_queue(faults: QueueFaults, **options: Any) -> tuple[SimulatedQueue, QueueFaultInjector]:
     dlq = SimulatedQueue("dlq", clock=VirtualClock(T0))
-    queue = SimulatedQueue("jobs", clock=dlq.clock, dead_letter=dlq, settings=ConsumerSettings(
-        **{"max_batch_size": 1, "max_retries": 3, **options}))
+    queue = SimulatedQueue(
+        "jobs",
+        clock=dlq.clock,
+        dead_letter=dlq,
+        settings=ConsumerSettings(**{"max_batch_size": 1, "max_retries": 3, **options}),
+    )
     return queue, QueueFaultInjector(queue, faults)
 
 
@@ -51,8 +55,9 @@ async def test_duplicates_deliver_the_same_message_again() -> None:
 
 
 async def test_a_concurrent_duplicate_runs_alongside_the_original() -> None:
-    queue, injector = faulty_queue(QueueFaults(duplicate_rate=1.0, duplicate_concurrent_share=1.0),
-                                   max_concurrency=2)
+    queue, injector = faulty_queue(
+        QueueFaults(duplicate_rate=1.0, duplicate_concurrent_share=1.0), max_concurrency=2
+    )
     await queue.send({"n": 0})
     both = asyncio.Event()
     ids: list[str] = []
@@ -70,8 +75,9 @@ async def test_a_concurrent_duplicate_runs_alongside_the_original() -> None:
 
 
 async def test_a_later_duplicate_comes_after_its_delay() -> None:
-    queue, injector = faulty_queue(QueueFaults(duplicate_rate=1.0, duplicate_concurrent_share=0.0,
-                                               duplicate_later_s=(100, 100)))
+    queue, injector = faulty_queue(
+        QueueFaults(duplicate_rate=1.0, duplicate_concurrent_share=0.0, duplicate_later_s=(100, 100))
+    )
     await queue.send({"n": 0})
     times: list[float] = []
 
@@ -136,8 +142,15 @@ async def test_the_seed_replays_the_same_schedule() -> None:
     assert all(counts[k] > 0 for k in kinds)
 
 
-@pytest.mark.parametrize("field, value", [("duplicate_rate", 1.2), ("reorder_rate", -1.0),
-                                          ("duplicate_concurrent_share", 2.0), ("delay_s", (10, 5))])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("duplicate_rate", 1.2),
+        ("reorder_rate", -1.0),
+        ("duplicate_concurrent_share", 2.0),
+        ("delay_s", (10, 5)),
+    ],
+)
 def test_bad_settings_are_refused(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=f"QueueFaults.{field} is"):
         QueueFaults(**{field: value})
@@ -173,8 +186,9 @@ async def test_except_exception_cannot_swallow_a_crash() -> None:
 async def test_a_crashed_invocation_is_redelivered_with_its_write_kept() -> None:
     db = await SqliteDatabase.open()
     await db.run("CREATE TABLE t (n INTEGER)")
-    queue = SimulatedQueue("jobs", clock=VirtualClock(T0), settings=ConsumerSettings(max_batch_size=1,
-                                                                                      retry_delay=30))
+    queue = SimulatedQueue(
+        "jobs", clock=VirtualClock(T0), settings=ConsumerSettings(max_batch_size=1, retry_delay=30)
+    )
     await queue.send({"n": 1})
     crashes = iter([CrashingDatabase(db, crash_after=1), CrashingDatabase(db)])
     attempts: list[int] = []

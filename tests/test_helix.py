@@ -13,24 +13,41 @@ from shared.errors import AuthFailed, BudgetExhausted, HelixError, RateLimited, 
 from shared.helix import AppToken, HelixClient, check_logins
 from shared.windows import Window
 
-SETTINGS = Settings(twitch_api_url="http://helix.test/helix", twitch_auth_url="http://id.test/oauth2",
-                    twitch_client_id="cid", twitch_client_secret="csecret", http_backoff_seconds=0)
+SETTINGS = Settings(
+    twitch_api_url="http://helix.test/helix",
+    twitch_auth_url="http://id.test/oauth2",
+    twitch_client_id="cid",
+    twitch_client_secret="csecret",
+    http_backoff_seconds=0,
+)
 NOW = 1_790_000_000.0
 
 
 TOKEN = AppToken("tok", NOW + 86_400)
 
 
-def client(handler: Callable[[httpx.Request], httpx.Response], *, budget: Budget | None = None,
-           token: AppToken | None = TOKEN) -> HelixClient:
+def client(
+    handler: Callable[[httpx.Request], httpx.Response],
+    *,
+    budget: Budget | None = None,
+    token: AppToken | None = TOKEN,
+) -> HelixClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return HelixClient(http, SETTINGS, budget or Budget(50, 50), VirtualClock(NOW), token)
 
 
 def clips_reply(data: list, cursor: str | None = None, status: int = 200, **headers: str) -> httpx.Response:
     body = {"data": data, "pagination": {"cursor": cursor} if cursor else {}}
-    return httpx.Response(status, json=body, headers={"Ratelimit-Limit": "800", "Ratelimit-Remaining": "799",
-                                                      "Ratelimit-Reset": str(int(NOW) + 60), **headers})
+    return httpx.Response(
+        status,
+        json=body,
+        headers={
+            "Ratelimit-Limit": "800",
+            "Ratelimit-Remaining": "799",
+            "Ratelimit-Reset": str(int(NOW) + 60),
+            **headers,
+        },
+    )
 
 
 async def test_get_clips_sends_window_page_size_and_cursor() -> None:
@@ -42,8 +59,13 @@ async def test_get_clips_sends_window_page_size_and_cursor() -> None:
 
     page = await client(handler).get_clips("42", Window(NOW - 3600, NOW), "prev")
     params = dict(seen[0].url.params)
-    assert params == {"broadcaster_id": "42", "started_at": "2026-09-21T13:13:20Z",
-                      "ended_at": "2026-09-21T14:13:20Z", "first": "100", "after": "prev"}
+    assert params == {
+        "broadcaster_id": "42",
+        "started_at": "2026-09-21T13:13:20Z",
+        "ended_at": "2026-09-21T14:13:20Z",
+        "first": "100",
+        "after": "prev",
+    }
     assert seen[0].headers["authorization"] == "Bearer tok" and seen[0].headers["client-id"] == "cid"
     assert page.cursor == "next" and page.data == [{"id": "a"}]
 
@@ -56,7 +78,11 @@ async def test_empty_pagination_means_no_cursor() -> None:
 async def test_rate_limit_headers_are_parsed() -> None:
     helix = client(lambda r: clips_reply([], **{"Ratelimit-Remaining": "12"}))
     await helix.get_clips("42", Window(0, 1), None)
-    assert (helix.rate_limit.limit, helix.rate_limit.remaining, helix.rate_limit.reset_at) == (800, 12, NOW + 60)
+    assert (helix.rate_limit.limit, helix.rate_limit.remaining, helix.rate_limit.reset_at) == (
+        800,
+        12,
+        NOW + 60,
+    )
 
 
 async def test_429_raises_with_the_reset_time() -> None:
@@ -109,7 +135,9 @@ async def test_401_mints_a_new_token_once_and_retries() -> None:
         if request.url.path == "/oauth2/token":
             minted += 1
             assert b"client_secret=csecret" in request.content
-            return httpx.Response(200, json={"access_token": "fresh", "expires_in": 5000000, "token_type": "bearer"})
+            return httpx.Response(
+                200, json={"access_token": "fresh", "expires_in": 5000000, "token_type": "bearer"}
+            )
         if request.headers["authorization"] != "Bearer fresh":
             return httpx.Response(401, json={"status": 401, "message": "Invalid OAuth token"})
         return clips_reply([])
@@ -130,8 +158,9 @@ async def test_401_after_a_fresh_token_is_an_auth_failure() -> None:
 
 
 async def test_refused_credentials_never_echo_the_secret() -> None:
-    helix = client(lambda r: httpx.Response(403, json={"status": 403, "message": "invalid client secret"}),
-                   token=None)
+    helix = client(
+        lambda r: httpx.Response(403, json={"status": 403, "message": "invalid client secret"}), token=None
+    )
     with pytest.raises(AuthFailed) as raised:
         await helix.get_clips("42", Window(0, 1), None)
     assert "csecret" not in str(raised.value) and "403" in str(raised.value)
@@ -156,7 +185,9 @@ async def test_get_users_batches_by_100() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         logins = request.url.params.get_list("login")
         batches.append(len(logins))
-        return httpx.Response(200, json={"data": [{"id": str(i), "login": name} for i, name in enumerate(logins)]})
+        return httpx.Response(
+            200, json={"data": [{"id": str(i), "login": name} for i, name in enumerate(logins)]}
+        )
 
     users = await client(handler).get_users(logins=[f"user{i}" for i in range(250)])
     assert batches == [100, 100, 50] and len(users) == 250

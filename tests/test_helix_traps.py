@@ -18,7 +18,9 @@ async def lost_clips(stack: Stack) -> set[str]:
     expected: set[str] = set()
     for job in await stack.db.all("SELECT streamer_id, crawl_from, crawl_to, started_at FROM jobs"):
         end = min(parse_rfc3339(job["crawl_to"]), parse_rfc3339(job["started_at"]) - APPEAR_SLACK)
-        expected |= {c["id"] for c in stack.world.clips(job["streamer_id"], parse_rfc3339(job["crawl_from"]), end)}
+        expected |= {
+            c["id"] for c in stack.world.clips(job["streamer_id"], parse_rfc3339(job["crawl_from"]), end)
+        }
     return expected - await stack.clip_ids()
 
 
@@ -59,7 +61,9 @@ def ids(stack: Stack, indexes: range) -> frozenset[str]:
     return frozenset(streamers[i].id for i in indexes)
 
 
-async def test_a_cursor_that_loops_at_the_end_costs_one_call_per_window_not_a_split(make_stack: StackFactory) -> None:
+async def test_a_cursor_that_loops_at_the_end_costs_one_call_per_window_not_a_split(
+    make_stack: StackFactory,
+) -> None:
     stack = await trapped(make_stack, 6, HelixFaults())
     looping = ids(stack, range(3))
     stack.injector.faults = replace(stack.injector.faults, looping_broadcasters=looping)  # type: ignore[attr-defined]
@@ -89,7 +93,8 @@ async def test_an_empty_page_with_a_cursor_ends_the_walk(make_stack: StackFactor
 
 
 async def test_a_heavy_streamer_past_the_cap_pays_once_to_find_its_span_then_reads_each_clip_once(
-        make_stack: StackFactory) -> None:
+    make_stack: StackFactory,
+) -> None:
     stack = await make_stack(1, verify_external_share=0.0)  # the crawl's own pages, no by-id checks
     streamer = stack.world.all_streamers()[0]
     stack.world.set_rate(streamer.id, 2500)
@@ -109,7 +114,9 @@ async def test_a_heavy_streamer_past_the_cap_pays_once_to_find_its_span_then_rea
     assert second.clip_calls <= 1.10 * second.needed, (second.clip_calls, second.needed)
 
 
-async def test_a_revoked_token_is_minted_again_once_across_concurrent_consumers(make_stack: StackFactory) -> None:
+async def test_a_revoked_token_is_minted_again_once_across_concurrent_consumers(
+    make_stack: StackFactory,
+) -> None:
     stack = await trapped(make_stack, 40, HelixFaults(expire_tokens_at=(12,)), concurrency=10)
     stack.injector.active = False  # type: ignore[attr-defined]
     await stack.runner.tick()  # the producer mints the run's token before the fan-out

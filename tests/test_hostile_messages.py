@@ -42,7 +42,9 @@ async def two_runs(env: Env) -> tuple[Body, Body]:
 
 
 async def tables(env: Env) -> dict[str, list[dict[str, Any]]]:
-    return {t: await env.db.all(f"SELECT * FROM {t} ORDER BY 1") for t in ("runs", "jobs", "streamers", "clips")}
+    return {
+        t: await env.db.all(f"SELECT * FROM {t} ORDER BY 1") for t in ("runs", "jobs", "streamers", "clips")
+    }
 
 
 async def letters(env: Env) -> list[dict[str, Any]]:
@@ -50,6 +52,7 @@ async def letters(env: Env) -> list[dict[str, Any]]:
 
 
 # --- finding 1: the wrong job failed ----------------------------------------------------------------
+
 
 async def test_a_dead_letter_naming_another_runs_job_fails_nothing_and_is_recorded(env: Env) -> None:
     _, second = await two_runs(env)
@@ -64,12 +67,15 @@ async def test_a_dead_letter_naming_another_runs_job_fails_nothing_and_is_record
     # The right message still crawls job 2 and closes run 2.
     assert (await env.handle(second)).outcome == "done"
     assert (await env.db.first("SELECT status, jobs_failed FROM runs WHERE id = 2")) == {
-        "status": "finished", "jobs_failed": 0}
+        "status": "finished",
+        "jobs_failed": 0,
+    }
 
 
 @pytest.mark.parametrize("wrong", [{"run_id": 1}, {"streamer_id": "43"}, {"run_id": 7, "streamer_id": "43"}])
 async def test_a_crawl_message_naming_a_job_of_another_run_or_streamer_is_dead_lettered(
-        env: Env, wrong: Body) -> None:
+    env: Env, wrong: Body
+) -> None:
     _, second = await two_runs(env)
     before = await tables(env)
     sent = len(env.queue.sent)
@@ -80,7 +86,9 @@ async def test_a_crawl_message_naming_a_job_of_another_run_or_streamer_is_dead_l
     assert await tables(env) == before
     [letter] = await letters(env)
     assert letter["source"] == "consumer" and json.loads(letter["body"]) == stray
-    assert "message names job 2" in letter["reason"] and "belongs to run 2 and streamer '42'" in letter["reason"]
+    assert (
+        "message names job 2" in letter["reason"] and "belongs to run 2 and streamer '42'" in letter["reason"]
+    )
 
 
 async def test_a_retried_out_crawl_message_fails_only_the_job_it_names(env: Env) -> None:
@@ -97,6 +105,7 @@ async def test_a_retried_out_crawl_message_fails_only_the_job_it_names(env: Env)
 
 
 # --- finding 2: mismatched and busy messages loop -----------------------------------------------------
+
 
 async def follow(env: Env, body: Body, deliveries: int) -> list[Verdict]:
     """Deliver `body`, then each message the consumer sends on for it, up to `deliveries` times."""
@@ -124,8 +133,10 @@ async def test_a_message_that_stays_busy_is_dead_lettered_after_the_lease_and_it
     await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'holder'")
     verdicts: list[Verdict] = []
     for _ in range(40):
-        await env.db.run("UPDATE jobs SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', ?, 'unixepoch')",
-                         env.clock.now() + 3600)
+        await env.db.run(
+            "UPDATE jobs SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', ?, 'unixepoch')",
+            env.clock.now() + 3600,
+        )
         sent = len(env.queue.sent)
         verdicts.append(await env.handle(body))
         if len(env.queue.sent) == sent:
@@ -139,14 +150,20 @@ async def test_a_message_that_stays_busy_is_dead_lettered_after_the_lease_and_it
     assert letter["job_id"] == body["job_id"] and body["busy"] == SETTINGS.max_retries + 1
     assert "leased by another consumer" in letter["reason"] and "the holder carries on" in letter["reason"]
     job = await env.job()
-    assert (job["status"], job["lease_token"], job["error"]) == ("running", "holder", None)  # still the holder's
+    assert (job["status"], job["lease_token"], job["error"]) == (
+        "running",
+        "holder",
+        None,
+    )  # still the holder's
 
 
 async def test_a_busy_message_that_finds_the_lease_over_crawls_and_resets_its_count(env: Env) -> None:
     env.helix.pages = {None: ([make_clip("a")], None)}
     body = await env.job_message()
-    await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'holder', lease_expires_at = ?",
-                     "2026-09-21T14:30:00Z")
+    await env.db.run(
+        "UPDATE jobs SET status = 'running', lease_token = 'holder', lease_expires_at = ?",
+        "2026-09-21T14:30:00Z",
+    )
     assert (await env.handle(body)).outcome == "busy"
     again = env.queue.sent[-1]
     assert again.body["busy"] == 1
@@ -162,6 +179,7 @@ async def test_a_running_job_without_a_lease_is_claimed_not_busy_for_ever(env: E
 
 
 # --- finding 3: dropped without a record ---------------------------------------------------------------
+
 
 def nested(levels: int) -> dict[str, Any]:
     body: dict[str, Any] = {}
@@ -196,8 +214,9 @@ async def test_a_hostile_body_is_dead_lettered_and_acked_on_its_first_delivery(e
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
-async def test_a_hostile_body_from_the_dead_letter_queue_is_recorded_and_fails_nothing(env: Env,
-                                                                                       name: str) -> None:
+async def test_a_hostile_body_from_the_dead_letter_queue_is_recorded_and_fails_nothing(
+    env: Env, name: str
+) -> None:
     await env.job_message("42")
     before = await tables(env)
     verdict = await dead_letter(env, HOSTILE[name])
@@ -208,7 +227,9 @@ async def test_a_hostile_body_from_the_dead_letter_queue_is_recorded_and_fails_n
 
 
 async def test_recording_a_dead_letter_that_d1_refuses_retries_instead_of_raising(env: Env) -> None:
-    await env.db.run("CREATE TRIGGER boom BEFORE INSERT ON dead_letters BEGIN SELECT RAISE(ABORT, 'D1 down'); END")
+    await env.db.run(
+        "CREATE TRIGGER boom BEFORE INSERT ON dead_letters BEGIN SELECT RAISE(ABORT, 'D1 down'); END"
+    )
     verdict = await env.handle({"v": 1, "type": "paint"})
     assert not verdict.ack and verdict.delay_seconds > 0 and "D1 down" in verdict.detail
     verdict = await dead_letter(env, {"v": 1, "type": "paint"})
@@ -225,7 +246,9 @@ async def test_a_fan_out_for_a_run_that_does_not_exist_is_recorded(env: Env) -> 
     assert "run 99, which does not exist" in letter["reason"]
 
 
-async def test_page_writes_and_releases_change_nothing_unless_job_run_and_streamer_all_match(env: Env) -> None:
+async def test_page_writes_and_releases_change_nothing_unless_job_run_and_streamer_all_match(
+    env: Env,
+) -> None:
     """The lease token alone is not trusted: every statement on `jobs` also names the job's run and streamer."""
     from shared import store
 
@@ -233,17 +256,41 @@ async def test_page_writes_and_releases_change_nothing_unless_job_run_and_stream
     await env.db.run("UPDATE jobs SET status = 'running', lease_token = 'mine'")
     before = await tables(env)
     for run_id, streamer_id in ((2, "42"), (1, "43")):
-        page = store.PageWrite(job_id=1, run_id=run_id, streamer_id=streamer_id, lease_token="mine",
-                               now="2026-09-21T14:13:20Z", clips=[{**make_clip("z"), "is_featured": 0}], skipped=0,
-                               calls=store.Calls(helix=1), crawl_from="2026-09-20T14:00:00Z",
-                               crawl_to="2026-09-21T14:20:00Z", window_start=None, window_end=None, cursor=None,
-                               cursor_at=None, window_pages=0, pages=1, stop_reason="complete")
+        page = store.PageWrite(
+            job_id=1,
+            run_id=run_id,
+            streamer_id=streamer_id,
+            lease_token="mine",
+            now="2026-09-21T14:13:20Z",
+            clips=[{**make_clip("z"), "is_featured": 0}],
+            skipped=0,
+            calls=store.Calls(helix=1),
+            crawl_from="2026-09-20T14:00:00Z",
+            crawl_to="2026-09-21T14:20:00Z",
+            window_start=None,
+            window_end=None,
+            cursor=None,
+            cursor_at=None,
+            window_pages=0,
+            pages=1,
+            stop_reason="complete",
+        )
         assert (await store.write_page(page).run(env.db)).changes("job") == 0
-        released = store.release_job(1, run_id, streamer_id, "mine", "2026-09-21T14:13:20Z",
-                                     "2026-09-21T14:13:20Z", store.Calls(d1=1), "error", "boom")
+        released = store.release_job(
+            1,
+            run_id,
+            streamer_id,
+            "mine",
+            "2026-09-21T14:13:20Z",
+            "2026-09-21T14:13:20Z",
+            store.Calls(d1=1),
+            "error",
+            "boom",
+        )
         results = await released.run(env.db)
         assert [results.changes("job"), results.changes("run")] == [0, 0]
-        failed = store.fail_job(1, run_id, streamer_id, "token", "2026-09-21T14:13:20Z", store.Calls(), "failed",
-                                "boom")
+        failed = store.fail_job(
+            1, run_id, streamer_id, "token", "2026-09-21T14:13:20Z", store.Calls(), "failed", "boom"
+        )
         assert (await failed.run(env.db)).changes("job") == 0
     assert await tables(env) == before

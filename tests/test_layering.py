@@ -50,31 +50,44 @@ def absolute(node: ast.ImportFrom, path: Path, root: Path = ROOT) -> str:
 
 
 def test_the_worker_side_imports_nothing_cpython_only() -> None:
-    wrong = [f"{path.relative_to(ROOT)} imports {name}"
-             for package in WORKER_SIDE for path in modules(package)
-             for name in imports(path) if name.split(".")[0] in CPYTHON_ONLY]
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package in WORKER_SIDE
+        for path in modules(package)
+        for name in imports(path)
+        if name.split(".")[0] in CPYTHON_ONLY
+    ]
     assert not wrong
 
 
 def test_only_the_entries_and_the_binding_adapter_meet_the_runtime() -> None:
-    wrong = [f"{path.relative_to(ROOT)} imports {name}"
-             for package in WORKER_SIDE for path in modules(package)
-             for name in imports(path)
-             if name.split(".")[0] in RUNTIME and str(path.relative_to(ROOT)) not in RUNTIME_ADAPTERS]
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for package in WORKER_SIDE
+        for path in modules(package)
+        for name in imports(path)
+        if name.split(".")[0] in RUNTIME and str(path.relative_to(ROOT)) not in RUNTIME_ADAPTERS
+    ]
     assert not wrong
 
 
 def test_the_shipped_cli_never_imports_the_benchmark() -> None:
-    wrong = [f"{path.relative_to(ROOT)} imports {name}"
-             for path in modules("local") for name in imports(path) if name.split(".")[0] == "bench"]
+    wrong = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in modules("local")
+        for name in imports(path)
+        if name.split(".")[0] == "bench"
+    ]
     assert not wrong
 
 
 def import_graph(root: Path, package: str) -> dict[str, set[str]]:
     """Module -> the modules of the same package it imports, at any depth (type-checking blocks included)."""
     paths = {module_name(path, root): path for path in sorted((root / package).rglob("*.py"))}
-    return {name: {target for target in import_targets(path, root, set(paths)) if target != name}
-            for name, path in paths.items()}
+    return {
+        name: {target for target in import_targets(path, root, set(paths)) if target != name}
+        for name, path in paths.items()
+    }
 
 
 def import_targets(path: Path, root: Path, known: set[str]) -> set[str]:
@@ -99,7 +112,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
     def visit(module: str, path: list[str]) -> list[str] | None:
         if module in path:
-            return [*path[path.index(module):], module]
+            return [*path[path.index(module) :], module]
         if module in finished:
             return None
         for target in sorted(graph[module]):
@@ -127,8 +140,9 @@ def test_the_cycle_finder_sees_a_planted_cycle(tmp_path: Path) -> None:
         "pkg/leaf.py": "import json\n",
         "pkg/api/__init__.py": "from . import routes\n",  # a package importing its own module: no cycle
         # Type-only, as AppContext's was: still a cycle.
-        "pkg/api/routes.py": ("from typing import TYPE_CHECKING\n"
-                              "if TYPE_CHECKING:\n    from ..app import App\n"),
+        "pkg/api/routes.py": (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ..app import App\n"
+        ),
     }
     for name, text in files.items():
         (tmp_path / name).write_text(text)

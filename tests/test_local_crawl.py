@@ -7,11 +7,16 @@ from tests.conftest import Stack, StackFactory
 async def served_clips(stack: Stack, run_id: int | None = None) -> dict[str, dict]:
     """Every clip the emulator has now in the windows the (run's) jobs crawled."""
     clips: dict[str, dict] = {}
-    jobs = await stack.db.all("SELECT streamer_id, crawl_from, crawl_to FROM jobs WHERE status = 'done' "
-                              "AND (? IS NULL OR run_id = ?)", run_id, run_id)
+    jobs = await stack.db.all(
+        "SELECT streamer_id, crawl_from, crawl_to FROM jobs WHERE status = 'done' "
+        "AND (? IS NULL OR run_id = ?)",
+        run_id,
+        run_id,
+    )
     for job in jobs:
-        for clip in stack.world.clips(job["streamer_id"], parse_rfc3339(job["crawl_from"]),
-                                      parse_rfc3339(job["crawl_to"])):
+        for clip in stack.world.clips(
+            job["streamer_id"], parse_rfc3339(job["crawl_from"]), parse_rfc3339(job["crawl_to"])
+        ):
             clips[clip["id"]] = clip
     return clips
 
@@ -28,8 +33,9 @@ async def test_a_whole_crawl_stores_every_clip_served(make_stack: StackFactory) 
     assert max(stack.runner.invocations.subrequests) <= 6
     jobs = await stack.db.all("SELECT max_subrequests FROM jobs")
     assert max(j["max_subrequests"] for j in jobs) <= 6
-    unnamed = await stack.db.first("SELECT count(*) AS n FROM clips LEFT JOIN games ON games.id = clips.game_id "
-                                   "WHERE games.name IS NULL")
+    unnamed = await stack.db.first(
+        "SELECT count(*) AS n FROM clips LEFT JOIN games ON games.id = clips.game_id WHERE games.name IS NULL"
+    )
     assert unnamed["n"] == 0
 
 
@@ -46,7 +52,11 @@ async def test_a_rerun_adds_nothing_twice_and_updates_views(make_stack: StackFac
     assert set(served) <= set(after)
     for clip_id, clip in served.items():  # stored fields are the emulator's, as of the crawl (views grow)
         assert after[clip_id]["video_id"] == clip["video_id"]
-        assert before.get(clip_id, after[clip_id])["view_count"] <= after[clip_id]["view_count"] <= clip["view_count"]
+        assert (
+            before.get(clip_id, after[clip_id])["view_count"]
+            <= after[clip_id]["view_count"]
+            <= clip["view_count"]
+        )
     grown = [i for i in before if after[i]["view_count"] > before[i]["view_count"]]
     assert grown, "view counts the emulator changed between runs must be updated"
     changed = [i for i in before if after[i] != before[i]]

@@ -23,23 +23,35 @@ make_api = api_support.make_api  # the fixture, shared by the API, dashboard and
 
 def test_an_event_is_one_json_object_with_its_fields(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    EventLog().emit("message_handled", run_id=3, job_id=41, streamer="1234", outcome="done", clips_new=7,
-                    detail=None)
+    EventLog().emit(
+        "message_handled", run_id=3, job_id=41, streamer="1234", outcome="done", clips_new=7, detail=None
+    )
     [record] = caplog.records
     assert record.name == "clipcrawler.events" and "\n" not in record.getMessage()
-    assert event_fields(record.getMessage()) == {"event": "message_handled", "level": "info", "run_id": 3,
-                                                 "job_id": 41, "streamer": "1234", "outcome": "done",
-                                                 "clips_new": 7}
+    assert event_fields(record.getMessage()) == {
+        "event": "message_handled",
+        "level": "info",
+        "run_id": 3,
+        "job_id": 41,
+        "streamer": "1234",
+        "outcome": "done",
+        "clips_new": 7,
+    }
 
 
 def test_secrets_are_masked_by_value_by_shape_and_by_field_name(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     redactor = Redactor.for_settings(Settings(twitch_client_secret=CLIENT_SECRET, webhook_url=WEBHOOK), TOKEN)
-    EventLog(redactor).emit("oops", detail=f"posting {WEBHOOK} with {CLIENT_SECRET}",
-                            error="Authorization: Bearer abcdef0123456789 refused", client_secret="x" * 10,
-                            headers={"Authorization": f"Bearer {TOKEN}", "Accept": "json"},
-                            form="client_id=a&client_secret=zzzzzzzz&grant_type=client_credentials",
-                            slack="see https://hooks.slack.com/services/T1/B2/c3", ids=[TOKEN, "ok"])
+    EventLog(redactor).emit(
+        "oops",
+        detail=f"posting {WEBHOOK} with {CLIENT_SECRET}",
+        error="Authorization: Bearer abcdef0123456789 refused",
+        client_secret="x" * 10,
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "json"},
+        form="client_id=a&client_secret=zzzzzzzz&grant_type=client_credentials",
+        slack="see https://hooks.slack.com/services/T1/B2/c3",
+        ids=[TOKEN, "ok"],
+    )
     fields = event_fields(caplog.records[0].getMessage())
     assert fields["detail"] == "posting *** with ***"
     assert fields["error"] == "Authorization: Bearer *** refused"
@@ -77,13 +89,15 @@ def test_the_handler_filter_masks_records_from_any_module_and_their_tracebacks()
 def test_a_guarded_library_logger_is_masked_before_any_handler() -> None:
     guard = SecretGuard()
     guard.add(WEBHOOK)
-    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "HTTP Request: %s %s", ("POST", WEBHOOK),
-                               None)
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "HTTP Request: %s %s", ("POST", WEBHOOK), None
+    )
     assert guard.filter(record) and record.getMessage() == "HTTP Request: POST ***"
 
 
-async def test_no_secret_reaches_a_log_line_a_response_or_an_error(make_api: ApiFactory,
-                                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_secret_reaches_a_log_line_a_response_or_an_error(
+    make_api: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     """A whole crawl, every API endpoint and the dashboard, with their error paths: no secret anywhere."""
     caplog.set_level(logging.DEBUG)
     config = EmulatorConfig(client_secret=CLIENT_SECRET)
@@ -99,11 +113,18 @@ async def test_no_secret_reaches_a_log_line_a_response_or_an_error(make_api: Api
 
     # The API, right and wrong.
     for token in (TOKEN, None, "wrong", TOKEN[:-2]):
-        for method, path in (("GET", "/runs"), ("GET", f"/runs/{run_id}"), ("GET", f"/runs/{run_id}/jobs"),
-                             ("GET", "/streamers"), ("POST", "/runs/99/retry-failed"),
-                             ("DELETE", "/streamers/x")):
+        for method, path in (
+            ("GET", "/runs"),
+            ("GET", f"/runs/{run_id}"),
+            ("GET", f"/runs/{run_id}/jobs"),
+            ("GET", "/streamers"),
+            ("POST", "/runs/99/retry-failed"),
+            ("DELETE", "/streamers/x"),
+        ):
             await api.request(method, path, token=token)
-    api.stack.clock.advance(WINDOW_SECONDS + 1)  # past the block those wrong tokens earned (producer/throttle.py)
+    api.stack.clock.advance(
+        WINDOW_SECONDS + 1
+    )  # past the block those wrong tokens earned (producer/throttle.py)
     await api.post("/runs", json={"backfill": {"from": "bad", "to": "worse"}})
     await api.post("/runs", content=b"{", headers={"Content-Type": "application/json"})
     await api.post("/runs", content=b"x" * 70_000)
@@ -123,23 +144,35 @@ async def test_no_secret_reaches_a_log_line_a_response_or_an_error(make_api: Api
 
     # Twitch refusing the credentials: the consumers fail the jobs with an auth error.
     app_tokens = list(api.stack.emulator._tokens) + [
-        r["access_token"] for r in await api.stack.db.all("SELECT access_token FROM app_tokens")]
+        r["access_token"] for r in await api.stack.db.all("SELECT access_token FROM app_tokens")
+    ]
     api.stack.runner.settings = api.stack.settings.with_(twitch_client_secret=wrong_secret)
     api.stack.emulator.expire_all_tokens()
     await api.stack.db.run("DELETE FROM app_tokens")
     await api.stack.runner.crawl()
 
     assert app_tokens
-    secrets = {"client secret": CLIENT_SECRET, "wrong client secret": wrong_secret, "API token": TOKEN,
-               "webhook URL": WEBHOOK, **{f"app token {i}": t for i, t in enumerate(app_tokens)}}
+    secrets = {
+        "client secret": CLIENT_SECRET,
+        "wrong client secret": wrong_secret,
+        "API token": TOKEN,
+        "webhook URL": WEBHOOK,
+        **{f"app token {i}": t for i, t in enumerate(app_tokens)},
+    }
 
-    logged = [r.getMessage() + "\n" + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
-              for r in caplog.records]
+    logged = [
+        r.getMessage() + "\n" + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+        for r in caplog.records
+    ]
     answered = [f"{r.status_code} {r.headers} {r.text}" for r in api.responses]
-    stored = [json.dumps(row) for row in [
-        *await api.stack.db.all("SELECT error, stop_reason FROM jobs"),
-        *await api.stack.db.all("SELECT last_error FROM streamers"),
-        *await api.stack.db.all("SELECT body, reason FROM dead_letters")]]
+    stored = [
+        json.dumps(row)
+        for row in [
+            *await api.stack.db.all("SELECT error, stop_reason FROM jobs"),
+            *await api.stack.db.all("SELECT last_error FROM streamers"),
+            *await api.stack.db.all("SELECT body, reason FROM dead_letters"),
+        ]
+    ]
     assert len(logged) > 50 and len(answered) > 30
     assert any("auth" in text and "refused" in text for text in stored), "the auth failure must be recorded"
     for name, secret in secrets.items():

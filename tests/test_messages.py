@@ -88,8 +88,18 @@ def test_a_busy_count_is_carried_and_left_out_of_the_body_at_zero() -> None:
     assert decode(CrawlJob(1, 2, "9", seq=1, busy=3).encode()) == CrawlJob(1, 2, "9", 1, 3)
 
 
-@pytest.mark.parametrize("body", [deep_dict(5_000), [[[[["\ud800"]]]]], {"a": 10**400}, b"\xff" * 10_000,
-                                  "\ud800" * 10, {"k": float("nan")}, object()])
+@pytest.mark.parametrize(
+    "body",
+    [
+        deep_dict(5_000),
+        [[[[["\ud800"]]]]],
+        {"a": 10**400},
+        b"\xff" * 10_000,
+        "\ud800" * 10,
+        {"k": float("nan")},
+        object(),
+    ],
+)
 def test_body_text_renders_anything_as_storable_text_and_never_raises(body: object) -> None:
     text = body_text(body)
     text.encode("utf-8")

@@ -64,8 +64,9 @@ def test_overlapping_requests_of_a_crawl_count_their_range_once() -> None:
     for _ in range(3):  # pages of one walk, and a window read again
         needed.record(heavy, NOW - DAY, NOW)
     needed.record(heavy, NOW - 2 * 3600, NOW)
-    needed.record_query({"broadcaster_id": light, "started_at": "2026-09-20T14:13:20Z",
-                         "ended_at": "2026-09-21T14:20:00Z"})
+    needed.record_query(
+        {"broadcaster_id": light, "started_at": "2026-09-20T14:13:20Z", "ended_at": "2026-09-21T14:20:00Z"}
+    )
     clips = len(world.clips(heavy, NOW - DAY, NOW))
     assert needed.needed() == {heavy: math.ceil(clips / 100), light: 1}
     needed.reset()
@@ -73,10 +74,15 @@ def test_overlapping_requests_of_a_crawl_count_their_range_once() -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=60),
-       st.integers(20, 120), st.integers(5, 30), st.integers(0, GRID_S - 1))
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 40)), min_size=1, max_size=60),
+    st.integers(20, 120),
+    st.integers(5, 30),
+    st.integers(0, GRID_S - 1),
+)
 def test_the_merged_programme_equals_the_one_over_every_grid_point(
-        runs: list[tuple[int, int]], cap: int, page: int, offset: int) -> None:
+    runs: list[tuple[int, int]], cap: int, page: int, offset: int
+) -> None:
     """Quiet stretches (runs of empty steps) and busy steps alike: merging clip-free cuts changes nothing."""
     created: list[float] = []
     step = 0
@@ -99,8 +105,10 @@ def test_the_merged_programme_equals_the_one_over_every_grid_point(
 def test_five_years_of_grid_are_served_by_the_merged_programme() -> None:
     """262,000 grid steps, 20,000 clips with two days past the cap: the figure is the pages plus the cuts."""
     years = 5 * 365 * DAY
-    created = sorted([i * years / 17_000 for i in range(17_000)]
-                     + [100 * DAY + i * DAY / 1_500 for i in range(1_500)]
-                     + [900 * DAY + i * DAY / 1_500 for i in range(1_500)])
+    created = sorted(
+        [i * years / 17_000 for i in range(17_000)]
+        + [100 * DAY + i * DAY / 1_500 for i in range(1_500)]
+        + [900 * DAY + i * DAY / 1_500 for i in range(1_500)]
+    )
     calls = fewest_calls(created, 0, years, 1000)
     assert math.ceil(20_000 / 100) <= calls <= 20_000 / 100 + 20_000 / 1000 + 2

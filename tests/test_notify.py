@@ -29,23 +29,42 @@ def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict]:
 
 
 def test_the_payload_is_slack_compatible_and_says_what_the_run_did() -> None:
-    report = RunReport(run_id=42, kind="scheduled", streamers=200, jobs_done=198, jobs_failed=2, clips_new=37,
-                       clips_updated=120, duration_s=92.4)
+    report = RunReport(
+        run_id=42,
+        kind="scheduled",
+        streamers=200,
+        jobs_done=198,
+        jobs_failed=2,
+        clips_new=37,
+        clips_updated=120,
+        duration_s=92.4,
+    )
     payload = slack_payload(report, run_link(PUBLIC_URL + "/", 42))
-    assert payload["text"] == (f"clipcrawler <{PUBLIC_URL}/ui/runs/42|run 42> finished with failures: "
-                               "200 streamers, 37 new clips, 120 updated, 2 failed, in 1 min 32 s")
+    assert payload["text"] == (
+        f"clipcrawler <{PUBLIC_URL}/ui/runs/42|run 42> finished with failures: "
+        "200 streamers, 37 new clips, 120 updated, 2 failed, in 1 min 32 s"
+    )
     assert [b["type"] for b in payload["blocks"]] == ["section", "section"]
     fields = [f["text"] for f in payload["blocks"][1]["fields"]]
-    assert fields == ["*Streamers*\n200", "*Failed*\n2", "*New clips*\n37", "*Updated clips*\n120",
-                      "*Duration*\n1 min 32 s"]
+    assert fields == [
+        "*Streamers*\n200",
+        "*Failed*\n2",
+        "*New clips*\n37",
+        "*Updated clips*\n120",
+        "*Duration*\n1 min 32 s",
+    ]
     plain = slack_payload(RunReport(run_id=1, streamers=1), None)
     assert plain["text"].startswith("clipcrawler run 1 finished: ")
-    assert (format_duration(None), format_duration(4), format_duration(3725)) == ("an unknown time", "4 s",
-                                                                                   "1 h 02 min")
+    assert (format_duration(None), format_duration(4), format_duration(3725)) == (
+        "an unknown time",
+        "4 s",
+        "1 h 02 min",
+    )
 
 
-async def test_a_crawl_posts_one_notification_with_the_runs_facts(make_api: ApiFactory,
-                                                                  caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_crawl_posts_one_notification_with_the_runs_facts(
+    make_api: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     api = await make_api(3)
     api.stack.clock.advance(0)
@@ -58,7 +77,8 @@ async def test_a_crawl_posts_one_notification_with_the_runs_facts(make_api: ApiF
     [finished] = events(caplog, "run_finished")
     assert finished["run_id"] == run_id and finished["clips_new"] == row["clips_new"]
     assert events(caplog, "notification_sent") == [
-        {"event": "notification_sent", "level": "info", "run_id": run_id, "status": 200}]
+        {"event": "notification_sent", "level": "info", "run_id": run_id, "status": 200}
+    ]
 
 
 async def test_the_last_job_delivered_twice_finishes_and_notifies_once(make_api: ApiFactory) -> None:
@@ -99,8 +119,9 @@ async def test_concurrent_duplicates_of_the_last_job_finish_and_notify_once(make
     started = await api.stack.runner.tick()
     [body] = api.stack.runner.queue.messages_waiting()
     ports, settings = api.stack.runner.consumer_ports, api.stack.settings
-    first, second = await asyncio.gather(handle_message(body, 1, ports, settings),
-                                         handle_message(body, 1, ports, settings))
+    first, second = await asyncio.gather(
+        handle_message(body, 1, ports, settings), handle_message(body, 1, ports, settings)
+    )
     late = await handle_message(body, 2, ports, settings)  # a redelivery after both settled
     verdicts = [first, second, late]
     assert sorted(v.outcome for v in verdicts) == ["busy", "done", "duplicate"]
@@ -110,8 +131,9 @@ async def test_concurrent_duplicates_of_the_last_job_finish_and_notify_once(make
     assert len(api.webhook.posts) == 1
 
 
-async def test_a_failing_webhook_never_fails_the_run(make_api: ApiFactory,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_webhook_never_fails_the_run(
+    make_api: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     for fault in ("status", "connection"):
         api = await make_api(2)
@@ -126,8 +148,9 @@ async def test_a_failing_webhook_never_fails_the_run(make_api: ApiFactory,
     assert WEBHOOK not in caplog.text and "hook-secret" not in caplog.text
 
 
-async def test_no_webhook_configured_means_no_post(make_api: ApiFactory,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_webhook_configured_means_no_post(
+    make_api: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     api = await make_api(1, webhook_url="")
     await api.stack.runner.crawl()
@@ -149,19 +172,30 @@ async def test_the_post_is_charged_as_one_external_subrequest(make_api: ApiFacto
     settings = api.stack.settings
     budget = Budget(*settings.limits)
     db = MeteredDatabase(api.stack.db, budget)
-    sent = await announce_run_finished(run_id, db=db, http=api.stack.http, settings=settings,
-                                       events=EventLog(Redactor.for_settings(settings)))
+    sent = await announce_run_finished(
+        run_id,
+        db=db,
+        http=api.stack.http,
+        settings=settings,
+        events=EventLog(Redactor.for_settings(settings)),
+    )
     assert sent and budget.used == {"external": 1, "internal": 1}  # the run read, and the post
     broke = Budget(*settings.limits)
     broke.used["external"] = broke.external_limit
-    sent = await announce_run_finished(run_id, db=MeteredDatabase(api.stack.db, broke), http=api.stack.http,
-                                       settings=settings, events=EventLog())
+    sent = await announce_run_finished(
+        run_id,
+        db=MeteredDatabase(api.stack.db, broke),
+        http=api.stack.http,
+        settings=settings,
+        events=EventLog(),
+    )
     assert not sent and broke.used["external"] == broke.external_limit  # refused, not overspent
     assert len(api.webhook.posts) == 2
 
 
-async def test_without_an_http_client_the_run_still_finishes(make_api: ApiFactory,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+async def test_without_an_http_client_the_run_still_finishes(
+    make_api: ApiFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     api = await make_api(1)
     settings = api.stack.settings
@@ -177,7 +211,9 @@ def test_the_webhook_url_is_a_secret_setting() -> None:
     with pytest.raises(Exception) as raised:
         Settings.from_env({"CLIPCRAWLER_WEBHOOK_URL": "hooks.slack.com/services/x"})
     assert "CLIPCRAWLER_WEBHOOK_URL" in str(raised.value) and "hooks.slack.com" not in str(raised.value)
-    assert Settings.from_env({"CLIPCRAWLER_PUBLIC_URL": "https://c.example"}).public_url == "https://c.example"
+    assert (
+        Settings.from_env({"CLIPCRAWLER_PUBLIC_URL": "https://c.example"}).public_url == "https://c.example"
+    )
 
 
 def test_an_httpx_error_text_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:

@@ -23,14 +23,23 @@ async def test_cron_fired_twice_and_again_mid_run_enqueues_nothing_twice(make_st
     assert jobs == []
     await stack.runner.drain()
     runs = await stack.db.all("SELECT id, status, jobs_total, jobs_done FROM runs ORDER BY id")
-    assert [(r["status"], r["jobs_total"], r["jobs_done"]) for r in runs] == [("finished", 30, 30),
-                                                                               ("finished", 0, 0)]
+    assert [(r["status"], r["jobs_total"], r["jobs_done"]) for r in runs] == [
+        ("finished", 30, 30),
+        ("finished", 0, 0),
+    ]
 
 
 async def test_deleted_clips_and_vanished_broadcasters_lose_nothing_stored(make_stack: StackFactory) -> None:
     gone = HelixWorld(1, 3, clock=VirtualClock()).all_streamers()[0].id  # the stack's world, seed 1
-    injector = HelixFaultInjector(HelixFaults(seed=4, deleted_clip_rate=0.3, deleted_after_s=60,
-                                              gone_broadcasters=frozenset({gone}), gone_after_s=60))
+    injector = HelixFaultInjector(
+        HelixFaults(
+            seed=4,
+            deleted_clip_rate=0.3,
+            deleted_after_s=60,
+            gone_broadcasters=frozenset({gone}),
+            gone_after_s=60,
+        )
+    )
     stack = await make_stack(3, wrap=injector.wrap)
     await stack.runner.crawl()
     before = await stack.clip_ids()
@@ -38,14 +47,17 @@ async def test_deleted_clips_and_vanished_broadcasters_lose_nothing_stored(make_
     second = await stack.runner.crawl(scheduled_time=stack.clock.now())
     assert injector.withheld_clips and gone in injector.withheld_broadcasters
     assert before <= await stack.clip_ids()  # an archive keeps what Twitch deleted
-    jobs = await stack.db.all("SELECT streamer_id, status, clips_seen FROM jobs WHERE run_id = ?", second.run_id)
+    jobs = await stack.db.all(
+        "SELECT streamer_id, status, clips_seen FROM jobs WHERE run_id = ?", second.run_id
+    )
     assert all(j["status"] == "done" for j in jobs)
     assert next(j for j in jobs if j["streamer_id"] == gone)["clips_seen"] == 0
 
 
 async def test_malformed_clips_from_helix_are_skipped_and_counted(make_stack: StackFactory) -> None:
-    injector = HelixFaultInjector(HelixFaults(seed=2, malformed_clip_rate=0.2, oversized_title_rate=0.2,
-                                              bad_text_rate=0.2))
+    injector = HelixFaultInjector(
+        HelixFaults(seed=2, malformed_clip_rate=0.2, oversized_title_rate=0.2, bad_text_rate=0.2)
+    )
     stack = await make_stack(5, wrap=injector.wrap)
     started = await stack.runner.crawl()
     run = await stack.db.first("SELECT * FROM runs WHERE id = ?", started.run_id)

@@ -22,8 +22,13 @@ NOW = 1_790_000_000.0
 async def db() -> AsyncIterator[SqliteDatabase]:
     db = await SqliteDatabase.open()
     for i in range(250):
-        await db.run("INSERT INTO streamers (id, login, active, added_at) VALUES (?, ?, ?, ?)",
-                     str(i), f"s{i}", int(i != 7), "2026-01-01T00:00:00Z")
+        await db.run(
+            "INSERT INTO streamers (id, login, active, added_at) VALUES (?, ?, ?, ?)",
+            str(i),
+            f"s{i}",
+            int(i != 7),
+            "2026-01-01T00:00:00Z",
+        )
     yield db
     await db.close()
 
@@ -36,8 +41,15 @@ async def test_a_tick_creates_one_job_and_one_message_per_active_streamer(db: Sq
     bodies = [decode(m.body) for m in queue.sent]
     assert len({b.streamer_id for b in bodies}) == 249 and "7" not in {b.streamer_id for b in bodies}
     run = await db.first("SELECT * FROM runs")
-    assert (run["status"], run["jobs_total"], run["slot"], run["kind"]) == ("running", 249, slot_key(NOW), "scheduled")
-    assert started.subrequests == 8  # open (+ sweep reads), who is due, slice, 3 sends, mark enqueued, bookkeeping
+    assert (run["status"], run["jobs_total"], run["slot"], run["kind"]) == (
+        "running",
+        249,
+        slot_key(NOW),
+        "scheduled",
+    )
+    assert (
+        started.subrequests == 8
+    )  # open (+ sweep reads), who is due, slice, 3 sends, mark enqueued, bookkeeping
 
 
 async def test_the_same_cron_slot_opens_nothing_twice(db: SqliteDatabase) -> None:
@@ -107,7 +119,9 @@ async def test_stale_jobs_are_resent_by_a_later_tick(db: SqliteDatabase) -> None
     assert again.resent == 0  # postponed: not re-sent on every tick
 
 
-async def test_a_token_the_producer_mints_is_stored_before_the_first_message_goes_out(make_stack: StackFactory) -> None:
+async def test_a_token_the_producer_mints_is_stored_before_the_first_message_goes_out(
+    make_stack: StackFactory,
+) -> None:
     stack = await make_stack(30, concurrency=30)
     await stack.db.run("DELETE FROM app_tokens")  # a fresh deployment: nothing cached yet
     minted_before = stack.emulator.tokens_minted

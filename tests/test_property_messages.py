@@ -29,37 +29,62 @@ from tests.scripted_helix import RecordingQueue
 
 EXAMPLES = int(os.environ.get("CLIPCRAWLER_MESSAGE_EXAMPLES", "200"))
 NOW = 1_790_000_000.0
-SETTINGS = Settings(twitch_api_url="http://h/helix", twitch_auth_url="http://h/oauth2", twitch_client_id="cid",
-                    twitch_client_secret="secret-for-the-property-test", http_backoff_seconds=0)
+SETTINGS = Settings(
+    twitch_api_url="http://h/helix",
+    twitch_auth_url="http://h/oauth2",
+    twitch_client_id="cid",
+    twitch_client_secret="secret-for-the-property-test",
+    http_backoff_seconds=0,
+)
 WATCHED = ("runs", "jobs", "streamers", "clips", "app_tokens", "clip_views")
 # Run 1 is running: job 1 (streamer 42) is held by a live consumer, job 2 (streamer 43) is queued.
 SEED = [
-    ("INSERT INTO streamers (id, login, added_at) VALUES ('42', 's42', '2026-01-01T00:00:00Z'), "
-     "('43', 's43', '2026-01-01T00:00:00Z')"),
-    ("INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) "
-     "VALUES ('cid', 'tok-abcdef', '2026-12-31T00:00:00Z', '2026-09-21T00:00:00Z')"),
-    ("INSERT INTO runs (id, kind, status, created_at, jobs_total, fanout_cursor) "
-     "VALUES (1, 'manual', 'running', '2026-09-21T14:00:00Z', 2, '43')"),
-    ("INSERT INTO jobs (id, run_id, streamer_id, status, lease_token, lease_expires_at, due_at, created_at) "
-     "VALUES (1, 1, '42', 'running', 'holder', '2099-01-01T00:00:00Z', '2026-09-21T14:00:00Z', "
-     "'2026-09-21T14:00:00Z'), (2, 1, '43', 'queued', NULL, NULL, '2026-09-21T14:00:00Z', '2026-09-21T14:00:00Z')"),
+    (
+        "INSERT INTO streamers (id, login, added_at) VALUES ('42', 's42', '2026-01-01T00:00:00Z'), "
+        "('43', 's43', '2026-01-01T00:00:00Z')"
+    ),
+    (
+        "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) "
+        "VALUES ('cid', 'tok-abcdef', '2026-12-31T00:00:00Z', '2026-09-21T00:00:00Z')"
+    ),
+    (
+        "INSERT INTO runs (id, kind, status, created_at, jobs_total, fanout_cursor) "
+        "VALUES (1, 'manual', 'running', '2026-09-21T14:00:00Z', 2, '43')"
+    ),
+    (
+        "INSERT INTO jobs (id, run_id, streamer_id, status, lease_token, lease_expires_at, due_at, created_at) "
+        "VALUES (1, 1, '42', 'running', 'holder', '2099-01-01T00:00:00Z', '2026-09-21T14:00:00Z', "
+        "'2026-09-21T14:00:00Z'), (2, 1, '43', 'queued', NULL, NULL, '2026-09-21T14:00:00Z', '2026-09-21T14:00:00Z')"
+    ),
 ]
 HELD, QUEUED = (1, 1, "42"), (1, 2, "43")
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 ids = st.integers(-2, 3) | st.sampled_from([2**53 - 1, 2**53, 10**20, True, 1.0, "1", None])
 names = st.sampled_from(["42", "43", "44", "", " ", "\ud800", "4\x002"]) | st.text(max_size=6)
 exact = st.sampled_from([messages.CrawlJob(*HELD).encode(), {**messages.CrawlJob(*HELD).encode(), "busy": 9}])
 near_misses = st.fixed_dictionaries(
-    {"v": st.sampled_from([1, 1, 1, True, 1.0, 2, "1", None]),
-     "type": st.sampled_from(["crawl", "crawl", "fanout", "paint", ""])},
-    optional={"run_id": ids, "job_id": ids, "streamer_id": names, "seq": ids, "busy": ids, "after": names,
-              "extra": json_values})
+    {
+        "v": st.sampled_from([1, 1, 1, True, 1.0, 2, "1", None]),
+        "type": st.sampled_from(["crawl", "crawl", "fanout", "paint", ""]),
+    },
+    optional={
+        "run_id": ids,
+        "job_id": ids,
+        "streamer_id": names,
+        "seq": ids,
+        "busy": ids,
+        "after": names,
+        "extra": json_values,
+    },
+)
 nested = st.integers(1, 40_000).map(lambda n: "[" * n + "]" * n) | st.integers(1, 20_000).map(
-    lambda n: '{"a":' * n + "1" + "}" * n)
+    lambda n: '{"a":' * n + "1" + "}" * n
+)
 
 
 def as_delivered(value: Any, form: str) -> object:
@@ -71,8 +96,12 @@ def as_delivered(value: Any, form: str) -> object:
 
 
 forms = st.sampled_from(["object", "text", "ascii text", "bytes"])
-bodies = (st.builds(as_delivered, json_values | near_misses | exact, forms)
-          | st.binary(max_size=64) | st.text(max_size=64) | nested)
+bodies = (
+    st.builds(as_delivered, json_values | near_misses | exact, forms)
+    | st.binary(max_size=64)
+    | st.text(max_size=64)
+    | nested
+)
 
 
 def names(body: object, jobs: set[tuple[int, int, str]]) -> bool:
@@ -81,8 +110,10 @@ def names(body: object, jobs: set[tuple[int, int, str]]) -> bool:
         message = messages.decode(body)
     except MalformedMessage:
         return False
-    return isinstance(message, messages.CrawlJob) and (message.run_id, message.job_id,
-                                                       message.streamer_id) in jobs
+    return (
+        isinstance(message, messages.CrawlJob)
+        and (message.run_id, message.job_id, message.streamer_id) in jobs
+    )
 
 
 def no_twitch(request: httpx.Request) -> httpx.Response:
@@ -112,11 +143,15 @@ async def handle(body: object, dead_lettered: bool) -> Outcome:
         await db.close()
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                       HealthCheck.filter_too_much])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(body=bodies, dead_lettered=st.booleans())
-def test_any_message_is_acked_recorded_when_unprocessed_and_changes_nothing_else(body: object,
-                                                                                 dead_lettered: bool) -> None:
+def test_any_message_is_acked_recorded_when_unprocessed_and_changes_nothing_else(
+    body: object, dead_lettered: bool
+) -> None:
     # The queued job's own message crawls it, and the dead-letter queue's fails the job it names: their work.
     # A message for the held job is answered busy, and must leave it to its holder.
     assume(not names(body, {HELD, QUEUED} if dead_lettered else {QUEUED}))

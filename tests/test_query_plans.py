@@ -46,7 +46,11 @@ async def full_scans(db: SqliteDatabase, seen: dict[str, tuple[Any, ...]]) -> di
     found: dict[str, list[str]] = {}
     for sql, params in seen.items():
         plan = await db.all("EXPLAIN QUERY PLAN " + sql, *params)
-        scans = [r["detail"] for r in plan if r["detail"].startswith("SCAN") and not r["detail"].startswith(HARMLESS)]
+        scans = [
+            r["detail"]
+            for r in plan
+            if r["detail"].startswith("SCAN") and not r["detail"].startswith(HARMLESS)
+        ]
         if scans:
             found[sql[:120]] = scans
     return found

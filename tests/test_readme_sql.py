@@ -29,10 +29,17 @@ def test_every_readme_sql_example_runs_and_the_new_ones_show_deletions_and_game_
     with sqlite3.connect(path) as conn:
         named = {name for (name,) in conn.execute("SELECT name FROM games")}
     queries = examples()
-    assert len(queries) >= 6 and any("deleted_at" in q for q in queries) and any("games" in q for q in queries)
+    assert (
+        len(queries) >= 6 and any("deleted_at" in q for q in queries) and any("games" in q for q in queries)
+    )
     for sql in queries:
-        done = subprocess.run([str(CLI if CLI.exists() else "clipcrawler"), "--db", str(path), "sql", sql, "--json"],
-                              capture_output=True, text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [str(CLI if CLI.exists() else "clipcrawler"), "--db", str(path), "sql", sql, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, (sql, done.stderr)
         rows = json.loads(done.stdout)
         if "deleted_at IS NOT NULL" in sql:

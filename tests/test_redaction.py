@@ -36,18 +36,29 @@ make_api = api_support.make_api
 def echo(form: str) -> str:
     """A token endpoint's error text that repeats the request: form-encoded, as JSON, and bare."""
     fields = dict(pair.split("=", 1) for pair in form.split("&") if "=" in pair)
-    return (f"the secret {fields.get('client_secret', '')} is not known; request was {form}; "
-            f"as JSON {json.dumps(fields)}")
+    return (
+        f"the secret {fields.get('client_secret', '')} is not known; request was {form}; "
+        f"as JSON {json.dumps(fields)}"
+    )
 
 
 def test_stored_error_text_is_scrubbed_cut_and_utf8_safe() -> None:
     redaction.remember(SECRET)
-    batch = store.fail_job(1, 1, "42", "t", "now", store.Calls(), "failed",
-                           f"{'x' * 995}{SECRET} and \ud800 client_secret=other-value")
+    batch = store.fail_job(
+        1,
+        1,
+        "42",
+        "t",
+        "now",
+        store.Calls(),
+        "failed",
+        f"{'x' * 995}{SECRET} and \ud800 client_secret=other-value",
+    )
     error = next(p for p in batch["job"].params if isinstance(p, str) and p.startswith("xxx"))
     assert SECRET[:5] not in error and len(error) == 1_000  # masked before the cut: no half secret left
-    letter = store.record_dead_letter("consumer", None, f'{{"s": "{SECRET}", "bad": "\ud800"}}',
-                                      "token=abcdefgh refused", "now")
+    letter = store.record_dead_letter(
+        "consumer", None, f'{{"s": "{SECRET}", "bad": "\ud800"}}', "token=abcdefgh refused", "now"
+    )
     body, reason = letter.params[3], letter.params[4]
     assert SECRET not in body and "\\ud800" in body and reason == "token=*** refused"
     body.encode("utf-8")
@@ -55,11 +66,13 @@ def test_stored_error_text_is_scrubbed_cut_and_utf8_safe() -> None:
 
 def test_a_helix_error_is_scrubbed_where_it_is_made() -> None:
     assert str(HelixError(f"token answered HTTP 403: got client_secret={SECRET}&x=1")) == (
-        "token answered HTTP 403: got client_secret=***&x=1")
+        "token answered HTTP 403: got client_secret=***&x=1"
+    )
 
 
 async def test_an_echoing_token_endpoint_leaves_no_secret_in_d1_the_api_or_the_dashboard(
-        make_api: ApiFactory) -> None:
+    make_api: ApiFactory,
+) -> None:
     api = await make_api(3, config=EmulatorConfig(client_secret=SECRET, echo_refused_requests=True))
     # Twitch stops accepting the secret (rotated in the console), and repeats it in its refusal.
     emulator = api.stack.emulator
@@ -68,9 +81,14 @@ async def test_an_echoing_token_endpoint_leaves_no_secret_in_d1_the_api_or_the_d
     await api.stack.db.run("DELETE FROM app_tokens")
     started = await api.stack.runner.crawl()
 
-    stored = [json.dumps(r) for r in [
-        *await api.stack.db.all("SELECT error FROM jobs"), *await api.stack.db.all("SELECT last_error FROM streamers"),
-        *await api.stack.db.all("SELECT reason, body FROM dead_letters")]]
+    stored = [
+        json.dumps(r)
+        for r in [
+            *await api.stack.db.all("SELECT error FROM jobs"),
+            *await api.stack.db.all("SELECT last_error FROM streamers"),
+            *await api.stack.db.all("SELECT reason, body FROM dead_letters"),
+        ]
+    ]
     assert any("client_secret=***" in text for text in stored), stored  # the refusal was stored, masked
     jobs = await api.get(f"/runs/{started.run_id}/jobs")
     streamers = await api.get("/streamers")
@@ -81,13 +99,19 @@ async def test_an_echoing_token_endpoint_leaves_no_secret_in_d1_the_api_or_the_d
     assert added.status_code == 502 and "client_secret=***" in added.json()["message"]
     assert "client_secret=***" in jobs.text and "client_secret=***" in streamers.text
     assert "client_secret=***" in run_page.text
-    for where, text in [("D1", "\n".join(stored)), ("GET /runs/{id}/jobs", jobs.text),
-                        ("GET /streamers", streamers.text), ("POST /streamers", added.text),
-                        ("the run page", run_page.text), ("the streamers page", streamers_page.text)]:
+    for where, text in [
+        ("D1", "\n".join(stored)),
+        ("GET /runs/{id}/jobs", jobs.text),
+        ("GET /streamers", streamers.text),
+        ("POST /streamers", added.text),
+        ("the run page", run_page.text),
+        ("the streamers page", streamers_page.text),
+    ]:
         assert SECRET not in text, f"the client secret leaked into {where}"
 
 
 # --- the CLI, as a subprocess against an echoing token endpoint -----------------------------------------
+
 
 class _Echo(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
@@ -118,16 +142,36 @@ def echo_server() -> Iterator[str]:
 def clipcrawler(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWITCH_", "CLIPCRAWLER_"))}
     env["TWITCH_CLIENT_SECRET"] = SECRET
-    return subprocess.run([str(CLI), "--db", str(tmp_path / "cc.sqlite"), "--twitch-auth-url", f"{url}/oauth2",
-                           "--twitch-api-url", f"{url}/helix", "--client-id", "cid", *args],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [
+            str(CLI),
+            "--db",
+            str(tmp_path / "cc.sqlite"),
+            "--twitch-auth-url",
+            f"{url}/oauth2",
+            "--twitch-api-url",
+            f"{url}/helix",
+            "--client-id",
+            "cid",
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_cli_prints_no_secret_when_twitch_repeats_it(tmp_path: Path, echo_server: str) -> None:
     added = clipcrawler(tmp_path, echo_server, "streamers", "add", "someone")
     assert added.returncode == 2 and "refused the client credentials" in added.stderr
-    clipcrawler(tmp_path, echo_server, "sql", "INSERT INTO streamers (id, login, added_at) "
-                                              "VALUES ('1', 'someone', '2026-01-01T00:00:00Z')")
+    clipcrawler(
+        tmp_path,
+        echo_server,
+        "sql",
+        "INSERT INTO streamers (id, login, added_at) VALUES ('1', 'someone', '2026-01-01T00:00:00Z')",
+    )
     crawled = clipcrawler(tmp_path, echo_server, "crawl", "--json")
     assert crawled.returncode == 1 and json.loads(crawled.stdout)["failed"] == 1
     stored = clipcrawler(tmp_path, echo_server, "sql", "--json", "SELECT error FROM jobs")
@@ -137,11 +181,18 @@ def test_the_cli_prints_no_secret_when_twitch_repeats_it(tmp_path: Path, echo_se
     assert "the secret *** is not known" in added.stderr  # masked by value, not only by shape
 
 
-def test_the_cli_installs_the_redactor_the_workers_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_installs_the_redactor_the_workers_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from local.cli import main
 
     sqlite3.connect(tmp_path / "x.sqlite").close()  # `sql` reads an existing database only
-    assert main(["--db", str(tmp_path / "x.sqlite"), "sql", "SELECT 1"],
-                {"CLIPCRAWLER_API_TOKEN": TOKEN, "TWITCH_CLIENT_SECRET": SECRET}) == 0
+    assert (
+        main(
+            ["--db", str(tmp_path / "x.sqlite"), "sql", "SELECT 1"],
+            {"CLIPCRAWLER_API_TOKEN": TOKEN, "TWITCH_CLIENT_SECRET": SECRET},
+        )
+        == 0
+    )
     assert redaction.scrub(f"{TOKEN} {SECRET}") == "*** ***"
     assert isinstance(redaction.process_redactor(), Redactor)

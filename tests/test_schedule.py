@@ -11,14 +11,17 @@ NOW = 1_790_000_000.0  # 14:13:20
 TIERS = Tiers((1, 3, 12), (24, 168))
 
 
-@pytest.mark.parametrize(("hours_since_activity", "tier", "next_due"), [
-    (0, 0, "2026-09-21T15:00:00Z"),  # clipped or live just now: hourly
-    (23.9, 0, "2026-09-21T15:00:00Z"),
-    (24.1, 1, "2026-09-21T17:00:00Z"),  # quiet for a day: every 3 h
-    (167, 1, "2026-09-21T17:00:00Z"),
-    (169, 2, "2026-09-22T02:00:00Z"),  # quiet for a week: every 12 h
-    (None, 2, "2026-09-22T02:00:00Z"),  # never seen active
-])
+@pytest.mark.parametrize(
+    ("hours_since_activity", "tier", "next_due"),
+    [
+        (0, 0, "2026-09-21T15:00:00Z"),  # clipped or live just now: hourly
+        (23.9, 0, "2026-09-21T15:00:00Z"),
+        (24.1, 1, "2026-09-21T17:00:00Z"),  # quiet for a day: every 3 h
+        (167, 1, "2026-09-21T17:00:00Z"),
+        (169, 2, "2026-09-22T02:00:00Z"),  # quiet for a week: every 12 h
+        (None, 2, "2026-09-22T02:00:00Z"),  # never seen active
+    ],
+)
 def test_tiers(hours_since_activity: float | None, tier: int, next_due: str) -> None:
     activity = None if hours_since_activity is None else NOW - hours_since_activity * HOUR
     assert TIERS.choose(NOW, activity) == tier
@@ -30,8 +33,10 @@ def test_next_due_lands_on_the_hour_so_that_hours_cron_finds_it() -> None:
     assert due % HOUR == 0 and NOW < due <= NOW + HOUR
 
 
-@pytest.mark.parametrize(("every", "within"), [("1,3", "24,168"), ("3,1,12", "24,168"), ("1,x", "24"),
-                                               ("0,3", "24"), ("1,3,12", "168,24")])
+@pytest.mark.parametrize(
+    ("every", "within"),
+    [("1,3", "24,168"), ("3,1,12", "24,168"), ("1,x", "24"), ("0,3", "24"), ("1,3,12", "168,24")],
+)
 def test_bad_tier_settings_are_refused(every: str, within: str) -> None:
     with pytest.raises(ConfigError):
         Tiers.parse(every, within)
@@ -74,10 +79,14 @@ async def test_a_dormant_streamer_that_goes_live_is_crawled_within_the_hour(make
     assert row["tier"] == 0 and row["last_live_at"] is not None
 
 
-async def test_a_streamer_crawled_after_a_12_hour_gap_gets_every_clip_of_the_gap(make_stack: StackFactory) -> None:
+async def test_a_streamer_crawled_after_a_12_hour_gap_gets_every_clip_of_the_gap(
+    make_stack: StackFactory,
+) -> None:
     stack = await make_stack(3)
     await due_ids(stack)
-    first_end = {r["id"]: r["crawled_through"] for r in await stack.db.all("SELECT id, crawled_through FROM streamers")}
+    first_end = {
+        r["id"]: r["crawled_through"] for r in await stack.db.all("SELECT id, crawled_through FROM streamers")
+    }
     await stack.db.run("UPDATE streamers SET tier = 2, next_crawl_at = ?", "2026-09-22T02:00:00Z")
     stack.clock.advance(12 * 3600)
     crawled = await due_ids(stack)

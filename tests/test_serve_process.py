@@ -19,10 +19,14 @@ TOKEN = "serve-test-token-0123456789"
 def served(tmp_path: Path) -> Iterator[str]:
     port = closed_port()
     log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([str(CLIPCRAWLER), "--db", "s.sqlite", "serve", "--emulated", "--port", str(port)],
-                               cwd=tmp_path, env=user_env(CLIPCRAWLER_API_TOKEN=TOKEN),
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=log)
+    process = subprocess.Popen(
+        [str(CLIPCRAWLER), "--db", "s.sqlite", "serve", "--emulated", "--port", str(port)],
+        cwd=tmp_path,
+        env=user_env(CLIPCRAWLER_API_TOKEN=TOKEN),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -44,7 +48,11 @@ def served(tmp_path: Path) -> Iterator[str]:
 def test_a_forwarded_for_header_does_not_lift_the_wrong_token_block(served: str) -> None:
     """uvicorn trusts X-Forwarded-For from loopback by default: every guess could claim a new address."""
     with httpx.Client(base_url=served, timeout=10) as http:
-        codes = [http.get("/runs", headers={"Authorization": f"Bearer wrong-{i}"}).status_code for i in range(11)]
+        codes = [
+            http.get("/runs", headers={"Authorization": f"Bearer wrong-{i}"}).status_code for i in range(11)
+        ]
         assert codes[-1] == 429, codes
-        spoofed = http.get("/runs", headers={"Authorization": f"Bearer {TOKEN}", "X-Forwarded-For": "10.9.8.7"})
+        spoofed = http.get(
+            "/runs", headers={"Authorization": f"Bearer {TOKEN}", "X-Forwarded-For": "10.9.8.7"}
+        )
         assert spoofed.status_code == 429 and spoofed.headers["Retry-After"].isdigit()

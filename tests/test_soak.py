@@ -20,8 +20,13 @@ async def test_a_small_soak_loses_nothing_under_every_fault() -> None:
     # At 5% a 30-streamer soak arms a crash or two, and whether one fires depends on which invocation draws
     # it (the order invocations interleave in); 20% makes "a consumer crashed" certain rather than luck.
     report = await run_soak(replace(SMALL, crash_rate=0.2))
-    assert (report.lost_clips, report.duplicate_clips, report.stuck_jobs, report.dlq_entries,
-            report.failed_jobs) == (0, 0, 0, 0, 0)
+    assert (
+        report.lost_clips,
+        report.duplicate_clips,
+        report.stuck_jobs,
+        report.dlq_entries,
+        report.failed_jobs,
+    ) == (0, 0, 0, 0, 0)
     assert report.ok and report.within_limits
     # Every streamer on the first tick; on the second only those the adaptive schedule finds due or live.
     assert 30 < report.jobs <= 60 and report.runs == 2
@@ -51,8 +56,16 @@ async def test_the_same_seed_gives_the_same_soak() -> None:
 
 
 async def test_the_checks_find_lost_clips_stuck_jobs_and_dead_letters(tmp_path: Path) -> None:
-    config = replace(SMALL, streamers=10, ticks=1, duplicate_rate=0, crash_rate=0, server_error_rate=0,
-                     rate_limit_rate=0, token_expiries=0)
+    config = replace(
+        SMALL,
+        streamers=10,
+        ticks=1,
+        duplicate_rate=0,
+        crash_rate=0,
+        server_error_rate=0,
+        rate_limit_rate=0,
+        token_expiries=0,
+    )
     path = tmp_path / "soak.sqlite"
     assert (await run_soak(config, str(path))).ok
     db = await SqliteDatabase.open(path)
@@ -63,8 +76,10 @@ async def test_the_checks_find_lost_clips_stuck_jobs_and_dead_letters(tmp_path: 
         job = await db.first("SELECT id FROM jobs ORDER BY id LIMIT 1")
         assert job is not None
         await db.run("UPDATE jobs SET status = 'running' WHERE id = ?", job["id"])
-        await db.run("INSERT INTO dead_letters (received_at, source, job_id, body, reason) "
-                     "VALUES ('2026-09-21T15:00:00Z', 'dlq', NULL, '{}', 'test')")
+        await db.run(
+            "INSERT INTO dead_letters (received_at, source, job_id, body, reason) "
+            "VALUES ('2026-09-21T15:00:00Z', 'dlq', NULL, '{}', 'test')"
+        )
         checks = await check_database(db, world, [1])
     finally:
         await db.close()
@@ -75,14 +90,37 @@ async def test_the_checks_find_lost_clips_stuck_jobs_and_dead_letters(tmp_path: 
 
 
 def test_a_report_with_any_problem_is_not_ok() -> None:
-    good = SoakReport(config=SMALL, lost_clips=0, duplicate_clips=0, stuck_jobs=0, dlq_entries=0,
-                      failed_jobs=0, max_subrequests=5, max_external=3, max_internal=2, limits=(50, 50),
-                      runs=1, jobs=30,
-                      clips=10, expected_clips=10, invocations=30, outcomes={}, injected={}, examples={},
-                      wall_s=0.1)
+    good = SoakReport(
+        config=SMALL,
+        lost_clips=0,
+        duplicate_clips=0,
+        stuck_jobs=0,
+        dlq_entries=0,
+        failed_jobs=0,
+        max_subrequests=5,
+        max_external=3,
+        max_internal=2,
+        limits=(50, 50),
+        runs=1,
+        jobs=30,
+        clips=10,
+        expected_clips=10,
+        invocations=30,
+        outcomes={},
+        injected={},
+        examples={},
+        wall_s=0.1,
+    )
     assert good.ok
-    for change in ({"lost_clips": 1}, {"duplicate_clips": 1}, {"stuck_jobs": 1}, {"dlq_entries": 1},
-                   {"failed_jobs": 1}, {"max_external": 51}, {"max_internal": 51}):
+    for change in (
+        {"lost_clips": 1},
+        {"duplicate_clips": 1},
+        {"stuck_jobs": 1},
+        {"dlq_entries": 1},
+        {"failed_jobs": 1},
+        {"max_external": 51},
+        {"max_internal": 51},
+    ):
         bad = replace(good, **change)  # type: ignore[arg-type]
         assert not bad.ok
         assert "FAILED" in bad.render() and "replay" in bad.render()
@@ -99,18 +137,27 @@ def test_soak_command_prints_json_and_exits_zero(capsys: pytest.CaptureFixture[s
 def test_soak_command_prints_the_five_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["soak", "--streamers", "8", "--ticks", "1", "--crashes", "0.2"], env={}) == 0
     out = capsys.readouterr().out
-    for label in ("lost clips      0", "duplicate clips 0", "stuck jobs      0", "DLQ entries     0",
-                  "max subrequests per invocation"):
+    for label in (
+        "lost clips      0",
+        "duplicate clips 0",
+        "stuck jobs      0",
+        "DLQ entries     0",
+        "max subrequests per invocation",
+    ):
         assert label in out
     assert "5% Helix 5xx" in out and "20% consumer crashes" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["soak", "--duplicates", "1.5"], "a rate is between 0 and 1, got '1.5'"),
-    (["soak", "--streamers", "0"], "must be at least 1, got '0'"),
-])
-def test_soak_command_refuses_bad_flags(argv: list[str], message: str,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["soak", "--duplicates", "1.5"], "a rate is between 0 and 1, got '1.5'"),
+        (["soak", "--streamers", "0"], "must be at least 1, got '0'"),
+    ],
+)
+def test_soak_command_refuses_bad_flags(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         main(argv, env={})
     assert exc.value.code == 2

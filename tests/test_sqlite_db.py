@@ -18,7 +18,9 @@ async def test_batch_is_one_transaction() -> None:
         with pytest.raises(D1Error, match="UNIQUE"):
             await db.batch([Statement("INSERT INTO t VALUES (1)"), Statement("INSERT INTO t VALUES (1)")])
         assert await db.all("SELECT * FROM t") == []
-        results = await db.batch([Statement("INSERT INTO t VALUES (?) RETURNING x", (5,)), Statement("SELECT 2 AS y")])
+        results = await db.batch(
+            [Statement("INSERT INTO t VALUES (?) RETURNING x", (5,)), Statement("SELECT 2 AS y")]
+        )
         assert results[0].rows == [{"x": 5}] and results[0].changes == 1 and results[1].rows == [{"y": 2}]
         assert await db.first("SELECT x FROM t WHERE x = ?", 99) is None
     finally:
@@ -43,7 +45,8 @@ async def test_schema_applies_twice(tmp_path) -> None:
 
 @pytest.mark.parametrize("interruption", [asyncio.CancelledError, KeyboardInterrupt, RuntimeError])
 async def test_a_batch_interrupted_between_its_statements_rolls_back_and_the_next_one_runs(
-        interruption: type[BaseException]) -> None:
+    interruption: type[BaseException],
+) -> None:
     """Finding 1 of issue 13: a task cancelled between BEGIN and COMMIT left the transaction open."""
     db = await SqliteDatabase.open()
     execute = db._execute
@@ -57,11 +60,18 @@ async def test_a_batch_interrupted_between_its_statements_rolls_back_and_the_nex
         await db.run("CREATE TABLE t (x INTEGER PRIMARY KEY)")
         db._execute = interrupted_at_the_marker  # type: ignore[method-assign]
         with pytest.raises(interruption):
-            await db.batch([Statement("INSERT INTO t VALUES (1)"), Statement("SELECT 'interrupt here'"),
-                            Statement("INSERT INTO t VALUES (2)")])
+            await db.batch(
+                [
+                    Statement("INSERT INTO t VALUES (1)"),
+                    Statement("SELECT 'interrupt here'"),
+                    Statement("INSERT INTO t VALUES (2)"),
+                ]
+            )
         assert not db._conn.in_transaction
         assert await db.all("SELECT x FROM t") == []
-        results = await db.batch([Statement("INSERT INTO t VALUES (3)"), Statement("SELECT count(*) AS n FROM t")])
+        results = await db.batch(
+            [Statement("INSERT INTO t VALUES (3)"), Statement("SELECT count(*) AS n FROM t")]
+        )
         assert results[1].rows == [{"n": 1}]
     finally:
         await db.close()
@@ -75,7 +85,9 @@ async def test_a_reader_cancelled_mid_crawl_never_breaks_the_writers() -> None:
 
         async def write(start: int) -> None:
             for x in range(start, start + 50):
-                await db.batch([Statement("INSERT INTO t VALUES (?)", (x,)), Statement("SELECT count(*) FROM t")])
+                await db.batch(
+                    [Statement("INSERT INTO t VALUES (?)", (x,)), Statement("SELECT count(*) FROM t")]
+                )
 
         async def read() -> None:
             while True:

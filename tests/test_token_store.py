@@ -14,19 +14,26 @@ from shared import store
 from shared.budget import Budget
 from shared.config import Settings
 from shared.helix import AppToken, HelixClient
-from shared.token_store import CLAIM_SECONDS, StoredToken
 from shared.timefmt import to_rfc3339
+from shared.token_store import CLAIM_SECONDS, StoredToken
 
 NOW = 1_790_000_000.0
-SETTINGS = Settings(twitch_api_url="http://h/helix", twitch_auth_url="http://h/oauth2", twitch_client_id="cid",
-                    twitch_client_secret="secret", http_backoff_seconds=0)
+SETTINGS = Settings(
+    twitch_api_url="http://h/helix",
+    twitch_auth_url="http://h/oauth2",
+    twitch_client_id="cid",
+    twitch_client_secret="secret",
+    http_backoff_seconds=0,
+)
 OLD = AppToken("old", NOW + 86_400 * 30)
 
 
 @pytest.fixture
 async def db() -> AsyncIterator[SqliteDatabase]:
     database = await SqliteDatabase.open()
-    await database.batch([store.store_token("cid", OLD.access_token, to_rfc3339(OLD.expires_at), to_rfc3339(NOW))])
+    await database.batch(
+        [store.store_token("cid", OLD.access_token, to_rfc3339(OLD.expires_at), to_rfc3339(NOW))]
+    )
     yield database
     await database.close()
 
@@ -55,8 +62,10 @@ async def test_with_no_stored_token_the_first_claim_wins() -> None:
     database = await SqliteDatabase.open()
     try:
         clock = VirtualClock(NOW)
-        won, lost = await StoredToken(database, clock, "cid").claim(None), \
-            await StoredToken(database, clock, "cid").claim(None)
+        won, lost = (
+            await StoredToken(database, clock, "cid").claim(None),
+            await StoredToken(database, clock, "cid").claim(None),
+        )
         assert (won.may_mint, lost.may_mint) == (True, False)
         assert won.stored is not None and not won.stored.usable(NOW)  # the claim's placeholder is never used
     finally:
@@ -75,8 +84,10 @@ async def test_concurrent_clients_refused_the_same_token_mint_once(db: SqliteDat
 
     clock = VirtualClock(NOW)
     async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
-        clients = [HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
-                   for _ in range(8)]
+        clients = [
+            HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
+            for _ in range(8)
+        ]
         await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients))
     assert minted == ["t0"]
     assert {c.token.access_token for c in clients if c.token} == {"t0"}
@@ -97,17 +108,30 @@ async def test_a_token_near_expiry_is_replaced_once_across_concurrent_clients() 
     try:
         clock = VirtualClock(NOW)
         expiring = AppToken("old", NOW + 60)  # inside the margin: not used for another request
-        await database.batch([store.store_token("cid", "old", to_rfc3339(expiring.expires_at), to_rfc3339(NOW))])
+        await database.batch(
+            [store.store_token("cid", "old", to_rfc3339(expiring.expires_at), to_rfc3339(NOW))]
+        )
         async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
-            clients = [HelixClient(http, SETTINGS, Budget(50, 50), clock, expiring,
-                                   tokens=StoredToken(database, clock, "cid")) for _ in range(5)]
+            clients = [
+                HelixClient(
+                    http,
+                    SETTINGS,
+                    Budget(50, 50),
+                    clock,
+                    expiring,
+                    tokens=StoredToken(database, clock, "cid"),
+                )
+                for _ in range(5)
+            ]
             await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients))
         assert minted == ["t0"]
     finally:
         await database.close()
 
 
-async def test_refused_credentials_fail_every_waiting_client_as_auth_not_as_a_retry(db: SqliteDatabase) -> None:
+async def test_refused_credentials_fail_every_waiting_client_as_auth_not_as_a_retry(
+    db: SqliteDatabase,
+) -> None:
     """A wrong client secret: the claimant's mint fails, and the clients that waited on its claim must learn
     that too (AuthFailed, permanent), not time out into a transient retry: `clipcrawler crawl` with a typo'd
     secret otherwise re-queued every job for minutes, one mint attempt per 20 s claim."""
@@ -121,8 +145,10 @@ async def test_refused_credentials_fail_every_waiting_client_as_auth_not_as_a_re
 
     clock = VirtualClock(NOW)
     async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
-        clients = [HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
-                   for _ in range(5)]
+        clients = [
+            HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
+            for _ in range(5)
+        ]
         outcomes = await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients), return_exceptions=True)
     assert [type(o).__name__ for o in outcomes] == ["AuthFailed"] * 5, outcomes
     row = await db.first("SELECT minting_until FROM app_tokens")

@@ -6,15 +6,35 @@ import pytest
 
 from producer.dashboard.twitch_links import twitch_url
 
-LINKS = ["https://clips.twitch.tv/AbcDef-123", "https://www.twitch.tv/streamer00001", "https://twitch.tv/x",
-         "https://m.twitch.tv/clip/AbcDef"]
-IMAGES = ["https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/A/b/preview-480x272.jpg",
-          "https://clips-media-assets2.twitch.tv/AT-cm%7C1-preview-480x272.jpg"]
-REFUSED = ["http://clips.twitch.tv/A", "javascript:alert(1)", "data:text/html,hi", "//clips.twitch.tv/A",
-           "https://evil.example/clips.twitch.tv", "https://twitch.tv.evil.example/", "https://eviltwitch.tv/",
-           "https://user@clips.twitch.tv/A", "https://:pw@clips.twitch.tv/A", "https://clips.twitch.tv:8443/A",
-           "https://clips.twitch.tv/A\nB", "https://clips.twitch.tv/ A", "", "https://[::1/", None, 42,
-           "https://clips.twitch.tv/" + "a" * 3000]
+LINKS = [
+    "https://clips.twitch.tv/AbcDef-123",
+    "https://www.twitch.tv/streamer00001",
+    "https://twitch.tv/x",
+    "https://m.twitch.tv/clip/AbcDef",
+]
+IMAGES = [
+    "https://static-cdn.jtvnw.net/twitch-clips-thumbnails-prod/A/b/preview-480x272.jpg",
+    "https://clips-media-assets2.twitch.tv/AT-cm%7C1-preview-480x272.jpg",
+]
+REFUSED = [
+    "http://clips.twitch.tv/A",
+    "javascript:alert(1)",
+    "data:text/html,hi",
+    "//clips.twitch.tv/A",
+    "https://evil.example/clips.twitch.tv",
+    "https://twitch.tv.evil.example/",
+    "https://eviltwitch.tv/",
+    "https://user@clips.twitch.tv/A",
+    "https://:pw@clips.twitch.tv/A",
+    "https://clips.twitch.tv:8443/A",
+    "https://clips.twitch.tv/A\nB",
+    "https://clips.twitch.tv/ A",
+    "",
+    "https://[::1/",
+    None,
+    42,
+    "https://clips.twitch.tv/" + "a" * 3000,
+]
 
 
 @pytest.mark.parametrize("value", LINKS)

@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from shared.config import Settings
 from shared.errors import ConfigError
@@ -53,8 +55,11 @@ def test_next_after_is_the_first_check_strictly_later(created: float, since: flo
     nxt = SCHEDULE.next_after(created, after)
     assert nxt > after
     offset = nxt - created
-    assert offset in SCHEDULE.offsets or (offset - SCHEDULE.offsets[-1]) % SCHEDULE.period < 1e-3 \
+    assert (
+        offset in SCHEDULE.offsets
+        or (offset - SCHEDULE.offsets[-1]) % SCHEDULE.period < 1e-3
         or SCHEDULE.period - (offset - SCHEDULE.offsets[-1]) % SCHEDULE.period < 1e-3
+    )
     # Nothing of the schedule lies between `after` and it: a check just before it gives the same answer.
     assert SCHEDULE.next_after(created, nxt - 1e-3 * max(1.0, offset / DAY)) == pytest.approx(nxt)
 
@@ -68,7 +73,11 @@ async def _old_clips(env: Env, count: int, **changes: Any) -> list[str]:  # noqa
         "language, title, view_count, created_at, url, embed_url, thumbnail_url, duration, vod_offset, "
         "first_seen_at, last_seen_at) SELECT json_extract(value, '$.id'), '42', 'S', '7', 'F', '', "
         "json_extract(value, '$.game_id'), 'en', 't', 1, ?, 'u', 'e', 't', 30.0, NULL, ?, ? FROM json_each(?)",
-        created, created, created, json.dumps(clips))
+        created,
+        created,
+        created,
+        json.dumps(clips),
+    )
     return [c["id"] for c in clips]
 
 
@@ -84,13 +93,22 @@ class ByIdHelix(ScriptedHelix):
         if request.url.path.endswith("/clips") and "id" in params:
             self.requests.append(request)
             data = [make_clip(i) for i in params.get_list("id") if i in self.alive]
-            return httpx.Response(200, json={"data": data, "pagination": {"cursor": self.by_id_cursor}
-                                             if self.by_id_cursor else {}})
+            return httpx.Response(
+                200,
+                json={"data": data, "pagination": {"cursor": self.by_id_cursor} if self.by_id_cursor else {}},
+            )
         if request.url.path.endswith("/games"):
             self.requests.append(request)
-            return httpx.Response(200, json={"data": [{"id": i, "name": f"G{i}", "box_art_url": "b-{width}x{height}",
-                                                       "igdb_id": ""} for i in params.get_list("id")
-                                                      if i in self.games]})
+            return httpx.Response(
+                200,
+                json={
+                    "data": [
+                        {"id": i, "name": f"G{i}", "box_art_url": "b-{width}x{height}", "igdb_id": ""}
+                        for i in params.get_list("id")
+                        if i in self.games
+                    ]
+                },
+            )
         return super().__call__(request)
 
     def calls(self, kind: str) -> int:
@@ -107,7 +125,9 @@ async def test_verification_stays_within_its_share_and_marks_only_what_twitch_le
     assert verdict.ack and verdict.outcome == "done"
     # Free plan: 50 external subrequests, a 0.2 share: 10 calls of 100 ids, the rest left due.
     assert env.helix.calls("by_id") == 10 and verdict.external <= 50
-    rows = await env.db.all("SELECT id, deleted_at, last_seen_at, next_check_at FROM clips WHERE id LIKE 'old%'")
+    rows = await env.db.all(
+        "SELECT id, deleted_at, last_seen_at, next_check_at FROM clips WHERE id LIKE 'old%'"
+    )
     checked = [r for r in rows if r["next_check_at"] is not None]
     assert len(checked) == 1_000
     assert {r["id"] for r in checked if r["deleted_at"] is not None} == {r["id"] for r in checked} - alive
@@ -123,14 +143,18 @@ async def test_an_answer_with_a_cursor_marks_nothing(env: Env) -> None:  # noqa:
     env.helix = ByIdHelix(set(), set(), by_id_cursor="more")
     verdict = await env.handle(await env.job_message())
     assert verdict.outcome == "done" and env.helix.calls("by_id") == 1
-    row = await env.db.first("SELECT count(*) AS n FROM clips WHERE deleted_at IS NOT NULL OR "
-                             "(next_check_at IS NOT NULL AND id LIKE 'old%')")
+    row = await env.db.first(
+        "SELECT count(*) AS n FROM clips WHERE deleted_at IS NOT NULL OR "
+        "(next_check_at IS NOT NULL AND id LIKE 'old%')"
+    )
     assert row["n"] == 0  # still due, none marked
 
 
 async def test_games_are_asked_once_and_unknown_ones_not_asked_again(env: Env) -> None:  # noqa: F811
     env.helix = ByIdHelix(set(), {"509658"})
-    env.helix.pages = {None: ([make_clip("a"), make_clip("b", game_id="404404"), make_clip("c", game_id="")], None)}
+    env.helix.pages = {
+        None: ([make_clip("a"), make_clip("b", game_id="404404"), make_clip("c", game_id="")], None)
+    }
     message = await env.job_message()
     await env.db.run("DELETE FROM games")  # the fixture names make_clip's game: not here
     await env.handle(message)
@@ -145,7 +169,9 @@ async def test_games_are_asked_once_and_unknown_ones_not_asked_again(env: Env) -
     assert env.helix.calls("games") == 1  # neither the named game nor the unknown one is asked again
     # Past games_retry_days, the unknown id is asked again (and only it).
     env.clock.set(NOW + 31 * DAY)
-    env.helix.pages = {None: ([make_clip("d", game_id="404404", created_at=to_rfc3339(NOW + 31 * DAY - 60))], None)}
+    env.helix.pages = {
+        None: ([make_clip("d", game_id="404404", created_at=to_rfc3339(NOW + 31 * DAY - 60))], None)
+    }
     await env.handle(await env.job_message())
     asked = [r.url.params.get_list("id") for r in env.helix.requests if r.url.path.endswith("/games")]
     assert asked[1:] == [["404404"]]
@@ -156,5 +182,7 @@ async def test_a_paid_budget_still_checks_at_most_50_calls_a_crawl(env: Env) -> 
     env.helix = ByIdHelix(set(), set())
     await env.handle(await env.job_message(), settings=SETTINGS_PAID)
     assert env.helix.calls("by_id") == 50
-    left = await env.db.first("SELECT count(*) AS n FROM clips WHERE next_check_at IS NULL AND id LIKE 'old%'")
+    left = await env.db.first(
+        "SELECT count(*) AS n FROM clips WHERE next_check_at IS NULL AND id LIKE 'old%'"
+    )
     assert left["n"] == 200  # due still, for the next crawl

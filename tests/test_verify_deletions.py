@@ -26,10 +26,23 @@ CRAWL_EVERY = 12 * HOUR  # the slowest schedule tier: every streamer is crawled 
 
 
 class World:
-    def __init__(self, world: HelixWorld, clock: VirtualClock, db: SqliteDatabase, runner: LocalRunner,
-                 settings: Settings, helix: dict[str, int]) -> None:
-        self.world, self.clock, self.db, self.runner, self.settings, self.helix = (world, clock, db, runner,
-                                                                                   settings, helix)
+    def __init__(
+        self,
+        world: HelixWorld,
+        clock: VirtualClock,
+        db: SqliteDatabase,
+        runner: LocalRunner,
+        settings: Settings,
+        helix: dict[str, int],
+    ) -> None:
+        self.world, self.clock, self.db, self.runner, self.settings, self.helix = (
+            world,
+            clock,
+            db,
+            runner,
+            settings,
+            helix,
+        )
 
     async def crawl_until(self, end: float) -> None:
         while self.clock.now() + CRAWL_EVERY <= end:
@@ -45,7 +58,9 @@ class World:
 async def make_world() -> AsyncIterator[Any]:
     opened: list[tuple[Any, SqliteDatabase]] = []
 
-    async def make(deletions: ClipDeletions, streamers: int = 2, clips_per_day: tuple[int, int] = (6, 10)) -> World:
+    async def make(
+        deletions: ClipDeletions, streamers: int = 2, clips_per_day: tuple[int, int] = (6, 10)
+    ) -> World:
         clock = VirtualClock(START)
         world = HelixWorld(5, streamers, clips_per_day, clock=clock, deletions=deletions)
         config = EmulatorConfig(history_s=100 * DAY)
@@ -58,6 +73,7 @@ async def make_world() -> AsyncIterator[Any]:
                 elif name == "games":
                     helix["games"] += 1
                 return await handler(request)
+
             return counted
 
         http = emulator_client(create_emulator_app(world, config, wrap=wrap))
@@ -75,13 +91,16 @@ async def make_world() -> AsyncIterator[Any]:
 
 
 async def test_a_tenth_deleted_over_60_days_is_marked_within_a_check_period_and_no_live_clip_is(
-        make_world: Any) -> None:
+    make_world: Any,
+) -> None:
     w = await make_world(ClipDeletions(rate=0.1, after_s=(HOUR, 60 * DAY), seed=3))
     end = START + 60 * DAY
     await w.crawl_until(end)
     schedule, early = w.settings.check_schedule, w.settings.verify_early_hours * HOUR
     stored = await w.stored()
-    created = [c for s in w.world.all_streamers() for c in w.world.clips(s.id, START, end, include_deleted=True)]
+    created = [
+        c for s in w.world.all_streamers() for c in w.world.clips(s.id, START, end, include_deleted=True)
+    ]
     deleted = {c["id"]: c for c in created if w.world.deletion(c["id"]) is not None}
     assert len(stored) >= 500 and 0.05 * len(stored) <= len(deleted) <= 0.15 * len(stored)
     checked_in_time = 0
@@ -100,21 +119,28 @@ async def test_a_tenth_deleted_over_60_days_is_marked_within_a_check_period_and_
         # at the streamer's first crawl after that, at most CRAWL_EVERY later.
         bound = schedule.next_after(c, span[0] + early) + CRAWL_EVERY
         if bound <= w.clock.now():
-            assert row["deleted_at"] is not None, (f"{clip_id}, deleted at +{(span[0] - c) / DAY:.1f} d, "
-                                                   f"not marked by +{(bound - c) / DAY:.1f} d")
+            assert row["deleted_at"] is not None, (
+                f"{clip_id}, deleted at +{(span[0] - c) / DAY:.1f} d, "
+                f"not marked by +{(bound - c) / DAY:.1f} d"
+            )
             assert parse_rfc3339(row["deleted_at"]) <= bound
             checked_in_time += 1
     # Deletions come up to 60 days after creation, so many are too recent to judge at the end: still, dozens are.
     assert checked_in_time >= 25
     # Every clip out of the lookback is on the schedule; the calls stay a few per streamer a day.
-    unscheduled = [r for r in stored.values() if r["next_check_at"] is None
-                   and parse_rfc3339(r["created_at"]) < w.clock.now() - schedule.first - CRAWL_EVERY]
+    unscheduled = [
+        r
+        for r in stored.values()
+        if r["next_check_at"] is None
+        and parse_rfc3339(r["created_at"]) < w.clock.now() - schedule.first - CRAWL_EVERY
+    ]
     assert unscheduled == []
     assert 0 < w.helix["by_id"] <= 60 * 2 * len(w.world.all_streamers())
 
 
 async def test_a_clip_gone_inside_the_lookback_is_marked_only_by_get_clips_by_id_and_unmarked_when_back(
-        make_world: Any) -> None:
+    make_world: Any,
+) -> None:
     w = await make_world(ClipDeletions(), streamers=1, clips_per_day=(20, 20))
     await w.crawl_until(START + DAY)
     first = max((await w.stored()).values(), key=lambda r: r["created_at"])  # not checked yet

@@ -55,6 +55,7 @@ class ClipsRead:
             if name == "clips" and reply.status == 200:
                 self.views.update({c["id"]: c["view_count"] for c in reply.body["data"]})
             return reply
+
         return recorded
 
 
@@ -70,8 +71,14 @@ def emulator() -> Iterator[tuple[str, OffsetClock, ClipsRead]]:
     clock, read = OffsetClock(), ClipsRead()
     # Clips every few minutes, so each streamer has dozens in the lookback, at a handful of views an hour.
     world = HelixWorld(3, STREAMERS, (200, 300), clock=clock)
-    server = uvicorn.Server(uvicorn.Config(create_emulator_app(world, EmulatorConfig(), wrap=read),
-                                           host="127.0.0.1", port=_free_port(), log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_emulator_app(world, EmulatorConfig(), wrap=read),
+            host="127.0.0.1",
+            port=_free_port(),
+            log_level="warning",
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -88,10 +95,22 @@ def emulator() -> Iterator[tuple[str, OffsetClock, ClipsRead]]:
 def clipcrawler(db: Path, base: str, *argv: str) -> subprocess.CompletedProcess[str]:
     config = EmulatorConfig()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLIPCRAWLER_", "TWITCH_"))}
-    command = [str(CLI), "--db", str(db), "--twitch-api-url", f"{base}/helix", "--twitch-auth-url",
-               f"{base}/oauth2", "--client-id", config.client_id, *argv]
+    command = [
+        str(CLI),
+        "--db",
+        str(db),
+        "--twitch-api-url",
+        f"{base}/helix",
+        "--twitch-auth-url",
+        f"{base}/oauth2",
+        "--client-id",
+        config.client_id,
+        *argv,
+    ]
     env["TWITCH_CLIENT_SECRET"] = config.client_secret
-    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def stored_views(db: Path) -> dict[str, int]:
@@ -100,7 +119,8 @@ def stored_views(db: Path) -> dict[str, int]:
 
 
 def test_two_crawls_leave_every_stored_view_count_as_the_second_crawl_read(
-        tmp_path: Path, emulator: tuple[str, OffsetClock, ClipsRead]) -> None:
+    tmp_path: Path, emulator: tuple[str, OffsetClock, ClipsRead]
+) -> None:
     base, clock, read = emulator
     db = tmp_path / "views.sqlite"
     logins = [f"streamer{i:05d}" for i in range(STREAMERS)]  # the emulator's login scheme
@@ -123,4 +143,6 @@ def test_two_crawls_leave_every_stored_view_count_as_the_second_crawl_read(
     small = [i for i in moved if abs(read.views[i] - before[i]) < 0.05 * before[i]]
     assert len(small) > len(after) // 2, "most clips moved by less than 5%: the case a step would skip"
     stale = {i: (after[i], read.views[i]) for i in after if after[i] != read.views[i]}
-    assert not stale, f"{len(stale)} of {len(after)} stored view counts differ from the crawl's: {list(stale.items())[:5]}"
+    assert not stale, (
+        f"{len(stale)} of {len(after)} stored view counts differ from the crawl's: {list(stale.items())[:5]}"
+    )

@@ -5,14 +5,13 @@ from typing import Any
 
 import pytest
 
-from local.d1_calibration import _two_rates
 from bench.week import (
     DAY,
     HOUR,
-    STEPPED,
     NAIVE,
     SHIPPED,
     START,
+    STEPPED,
     UPSERTS,
     Calibration,
     WeekActivity,
@@ -24,13 +23,16 @@ from bench.week import (
 )
 from local.clock import VirtualClock
 from local.cost_model import queue_operations
+from local.d1_calibration import _two_rates
 from local.emulator import HelixWorld
 from shared import store
 from shared.timefmt import parse_rfc3339
 
 
-@pytest.mark.parametrize(("index", "profile"), [(0, "daily"), (1, "bursty"), (2, "bursty"), (3, "waker"),
-                                                (7, "dormant"), (15, "waker"), (4, "daily")])
+@pytest.mark.parametrize(
+    ("index", "profile"),
+    [(0, "daily"), (1, "bursty"), (2, "bursty"), (3, "waker"), (7, "dormant"), (15, "waker"), (4, "daily")],
+)
 def test_profiles(index: int, profile: str) -> None:
     assert profile_of(index) == profile
 
@@ -50,7 +52,9 @@ def test_activity_shapes_the_clips_without_changing_the_default_world() -> None:
     s = plain.all_streamers()
     assert plain.clips(s[0].id, START, START + DAY) == flat.clips(s[0].id, START, START + DAY)
     assert week.clips(s[7].id, START, START + 7 * DAY) == []  # dormant all week
-    on_air = {h for h in range(int(START // HOUR), int(START // HOUR) + 7 * 24) if WeekActivity(3)(s[0], h) > 0}
+    on_air = {
+        h for h in range(int(START // HOUR), int(START // HOUR) + 7 * 24) if WeekActivity(3)(s[0], h) > 0
+    }
     assert 7 * 3 <= len(on_air) <= 7 * 6  # one 3-6 h stream a day
     daily = week.clips(s[0].id, START, START + 7 * DAY)
     assert daily and all(math.floor(parse_rfc3339(c["created_at"]) / HOUR) in on_air for c in daily)
@@ -81,7 +85,9 @@ async def test_a_one_day_week_runs_and_its_figures_agree() -> None:
             assert quota["exceeded"] == (quota["used"] > quota["quota"])
         assert week["freshness_p95_active_s"] <= week["freshness_max_s"] <= 2 * HOUR
         by_kind = week["d1_rows_per_day_by_kind"]
-        assert sum(v["written"] for v in by_kind.values()) == pytest.approx(week["worst_day"]["d1_rows_written"], 1e-3)
+        assert sum(v["written"] for v in by_kind.values()) == pytest.approx(
+            week["worst_day"]["d1_rows_written"], 1e-3
+        )
     assert naive["jobs"] == 20 * 25  # every streamer at every one of the 25 ticks
     assert adaptive["jobs"] < naive["jobs"]
     # One message per job, each delivered once here: 3 operations apiece.
@@ -94,23 +100,37 @@ async def test_a_one_day_week_runs_and_its_figures_agree() -> None:
 
 def test_the_upsert_variants_differ_only_where_meant_and_production_is_not_patched() -> None:
     shipped = store._UPSERT_CLIPS
-    fence: dict[str, Any] = dict(now="t", page="[]", job_id=1, run_id=1, streamer_id="1", lease_token="l",
-                                 views=store.EXACT_VIEW_COUNTS)
+    fence: dict[str, Any] = dict(
+        now="t",
+        page="[]",
+        job_id=1,
+        run_id=1,
+        streamer_id="1",
+        lease_token="l",
+        views=store.EXACT_VIEW_COUNTS,
+    )
 
     def sql(variant: str) -> str:
         return store.ClipWrites(dict(UPSERTS[variant].settings)["clip_writes"]).statement(**fence).sql
 
-    assert sql("changed-only") == shipped and dict(UPSERTS["changed-only"].settings) == {"clip_writes": "changed-only"}
+    assert sql("changed-only") == shipped and dict(UPSERTS["changed-only"].settings) == {
+        "clip_writes": "changed-only"
+    }
     stepped = UPSERTS["changed-only, view-count step"]
     assert sql("changed-only, view-count step") == shipped and dict(stepped.settings) == {
-        "clip_writes": "changed-only", "view_count_step": 0.05, "view_count_max_age_hours": 6}
+        "clip_writes": "changed-only",
+        "view_count_step": 0.05,
+        "view_count_max_age_hours": 6,
+    }
     rewrite = sql("rewrite-everything")
     assert "WHERE clips." not in rewrite and shipped.startswith(rewrite)
     assert clip_upsert("rewrite-everything") is UPSERTS["rewrite-everything"]
     assert store._UPSERT_CLIPS == shipped
     with pytest.raises(ValueError, match="'nope'"):
         clip_upsert("nope")
-    assert SHIPPED.tiers is None and STEPPED.tiers is None and STEPPED.upsert == "changed-only, view-count step"
+    assert (
+        SHIPPED.tiers is None and STEPPED.tiers is None and STEPPED.upsert == "changed-only, view-count step"
+    )
 
 
 def test_clip_rows_are_charged_per_new_clip_and_per_rewritten_clip() -> None:
@@ -120,5 +140,8 @@ def test_clip_rows_are_charged_per_new_clip_and_per_rewritten_clip() -> None:
     calibration = Calibration(written_per_change={"insert clips": 2.5})
     calibration.written_per_new_clip, calibration.written_per_rewritten_clip = _two_rates(crawls)
     assert calibration.clip_rows_written(10, 100) == pytest.approx(140)
-    assert _two_rates([(50, 0, 50)]) == (None, None)  # one kind of change alone cannot tell the two rates apart
+    assert _two_rates([(50, 0, 50)]) == (
+        None,
+        None,
+    )  # one kind of change alone cannot tell the two rates apart
     assert Calibration().clip_rows_written(10, 100) is None  # uncalibrated: the per-change average applies

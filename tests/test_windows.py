@@ -1,7 +1,16 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.windows import HELIX_TIME_STEP, HOUR, Window, crawl_range, next_window, split, span_for, split_span
+from shared.windows import (
+    HELIX_TIME_STEP,
+    HOUR,
+    Window,
+    crawl_range,
+    next_window,
+    span_for,
+    split,
+    split_span,
+)
 
 NOW = 1_790_000_000.0 + 7 * 60  # not on a 10-minute boundary
 DAY = 24 * HOUR

@@ -56,12 +56,19 @@ JOBS, DEAD_LETTERS = wrangler_config("consumer")["queues"]["consumers"]
 
 # --- the harness run ---------------------------------------------------------------------------------
 
+
 def node_env(home: Path) -> dict[str, str]:
     """Offline wrangler: no account, telemetry or prompts; its logs in a temp dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
-    env.update(CI="true", NO_COLOR="1", WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
-               WRANGLER_HIDE_BANNER="true", WRANGLER_LOG_PATH=str(home / "logs"),
-               XDG_CONFIG_HOME=str(home / "config"))
+    env.update(
+        CI="true",
+        NO_COLOR="1",
+        WRANGLER_SEND_METRICS="false",
+        WRANGLER_SEND_ERROR_REPORTS="false",
+        WRANGLER_HIDE_BANNER="true",
+        WRANGLER_LOG_PATH=str(home / "logs"),
+        XDG_CONFIG_HOME=str(home / "config"),
+    )
     return env
 
 
@@ -69,33 +76,62 @@ def node_env(home: Path) -> dict[str, str]:
 def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What the harness saw: HTTP answers, every delivery and its outcome, the tables read back."""
     if shutil.which("node") is None:
-        pytest.skip("Node.js is not installed: the Workers harness runs the entries in Pyodide under Node "
-                    "(make test installs its npm packages when npm is there)")
+        pytest.skip(
+            "Node.js is not installed: the Workers harness runs the entries in Pyodide under Node "
+            "(make test installs its npm packages when npm is there)"
+        )
     missing = [p for p in NODE_PACKAGES if not (ROOT / "node_modules" / p / "package.json").exists()]
     if missing:
         pytest.fail(f"node_modules lacks {', '.join(missing)}: run `npm ci` (make test does)")
-    fetched = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch-wheels"), str(WHEELS)],
-                             capture_output=True, text=True, check=False)
+    fetched = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fetch-wheels"), str(WHEELS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if fetched.returncode != 0:
         pytest.fail(f"scripts/fetch-wheels failed:\n{fetched.stdout}{fetched.stderr}")
     work = tmp_path_factory.mktemp("workers-harness")
     out, log = work / "result.json", work / "harness.log"
-    done = subprocess.run(["node", str(HARNESS), "--python", sys.executable, "--wheels", str(WHEELS),
-                           "--out", str(out), "--log", str(log)], cwd=ROOT, env=node_env(work),
-                          capture_output=True, text=True, timeout=HARNESS_TIMEOUT_S, check=False)
+    done = subprocess.run(
+        [
+            "node",
+            str(HARNESS),
+            "--python",
+            sys.executable,
+            "--wheels",
+            str(WHEELS),
+            "--out",
+            str(out),
+            "--log",
+            str(log),
+        ],
+        cwd=ROOT,
+        env=node_env(work),
+        capture_output=True,
+        text=True,
+        timeout=HARNESS_TIMEOUT_S,
+        check=False,
+    )
     result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     result["log"] = log.read_text() if log.exists() else ""
     if done.returncode != 0 or "failure" in result or "tables" not in result:
         tail = log.read_text()[-4000:] if log.exists() else ""
-        pytest.fail(f"the harness failed (exit {done.returncode}):\n{result.get('failure', '')}\n"
-                    f"--- stdout/stderr ---\n{done.stdout[-3000:]}{done.stderr[-3000:]}\n--- log ---\n{tail}")
+        pytest.fail(
+            f"the harness failed (exit {done.returncode}):\n{result.get('failure', '')}\n"
+            f"--- stdout/stderr ---\n{done.stdout[-3000:]}{done.stderr[-3000:]}\n--- log ---\n{tail}"
+        )
     return result
 
 
 def deliveries(result: dict[str, Any], *, queue: str, streamer_id: str) -> list[dict[str, Any]]:
-    return [d for d in result["deliveries"]
-            if d["queue"] == queue and isinstance(d["body"], dict)  # hostile_messages has one that is text
-            and d["body"].get("streamer_id") == streamer_id]
+    return [
+        d
+        for d in result["deliveries"]
+        if d["queue"] == queue
+        and isinstance(d["body"], dict)  # hostile_messages has one that is text
+        and d["body"].get("streamer_id") == streamer_id
+    ]
 
 
 def job(result: dict[str, Any], run_id: int, streamer_id: str) -> dict[str, Any]:
@@ -104,6 +140,7 @@ def job(result: dict[str, Any], run_id: int, streamer_id: str) -> dict[str, Any]
 
 
 # --- the same story in local mode --------------------------------------------------------------------
+
 
 class CrashingRunner(LocalRunner):
     """LocalRunner whose consumer invocation dies, before the core runs, on the scenario's poisoned job."""
@@ -153,9 +190,13 @@ async def play_routes(api: httpx.AsyncClient, calls: list[dict[str, Any]], token
             session = response.headers["set-cookie"].split(";")[0]
         if c.get("end_session"):
             ended, session = session, None
-        answers[c["name"]] = {"status": response.status_code, "content_type": response.headers.get("content-type"),
-                              "location": response.headers.get("location"),
-                              "retry_after": response.headers.get("retry-after"), "body": response.text}
+        answers[c["name"]] = {
+            "status": response.status_code,
+            "content_type": response.headers.get("content-type"),
+            "location": response.headers.get("location"),
+            "retry_after": response.headers.get("retry-after"),
+            "body": response.text,
+        }
     return answers
 
 
@@ -173,15 +214,18 @@ async def play_locally() -> dict[str, Any]:
             runner = CrashingRunner(db, http, settings, clock, concurrency=1, poisoned=described["poisoned"])
             # As on the Worker: the caller's address is CF-Connecting-IP (routes.py sends it for the flood).
             ports = Ports(db=db, queue=runner.queue, clock=clock, http=http)
-            context = AppContext(ports=ports, settings=settings, api_token=scenario.API_TOKEN,
-                                 behind_cloudflare=True)
+            context = AppContext(
+                ports=ports, settings=settings, api_token=scenario.API_TOKEN, behind_cloudflare=True
+            )
 
             async def context_factory(request: object) -> AppContext:
                 return context
 
             bearer = {"authorization": f"Bearer {scenario.API_TOKEN}"}
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(context_factory)),
-                                         base_url="https://producer.local") as api:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(context_factory)),
+                base_url="https://producer.local",
+            ) as api:
                 added = await api.post("/streamers", json={"logins": described["logins"]}, headers=bearer)
                 assert added.status_code == 200, added.text
                 await runner.crawl(scheduled_time=scenario.SLOT)
@@ -193,8 +237,11 @@ async def play_locally() -> dict[str, Any]:
                 await runner.drain()
                 assert clock.now() < scenario.SAME_WINDOWS_UNTIL, (
                     f"the local run's clock ended at {clock.now()}, past {scenario.SAME_WINDOWS_UNTIL}: its "
-                    "crawl windows can no longer match the harness's (see scenario.py)")
-                tables = {table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES}
+                    "crawl windows can no longer match the harness's (see scenario.py)"
+                )
+                tables = {
+                    table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES
+                }
                 answers = await play_routes(api, routes.calls(world), scenario.API_TOKEN)
         return {"tables": tables, "routes": answers}
     finally:
@@ -218,6 +265,7 @@ def comparable(rows: Sequence[dict[str, Any]], ignored: frozenset[str]) -> Rows:
 
 # --- what the harness must show ------------------------------------------------------------------------
 
+
 def test_the_entries_ran_in_pyodide_with_the_vendored_sdk(harness: dict[str, Any]) -> None:
     for worker, runtime in harness["runtimes"].items():
         assert runtime["platform"] == "emscripten", worker
@@ -229,7 +277,9 @@ def test_the_entries_ran_in_pyodide_with_the_vendored_sdk(harness: dict[str, Any
 
 
 def test_the_producer_counts_failed_credentials_in_the_rate_limiting_binding(harness: dict[str, Any]) -> None:
-    assert harness["runtimes"]["producer"]["auth_limiter"] == "_BindingWrapper"  # as the SDK wraps a Ratelimit
+    assert (
+        harness["runtimes"]["producer"]["auth_limiter"] == "_BindingWrapper"
+    )  # as the SDK wraps a Ratelimit
     assert "auth_limiter_failed" not in harness["log"]
 
 
@@ -245,7 +295,9 @@ def test_the_http_api_answers_through_the_asgi_bridge(harness: dict[str, Any]) -
     assert added["status"] == 200 and len(added["json"]["added"]) == scenario.STREAMERS
     assert added["json"]["unknown"] == []
     kick = answers["kick"]
-    assert kick["status"] == 202 and kick["json"]["run_id"] == 2 and kick["json"]["jobs"] == scenario.STREAMERS
+    assert (
+        kick["status"] == 202 and kick["json"]["run_id"] == 2 and kick["json"]["jobs"] == scenario.STREAMERS
+    )
     run = answers["kicked_run"]
     assert run["status"] == 200 and run["json"]["status"] == "finished" and run["json"]["kind"] == "manual"
     assert run["json"]["jobs"]["done"] == scenario.STREAMERS
@@ -267,7 +319,9 @@ def test_clips_and_a_streamer_page_answer_on_d1_through_the_asgi_bridge(harness:
     assert 0 < len(clips["json"]["clips"]) <= 5
     views = [c["view_count"] for c in clips["json"]["clips"]]
     assert views == sorted(views, reverse=True) and all("deleted_at" in c for c in clips["json"]["clips"])
-    assert page["status"] == 200 and page["streamer_id"] in page["html"] and "Most viewed clips" in page["html"]
+    assert (
+        page["status"] == 200 and page["streamer_id"] in page["html"] and "Most viewed clips" in page["html"]
+    )
 
 
 def test_the_cron_opened_the_slots_run(harness: dict[str, Any]) -> None:
@@ -291,10 +345,12 @@ def test_a_failed_crawl_is_retried_with_a_delay_then_acked(harness: dict[str, An
 
 
 def test_a_throttled_crawl_goes_on_in_a_new_message_the_consumer_sends_with_a_delay(
-        harness: dict[str, Any]) -> None:
+    harness: dict[str, Any],
+) -> None:
     streamer = harness_streamer(scenario.THROTTLED_STREAMER)
-    first, second = [d for d in deliveries(harness, queue=JOBS["queue"], streamer_id=streamer)
-                     if d["body"]["run_id"] == 1]
+    first, second = [
+        d for d in deliveries(harness, queue=JOBS["queue"], streamer_id=streamer) if d["body"]["run_id"] == 1
+    ]
     assert first["outcome"]["action"] == second["outcome"]["action"] == "ack"
     assert second["id"] != first["id"] and second["attempts"] == 1  # a new message, not a retry
     [sent] = [s for s in harness["sends"] if s["worker"] == "consumer"]
@@ -322,7 +378,9 @@ def test_a_message_whose_consumer_always_dies_lands_in_the_dead_letter_queue(har
     assert (run["status"], run["jobs_done"], run["jobs_failed"]) == ("finished", scenario.STREAMERS - 1, 1)
 
 
-def test_hostile_messages_are_acked_each_with_a_dead_letter_and_change_no_job(harness: dict[str, Any]) -> None:
+def test_hostile_messages_are_acked_each_with_a_dead_letter_and_change_no_job(
+    harness: dict[str, Any],
+) -> None:
     """Issue 17: a message naming another run's job, and malformed bodies, through the consumer entry."""
     hostile = scenario.hostile_messages(scenario.world())
     delivered = [d for d in harness["deliveries"] if d["queue"] == JOBS["queue"] and d["body"] in hostile]
@@ -346,7 +404,9 @@ def test_a_clip_without_a_vod_offset_is_stored_and_read_back_as_null(harness: di
     assert nulls and {n["stored"] for n in nulls} == {"null"}
     by_id = {c["id"]: c for c in harness["tables"]["clips"]}
     assert all(by_id[n["id"]]["vod_offset"] is None for n in nulls)
-    assert all(isinstance(c["vod_offset"], int) for i, c in by_id.items() if i not in {n["id"] for n in nulls})
+    assert all(
+        isinstance(c["vod_offset"], int) for i, c in by_id.items() if i not in {n["id"] for n in nulls}
+    )
 
 
 def test_every_invocation_ran_and_nothing_was_left_in_the_queues(harness: dict[str, Any]) -> None:
@@ -357,14 +417,16 @@ def test_every_invocation_ran_and_nothing_was_left_in_the_queues(harness: dict[s
 
 
 @pytest.mark.parametrize("table", sorted(scenario.TABLES))
-def test_the_tables_match_a_local_run_of_the_same_story(harness: dict[str, Any], local: dict[str, Rows],
-                                                         table: str) -> None:
+def test_the_tables_match_a_local_run_of_the_same_story(
+    harness: dict[str, Any], local: dict[str, Rows], table: str
+) -> None:
     assert harness["wall_clock_end"] < scenario.SAME_WINDOWS_UNTIL, "the harness ran too long to compare"
     ignored = scenario.TABLES[table]
     on_workers, on_local = comparable(harness["tables"][table], ignored), comparable(local[table], ignored)
     assert on_workers, f"{table} is empty"
     assert len(on_workers) == len(on_local), (
-        f"{table}: {len(on_workers)} rows on Workers, {len(on_local)} locally")
+        f"{table}: {len(on_workers)} rows on Workers, {len(on_local)} locally"
+    )
     differing = [(w, here) for w, here in zip(on_workers, on_local, strict=True) if w != here]
     assert not differing, f"{table}: {len(differing)} rows differ, the first: {differing[0]}"
 
@@ -387,12 +449,15 @@ def test_every_route_of_the_app_is_called() -> None:
         for method in sorted(route.methods or ()):
             # Starlette answers HEAD wherever there is a GET: one HEAD call (runs_head) stands for them all.
             wanted = "GET" if method == "HEAD" else method
-            assert any(m == wanted and pattern.match(p) for m, p in calls), f"no call of {method} {route.path}"
+            assert any(m == wanted and pattern.match(p) for m, p in calls), (
+                f"no call of {method} {route.path}"
+            )
 
 
 @pytest.mark.parametrize("name", ROUTE_NAMES)
-def test_the_route_answers_on_workers_as_in_local_mode(harness: dict[str, Any], local_mode: dict[str, Any],
-                                                      name: str) -> None:
+def test_the_route_answers_on_workers_as_in_local_mode(
+    harness: dict[str, Any], local_mode: dict[str, Any], name: str
+) -> None:
     on_workers, on_local = harness["routes"][name], local_mode["routes"][name]
     assert on_workers["status"] != 500 and on_local["status"] != 500, (name, on_workers["body"][:500])
     assert routes.comparable(on_workers) == routes.comparable(on_local)
@@ -402,15 +467,26 @@ def test_the_listings_answer_200_and_ids_beyond_what_d1_binds_404_or_422(harness
     answers = harness["routes"]
     for name in ("runs", "overview", "ui_runs", "ui_run_1", "ui_streamers", "runs_before_largest"):
         assert answers[name]["status"] == 200, (name, answers[name]["body"][:300])
-    for name in ("run_big", "run_2_62", "jobs_big", "retry_big", "ui_run_big", "runs_before_big",
-                 "runs_before_2_62", "jobs_1_after_big", "ui_runs_before_big", "ui_run_1_after_big"):
+    for name in (
+        "run_big",
+        "run_2_62",
+        "jobs_big",
+        "retry_big",
+        "ui_run_big",
+        "runs_before_big",
+        "runs_before_2_62",
+        "jobs_1_after_big",
+        "ui_runs_before_big",
+        "ui_run_1_after_big",
+    ):
         assert answers[name]["status"] in (404, 422), (name, answers[name]["status"])
     for name in ("ui_runs_before_big", "ui_run_big", "ui_unknown"):
         assert answers[name]["content_type"].startswith("text/html"), name
 
 
 def test_on_workers_a_logout_ends_the_session_and_a_flood_of_wrong_tokens_is_blocked(
-        harness: dict[str, Any]) -> None:
+    harness: dict[str, Any],
+) -> None:
     answers = harness["routes"]
     assert answers["logout"]["status"] == 303
     assert answers["overview_after_logout"]["status"] == 303

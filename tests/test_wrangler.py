@@ -52,6 +52,7 @@ def settings_of(worker: str) -> Settings:
 
 # --- the configs ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("worker", WORKERS)
 def test_each_worker_is_a_python_worker_on_python_3_13(worker: str) -> None:
     c = config(worker)
@@ -71,7 +72,9 @@ def test_pywrangler_reads_the_same_python_version_as_the_workers() -> None:
     for worker in WORKERS:
         c = config(worker)
         assert (shim["compatibility_date"], shim["compatibility_flags"]) == (
-            c["compatibility_date"], c["compatibility_flags"])
+            c["compatibility_date"],
+            c["compatibility_flags"],
+        )
     assert "main" not in shim and "name" not in shim  # not a Worker: a deploy without -c must fail
 
 
@@ -113,6 +116,7 @@ def test_vars_are_valid_settings_shared_by_both_workers_and_hold_no_secret() -> 
 
 # --- migrations -------------------------------------------------------------------------------------
 
+
 def test_migrations_are_named_as_wrangler_creates_them() -> None:
     names = sorted(p.name for p in MIGRATIONS.glob("*.sql"))
     assert names and names[0] == "0000_initial.sql"
@@ -126,8 +130,8 @@ def structure(script: str) -> dict[str, Any]:
     conn.executescript(script)
     shape: dict[str, Any] = {}
     for kind, name, table, sql in conn.execute(
-            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
-            "ORDER BY name"):
+        "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+    ):
         text = " ".join(re.sub(r"--[^\n]*", "", sql or "").split()).replace("IF NOT EXISTS ", "")
         if kind == "table":
             shape[name] = {
@@ -137,8 +141,12 @@ def structure(script: str) -> dict[str, Any]:
                 "unique": sorted(re.findall(r"UNIQUE \([^)]*\)", text)),
             }
         elif kind == "index":
-            shape[name] = {"table": table, "columns": conn.execute(f"PRAGMA index_xinfo({name})").fetchall(),
-                           "unique": " UNIQUE " in f" {text} ", "where": text.partition(" WHERE ")[2]}
+            shape[name] = {
+                "table": table,
+                "columns": conn.execute(f"PRAGMA index_xinfo({name})").fetchall(),
+                "unique": " UNIQUE " in f" {text} ",
+                "where": text.partition(" WHERE ")[2],
+            }
         else:
             shape[name] = {"kind": kind, "sql": text}
     conn.close()
@@ -152,36 +160,49 @@ def test_the_migrations_build_exactly_schema_sql() -> None:
     assert not drifted, (
         f"schema.sql and migrations/ differ in {', '.join(drifted)}: put the change in a new migration "
         "(npx wrangler d1 migrations create DB <what_changed> -c wrangler.consumer.toml); while nothing is "
-        "deployed yet, 0000_initial.sql can simply follow schema.sql")
+        "deployed yet, 0000_initial.sql can simply follow schema.sql"
+    )
 
 
 def test_the_drift_check_sees_a_changed_column() -> None:
     schema = (ROOT / "schema.sql").read_text()
-    assert structure(schema) != structure(schema.replace("failure_streak  INTEGER NOT NULL DEFAULT 0",
-                                                         "failure_streak  INTEGER NOT NULL DEFAULT 1"))
+    assert structure(schema) != structure(
+        schema.replace(
+            "failure_streak  INTEGER NOT NULL DEFAULT 0", "failure_streak  INTEGER NOT NULL DEFAULT 1"
+        )
+    )
 
 
 # --- running wrangler ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def wrangler_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An environment where wrangler runs offline: no account, telemetry or prompts; logs in a temp dir."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js/npm is not installed: the wrangler tests need it "
-                    "(make test runs npm ci when it is)")
+        pytest.skip(
+            "Node.js/npm is not installed: the wrangler tests need it (make test runs npm ci when it is)"
+        )
     if not WRANGLER.exists():
         pytest.fail(f"{WRANGLER.relative_to(ROOT)} is missing: run `npm ci` (make test does)")
     home = tmp_path_factory.mktemp("wrangler-home")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
-    env.update(CI="true", NO_COLOR="1", WRANGLER_SEND_METRICS="false", WRANGLER_SEND_ERROR_REPORTS="false",
-               WRANGLER_HIDE_BANNER="true", WRANGLER_LOG_PATH=str(home / "logs"),
-               XDG_CONFIG_HOME=str(home / "config"))
+    env.update(
+        CI="true",
+        NO_COLOR="1",
+        WRANGLER_SEND_METRICS="false",
+        WRANGLER_SEND_ERROR_REPORTS="false",
+        WRANGLER_HIDE_BANNER="true",
+        WRANGLER_LOG_PATH=str(home / "logs"),
+        XDG_CONFIG_HOME=str(home / "config"),
+    )
     return env
 
 
 def wrangler(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([str(WRANGLER), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=180, check=False)
+    done = subprocess.run(
+        [str(WRANGLER), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
     assert done.returncode == 0, f"wrangler {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -207,27 +228,60 @@ def imports_of(source: str) -> set[str]:
 def repo_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository as a user has it (local/ and tests/ included), so parallel runs don't share build/."""
     copy = tmp_path_factory.mktemp("repo") / "clipcrawler"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".venv-workers", "node_modules", "python_modules", "build", ".wrangler",
-        "__pycache__", ".*_cache", ".hypothesis"))
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            ".venv-workers",
+            "node_modules",
+            "python_modules",
+            "build",
+            ".wrangler",
+            "__pycache__",
+            ".*_cache",
+            ".hypothesis",
+        ),
+    )
     return copy
 
 
 @pytest.mark.parametrize("worker", WORKERS)
 def test_a_dry_run_uploads_its_own_package_and_shared_and_nothing_else(
-        worker: str, wrangler_env: dict[str, str], repo_copy: Path, tmp_path: Path) -> None:
+    worker: str, wrangler_env: dict[str, str], repo_copy: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    wrangler(wrangler_env, "deploy", "--dry-run", "--outdir", str(out), "-c", f"wrangler.{worker}.toml",
-             cwd=repo_copy)
-    uploaded = sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
-                      if p.is_file() and p.name != "README.md")  # wrangler's note about the folder
-    expected = sorted(["entry.py"] + [p.relative_to(ROOT).as_posix() for pkg in (worker, "shared")
-                                      for p in (ROOT / pkg).rglob("*.py")
-                                      if "__pycache__" not in p.parts and p.name != "entry.py"])
+    wrangler(
+        wrangler_env,
+        "deploy",
+        "--dry-run",
+        "--outdir",
+        str(out),
+        "-c",
+        f"wrangler.{worker}.toml",
+        cwd=repo_copy,
+    )
+    uploaded = sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.name != "README.md"
+    )  # wrangler's note about the folder
+    expected = sorted(
+        ["entry.py"]
+        + [
+            p.relative_to(ROOT).as_posix()
+            for pkg in (worker, "shared")
+            for p in (ROOT / pkg).rglob("*.py")
+            if "__pycache__" not in p.parts and p.name != "entry.py"
+        ]
+    )
     assert uploaded == expected
     assert (out / "entry.py").read_text() == (ROOT / worker / "entry.py").read_text()  # the main module
-    assert not [m for m in uploaded if m.split("/")[0] in {"local", "tests", "node_modules", "bench", "build"}
-                or m.startswith(f"{'consumer' if worker == 'producer' else 'producer'}/")]
+    assert not [
+        m
+        for m in uploaded
+        if m.split("/")[0] in {"local", "tests", "node_modules", "bench", "build"}
+        or m.startswith(f"{'consumer' if worker == 'producer' else 'producer'}/")
+    ]
 
     # The upload is self-contained: every first-party import resolves inside it, and every other import is
     # the standard library, a vendored dependency or the runtime's own module.
@@ -243,6 +297,7 @@ def test_a_dry_run_uploads_its_own_package_and_shared_and_nothing_else(
 
 # --- the SQL on Miniflare's D1 -------------------------------------------------------------------------
 
+
 def database_id() -> str:
     return str(config("consumer")["d1_databases"][0]["database_id"])
 
@@ -251,25 +306,58 @@ def database_id() -> str:
 def migrated(wrangler_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local D1 database (Miniflare's, in a temp --persist-to) with the migrations applied by wrangler."""
     persist = tmp_path_factory.mktemp("d1")
-    done = wrangler(wrangler_env, "d1", "migrations", "apply", bindings.DB_BINDING, "--local", "--persist-to",
-                    str(persist), "-c", "wrangler.consumer.toml")
+    done = wrangler(
+        wrangler_env,
+        "d1",
+        "migrations",
+        "apply",
+        bindings.DB_BINDING,
+        "--local",
+        "--persist-to",
+        str(persist),
+        "-c",
+        "wrangler.consumer.toml",
+    )
     for migration in MIGRATIONS.glob("*.sql"):
         assert migration.name in done.stdout
     return persist
 
 
 def d1_execute(env: dict[str, str], persist: Path, sql: str) -> list[dict[str, Any]]:
-    done = wrangler(env, "d1", "execute", bindings.DB_BINDING, "--local", "--persist-to", str(persist),
-                    "--json", "--command", sql, "-c", "wrangler.consumer.toml")
+    done = wrangler(
+        env,
+        "d1",
+        "execute",
+        bindings.DB_BINDING,
+        "--local",
+        "--persist-to",
+        str(persist),
+        "--json",
+        "--command",
+        sql,
+        "-c",
+        "wrangler.consumer.toml",
+    )
     [answer] = json.loads(done.stdout)
     return list(answer["results"])
 
 
 def test_wrangler_applies_the_migrations_to_local_d1(wrangler_env: dict[str, str], migrated: Path) -> None:
-    done = wrangler(wrangler_env, "d1", "execute", bindings.DB_BINDING, "--local", "--persist-to",
-                    str(migrated), "--json", "-c", "wrangler.consumer.toml", "--command",
-                    "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' "
-                    "AND name != 'd1_migrations'; SELECT name FROM d1_migrations ORDER BY id")
+    done = wrangler(
+        wrangler_env,
+        "d1",
+        "execute",
+        bindings.DB_BINDING,
+        "--local",
+        "--persist-to",
+        str(migrated),
+        "--json",
+        "-c",
+        "wrangler.consumer.toml",
+        "--command",
+        "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' "
+        "AND name != 'd1_migrations'; SELECT name FROM d1_migrations ORDER BY id",
+    )
     objects, applied = (answer["results"] for answer in json.loads(done.stdout))
     assert {r["name"] for r in objects} == set(structure((ROOT / "schema.sql").read_text()))
     assert [r["name"] for r in applied] == sorted(p.name for p in MIGRATIONS.glob("*.sql"))
@@ -286,9 +374,17 @@ class MiniflareD1:
     @classmethod
     async def start(cls, persist: Path, env: dict[str, str]) -> MiniflareD1:
         process = await asyncio.create_subprocess_exec(
-            "node", str(ROOT / "local" / "d1_bridge.mjs"), str(persist / "v3" / "d1"), database_id(),
-            cwd=ROOT, env=env, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL, limit=2**24)
+            "node",
+            str(ROOT / "local" / "d1_bridge.mjs"),
+            str(persist / "v3" / "d1"),
+            database_id(),
+            cwd=ROOT,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=2**24,
+        )
         d1 = cls(process)
         assert json.loads(await d1._readline()) == {"ready": True}
         return d1
@@ -302,8 +398,11 @@ class MiniflareD1:
     async def call(self, op: str, statements: list[_Statement]) -> Any:
         async with self._lock:
             self._next += 1
-            request = {"id": self._next, "op": op, "statements": [{"sql": s.sql, "params": s.params}
-                                                                  for s in statements]}
+            request = {
+                "id": self._next,
+                "op": op,
+                "statements": [{"sql": s.sql, "params": s.params} for s in statements],
+            }
             assert self._process.stdin is not None
             self._process.stdin.write(json.dumps(request).encode() + b"\n")
             await self._process.stdin.drain()
@@ -367,7 +466,8 @@ async def crawl_story(db: Database) -> dict[str, Any]:
         clock.advance(3600)
         await runner.tick(scheduled_time=clock.now())  # jobs queued, messages not delivered
         queued = await db.first(
-            "SELECT id, run_id, streamer_id FROM jobs WHERE status = 'queued' ORDER BY id")
+            "SELECT id, run_id, streamer_id FROM jobs WHERE status = 'queued' ORDER BY id"
+        )
         assert queued is not None
         job = CrawlJob(int(queued["run_id"]), int(queued["id"]), str(queued["streamer_id"]))
         assert (await handle_dead_letter(job.encode(), runner.consumer_ports, settings)).ack
@@ -384,10 +484,10 @@ async def crawl_story(db: Database) -> dict[str, Any]:
         assert full.queue.stats.sent
     tables = {
         "runs": "SELECT id, kind, status, jobs_total, jobs_done, jobs_failed, pages, clips_seen, clips_new, "
-                "clips_updated, clips_skipped, helix_calls, d1_calls, queue_sends FROM runs ORDER BY id",
+        "clips_updated, clips_skipped, helix_calls, d1_calls, queue_sends FROM runs ORDER BY id",
         "jobs": "SELECT id, run_id, streamer_id, status, attempts, pages, clips_seen, clips_new, "
-                "clips_updated, subrequests, max_subrequests, stop_reason, error, crawl_from, crawl_to "
-                "FROM jobs ORDER BY id",
+        "clips_updated, subrequests, max_subrequests, stop_reason, error, crawl_from, crawl_to "
+        "FROM jobs ORDER BY id",
         "clips": "SELECT * FROM clips ORDER BY id",
         "streamers": "SELECT * FROM streamers ORDER BY id",
         "dead_letters": "SELECT source, job_id, body, reason FROM dead_letters ORDER BY id",
@@ -413,7 +513,8 @@ async def miniflare_d1(migrated: Path, wrangler_env: dict[str, str]) -> AsyncIte
 
 
 async def test_every_statement_runs_on_d1_exactly_as_on_the_local_sqlite(
-        miniflare_d1: MiniflareD1, migrated: Path, wrangler_env: dict[str, str]) -> None:
+    miniflare_d1: MiniflareD1, migrated: Path, wrangler_env: dict[str, str]
+) -> None:
     on_d1 = await crawl_story(bindings.D1Database(miniflare_d1))
     local = await SqliteDatabase.open()
     try:

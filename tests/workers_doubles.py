@@ -38,6 +38,7 @@ SDKS = ("builtin", "runtime-sdk")
 
 # --- pyodide.ffi ----------------------------------------------------------------------------------
 
+
 class JsProxy:
     """Base of every raw JS value the doubles hand out."""
 
@@ -152,6 +153,7 @@ def _from_python_arg(value: Any) -> Any:
 
 # --- SQLite behind both D1 doubles ----------------------------------------------------------------
 
+
 class D1Engine:
     """SQLite with D1's batch semantics; `fail_when` makes a matching statement throw like D1 does."""
 
@@ -177,8 +179,10 @@ class D1Engine:
     def _one(self, sql: str, params: list[Any]) -> dict[str, Any]:
         for i, value in enumerate(params, 1):
             if value is UNDEFINED:
-                raise JsException("Error", f"D1_TYPE_ERROR: Type 'undefined' not supported for value "
-                                           f"'undefined' at position {i}")
+                raise JsException(
+                    "Error",
+                    f"D1_TYPE_ERROR: Type 'undefined' not supported for value 'undefined' at position {i}",
+                )
             if isinstance(value, (JsMap, JsObject, JsArray, list, dict)):
                 raise JsException("Error", f"D1_TYPE_ERROR: Type 'object' not supported at position {i}")
         if self.fail_when is not None and self.fail_when(sql):
@@ -191,9 +195,18 @@ class D1Engine:
         except sqlite3.Error as exc:
             raise JsException("Error", f"D1_ERROR: {exc}: SQLITE_ERROR") from None
         changes = self.conn.total_changes - before
-        return {"success": True, "results": rows,
-                "meta": {"changes": changes, "last_row_id": cursor.lastrowid or 0, "rows_read": len(rows),
-                         "rows_written": changes, "duration": 0.1, "changed_db": changes > 0}}
+        return {
+            "success": True,
+            "results": rows,
+            "meta": {
+                "changes": changes,
+                "last_row_id": cursor.lastrowid or 0,
+                "rows_read": len(rows),
+                "rows_written": changes,
+                "duration": 0.1,
+                "changed_db": changes > 0,
+            },
+        }
 
     def rows(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
@@ -201,9 +214,11 @@ class D1Engine:
 
 # --- D1, built-in SDK: raw JsProxy objects ---------------------------------------------------------
 
+
 def _raw_answer(answer: dict[str, Any]) -> JsObject:
-    rows = JsArray(JsObject({k: jsnull if v is None else v for k, v in row.items()})
-                   for row in answer["results"])
+    rows = JsArray(
+        JsObject({k: jsnull if v is None else v for k, v in row.items()}) for row in answer["results"]
+    )
     return JsObject({"success": True, "results": rows, "meta": JsObject(answer["meta"])})
 
 
@@ -249,6 +264,7 @@ class RawD1Database(JsProxy):
 
 
 # --- D1, workers-runtime-sdk: wrappers converting both ways -----------------------------------------
+
 
 class JsDict(dict):  # type: ignore[type-arg]
     """The runtime SDK's result dicts allow attribute access too."""
@@ -308,6 +324,7 @@ def d1_binding(sdk: str, engine: D1Engine) -> Any:
 
 # --- Queues -----------------------------------------------------------------------------------------
 
+
 @dataclass
 class SentMessage:
     body: Any
@@ -356,6 +373,7 @@ def queue_binding(sdk: str, recorder: QueueRecorder) -> Any:
 
 
 # --- delivered messages -------------------------------------------------------------------------------
+
 
 @dataclass
 class Outcome:
@@ -417,6 +435,7 @@ def batch_of(sdk: str, queue: str, messages: list[Any]) -> MessageBatch:
 
 # --- env and cron ---------------------------------------------------------------------------------------
 
+
 class Env:
     """A Worker's env: bindings, [vars] and secrets as attributes; a missing one raises AttributeError."""
 
@@ -439,6 +458,7 @@ class ScheduledController:
 
 
 # --- fetch() ---------------------------------------------------------------------------------------------
+
 
 class JsHeaders(JsProxy):
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
@@ -492,9 +512,13 @@ class JsFetch:
         body = options.get("body")
         signal = options.get("signal")
         headers = {k.lower(): v for k, v in options.get("headers", [])}
-        call = FetchCall(url, options.get("method", "GET"), headers,
-                         body.to_bytes() if isinstance(body, JsBytes) else b"",
-                         signal.ms if isinstance(signal, JsTimeoutSignal) else None)
+        call = FetchCall(
+            url,
+            options.get("method", "GET"),
+            headers,
+            body.to_bytes() if isinstance(body, JsBytes) else b"",
+            signal.ms if isinstance(signal, JsTimeoutSignal) else None,
+        )
         self.calls.append(call)
         if self.fail is not None:
             raise self.fail
@@ -507,6 +531,7 @@ class JsFetch:
 
 
 # --- ASGI bridge and the fake modules ------------------------------------------------------------------
+
 
 @dataclass
 class JsRequest:
@@ -539,9 +564,15 @@ async def asgi_fetch(app: Any, request: JsRequest, env: Any, ctx: Any = None) ->
     """workers.asgi.fetch: one HTTP request through the ASGI app, with `env` in the scope."""
     url = httpx.URL(request.url)
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": request.method,
-        "scheme": url.scheme, "path": url.path, "raw_path": url.raw_path.split(b"?")[0],
-        "query_string": url.query, "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers],
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": request.method,
+        "scheme": url.scheme,
+        "path": url.path,
+        "raw_path": url.raw_path.split(b"?")[0],
+        "query_string": url.query,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in request.headers],
         "env": env,
     }
     sent_body = False

@@ -19,10 +19,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "soak": ("soak", "crawl emulated streamers through injected faults; fail if anything was lost"),
     "export": ("export", "write clips, runs and jobs to Parquet (only what changed since the last export)"),
     "serve": ("serve", "serve the API and dashboard on loopback (token: CLIPCRAWLER_API_TOKEN)"),
-    "schedule": ("schedule", "tick the producer on wrangler.producer.toml's cron (sweep included) until Ctrl-C"),
+    "schedule": (
+        "schedule",
+        "tick the producer on wrangler.producer.toml's cron (sweep included) until Ctrl-C",
+    ),
     "runs": ("runs", "list runs; `runs show ID`; `runs retry-failed RUN`; `runs resume RUN`"),
-    "cost": ("cost",
-             "measure a crawl's Workers, Queues, D1 and Helix usage and project it against the plans"),
+    "cost": (
+        "cost",
+        "measure a crawl's Workers, Queues, D1 and Helix usage and project it against the plans",
+    ),
 }
 
 

@@ -37,11 +37,18 @@ def register(commands: Any) -> None:
     backfill.add_argument("logins", nargs="+", metavar="LOGIN", help="streamers to backfill (added if new)")
     backfill.add_argument("--since", required=True, help="how far back: a date (2021-03-01) or RFC 3339 time")
     backfill.add_argument("--until", help="up to this date or time (default: now)")
-    backfill.add_argument("--emulated", action="store_true",
-                          help="backfill from the emulator's years-long history, no account needed")
+    backfill.add_argument(
+        "--emulated",
+        action="store_true",
+        help="backfill from the emulator's years-long history, no account needed",
+    )
     backfill.add_argument("--seed", type=int, default=1, help="the emulated world (with --emulated)")
-    backfill.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=10,
-                          help=f"consumer invocations at once, 1-{MAX_CONCURRENCY} (default 10)")
+    backfill.add_argument(
+        "--concurrency",
+        type=int_between(1, MAX_CONCURRENCY),
+        default=10,
+        help=f"consumer invocations at once, 1-{MAX_CONCURRENCY} (default 10)",
+    )
     backfill.add_argument("--json", action="store_true", help="print the jobs as one JSON object at the end")
     backfill.set_defaults(handler=lambda args, env: asyncio.run(run_backfill(args, env)))
 
@@ -82,15 +89,25 @@ async def unfinished_backfills(db: SqliteDatabase, window: Window) -> set[str]:
     The end is not compared: without --until it is "now", later on every run; the minutes between the two
     ends are the regular crawl's.
     """
-    batch = Batch().add(Statement(
-        "SELECT DISTINCT j.streamer_id FROM jobs AS j JOIN runs AS r ON r.id = j.run_id "
-        "WHERE j.status NOT IN ('done', 'failed') AND r.backfill_from = ?1", (to_rfc3339(window.start),)),
-        "unfinished")
+    batch = Batch().add(
+        Statement(
+            "SELECT DISTINCT j.streamer_id FROM jobs AS j JOIN runs AS r ON r.id = j.run_id "
+            "WHERE j.status NOT IN ('done', 'failed') AND r.backfill_from = ?1",
+            (to_rfc3339(window.start),),
+        ),
+        "unfinished",
+    )
     return {row["streamer_id"] for row in (await batch.run(db)).rows("unfinished")}
 
 
-async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settings, clock: SystemClock,
-                   args: argparse.Namespace, window: Window) -> int:
+async def backfill(
+    db: SqliteDatabase,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    clock: SystemClock,
+    args: argparse.Namespace,
+    window: Window,
+) -> int:
     """Resume this backfill where an interrupted one stopped, or start it; drain it with progress lines."""
     added = await add_streamers(db, http, settings, clock, args.logins)
     if added.unknown:
@@ -98,8 +115,9 @@ async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settin
     ids = [s["id"] for s in added.added]
     runner = LocalRunner(db, http, settings, clock, concurrency=args.concurrency)
     with Interrupts(runner) as interrupts:
-        resumed = await resume_unfinished(db, runner.queue, clock,
-                                          postpone_seconds=settings.sweep_after_minutes * 60)
+        resumed = await resume_unfinished(
+            db, runner.queue, clock, postpone_seconds=settings.sweep_after_minutes * 60
+        )
         if resumed.describe():
             print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
         run_ids = sorted(resumed.jobs)
@@ -109,8 +127,11 @@ async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settin
             ports = Ports(db=db, queue=runner.queue, clock=clock, http=http)
             started = await start_run(ports, settings, streamer_ids=fresh, backfill=window)
             run_ids.append(started.run_id)
-            print(f"clipcrawler: backfill run {started.run_id}: {len(fresh)} streamers from "
-                  f"{to_rfc3339(window.start)} to {to_rfc3339(window.end)}", file=sys.stderr)
+            print(
+                f"clipcrawler: backfill run {started.run_id}: {len(fresh)} streamers from "
+                f"{to_rfc3339(window.start)} to {to_rfc3339(window.end)}",
+                file=sys.stderr,
+            )
         drain = asyncio.create_task(runner.drain())
         interrupts.target = drain
         async with BackfillProgress(db, run_ids, sys.stderr, enabled=not args.json):
@@ -127,7 +148,9 @@ async def backfill(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settin
         for job in jobs:
             print(describe(job))
     if interrupts.stopped or interrupts.hard:
-        print("clipcrawler: interrupted; run `clipcrawler backfill` again with the same arguments to resume",
-              file=sys.stderr)
+        print(
+            "clipcrawler: interrupted; run `clipcrawler backfill` again with the same arguments to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     return 0 if all(j["status"] == "done" for j in jobs) else 1

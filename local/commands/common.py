@@ -13,22 +13,29 @@ DEFAULT_DB = "clipcrawler.sqlite"
 
 def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Environment first, flags over it."""
-    return Settings.from_env(env, twitch_api_url=args.twitch_api_url, twitch_auth_url=args.twitch_auth_url,
-                             twitch_client_id=args.client_id, twitch_client_secret=args.client_secret)
+    return Settings.from_env(
+        env,
+        twitch_api_url=args.twitch_api_url,
+        twitch_auth_url=args.twitch_auth_url,
+        twitch_client_id=args.client_id,
+        twitch_client_secret=args.client_secret,
+    )
 
 
 def db_path(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return args.db or env.get("CLIPCRAWLER_DB") or DEFAULT_DB
 
 
-async def open_db(args: argparse.Namespace, env: Mapping[str, str], *,
-                  create: bool = False) -> SqliteDatabase:
+async def open_db(
+    args: argparse.Namespace, env: Mapping[str, str], *, create: bool = False
+) -> SqliteDatabase:
     """The command's database; only the commands that fill one (`create`) may start a new file."""
     return await SqliteDatabase.open(db_path(args, env), create=create)
 
 
 def int_between(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number in [low, high], or a one-line error naming the value."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)

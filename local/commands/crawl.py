@@ -33,8 +33,12 @@ MAX_DEMO_STREAMERS = 100_000
 
 def register(commands: Any) -> None:
     demo = commands.add_parser("demo", help="crawl emulated streamers end to end, no account needed")
-    demo.add_argument("--streamers", type=int_between(1, MAX_DEMO_STREAMERS), default=200,
-                      help="emulated streamers (default 200)")
+    demo.add_argument(
+        "--streamers",
+        type=int_between(1, MAX_DEMO_STREAMERS),
+        default=200,
+        help="emulated streamers (default 200)",
+    )
     demo.add_argument("--seed", type=int, default=1, help="the emulator's world (default 1)")
     demo.add_argument("--latency-ms", type=float, default=0.0, help="simulated Helix latency per call")
     _flags(demo)
@@ -45,8 +49,12 @@ def register(commands: Any) -> None:
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=50,
-                        help=f"consumer invocations at once, 1-{MAX_CONCURRENCY} (default 50)")
+    parser.add_argument(
+        "--concurrency",
+        type=int_between(1, MAX_CONCURRENCY),
+        default=50,
+        help=f"consumer invocations at once, 1-{MAX_CONCURRENCY} (default 50)",
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
 
@@ -85,8 +93,16 @@ async def run_crawl(args: argparse.Namespace, env: Mapping[str, str]) -> RunSumm
         await db.close()
 
 
-async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Settings, clock: SystemClock,
-                     args: argparse.Namespace, *, mode: str, watch: UnreachableStop | None = None) -> RunSummary:
+async def crawl_once(
+    db: SqliteDatabase,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    clock: SystemClock,
+    args: argparse.Namespace,
+    *,
+    mode: str,
+    watch: UnreachableStop | None = None,
+) -> RunSummary:
     """One manual run, drained to the end, with a progress bar unless --json; Ctrl-C stops it cleanly.
 
     Unfinished jobs of earlier runs (an interrupted run, say) are sent again first and finish with it.
@@ -96,15 +112,22 @@ async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Sett
         watch.runner = runner
     began = time.perf_counter()
     with Interrupts(runner) as interrupts:
-        resumed = await resume_unfinished(db, runner.queue, clock,
-                                          postpone_seconds=settings.sweep_after_minutes * 60)
+        resumed = await resume_unfinished(
+            db, runner.queue, clock, postpone_seconds=settings.sweep_after_minutes * 60
+        )
         if resumed.describe():
             print(f"clipcrawler: {resumed.describe()}", file=sys.stderr)
         started = await runner.tick()
         drain = asyncio.create_task(runner.drain())
         interrupts.target = drain
-        async with Progress(db, started.run_id, total=started.jobs + len(resumed.job_ids), stream=sys.stderr,
-                            enabled=not args.json, resumed_job_ids=resumed.job_ids):
+        async with Progress(
+            db,
+            started.run_id,
+            total=started.jobs + len(resumed.job_ids),
+            stream=sys.stderr,
+            enabled=not args.json,
+            resumed_job_ids=resumed.job_ids,
+        ):
             try:
                 await drain
             except asyncio.CancelledError:
@@ -119,6 +142,12 @@ async def crawl_once(db: SqliteDatabase, http: httpx.AsyncClient, settings: Sett
         stopped = f"interrupted at once (Ctrl-C twice); {released} jobs in flight handed back"
     elif interrupts.stopped:
         stopped = "interrupted (Ctrl-C)"
-    return await summarise(db, started, mode=mode, wall_s=time.perf_counter() - began,
-                           invocations=runner.invocations, resumed_job_ids=resumed.job_ids, stopped=stopped)
-
+    return await summarise(
+        db,
+        started,
+        mode=mode,
+        wall_s=time.perf_counter() - began,
+        invocations=runner.invocations,
+        resumed_job_ids=resumed.job_ids,
+        stopped=stopped,
+    )

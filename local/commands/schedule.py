@@ -25,16 +25,25 @@ from shared.timefmt import align_down, to_rfc3339
 
 def register(commands: Any) -> None:
     schedule = commands.add_parser(
-        "schedule", help="tick the producer on wrangler.producer.toml's cron, sweep included, until Ctrl-C",
+        "schedule",
+        help="tick the producer on wrangler.producer.toml's cron, sweep included, until Ctrl-C",
         description="Opens a scheduled run at every firing time of the producer's cron (UTC), as Cloudflare "
-                    "does, and crawls the streamers that are due; each run first re-sends the unfinished "
-                    "jobs earlier runs left behind. With --once, runs the current minute's slot and exits, "
-                    "for a system cron line.")
+        "does, and crawls the streamers that are due; each run first re-sends the unfinished "
+        "jobs earlier runs left behind. With --once, runs the current minute's slot and exits, "
+        "for a system cron line.",
+    )
     schedule.add_argument("--cron", help=f"a cron expression instead of the one in {PRODUCER_TOML.name}")
-    schedule.add_argument("--once", action="store_true",
-                          help="run the slot of the current minute now and exit (for a system crontab)")
-    schedule.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=50,
-                          help="consumer invocations at once (default 50)")
+    schedule.add_argument(
+        "--once",
+        action="store_true",
+        help="run the slot of the current minute now and exit (for a system crontab)",
+    )
+    schedule.add_argument(
+        "--concurrency",
+        type=int_between(1, MAX_CONCURRENCY),
+        default=50,
+        help="consumer invocations at once (default 50)",
+    )
     schedule.add_argument("--json", action="store_true", help="print each run's summary as one JSON object")
     twitch_flags(schedule)
     schedule.set_defaults(handler=lambda args, env: asyncio.run(run_schedule(args, env)))
@@ -54,8 +63,10 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             runner = LocalRunner(db, http, crawl_settings, clock, concurrency=args.concurrency)
             with Interrupts(runner) as interrupts:
                 if not args.once:
-                    _say(f"ticking the producer on {', '.join(c.expression for c in crons)} (UTC); "
-                         f"next run at {to_rfc3339(_next(crons, clock.now()))}; Ctrl-C to stop")
+                    _say(
+                        f"ticking the producer on {', '.join(c.expression for c in crons)} (UTC); "
+                        f"next run at {to_rfc3339(_next(crons, clock.now()))}; Ctrl-C to stop"
+                    )
                 while not interrupts.stopped:
                     slot = align_down(clock.now(), 60) if args.once else _next(crons, clock.now())
                     while not args.once and clock.now() < slot and not interrupts.stopped:
@@ -89,10 +100,15 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     if watch.reason is not None:  # this slot's run closes; the next slot tries Twitch again
                         await watch.close_run(db, started.run_id, clock)
                         watch.reset()
-                    summary = await summarise(db, started, mode="schedule",
-                                              wall_s=time.perf_counter() - began,
-                                              invocations=runner.invocations,
-                                              resumed_job_ids=resumed.job_ids, stopped=stopped)
+                    summary = await summarise(
+                        db,
+                        started,
+                        mode="schedule",
+                        wall_s=time.perf_counter() - began,
+                        invocations=runner.invocations,
+                        resumed_job_ids=resumed.job_ids,
+                        stopped=stopped,
+                    )
                     failed = failed or summary.failed > 0 or bool(stopped and not interrupts.stopped)
                     print(json.dumps(summary.as_dict()) if args.json else summary.render(), flush=True)
                     if args.once:

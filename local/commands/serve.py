@@ -41,15 +41,22 @@ def register(commands: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8787, help="default 8787")
     twitch_flags(serve)
-    serve.add_argument("--concurrency", type=int_between(1, MAX_CONCURRENCY), default=50,
-                       help="consumer invocations at once (default 50)")
+    serve.add_argument(
+        "--concurrency",
+        type=int_between(1, MAX_CONCURRENCY),
+        default=50,
+        help="consumer invocations at once (default 50)",
+    )
     serve.set_defaults(handler=handle)
 
 
 def twitch_flags(parser: argparse.ArgumentParser) -> None:
     """--emulated and its world, shared by the commands that crawl."""
-    parser.add_argument("--emulated", action="store_true",
-                        help="crawl the Helix emulator (the world `clipcrawler demo` uses) instead of Twitch")
+    parser.add_argument(
+        "--emulated",
+        action="store_true",
+        help="crawl the Helix emulator (the world `clipcrawler demo` uses) instead of Twitch",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the emulator's world (default 1)")
     parser.add_argument("--streamers", type=int, default=200, help="emulated streamers (default 200)")
 
@@ -59,8 +66,10 @@ def handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not token:
         raise ConfigError(f"set {TOKEN_ENV}: the API and dashboard never run without a token")
     if len(token) < MIN_TOKEN_LENGTH:
-        raise ConfigError(f"{TOKEN_ENV} is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
-                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)")
+        raise ConfigError(
+            f"{TOKEN_ENV} is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
     check_loopback(args.host)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port has value {args.port}; expected 1-65535")
@@ -86,8 +95,9 @@ def check_loopback(host: str) -> None:
 class HostRouter(httpx.AsyncBaseTransport):
     """Sends each request to the transport registered for its host, or to the network."""
 
-    def __init__(self, routes: Mapping[str, httpx.AsyncBaseTransport],
-                 default: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, routes: Mapping[str, httpx.AsyncBaseTransport], default: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.routes = dict(routes)
         self.default = default or httpx.AsyncHTTPTransport()
 
@@ -100,9 +110,12 @@ class HostRouter(httpx.AsyncBaseTransport):
 
 
 @contextlib.asynccontextmanager
-async def twitch(args: argparse.Namespace, settings: Settings, *,
-                 transport: httpx.AsyncBaseTransport | None = None,
-                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+async def twitch(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
     """The HTTP client and settings for Twitch: the emulator with --emulated (webhooks still go out)."""
     if not args.emulated:
         async with httpx.AsyncClient(transport=transport) as http:
@@ -154,13 +167,21 @@ async def serve(args: argparse.Namespace, settings: Settings, token: str, path: 
                 return context
 
             drain = asyncio.create_task(queue.run())
-            config = uvicorn.Config(create_app(context_factory), host=args.host, port=args.port,
-                                    log_level="info", lifespan="off", server_header=False,
-                                    # Trusted from loopback by default, X-Forwarded-For would let every wrong
-                                    # token claim a new address and step around the auth throttle.
-                                    proxy_headers=False)
-            print(f"clipcrawler: dashboard on http://{args.host}:{args.port}/ (database {path})",
-                  file=sys.stderr)
+            config = uvicorn.Config(
+                create_app(context_factory),
+                host=args.host,
+                port=args.port,
+                log_level="info",
+                lifespan="off",
+                server_header=False,
+                # Trusted from loopback by default, X-Forwarded-For would let every wrong
+                # token claim a new address and step around the auth throttle.
+                proxy_headers=False,
+            )
+            print(
+                f"clipcrawler: dashboard on http://{args.host}:{args.port}/ (database {path})",
+                file=sys.stderr,
+            )
             try:
                 await uvicorn.Server(config).serve()
             finally:

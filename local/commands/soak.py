@@ -16,24 +16,47 @@ _DEFAULTS = SoakConfig()
 
 def register(commands: Any) -> None:
     soak = commands.add_parser(
-        "soak", help="crawl emulated streamers through injected faults; fail if anything was lost",
+        "soak",
+        help="crawl emulated streamers through injected faults; fail if anything was lost",
         description="Runs the real producer and consumer on a virtual clock against the Helix emulator "
-                    "with faults injected, then prints lost clips, duplicate clips, stuck jobs, DLQ entries, "
-                    "failed jobs and the most subrequests any consumer invocation made. Exits 1 unless the "
-                    "first five are 0 and the subrequests fit the plan. Always uses a fresh database "
-                    "(see --keep-db).")
-    soak.add_argument("--streamers", type=_positive, default=_DEFAULTS.streamers,
-                      help=f"emulated streamers (default {_DEFAULTS.streamers:,})")
-    soak.add_argument("--seed", type=int, default=_DEFAULTS.seed,
-                      help="seeds the world and every fault; the same seed replays the same faults")
-    soak.add_argument("--ticks", type=_positive, default=_DEFAULTS.ticks,
-                      help=f"hourly cron ticks (default {_DEFAULTS.ticks})")
-    soak.add_argument("--concurrency", type=_positive, default=_DEFAULTS.concurrency,
-                      help=f"consumer invocations at once (default {_DEFAULTS.concurrency})")
-    soak.add_argument("--clips-per-day", type=int, nargs=2, metavar=("LOW", "HIGH"),
-                      default=_DEFAULTS.clips_per_day,
-                      help="range of the streamers' mean clips per day "
-                           f"(default {_DEFAULTS.clips_per_day[0]} {_DEFAULTS.clips_per_day[1]})")
+        "with faults injected, then prints lost clips, duplicate clips, stuck jobs, DLQ entries, "
+        "failed jobs and the most subrequests any consumer invocation made. Exits 1 unless the "
+        "first five are 0 and the subrequests fit the plan. Always uses a fresh database "
+        "(see --keep-db).",
+    )
+    soak.add_argument(
+        "--streamers",
+        type=_positive,
+        default=_DEFAULTS.streamers,
+        help=f"emulated streamers (default {_DEFAULTS.streamers:,})",
+    )
+    soak.add_argument(
+        "--seed",
+        type=int,
+        default=_DEFAULTS.seed,
+        help="seeds the world and every fault; the same seed replays the same faults",
+    )
+    soak.add_argument(
+        "--ticks",
+        type=_positive,
+        default=_DEFAULTS.ticks,
+        help=f"hourly cron ticks (default {_DEFAULTS.ticks})",
+    )
+    soak.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=_DEFAULTS.concurrency,
+        help=f"consumer invocations at once (default {_DEFAULTS.concurrency})",
+    )
+    soak.add_argument(
+        "--clips-per-day",
+        type=int,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        default=_DEFAULTS.clips_per_day,
+        help="range of the streamers' mean clips per day "
+        f"(default {_DEFAULTS.clips_per_day[0]} {_DEFAULTS.clips_per_day[1]})",
+    )
     soak.add_argument("--plan", choices=("free", "paid"), default=_DEFAULTS.plan, help="subrequest limits")
     for flag, name, what in (
         ("--duplicates", "duplicate_rate", "share of deliveries delivered twice"),
@@ -47,25 +70,47 @@ def register(commands: Any) -> None:
         ("--repeat-pages", "repeat_page_rate", "share of Get Clips pages answered with the previous one"),
         ("--loop-cursors", "loop_cursor_rate", "share of Get Clips cursors pointing back to an earlier page"),
     ):
-        soak.add_argument(flag, dest=name, type=_rate, default=getattr(_DEFAULTS, name), metavar="RATE",
-                          help=f"{what} (default {getattr(_DEFAULTS, name):g})")
-    soak.add_argument("--token-expiries", type=int, default=_DEFAULTS.token_expiries,
-                      help=f"times every app token is revoked mid-run (default {_DEFAULTS.token_expiries})")
-    soak.add_argument("--keep-db", metavar="PATH",
-                      help="write the soak's database here (a new file) to inspect it")
+        soak.add_argument(
+            flag,
+            dest=name,
+            type=_rate,
+            default=getattr(_DEFAULTS, name),
+            metavar="RATE",
+            help=f"{what} (default {getattr(_DEFAULTS, name):g})",
+        )
+    soak.add_argument(
+        "--token-expiries",
+        type=int,
+        default=_DEFAULTS.token_expiries,
+        help=f"times every app token is revoked mid-run (default {_DEFAULTS.token_expiries})",
+    )
+    soak.add_argument(
+        "--keep-db", metavar="PATH", help="write the soak's database here (a new file) to inspect it"
+    )
     soak.add_argument("--json", action="store_true", help="print the report as one JSON object")
     soak.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config = SoakConfig(
-        streamers=args.streamers, seed=args.seed, ticks=args.ticks, concurrency=args.concurrency,
-        plan=args.plan, clips_per_day=tuple(args.clips_per_day), duplicate_rate=args.duplicate_rate,
-        crash_rate=args.crash_rate, server_error_rate=args.server_error_rate,
-        rate_limit_rate=args.rate_limit_rate, token_expiries=args.token_expiries,
+        streamers=args.streamers,
+        seed=args.seed,
+        ticks=args.ticks,
+        concurrency=args.concurrency,
+        plan=args.plan,
+        clips_per_day=tuple(args.clips_per_day),
+        duplicate_rate=args.duplicate_rate,
+        crash_rate=args.crash_rate,
+        server_error_rate=args.server_error_rate,
+        rate_limit_rate=args.rate_limit_rate,
+        token_expiries=args.token_expiries,
         reorder_rate=args.reorder_rate,
-        lost_ack_rate=args.lost_ack_rate, delay_rate=args.delay_rate, timeout_rate=args.timeout_rate,
-        repeat_page_rate=args.repeat_page_rate, loop_cursor_rate=args.loop_cursor_rate)
+        lost_ack_rate=args.lost_ack_rate,
+        delay_rate=args.delay_rate,
+        timeout_rate=args.timeout_rate,
+        repeat_page_rate=args.repeat_page_rate,
+        loop_cursor_rate=args.loop_cursor_rate,
+    )
     if args.keep_db and Path(args.keep_db).exists():
         raise SystemExit(f"clipcrawler soak: --keep-db {args.keep_db!r} already exists; give a new path")
     report: SoakReport = asyncio.run(run_soak(config, args.keep_db or ":memory:"))

@@ -27,7 +27,9 @@ def register(commands: Any) -> None:
     add = actions.add_parser("add", help="resolve logins through Get Users and store them")
     add.add_argument("logins", nargs="+", metavar="LOGIN")
     add.set_defaults(handler=lambda args, env: asyncio.run(run_add(args, env)))
-    remove = actions.add_parser("remove", help="stop crawling streamers (deactivate them); their clips and runs stay")
+    remove = actions.add_parser(
+        "remove", help="stop crawling streamers (deactivate them); their clips and runs stay"
+    )
     remove.add_argument("logins", nargs="+", metavar="LOGIN")
     remove.set_defaults(handler=lambda args, env: asyncio.run(run_remove(args, env)))
     listing = actions.add_parser("list", help="print the streamers")
@@ -80,7 +82,8 @@ async def run_list(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     try:
         rows = await db.all(
             "SELECT id, login, display_name, active, tier, next_crawl_at, last_clip_at, last_live_at, "
-            "crawled_through, last_success_at, failure_streak FROM streamers ORDER BY login")
+            "crawled_through, last_success_at, failure_streak FROM streamers ORDER BY login"
+        )
     finally:
         await db.close()
     print(render_rows(rows) if rows else "no streamers yet: clipcrawler streamers add LOGIN...")

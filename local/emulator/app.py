@@ -109,6 +109,7 @@ def encode_cursor(offset: int) -> str:
 
 def encode_span_cursor(start: int, end: int) -> str:
     """A cursor that pages both ways: `before` it reads back from `start`, `after` it on from `end`."""
+
     def side(offset: int) -> dict[str, str]:
         return {"Cursor": base64.b64encode(str(offset).encode()).decode()}
 
@@ -140,7 +141,9 @@ class Emulator:
         self.requests: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
         self.tokens_minted = 0
-        self.needed = NeededCalls(world, config.result_cap)  # what the crawl's Get Clips calls are measured against
+        self.needed = NeededCalls(
+            world, config.result_cap
+        )  # what the crawl's Get Clips calls are measured against
         self._tokens: dict[str, _Token] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._jitter = random.Random(config.seed)
@@ -275,8 +278,11 @@ class Emulator:
         """GET /helix/streams: live streams by user, game and language (100 each), most viewers first."""
         query = request.query_params
         filters = StreamFilters(
-            user_ids=_repeated(query, "user_id"), user_logins=_repeated(query, "user_login"),
-            game_ids=_repeated(query, "game_id"), languages=_repeated(query, "language"))
+            user_ids=_repeated(query, "user_id"),
+            user_logins=_repeated(query, "user_login"),
+            game_ids=_repeated(query, "game_id"),
+            languages=_repeated(query, "language"),
+        )
         if query.get("type", "all") not in STREAM_TYPES:
             raise BadRequest(f'The value in the "type" query parameter is not valid: {query["type"]!r}.')
         first = _first(query.get("first"))
@@ -296,8 +302,9 @@ class Emulator:
         if not selectors:
             raise BadRequest('The "id", "name" or "igdb_id" query parameter is required.')
         if len(selectors) > MAX_IDS:
-            raise BadRequest(f"The combined number of game IDs and names must not exceed {MAX_IDS}: "
-                             f"{len(selectors)}.")
+            raise BadRequest(
+                f"The combined number of game IDs and names must not exceed {MAX_IDS}: {len(selectors)}."
+            )
         return Reply(200, {"data": [game.to_helix() for game in self.world.games.lookup(selectors)]})
 
     async def clips(self, request: Request) -> Reply:

@@ -31,8 +31,10 @@ class ClipDeletions:
             raise ValueError(f"ClipDeletions.after_s is {self.after_s!r}; need 0 <= low <= high")
         for clip_id, (gone, back) in self.schedule.items():
             if back is not None and back <= gone:
-                raise ValueError(f"ClipDeletions.schedule[{clip_id!r}] comes back at {back!r}, "
-                                 f"not after it is deleted at {gone!r}")
+                raise ValueError(
+                    f"ClipDeletions.schedule[{clip_id!r}] comes back at {back!r}, "
+                    f"not after it is deleted at {gone!r}"
+                )
 
     @property
     def active(self) -> bool:

@@ -96,11 +96,13 @@ class HelixFaults:
                 raise ValueError(f"HelixFaults.{f.name} is {value!r}; a rate must be between 0 and 1")
         low, high = self.rate_limit_burst_s
         if not 1 <= low <= high:
-            raise ValueError(f"HelixFaults.rate_limit_burst_s is {self.rate_limit_burst_s!r}; "
-                             "need 1 <= low <= high")
+            raise ValueError(
+                f"HelixFaults.rate_limit_burst_s is {self.rate_limit_burst_s!r}; need 1 <= low <= high"
+            )
         if any(n < 1 for n in self.expire_tokens_at):
-            raise ValueError(f"HelixFaults.expire_tokens_at is {self.expire_tokens_at!r}; "
-                             "request numbers start at 1")
+            raise ValueError(
+                f"HelixFaults.expire_tokens_at is {self.expire_tokens_at!r}; request numbers start at 1"
+            )
 
 
 class HelixFaultInjector:
@@ -141,10 +143,14 @@ class HelixFaultInjector:
 
     def transport(self, inner: httpx.AsyncBaseTransport, clock: Clock | None = None) -> FaultyTransport:
         """`inner` with the network faults; with `clock`, answers slower than the read timeout time out."""
-        return FaultyTransport(inner, seed=f"{self.faults.seed}:transport",
-                               connect_error_rate=self.faults.connect_error_rate,
-                               read_timeout_rate=self.faults.read_timeout_rate, clock=clock,
-                               injected=self.injected)
+        return FaultyTransport(
+            inner,
+            seed=f"{self.faults.seed}:transport",
+            connect_error_rate=self.faults.connect_error_rate,
+            read_timeout_rate=self.faults.read_timeout_rate,
+            clock=clock,
+            injected=self.injected,
+        )
 
     async def _before(self, emulator: Emulator) -> Reply | None:
         """Faults that replace or delay the answer; None lets the request through."""
@@ -162,8 +168,13 @@ class HelixFaultInjector:
         if now < self._burst_reset:
             self.injected["rate_limited"] += 1
             reply = helix_error(429, "Too Many Requests")
-            reply.headers.update({"Ratelimit-Limit": str(emulator.config.rate_limit_points),
-                                  "Ratelimit-Remaining": "0", "Ratelimit-Reset": str(self._burst_reset)})
+            reply.headers.update(
+                {
+                    "Ratelimit-Limit": str(emulator.config.rate_limit_points),
+                    "Ratelimit-Remaining": "0",
+                    "Ratelimit-Reset": str(self._burst_reset),
+                }
+            )
             return reply
         if roll_error < f.server_error_rate:
             status = 503 if roll_status < 0.5 else 500
@@ -273,7 +284,8 @@ class HelixFaultInjector:
     def _gone(self, broadcaster_id: str, now: float) -> bool:
         f = self.faults
         chosen = broadcaster_id in f.gone_broadcasters or (
-            f.gone_broadcaster_rate > 0 and _keyed(f.seed, "gone", broadcaster_id) < f.gone_broadcaster_rate)
+            f.gone_broadcaster_rate > 0 and _keyed(f.seed, "gone", broadcaster_id) < f.gone_broadcaster_rate
+        )
         if not chosen:
             return False
         first = self._first_seen.setdefault("broadcaster:" + broadcaster_id, now)
@@ -291,9 +303,16 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     longer than the request's read timeout on that clock (see HelixFaults.slow_rate).
     """
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, *, seed: int | str = 0,
-                 connect_error_rate: float = 0.0, read_timeout_rate: float = 0.0, clock: Clock | None = None,
-                 injected: Counter[str] | None = None) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        seed: int | str = 0,
+        connect_error_rate: float = 0.0,
+        read_timeout_rate: float = 0.0,
+        clock: Clock | None = None,
+        injected: Counter[str] | None = None,
+    ) -> None:
         rates = {"connect_error_rate": connect_error_rate, "read_timeout_rate": read_timeout_rate}
         for name, value in rates.items():
             if not 0.0 <= value <= 1.0:

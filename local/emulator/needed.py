@@ -38,8 +38,11 @@ class NeededCalls:
         """A request seen from outside (its query string), its times cut to the grid as Helix does."""
         broadcaster, started, ended = (query.get(k) for k in ("broadcaster_id", "started_at", "ended_at"))
         if broadcaster and started and ended:
-            self.record(broadcaster, align_down(parse_rfc3339(started), GRID_S),
-                        align_down(parse_rfc3339(ended), GRID_S))
+            self.record(
+                broadcaster,
+                align_down(parse_rfc3339(started), GRID_S),
+                align_down(parse_rfc3339(ended), GRID_S),
+            )
 
     def reset(self) -> None:
         """Start a new crawl's count."""
@@ -47,8 +50,10 @@ class NeededCalls:
 
     def needed(self) -> dict[str, int]:
         """By broadcaster, the fewest calls serving every clip now visible in the ranges it was asked for."""
-        return {broadcaster: sum(self.range_calls(broadcaster, a, b) for a, b in _merged(windows))
-                for broadcaster, windows in self.windows.items()}
+        return {
+            broadcaster: sum(self.range_calls(broadcaster, a, b) for a, b in _merged(windows))
+            for broadcaster, windows in self.windows.items()
+        }
 
     def total(self) -> int:
         return sum(self.needed().values())
@@ -100,8 +105,9 @@ def _fewest_over_counts(counts: list[int], cap: int, page_size: int) -> int:
     return best[-1] if len(counts) > 1 else 1
 
 
-def _fewest_calls_by_every_cut(created: list[float], start: float, end: float, cap: int,
-                               page_size: int = PAGE_SIZE) -> float:
+def _fewest_calls_by_every_cut(
+    created: list[float], start: float, end: float, cap: int, page_size: int = PAGE_SIZE
+) -> float:
     """The plain programme over every grid point: slow over years; the reference the fast one is tested on."""
     points = [start, *range(int(math.ceil(start / GRID_S) * GRID_S), int(end), GRID_S), end]
     points = sorted(set(p for p in points if start <= p <= end))

@@ -12,11 +12,28 @@ from shared.timefmt import to_rfc3339
 
 _PREVIEWS = "https://static-cdn.jtvnw.net/previews-ttv/live_user_"
 # Twitch's automatic language tag, in the language's own name.
-_LANGUAGE_TAGS = {"en": "English", "ja": "日本語", "de": "Deutsch", "es": "Español", "fr": "Français",
-                  "pt": "Português", "ko": "한국어"}
+_LANGUAGE_TAGS = {
+    "en": "English",
+    "ja": "日本語",
+    "de": "Deutsch",
+    "es": "Español",
+    "fr": "Français",
+    "pt": "Português",
+    "ko": "한국어",
+}
 _TAGS = ("Chill", "Competitive", "NoBackseating", "Speedrun", "Casual", "Ranked", "Interactive", "Cozy")
-_TITLE_WORDS = ("ranked grind", "chill vibes", "first playthrough", "road to top 500", "viewer games",
-                "late night", "new season", "challenge run", "just vibing", "come hang out")
+_TITLE_WORDS = (
+    "ranked grind",
+    "chill vibes",
+    "first playthrough",
+    "road to top 500",
+    "viewer games",
+    "late night",
+    "new season",
+    "challenge run",
+    "just vibing",
+    "come hang out",
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +64,14 @@ def live_stream(world: HelixWorld, streamer: Streamer) -> dict[str, Any] | None:
     since, game_id = on_air.since, on_air.game_id
     session = math.floor(since)
     game_name = world.games.name_of(game_id)
-    tags = [t for t in (_LANGUAGE_TAGS.get(streamer.language), _pick(_TAGS, world.seed, "tag", streamer.id,
-                                                                         session)) if t]
+    tags = [
+        t
+        for t in (
+            _LANGUAGE_TAGS.get(streamer.language),
+            _pick(_TAGS, world.seed, "tag", streamer.id, session),
+        )
+        if t
+    ]
     return {
         "id": str(10_000_000_000 + _digest(world.seed, "stream", streamer.id, session) % 90_000_000_000),
         "user_id": streamer.id,

@@ -63,7 +63,7 @@ class Streamer:
 
     @property
     def broadcaster_type(self) -> str:
-        """"partner", "affiliate" or "": the busier the channel, the likelier its programme."""
+        """ "partner", "affiliate" or "": the busier the channel, the likelier its programme."""
         return "partner" if self.clips_per_day >= 25 else "affiliate" if self.clips_per_day >= 15 else ""
 
     def to_user(self) -> dict[str, Any]:
@@ -220,8 +220,10 @@ class HelixWorld:
         if streamer is None:
             return []
         now = self.clock.now()
-        return [clip.render(now, self.views_settle_s)
-                for clip in self._visible(streamer, start, end, now, include_deleted=include_deleted)]
+        return [
+            clip.render(now, self.views_settle_s)
+            for clip in self._visible(streamer, start, end, now, include_deleted=include_deleted)
+        ]
 
     def ranked_clips(
         self, broadcaster_id: str, start: float, end: float, *, featured: bool | None = None
@@ -230,16 +232,22 @@ class HelixWorld:
         streamer = self.streamer_by_id(broadcaster_id)
         now = self.clock.now()
         found = [] if streamer is None else self._visible(streamer, start, end, now)
-        return RankedClips([c for c in found if featured is None or c.is_featured is featured], now,
-                           self.views_settle_s)
+        return RankedClips(
+            [c for c in found if featured is None or c.is_featured is featured], now, self.views_settle_s
+        )
 
     def ranked_game_clips(
         self, game_id: str, start: float, end: float, *, featured: bool | None = None
     ) -> RankedClips:
         """The clips `game_clips` returns (less the (non-)featured ones if asked), in Get Clips order."""
         now = self.clock.now()
-        found = [c for s in self._streamers if game_id in s.games for c in self._visible(s, start, end, now)
-                 if c.game_id == game_id and (featured is None or c.is_featured is featured)]
+        found = [
+            c
+            for s in self._streamers
+            if game_id in s.games
+            for c in self._visible(s, start, end, now)
+            if c.game_id == game_id and (featured is None or c.is_featured is featured)
+        ]
         return RankedClips(found, now, self.views_settle_s)
 
     def is_live(self, broadcaster_id: str) -> bool:

@@ -10,6 +10,20 @@ from local.export.sources import Source, SqliteSource
 from local.export.state import ExportState
 
 __all__ = [
-    "CLIPS", "GAMES", "JOBS", "RUNS", "TABLES", "Destination", "ExportError", "ExportOptions", "ExportReport",
-    "ExportState", "Source", "SqliteSource", "TableReport", "TableSpec", "open_destination", "run_export",
+    "CLIPS",
+    "GAMES",
+    "JOBS",
+    "RUNS",
+    "TABLES",
+    "Destination",
+    "ExportError",
+    "ExportOptions",
+    "ExportReport",
+    "ExportState",
+    "Source",
+    "SqliteSource",
+    "TableReport",
+    "TableSpec",
+    "open_destination",
+    "run_export",
 ]

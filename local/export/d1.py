@@ -51,8 +51,10 @@ def load_dump(dump: Path, into: Path) -> int:
     tables the project does not have (`d1_migrations`) are then passed over. Returns the statements run.
     """
     if not dump.is_file():
-        raise ExportError(f"no D1 export at {str(dump)!r}: make one with "
-                          "`wrangler d1 export <database> --remote --output <file>.sql`")
+        raise ExportError(
+            f"no D1 export at {str(dump)!r}: make one with "
+            "`wrangler d1 export <database> --remote --output <file>.sql`"
+        )
     conn = sqlite3.connect(into, isolation_level=None)
     schema_applied = False
     count = 0
@@ -116,11 +118,22 @@ class D1HttpSource:
 
     name = "d1"
 
-    def __init__(self, http: httpx.Client, account_id: str, database_id: str, api_token: str,
-                 *, base_url: str = CLOUDFLARE_API, attempts: int = 5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        settings = (("CLOUDFLARE_ACCOUNT_ID", account_id), ("CLIPCRAWLER_D1_DATABASE_ID", database_id),
-                    ("CLOUDFLARE_API_TOKEN", api_token))
+    def __init__(
+        self,
+        http: httpx.Client,
+        account_id: str,
+        database_id: str,
+        api_token: str,
+        *,
+        base_url: str = CLOUDFLARE_API,
+        attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        settings = (
+            ("CLOUDFLARE_ACCOUNT_ID", account_id),
+            ("CLIPCRAWLER_D1_DATABASE_ID", database_id),
+            ("CLOUDFLARE_API_TOKEN", api_token),
+        )
         missing = [name for name, value in settings if not value]
         if missing:
             raise ExportError(f"--source d1-api needs {' and '.join(missing)}")

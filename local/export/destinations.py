@@ -46,7 +46,7 @@ def open_destination(out: str, env: Mapping[str, str] = os.environ) -> Destinati
     """
     scheme = urlsplit(out).scheme.lower() if "://" in out else ""
     if scheme in ("", "file"):
-        root = Path(out[len("file://"):] if scheme else out).expanduser().resolve()
+        root = Path(out[len("file://") :] if scheme else out).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise ExportError(f"--out {out!r} is a file, not a directory")
         return Destination(pafs.LocalFileSystem(), root.as_posix(), root.as_uri())
@@ -56,8 +56,12 @@ def open_destination(out: str, env: Mapping[str, str] = os.environ) -> Destinati
     bucket, prefix = parts.netloc, parts.path.strip("/")
     if not bucket:
         raise ExportError(f"--out {out!r} names no bucket")
-    return Destination(s3_filesystem(scheme, env), f"{bucket}/{prefix}".rstrip("/"),
-                       f"{scheme}://{bucket}/{prefix}".rstrip("/"), creates_directories=False)
+    return Destination(
+        s3_filesystem(scheme, env),
+        f"{bucket}/{prefix}".rstrip("/"),
+        f"{scheme}://{bucket}/{prefix}".rstrip("/"),
+        creates_directories=False,
+    )
 
 
 def s3_filesystem(scheme: str, env: Mapping[str, str]) -> pafs.S3FileSystem:
@@ -72,8 +76,9 @@ def s3_filesystem(scheme: str, env: Mapping[str, str]) -> pafs.S3FileSystem:
         endpoint = endpoint or f"https://{account}.r2.cloudflarestorage.com"
         region = region or "auto"
         if not (key and secret):
-            raise ExportError("r2:// needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                              "(the key pair of an R2 API token)")
+            raise ExportError(
+                "r2:// needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the key pair of an R2 API token)"
+            )
     options: dict[str, object] = {}
     if key or secret:
         if not (key and secret):

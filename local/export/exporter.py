@@ -66,13 +66,25 @@ class ExportReport:
         return sum(t.rows for t in self.tables)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"export_id": self.export_id, "destination": self.destination, "source": self.source,
-                "exported_at": self.exported_at, "rows": self.rows, "removed_files": self.removed_files,
-                "warnings": self.warnings, "tables": [vars(t) for t in self.tables]}
+        return {
+            "export_id": self.export_id,
+            "destination": self.destination,
+            "source": self.source,
+            "exported_at": self.exported_at,
+            "rows": self.rows,
+            "removed_files": self.removed_files,
+            "warnings": self.warnings,
+            "tables": [vars(t) for t in self.tables],
+        }
 
 
-def run_export(source: Source, destination: Destination, state: ExportState, clock: Clock,
-               options: ExportOptions = ExportOptions()) -> ExportReport:
+def run_export(
+    source: Source,
+    destination: Destination,
+    state: ExportState,
+    clock: Clock,
+    options: ExportOptions = ExportOptions(),
+) -> ExportReport:
     """Write what changed since the last export (everything with `full`); only success moves the watermark."""
     previous = state.load(destination.uri)
     state.forget_unfinished(destination.uri)
@@ -88,8 +100,17 @@ def run_export(source: Source, destination: Destination, state: ExportState, clo
         for spec in options.tables:
             writer = TableWriter(destination, spec, export_id, row_group_rows=options.batch_rows)
             writers.append(writer)
-            table_report, table_state = _export_table(source, destination, state, spec, writer, exported_at,
-                                                      export_id, previous.get(spec.name), options)
+            table_report, table_state = _export_table(
+                source,
+                destination,
+                state,
+                spec,
+                writer,
+                exported_at,
+                export_id,
+                previous.get(spec.name),
+                options,
+            )
             report.tables.append(table_report)
             states.append(table_state)
         for writer in writers:
@@ -106,19 +127,30 @@ def run_export(source: Source, destination: Destination, state: ExportState, clo
     if options.full:
         # Only now: until the new files were in place and committed, the old ones were the dataset.
         try:
-            report.removed_files = _remove(destination, options.tables, PART_FILE,
-                                           lambda other: other != export_id)
+            report.removed_files = _remove(
+                destination, options.tables, PART_FILE, lambda other: other != export_id
+            )
         except OSError as exc:
             report.warnings.append(f"could not remove every superseded file ({exc}); the next --full retries")
     return report
 
 
-def _export_table(source: Source, destination: Destination, state: ExportState, spec: TableSpec,
-                  writer: TableWriter, exported_at: datetime, export_id: str, previous: TableState | None,
-                  options: ExportOptions) -> tuple[TableReport, TableState]:
+def _export_table(
+    source: Source,
+    destination: Destination,
+    state: ExportState,
+    spec: TableSpec,
+    writer: TableWriter,
+    exported_at: datetime,
+    export_id: str,
+    previous: TableState | None,
+    options: ExportOptions,
+) -> tuple[TableReport, TableState]:
     if previous is not None and previous.source != source.name and not options.full:
-        raise ExportError(f"{destination.uri} holds {spec.name} exported from {previous.source!r}, not "
-                          f"{source.name!r}: export with --full to replace it, or choose another --out")
+        raise ExportError(
+            f"{destination.uri} holds {spec.name} exported from {previous.source!r}, not "
+            f"{source.name!r}: export with --full to replace it, or choose another --out"
+        )
     full = options.full or previous is None or (not _has_files(destination, spec) and _has_rows(source, spec))
     top = high_water_mark(source, spec)
     watermark = None if top is None else to_rfc3339(parse_rfc3339(top) - options.overlap_s)
@@ -148,12 +180,18 @@ def _export_table(source: Source, destination: Destination, state: ExportState, 
     writer.close()
     report.rows = writer.rows
     report.files = [f.final for f in writer.files]
-    return report, TableState(spec.name, source.name, watermark, export_id, _iso(exported_at), report.rows,
-                              tail_rows)
+    return report, TableState(
+        spec.name, source.name, watermark, export_id, _iso(exported_at), report.rows, tail_rows
+    )
 
 
-def _write(spec: TableSpec, writer: TableWriter, partitions: list[Any], rows: list[tuple[Any, ...]],
-           exported_at: datetime) -> None:
+def _write(
+    spec: TableSpec,
+    writer: TableWriter,
+    partitions: list[Any],
+    rows: list[tuple[Any, ...]],
+    exported_at: datetime,
+) -> None:
     """Rows arrive in key order, so each partition's rows are one contiguous run."""
     start = 0
     for end in range(1, len(rows) + 1):
@@ -165,8 +203,10 @@ def _write(spec: TableSpec, writer: TableWriter, partitions: list[Any], rows: li
 
 def _digest(spec: TableSpec, row: tuple[Any, ...]) -> str:
     # Floats normalised: D1's HTTP API may send a REAL 30.0 as 30.
-    values = [float(v) if v is not None and pa.types.is_floating(f.type) else v
-              for f, v in zip(spec.schema, row, strict=True)]
+    values = [
+        float(v) if v is not None and pa.types.is_floating(f.type) else v
+        for f, v in zip(spec.schema, row, strict=True)
+    ]
     return hashlib.blake2b(repr(values).encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
@@ -181,8 +221,12 @@ def _has_rows(source: Source, spec: TableSpec) -> bool:
     return bool(source.query(f"SELECT 1 FROM {spec.from_sql} LIMIT 1"))
 
 
-def _remove(destination: Destination, tables: Sequence[TableSpec], pattern: re.Pattern[str],
-            doomed: Callable[[str], bool]) -> int:
+def _remove(
+    destination: Destination,
+    tables: Sequence[TableSpec],
+    pattern: re.Pattern[str],
+    doomed: Callable[[str], bool],
+) -> int:
     """Delete the tables' files matching `pattern` whose export id is `doomed`; nothing else is touched."""
     removed = 0
     for spec in tables:

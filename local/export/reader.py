@@ -28,8 +28,9 @@ def high_water_mark(source: Source, spec: TableSpec) -> str | None:
     return rows[0][0] if rows else None
 
 
-def read_pages(source: Source, spec: TableSpec, *, changed_since: str | None,
-               batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Page]:
+def read_pages(
+    source: Source, spec: TableSpec, *, changed_since: str | None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[Page]:
     """Rows whose marker is at or after `changed_since`, or unset (unfinished); every row if it is None."""
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows!r}")
@@ -41,19 +42,25 @@ def read_pages(source: Source, spec: TableSpec, *, changed_since: str | None,
         conditions.append(f"(t.{spec.marker} IS NULL OR t.{spec.marker} >= ?)")
         params.append(changed_since)
     # Every integer parameter is cast: the D1 HTTP API passes parameters as strings.
-    after = (f"({', '.join(e for e, _ in spec.key)}) > ({', '.join(_param(i) for _, i in spec.key)})"
-             if width > 1 else f"{spec.key[0][0]} > {_param(spec.key[0][1])}")
+    after = (
+        f"({', '.join(e for e, _ in spec.key)}) > ({', '.join(_param(i) for _, i in spec.key)})"
+        if width > 1
+        else f"{spec.key[0][0]} > {_param(spec.key[0][1])}"
+    )
     order = ", ".join(e for e, _ in spec.key)
     last: tuple[Any, ...] | None = None
     while True:
         where = conditions + ([after] if last is not None else [])
-        sql = (f"SELECT {select} FROM {spec.from_sql}" + (f" WHERE {' AND '.join(where)}" if where else "")
-               + f" ORDER BY {order} LIMIT CAST(? AS INTEGER)")
+        sql = (
+            f"SELECT {select} FROM {spec.from_sql}"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {order} LIMIT CAST(? AS INTEGER)"
+        )
         rows = source.query(sql, [*params, *(last or ()), batch_rows])
         if not rows:
             return
         last = rows[-1][:width]
-        yield Page([r[width] for r in rows], [r[width + 1:] for r in rows])
+        yield Page([r[width] for r in rows], [r[width + 1 :] for r in rows])
         if len(rows) < batch_rows:
             return
 

@@ -64,14 +64,30 @@ class TableSpec:
 
 CLIPS = TableSpec(
     name="clips",
-    schema=pa.schema([
-        _text("id"), _text("broadcaster_id"), _text("broadcaster_name"), _text("creator_id"),
-        _text("creator_name"), _text("video_id"), _text("game_id"), _text("language"), _text("title"),
-        _count("view_count"), _time("created_at"), _text("url"), _text("embed_url"), _text("thumbnail_url"),
-        pa.field("duration", pa.float64(), nullable=False), _count("vod_offset", nullable=True),
-        pa.field("is_featured", pa.bool_(), nullable=False), _time("first_seen_at"), _time("last_seen_at"),
-        _time("deleted_at", nullable=True),
-    ]),
+    schema=pa.schema(
+        [
+            _text("id"),
+            _text("broadcaster_id"),
+            _text("broadcaster_name"),
+            _text("creator_id"),
+            _text("creator_name"),
+            _text("video_id"),
+            _text("game_id"),
+            _text("language"),
+            _text("title"),
+            _count("view_count"),
+            _time("created_at"),
+            _text("url"),
+            _text("embed_url"),
+            _text("thumbnail_url"),
+            pa.field("duration", pa.float64(), nullable=False),
+            _count("vod_offset", nullable=True),
+            pa.field("is_featured", pa.bool_(), nullable=False),
+            _time("first_seen_at"),
+            _time("last_seen_at"),
+            _time("deleted_at", nullable=True),
+        ]
+    ),
     # view_digits is derived from view_count (for the most-viewed indexes); next_check_at is when the next
     # deletion check is due: the crawler's own schedule, moved by every check without the clip
     # changing, so it would make the export's rows differ from their markers. Not a fact about the clip.
@@ -86,14 +102,37 @@ CLIPS = TableSpec(
 
 RUNS = TableSpec(
     name="runs",
-    schema=pa.schema([
-        _count("id"), _text("slot", nullable=True), _text("kind"), _text("status"), _time("created_at"),
-        _time("backfill_from", nullable=True), _time("backfill_to", nullable=True),
-        _text("only_streamers", nullable=True), _text("fanout_cursor"),
-        _time("enqueued_at", nullable=True), _time("finished_at", nullable=True),
-        *(_count(n) for n in ("jobs_total", "jobs_done", "jobs_failed", "pages", "clips_seen", "clips_new",
-                              "clips_updated", "clips_skipped", "helix_calls", "d1_calls", "queue_sends")),
-    ]),
+    schema=pa.schema(
+        [
+            _count("id"),
+            _text("slot", nullable=True),
+            _text("kind"),
+            _text("status"),
+            _time("created_at"),
+            _time("backfill_from", nullable=True),
+            _time("backfill_to", nullable=True),
+            _text("only_streamers", nullable=True),
+            _text("fanout_cursor"),
+            _time("enqueued_at", nullable=True),
+            _time("finished_at", nullable=True),
+            *(
+                _count(n)
+                for n in (
+                    "jobs_total",
+                    "jobs_done",
+                    "jobs_failed",
+                    "pages",
+                    "clips_seen",
+                    "clips_new",
+                    "clips_updated",
+                    "clips_skipped",
+                    "helix_calls",
+                    "d1_calls",
+                    "queue_sends",
+                )
+            ),
+        ]
+    ),
     from_sql="runs AS t",
     key=(("t.id", True),),
     partition_name="run_date",
@@ -105,20 +144,50 @@ RUNS = TableSpec(
 
 JOBS = TableSpec(
     name="jobs",
-    schema=pa.schema([
-        _count("id"), _count("run_id"), _text("streamer_id"), _text("status"), _count("attempts"),
-        _count("reclaims"), _count("invocations"), _text("lease_token", nullable=True),
-        _time("lease_expires_at", nullable=True), _time("due_at"), _time("crawl_from", nullable=True),
-        _time("crawl_to", nullable=True), _time("window_start", nullable=True),
-        _time("window_end", nullable=True), _text("cursor", nullable=True), _time("cursor_at", nullable=True),
-        _time("newest_clip_at", nullable=True),
-        *(_count(n) for n in ("window_pages", "pages", "clips_seen", "clips_new", "clips_updated",
-                              "clips_skipped", "helix_calls", "d1_calls", "queue_sends", "subrequests",
-                              "max_subrequests")),
-        _text("stop_reason", nullable=True), _text("error", nullable=True), _time("created_at"),
-        _time("started_at", nullable=True), _time("finished_at", nullable=True),
-        _count("window_span", nullable=True), _count("window_clips"),
-    ]),
+    schema=pa.schema(
+        [
+            _count("id"),
+            _count("run_id"),
+            _text("streamer_id"),
+            _text("status"),
+            _count("attempts"),
+            _count("reclaims"),
+            _count("invocations"),
+            _text("lease_token", nullable=True),
+            _time("lease_expires_at", nullable=True),
+            _time("due_at"),
+            _time("crawl_from", nullable=True),
+            _time("crawl_to", nullable=True),
+            _time("window_start", nullable=True),
+            _time("window_end", nullable=True),
+            _text("cursor", nullable=True),
+            _time("cursor_at", nullable=True),
+            _time("newest_clip_at", nullable=True),
+            *(
+                _count(n)
+                for n in (
+                    "window_pages",
+                    "pages",
+                    "clips_seen",
+                    "clips_new",
+                    "clips_updated",
+                    "clips_skipped",
+                    "helix_calls",
+                    "d1_calls",
+                    "queue_sends",
+                    "subrequests",
+                    "max_subrequests",
+                )
+            ),
+            _text("stop_reason", nullable=True),
+            _text("error", nullable=True),
+            _time("created_at"),
+            _time("started_at", nullable=True),
+            _time("finished_at", nullable=True),
+            _count("window_span", nullable=True),
+            _count("window_clips"),
+        ]
+    ),
     from_sql="jobs AS t JOIN runs AS r ON r.id = t.run_id",
     key=(("t.id", True),),
     partition_name="run_date",  # the date of the job's run, so a run's jobs sit together
@@ -130,7 +199,9 @@ JOBS = TableSpec(
 
 GAMES = TableSpec(
     name="games",
-    schema=pa.schema([_text("id"), _text("name"), _text("box_art_url"), _text("igdb_id"), _time("fetched_at")]),
+    schema=pa.schema(
+        [_text("id"), _text("name"), _text("box_art_url"), _text("igdb_id"), _time("fetched_at")]
+    ),
     from_sql="games AS t",
     # games_fetched covers (fetched_at, rowid), as clips_created does for clips.
     key=(("t.fetched_at", False), ("t.rowid", True)),
@@ -145,8 +216,9 @@ TABLES = (CLIPS, RUNS, JOBS, GAMES)
 def check_partition(spec: TableSpec, value: Any) -> str:
     """A partition value becomes part of a path: only a plain date is allowed."""
     if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise ExportError(f"{spec.name}: cannot partition on {spec.partition_name}={value!r}; "
-                          "expected YYYY-MM-DD")
+        raise ExportError(
+            f"{spec.name}: cannot partition on {spec.partition_name}={value!r}; expected YYYY-MM-DD"
+        )
     return value
 
 
@@ -158,8 +230,9 @@ def to_record_batch(spec: TableSpec, rows: Sequence[Sequence[Any]], exported_at:
     return pa.RecordBatch.from_arrays(arrays, schema=spec.file_schema)
 
 
-def _column(spec: TableSpec, field: pa.Field, values: Sequence[Any],
-            rows: Sequence[Sequence[Any]]) -> pa.Array:
+def _column(
+    spec: TableSpec, field: pa.Field, values: Sequence[Any], rows: Sequence[Sequence[Any]]
+) -> pa.Array:
     try:
         if field.type == TIMESTAMP:
             text = pa.array(values, pa.string())
@@ -172,6 +245,7 @@ def _column(spec: TableSpec, field: pa.Field, values: Sequence[Any],
         raise ExportError(f"{spec.name}.{field.name}: a value is not a {field.type}: {exc}") from exc
     if not field.nullable and array.null_count:
         index = next(i for i, v in enumerate(values) if v is None)
-        raise ExportError(f"{spec.name}.{field.name} is NULL for id {rows[index][0]!r}, "
-                          "but the column is NOT NULL")
+        raise ExportError(
+            f"{spec.name}.{field.name} is NULL for id {rows[index][0]!r}, but the column is NOT NULL"
+        )
     return array

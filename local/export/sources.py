@@ -35,8 +35,9 @@ class SqliteSource:
         if not Path(path).is_file():
             raise ExportError(f"no database at {str(path)!r}")
         try:
-            self._conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True,
-                                         isolation_level=None, timeout=30)
+            self._conn = sqlite3.connect(
+                f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True, isolation_level=None, timeout=30
+            )
             self._conn.execute("BEGIN")
             self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
         except sqlite3.Error as exc:

@@ -54,7 +54,9 @@ class ExportState:
     def load(self, destination: str) -> dict[str, TableState]:
         rows = self._conn.execute(
             "SELECT table_name, source, watermark, generation, exported_at, rows, tail_rows "
-            "FROM export_state WHERE destination = ?", (destination,)).fetchall()
+            "FROM export_state WHERE destination = ?",
+            (destination,),
+        ).fetchall()
         return {r[0]: TableState(*r) for r in rows}
 
     def forget_unfinished(self, destination: str) -> int:
@@ -62,19 +64,24 @@ class ExportState:
         return self._conn.execute(
             "DELETE FROM export_tail WHERE destination = ? AND generation IS NOT (SELECT s.generation "
             "FROM export_state AS s WHERE s.destination = export_tail.destination "
-            "AND s.table_name = export_tail.table_name)", (destination,)).rowcount
+            "AND s.table_name = export_tail.table_name)",
+            (destination,),
+        ).rowcount
 
-    def tail_digests(self, destination: str, table: str, generation: str,
-                     keys: Sequence[str]) -> dict[str, str]:
+    def tail_digests(
+        self, destination: str, table: str, generation: str, keys: Sequence[str]
+    ) -> dict[str, str]:
         """The digests the last export recorded for these rows (only rows in its tail have one)."""
         rows = self._conn.execute(
             "SELECT row_key, digest FROM export_tail WHERE destination = ? AND table_name = ? "
             "AND generation = ? AND row_key IN (SELECT value FROM json_each(?))",
-            (destination, table, generation, json.dumps(list(keys)))).fetchall()
+            (destination, table, generation, json.dumps(list(keys))),
+        ).fetchall()
         return dict(rows)
 
-    def stage_tail(self, destination: str, table: str, generation: str,
-                   items: Sequence[tuple[str, str]]) -> None:
+    def stage_tail(
+        self, destination: str, table: str, generation: str, items: Sequence[tuple[str, str]]
+    ) -> None:
         """Record this export's tail; it counts only once `commit` names `generation`."""
         if not items:
             return
@@ -82,7 +89,8 @@ class ExportState:
             self._conn.executemany(
                 "INSERT INTO export_tail (destination, table_name, generation, row_key, digest) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET digest = excluded.digest",
-                [(destination, table, generation, key, digest) for key, digest in items])
+                [(destination, table, generation, key, digest) for key, digest in items],
+            )
 
     def commit(self, destination: str, states: Sequence[TableState], expected: dict[str, str]) -> None:
         """Record every table at once, unless another export committed since this one began."""
@@ -90,20 +98,25 @@ class ExportState:
             for state in states:
                 row = self._conn.execute(
                     "SELECT generation FROM export_state WHERE destination = ? AND table_name = ?",
-                    (destination, state.table)).fetchone()
+                    (destination, state.table),
+                ).fetchone()
                 if (row[0] if row else None) != expected.get(state.table):
-                    raise ExportError(f"another export to {destination} finished while this one ran; "
-                                      "run one export per destination at a time")
+                    raise ExportError(
+                        f"another export to {destination} finished while this one ran; "
+                        "run one export per destination at a time"
+                    )
                 self._conn.execute(_UPSERT_STATE, (destination, *astuple(state)))
                 self._conn.execute(
                     "DELETE FROM export_tail WHERE destination = ? AND table_name = ? AND generation <> ?",
-                    (destination, state.table, state.generation))
+                    (destination, state.table, state.generation),
+                )
 
     def discard(self, destination: str, generation: str) -> None:
         """Forget the tail a failed export staged."""
         with self._transaction():
-            self._conn.execute("DELETE FROM export_tail WHERE destination = ? AND generation = ?",
-                               (destination, generation))
+            self._conn.execute(
+                "DELETE FROM export_tail WHERE destination = ? AND generation = ?", (destination, generation)
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -33,8 +33,9 @@ class WrittenFile:
 class TableWriter:
     """One table of one export: a file per run of rows in one partition, row groups of `row_group_rows`."""
 
-    def __init__(self, destination: Destination, spec: TableSpec, export_id: str, *,
-                 row_group_rows: int = 10_000) -> None:
+    def __init__(
+        self, destination: Destination, spec: TableSpec, export_id: str, *, row_group_rows: int = 10_000
+    ) -> None:
         self.destination = destination
         self.spec = spec
         self.export_id = export_id
@@ -92,8 +93,9 @@ class TableWriter:
         name = f"part-{self.export_id}-{len(self.files) + 1:05d}.parquet"
         file = WrittenFile(partition, f"{directory}/.{name}.tmp", f"{directory}/{name}")
         self.files.append(file)
-        self._writer = pq.ParquetWriter(file.temp, self.spec.file_schema,
-                                        filesystem=self.destination.filesystem, compression=COMPRESSION)
+        self._writer = pq.ParquetWriter(
+            file.temp, self.spec.file_schema, filesystem=self.destination.filesystem, compression=COMPRESSION
+        )
 
     def _flush(self) -> None:
         if self._pending and self._writer is not None:

@@ -56,8 +56,9 @@ async def list_clips(request: Request, context: AppContext) -> Response:
     """GET /clips: a page of clips; `next_after` pages on with the same filters."""
     wanted = await read_clip_query(context.ports.db, query(request, PARAMS))
     rows, next_key = await clips_page(context.ports.db, wanted.where, limit=wanted.limit, after=wanted.after)
-    return JSONResponse({"clips": [clip_view(r) for r in rows],
-                         "next_after": encode_key(next_key) if next_key else None})
+    return JSONResponse(
+        {"clips": [clip_view(r) for r in rows], "next_after": encode_key(next_key) if next_key else None}
+    )
 
 
 async def read_clip_query(db: Database, params: Mapping[str, str]) -> ClipQuery:
@@ -68,8 +69,9 @@ async def read_clip_query(db: Database, params: Mapping[str, str]) -> ClipQuery:
     start = when_param(params, "created_from", end_of_day=False)
     end = when_param(params, "created_to", end_of_day=True)
     if start is not None and end is not None and start >= end:
-        raise invalid("created_to", f"{params['created_to']!r} is not after created_from "
-                                    f"{params['created_from']!r}")
+        raise invalid(
+            "created_to", f"{params['created_to']!r} is not after created_from {params['created_from']!r}"
+        )
     featured = choice_param(params, "featured", ("true", "false"))
     sort = choice_param(params, "sort", SORTS) or "newest"
     limit = int_param(params, "limit", default=PAGE_DEFAULT, low=1, high=PAGE_MAX)
@@ -83,11 +85,14 @@ async def read_clip_query(db: Database, params: Mapping[str, str]) -> ClipQuery:
         if after.sort != sort:
             raise invalid("after", f"the cursor was made for sort={after.sort}, not sort={sort}")
     where = ClipFilter(
-        streamer_id=str(streamer["id"]) if streamer else None, game_id=game_id,
+        streamer_id=str(streamer["id"]) if streamer else None,
+        game_id=game_id,
         created_from=to_rfc3339(start) if start is not None else None,
         created_to=to_rfc3339(end) if end is not None else None,
         featured=None if featured is None else featured == "true",
-        deleted=choice_param(params, "deleted", DELETED) or "exclude", sort=sort)
+        deleted=choice_param(params, "deleted", DELETED) or "exclude",
+        sort=sort,
+    )
     return ClipQuery(where, limit, after, streamer, game)
 
 
@@ -116,8 +121,11 @@ def when_param(params: Mapping[str, str], name: str, *, end_of_day: bool) -> flo
         return None
     text = params[name].strip()
     try:
-        when = parse_rfc3339(f"{text}T00:00:00Z") + (DAY if end_of_day else 0) if DATE.fullmatch(text) \
+        when = (
+            parse_rfc3339(f"{text}T00:00:00Z") + (DAY if end_of_day else 0)
+            if DATE.fullmatch(text)
             else parse_rfc3339(text)
+        )
     except InvalidInput:
         raise invalid(name, f"is not a date (YYYY-MM-DD) or an RFC 3339 timestamp: {text[:60]!r}") from None
     if not EPOCH <= when < YEAR_9999:
@@ -134,10 +142,31 @@ def _short(value: str, name: str) -> str:
 
 def clip_view(row: Row) -> dict[str, Any]:
     """A clip as the API shows it; `game_name` is null while the game is unknown."""
-    view = {k: row[k] for k in ("id", "url", "embed_url", "broadcaster_id", "broadcaster_name", "creator_id",
-                                "creator_name", "video_id", "game_id", "game_name", "language", "title",
-                                "view_count", "created_at", "thumbnail_url", "duration", "vod_offset",
-                                "deleted_at", "first_seen_at", "last_seen_at")}
+    view = {
+        k: row[k]
+        for k in (
+            "id",
+            "url",
+            "embed_url",
+            "broadcaster_id",
+            "broadcaster_name",
+            "creator_id",
+            "creator_name",
+            "video_id",
+            "game_id",
+            "game_name",
+            "language",
+            "title",
+            "view_count",
+            "created_at",
+            "thumbnail_url",
+            "duration",
+            "vod_offset",
+            "deleted_at",
+            "first_seen_at",
+            "last_seen_at",
+        )
+    }
     view["is_featured"] = bool(row["is_featured"])
     view["duration"] = float(row["duration"])
     return view

@@ -25,8 +25,15 @@ CODES = {
 class ApiError(Exception):
     """An answer other than success; `field` names the offending input (`backfill.from`, `streamers[3]`)."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None,
-                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -43,8 +50,14 @@ def invalid(field: str, message: str) -> ApiError:
     return ApiError(422, f"{field}: {message}", field=field)
 
 
-def error_response(status: int, message: str, *, field: str | None = None,
-                   headers: dict[str, str] | None = None, code: str | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    message: str,
+    *,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+    code: str | None = None,
+) -> JSONResponse:
     code = code or CODES.get(status) or HTTPStatus(status).phrase.lower().replace(" ", "_")
     body: dict[str, object] = {"error": code, "message": message}
     if field is not None:

@@ -45,9 +45,17 @@ async def kick(request: Request, context: AppContext) -> Response:
     backfill = _backfill(body["backfill"], context.ports.clock.now()) if "backfill" in body else None
     started = await start_run(context.ports, context.settings, streamer_ids=streamer_ids, backfill=backfill)
     run = await queries.run(context.ports.db, started.run_id)
-    return JSONResponse({"run_id": started.run_id, "status": run["status"] if run else RunStatus.ENQUEUING,
-                         "jobs": started.jobs, "resent": started.resent, "finished": started.finished},
-                        status_code=202, headers={"Location": f"/runs/{started.run_id}"})
+    return JSONResponse(
+        {
+            "run_id": started.run_id,
+            "status": run["status"] if run else RunStatus.ENQUEUING,
+            "jobs": started.jobs,
+            "resent": started.resent,
+            "finished": started.finished,
+        },
+        status_code=202,
+        headers={"Location": f"/runs/{started.run_id}"},
+    )
 
 
 async def _kick_streamers(context: AppContext, value: Any) -> list[str]:
@@ -56,8 +64,9 @@ async def _kick_streamers(context: AppContext, value: Any) -> list[str]:
     for index, streamer_id in enumerate(ids):
         row = found.get(streamer_id)
         if row is None:
-            raise invalid(f"streamers[{index}]",
-                          f"no streamer has id {streamer_id!r} (add it with POST /streamers)")
+            raise invalid(
+                f"streamers[{index}]", f"no streamer has id {streamer_id!r} (add it with POST /streamers)"
+            )
         if not row["active"]:
             raise invalid(f"streamers[{index}]", f"streamer {streamer_id!r} ({row['login']}) is deactivated")
     return ids
@@ -86,8 +95,12 @@ async def list_runs(request: Request, context: AppContext) -> Response:
     assert limit is not None
     rows = await queries.runs_page(context.ports.db, limit=limit, before=before)
     now = context.ports.clock.now()
-    return JSONResponse({"runs": [run_summary(r, now) for r in rows],
-                         "next_before": rows[-1]["id"] if len(rows) == limit else None})
+    return JSONResponse(
+        {
+            "runs": [run_summary(r, now) for r in rows],
+            "next_before": rows[-1]["id"] if len(rows) == limit else None,
+        }
+    )
 
 
 async def show_run(request: Request, context: AppContext) -> Response:
@@ -112,8 +125,13 @@ async def list_jobs(request: Request, context: AppContext) -> Response:
     if await queries.run(context.ports.db, run_id) is None:
         raise ApiError(404, f"no run {run_id}")
     rows = await queries.jobs_page(context.ports.db, run_id, status=status, limit=limit, after=after)
-    return JSONResponse({"run_id": run_id, "jobs": [job_result(r) for r in rows],
-                         "next_after": rows[-1]["id"] if len(rows) == limit else None})
+    return JSONResponse(
+        {
+            "run_id": run_id,
+            "jobs": [job_result(r) for r in rows],
+            "next_after": rows[-1]["id"] if len(rows) == limit else None,
+        }
+    )
 
 
 async def retry(request: Request, context: AppContext) -> Response:
@@ -126,8 +144,16 @@ async def retry(request: Request, context: AppContext) -> Response:
         retried = await retry_failed(ports.db, ports.queue, ports.clock, context.settings, run_id)
     except RetryRefused as exc:
         raise ApiError(exc.status, str(exc)) from None
-    return JSONResponse({"run_id": run_id, "status": retried.run_status, "requeued": len(retried.requeued),
-                         "jobs": retried.requeued, "skipped": retried.skipped}, status_code=202)
+    return JSONResponse(
+        {
+            "run_id": run_id,
+            "status": retried.run_status,
+            "requeued": len(retried.requeued),
+            "jobs": retried.requeued,
+            "skipped": retried.skipped,
+        },
+        status_code=202,
+    )
 
 
 def run_summary(row: Row, now: float) -> dict[str, Any]:
@@ -140,8 +166,11 @@ def run_summary(row: Row, now: float) -> dict[str, Any]:
         "failure_rate": queries.failure_rate(row),
         "clips": {k: int(row[f"clips_{k}"]) for k in ("seen", "new", "updated", "skipped")},
         "pages": int(row["pages"]),
-        "calls": {"helix": int(row["helix_calls"]), "d1": int(row["d1_calls"]),
-                  "queue": int(row["queue_sends"])},
+        "calls": {
+            "helix": int(row["helix_calls"]),
+            "d1": int(row["d1_calls"]),
+            "queue": int(row["queue_sends"]),
+        },
     }
 
 
@@ -160,14 +189,24 @@ def run_detail(row: Row, breakdown: list[Row], now: float) -> dict[str, Any]:
 
 def job_result(row: Row) -> dict[str, Any]:
     return {
-        "id": row["id"], "streamer_id": row["streamer_id"], "login": row["login"],
-        "display_name": row["display_name"], "status": row["status"], "attempts": row["attempts"],
-        "invocations": row["invocations"], "pages": row["pages"],
+        "id": row["id"],
+        "streamer_id": row["streamer_id"],
+        "login": row["login"],
+        "display_name": row["display_name"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "invocations": row["invocations"],
+        "pages": row["pages"],
         "clips": {k: row[f"clips_{k}"] for k in ("seen", "new", "updated", "skipped")},
         "calls": {"helix": row["helix_calls"], "d1": row["d1_calls"], "queue": row["queue_sends"]},
-        "subrequests": row["subrequests"], "max_subrequests": row["max_subrequests"],
-        "stop_reason": row["stop_reason"], "error": row["error"], "crawl_from": row["crawl_from"],
-        "crawl_to": row["crawl_to"], "reached": row["window_start"], "created_at": row["created_at"],
+        "subrequests": row["subrequests"],
+        "max_subrequests": row["max_subrequests"],
+        "stop_reason": row["stop_reason"],
+        "error": row["error"],
+        "crawl_from": row["crawl_from"],
+        "crawl_to": row["crawl_to"],
+        "reached": row["window_start"],
+        "created_at": row["created_at"],
         "started_at": row["started_at"],
         "finished_at": row["finished_at"],
     }

@@ -36,8 +36,12 @@ async def list_streamers(request: Request, context: AppContext) -> Response:
     assert limit is not None
     after = decode_cursor(params["after"]) if "after" in params else None
     rows = await queries.streamers_page(context.ports.db, limit=limit, after=after, active=active)
-    return JSONResponse({"streamers": [streamer_view(r) for r in rows],
-                         "next_after": encode_cursor(rows[-1]) if len(rows) == limit else None})
+    return JSONResponse(
+        {
+            "streamers": [streamer_view(r) for r in rows],
+            "next_after": encode_cursor(rows[-1]) if len(rows) == limit else None,
+        }
+    )
 
 
 async def add(request: Request, context: AppContext) -> Response:
@@ -55,8 +59,12 @@ async def add(request: Request, context: AppContext) -> Response:
         raise ApiError(503, str(exc)) from None
     except RateLimited as exc:
         wait = retry_after(exc.reset_at, context.ports.clock.now())
-        raise ApiError(503, f"Twitch is rate limiting this app; try again in {wait} s",
-                       headers={"Retry-After": str(wait)}, code="upstream_rate_limited") from None
+        raise ApiError(
+            503,
+            f"Twitch is rate limiting this app; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+            code="upstream_rate_limited",
+        ) from None
     except HelixError as exc:
         raise ApiError(502, f"Twitch did not resolve the logins: {exc}") from None
     return JSONResponse({"added": result.added, "unknown": result.unknown})
@@ -88,9 +96,23 @@ def _login(item: str, where: str) -> str:
 
 
 def streamer_view(row: Row) -> dict[str, Any]:
-    return {**{k: row[k] for k in ("id", "login", "display_name", "crawled_through", "last_success_at",
-                                   "last_failure_at", "failure_streak", "last_error", "added_at")},
-            "active": bool(row["active"])}
+    return {
+        **{
+            k: row[k]
+            for k in (
+                "id",
+                "login",
+                "display_name",
+                "crawled_through",
+                "last_success_at",
+                "last_failure_at",
+                "failure_streak",
+                "last_error",
+                "added_at",
+            )
+        },
+        "active": bool(row["active"]),
+    }
 
 
 def encode_cursor(row: Row) -> str:

@@ -42,8 +42,9 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-async def json_object(request: Request, allowed: Collection[str], *,
-                      required: bool = False) -> dict[str, Any]:
+async def json_object(
+    request: Request, allowed: Collection[str], *, required: bool = False
+) -> dict[str, Any]:
     """The body as a JSON object whose keys are all in `allowed`; an empty body is `{}` unless `required`."""
     raw = await read_body(request)
     if not raw.strip(JSON_WHITESPACE):
@@ -52,8 +53,11 @@ async def json_object(request: Request, allowed: Collection[str], *,
         return {}
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != JSON_TYPE:
-        raise ApiError(415, f"expected {JSON_TYPE}, got {kind[:60] or 'no content type'!r}",
-                       headers={"Accept-Post": JSON_TYPE})
+        raise ApiError(
+            415,
+            f"expected {JSON_TYPE}, got {kind[:60] or 'no content type'!r}",
+            headers={"Accept-Post": JSON_TYPE},
+        )
     return check_object(parse_json(raw), allowed, "body")
 
 
@@ -73,7 +77,9 @@ def parse_json(raw: bytes) -> Any:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        raise ApiError(400, "the body holds a lone surrogate escape (\\ud800-\\udfff): not a character") from None
+        raise ApiError(
+            400, "the body holds a lone surrogate escape (\\ud800-\\udfff): not a character"
+        ) from None
     return value
 
 
@@ -110,8 +116,14 @@ def check_object(value: Any, allowed: Collection[str], where: str) -> dict[str, 
     return value
 
 
-def string_list(value: Any, field: str, *, max_items: int, min_items: int = 1,
-                check: Callable[[str, str], T] | None = None) -> list[Any]:
+def string_list(
+    value: Any,
+    field: str,
+    *,
+    max_items: int,
+    min_items: int = 1,
+    check: Callable[[str, str], T] | None = None,
+) -> list[Any]:
     """A JSON array of 1..max_items strings, each through `check(item, field[i])`, duplicates dropped."""
     if not isinstance(value, list):
         raise invalid(field, f"must be an array of strings, got {json_type(value)}")
@@ -150,8 +162,9 @@ def query(request: Request, allowed: Collection[str]) -> Mapping[str, str]:
     return params
 
 
-def int_param(params: Mapping[str, str], name: str, *, default: int | None, low: int,
-              high: int) -> int | None:
+def int_param(
+    params: Mapping[str, str], name: str, *, default: int | None, low: int, high: int
+) -> int | None:
     raw = params.get(name)
     if raw is None:
         return default

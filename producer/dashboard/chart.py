@@ -44,13 +44,17 @@ def runs_chart(runs: Sequence[Row]) -> str:
     height = fails_top + FAILS_HEIGHT + BOTTOM
     quarter = most_clips / 4  # drawn halfway up, which is what a square-root scale does to a quarter
     parts = [
-        (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
-         f'role="img" aria-label="clips and failed jobs per run, last {len(ordered)} runs, square-root scale">'),
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
+            f'role="img" aria-label="clips and failed jobs per run, last {len(ordered)} runs, square-root scale">'
+        ),
         _legend(),
         f'<text x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end">{most_clips:,}</text>',
         f'<text x="{LEFT - 6}" y="{TOP + CLIPS_HEIGHT / 2 + 4:.1f}" text-anchor="end">{quarter:,.0f}</text>',
-        (f'<line x1="{LEFT}" y1="{TOP + CLIPS_HEIGHT / 2:.1f}" x2="{WIDTH - 8}" y2="{TOP + CLIPS_HEIGHT / 2:.1f}" '
-         'stroke="#8883" stroke-dasharray="3 3"/>'),
+        (
+            f'<line x1="{LEFT}" y1="{TOP + CLIPS_HEIGHT / 2:.1f}" x2="{WIDTH - 8}" y2="{TOP + CLIPS_HEIGHT / 2:.1f}" '
+            'stroke="#8883" stroke-dasharray="3 3"/>'
+        ),
         f'<text x="{LEFT - 6}" y="{TOP + CLIPS_HEIGHT}" text-anchor="end">0</text>',
         f'<text x="{WIDTH - 8}" y="{TOP + 4}" text-anchor="end" data-scale="sqrt">square-root scale</text>',
         f'<text x="{LEFT - 6}" y="{fails_top + 10}" text-anchor="end">{most_failed:,}</text>',
@@ -69,16 +73,19 @@ def runs_chart(runs: Sequence[Row]) -> str:
         h_updated = h_clips - h_new
         h_failed = scaled(failed, most_failed, FAILS_HEIGHT)
         tip = f"run {run['id']} ({run['created_at']}): {new:,} new, {updated:,} updated, {failed:,} failed"
-        parts.append(f'<g data-run="{esc(run["id"])}"><title>{esc(tip)}</title>'
-                     f'<rect x="{x:.1f}" y="{TOP + CLIPS_HEIGHT - h_new:.1f}" width="{bar:.1f}" '
-                     f'height="{h_new:.1f}" fill="{NEW}"/>'
-                     f'<rect x="{x:.1f}" y="{TOP + CLIPS_HEIGHT - h_new - h_updated:.1f}" width="{bar:.1f}" '
-                     f'height="{h_updated:.1f}" fill="{UPDATED}"/>'
-                     f'<rect x="{x:.1f}" y="{fails_top + FAILS_HEIGHT - h_failed:.1f}" width="{bar:.1f}" '
-                     f'height="{h_failed:.1f}" fill="{FAILED}"/></g>')
+        parts.append(
+            f'<g data-run="{esc(run["id"])}"><title>{esc(tip)}</title>'
+            f'<rect x="{x:.1f}" y="{TOP + CLIPS_HEIGHT - h_new:.1f}" width="{bar:.1f}" '
+            f'height="{h_new:.1f}" fill="{NEW}"/>'
+            f'<rect x="{x:.1f}" y="{TOP + CLIPS_HEIGHT - h_new - h_updated:.1f}" width="{bar:.1f}" '
+            f'height="{h_updated:.1f}" fill="{UPDATED}"/>'
+            f'<rect x="{x:.1f}" y="{fails_top + FAILS_HEIGHT - h_failed:.1f}" width="{bar:.1f}" '
+            f'height="{h_failed:.1f}" fill="{FAILED}"/></g>'
+        )
         if i % label_every == 0 or i == len(ordered) - 1:
-            parts.append(f'<text x="{x + bar / 2:.1f}" y="{height - 5}" text-anchor="middle">'
-                         f'{esc(run["id"])}</text>')
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{height - 5}" text-anchor="middle">{esc(run["id"])}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -92,7 +99,9 @@ def _legend() -> str:
     out = []
     x = LEFT
     for colour, label in items:
-        out.append(f'<rect x="{x}" y="2" width="10" height="10" fill="{colour}"/>'
-                   f'<text x="{x + 14}" y="11">{esc(label)}</text>')
+        out.append(
+            f'<rect x="{x}" y="2" width="10" height="10" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="11">{esc(label)}</text>'
+        )
         x += 24 + 7 * len(label)
     return "".join(out)

@@ -24,9 +24,11 @@ DELETED_LABELS = {"exclude": "hide", "include": "show", "only": "only deleted"}
 # The pages with thumbnails let the browser load images from Twitch's CDN, and from nowhere else.
 CLIPS_CSP = CSP.replace("img-src 'self' data:", f"img-src 'self' data: {IMAGE_CSP_SOURCES}")
 HEADERS = {"Content-Security-Policy": CLIPS_CSP}
-GAIN_ESTIMATE = ("Estimated: the view count 24 h ago is interpolated between the clip's creation (0 views), "
-                 "the daily view-count marks kept for young clips and its latest count; the gain is the "
-                 "difference from now. Only clips still re-crawled are ranked.")
+GAIN_ESTIMATE = (
+    "Estimated: the view count 24 h ago is interpolated between the clip's creation (0 views), "
+    "the daily view-count marks kept for young clips and its latest count; the gain is the "
+    "difference from now. Only clips still re-crawled are ranked."
+)
 
 STYLE = """
 img.thumb { width: 128px; height: 72px; object-fit: cover; border-radius: 4px; background: var(--card);
@@ -53,8 +55,13 @@ async def browser(request: Request, viewer: Viewer) -> Response:
         if exc.status != 422:
             raise
         notice = f'<p class="notice bad" data-notice="invalid">{esc(exc.message)}</p>'
-        return page("Clips", f"<style>{STYLE}</style><h1>Clips</h1>{filter_form(params)}{notice}",
-                    csrf=viewer.csrf, status=422, headers=HEADERS)
+        return page(
+            "Clips",
+            f"<style>{STYLE}</style><h1>Clips</h1>{filter_form(params)}{notice}",
+            csrf=viewer.csrf,
+            status=422,
+            headers=HEADERS,
+        )
     rows, next_key = await clips_page(context.ports.db, wanted.where, limit=wanted.limit, after=wanted.after)
     kept = {k: v for k, v in params.items() if k not in ("after", "limit")}
     more = []
@@ -62,40 +69,52 @@ async def browser(request: Request, viewer: Viewer) -> Response:
         more.append(link(url("/ui/clips", **kept), "← First page"))
     if next_key is not None:
         more.append(link(url("/ui/clips", **kept, after=encode_key(next_key)), "Next page →"))
-    body = (f"<style>{STYLE}</style><h1>Clips</h1>{filter_form(params)}"
-            + _summary(wanted.streamer, wanted.game, wanted.where.game_id)
-            + clips_table(rows, now, name="clips")
-            + (f'<p class="filters">{" ".join(more)}</p>' if more else ""))
+    body = (
+        f"<style>{STYLE}</style><h1>Clips</h1>{filter_form(params)}"
+        + _summary(wanted.streamer, wanted.game, wanted.where.game_id)
+        + clips_table(rows, now, name="clips")
+        + (f'<p class="filters">{" ".join(more)}</p>' if more else "")
+    )
     return page("Clips", body, csrf=viewer.csrf, headers=HEADERS)
 
 
 def filter_form(params: Mapping[str, str]) -> str:
     """The filters as a GET form: works without JavaScript; the values shown are the ones asked for."""
+
     def field(name: str, label: str, kind: str = "text", placeholder: str = "") -> str:
-        return (f'<label>{esc(label)}<input type="{kind}" name="{name}" value="{esc(params.get(name, ""))}" '
-                f'placeholder="{esc(placeholder)}"></label>')
+        return (
+            f'<label>{esc(label)}<input type="{kind}" name="{name}" value="{esc(params.get(name, ""))}" '
+            f'placeholder="{esc(placeholder)}"></label>'
+        )
 
     def select(name: str, label: str, options: list[tuple[str, str]]) -> str:
         chosen = params.get(name, "")
-        items = "".join(f'<option value="{esc(value)}"{" selected" if value == chosen else ""}>'
-                        f"{esc(text)}</option>" for value, text in options)
+        items = "".join(
+            f'<option value="{esc(value)}"{" selected" if value == chosen else ""}>{esc(text)}</option>'
+            for value, text in options
+        )
         return f'<label>{esc(label)}<select name="{name}">{items}</select></label>'
 
-    return ('<form class="filters" method="get" action="/ui/clips">'
-            + field("streamer", "streamer", placeholder="login or id")
-            + field("game", "game", placeholder="id or name")
-            + field("created_from", "created from", "date") + field("created_to", "created to", "date")
-            + select("featured", "featured", [("", "any"), ("true", "featured"), ("false", "not featured")])
-            + select("deleted", "deleted on Twitch", [(d, DELETED_LABELS[d]) for d in DELETED])
-            + select("sort", "order", [("newest", "newest"), ("views", "most viewed")])
-            + '<button type="submit">Filter</button></form>')
+    return (
+        '<form class="filters" method="get" action="/ui/clips">'
+        + field("streamer", "streamer", placeholder="login or id")
+        + field("game", "game", placeholder="id or name")
+        + field("created_from", "created from", "date")
+        + field("created_to", "created to", "date")
+        + select("featured", "featured", [("", "any"), ("true", "featured"), ("false", "not featured")])
+        + select("deleted", "deleted on Twitch", [(d, DELETED_LABELS[d]) for d in DELETED])
+        + select("sort", "order", [("newest", "newest"), ("views", "most viewed")])
+        + '<button type="submit">Filter</button></form>'
+    )
 
 
 def _summary(streamer: Row | None, game: Row | None, game_id: str | None) -> str:
     parts = []
     if streamer is not None:
-        parts.append("streamer " + link(f"/ui/streamers/{streamer['id']}",
-                                        streamer["display_name"] or streamer["login"]))
+        parts.append(
+            "streamer "
+            + link(f"/ui/streamers/{streamer['id']}", streamer["display_name"] or streamer["login"])
+        )
     if game_id is not None:
         parts.append("game " + (esc(game["name"]) if game else f'<span class="muted">{esc(game_id)}</span>'))
     return f'<p class="muted">Clips of {", ".join(parts)}.</p>' if parts else ""

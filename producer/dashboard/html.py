@@ -13,8 +13,10 @@ from shared.states import RunStatus
 from shared.timefmt import parse_rfc3339
 
 # Inline styles only; nothing else may load, run, frame the page, or receive a form.
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 TWITCH_HOST = "twitch.tv"  # clips.twitch.tv, www.twitch.tv and the other subdomains
 
@@ -99,8 +101,12 @@ def is_twitch_url(href: Any) -> bool:
     except ValueError:
         return False
     host = (parts.hostname or "").lower()
-    return (parts.scheme == "https" and port is None and "@" not in parts.netloc
-            and (host == TWITCH_HOST or host.endswith("." + TWITCH_HOST)))
+    return (
+        parts.scheme == "https"
+        and port is None
+        and "@" not in parts.netloc
+        and (host == TWITCH_HOST or host.endswith("." + TWITCH_HOST))
+    )
 
 
 def badge(status: str) -> str:
@@ -113,8 +119,10 @@ def run_badge(run: Any) -> str:
     if run["status"] != RunStatus.FINISHED or not failed:
         return badge(run["status"])
     share = f"{failed / total:.0%}" if total else "some"
-    return (f'<span class="badge finished-failed" title="{esc(failed)} of {esc(total)} jobs failed">'
-            f"finished, {esc(share)} failed</span>")
+    return (
+        f'<span class="badge finished-failed" title="{esc(failed)} of {esc(total)} jobs failed">'
+        f"finished, {esc(share)} failed</span>"
+    )
 
 
 def number(value: Any) -> str:
@@ -157,20 +165,30 @@ def duration(seconds: float | None) -> str:
 
 def cards(items: Iterable[tuple[str, str, Any]]) -> str:
     """Big counters: (key, label, value); `data-counter` lets tests and scripts read them back."""
-    cells = "".join(f'<div><dt>{esc(label)}</dt><dd data-counter="{esc(key)}">{esc(value)}</dd></div>'
-                    for key, label, value in items)
+    cells = "".join(
+        f'<div><dt>{esc(label)}</dt><dd data-counter="{esc(key)}">{esc(value)}</dd></div>'
+        for key, label, value in items
+    )
     return f'<dl class="cards">{cells}</dl>'
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, numeric: Sequence[int] = (),
-          empty: str = "Nothing yet.", attrs: str = "") -> str:
+def table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    numeric: Sequence[int] = (),
+    empty: str = "Nothing yet.",
+    attrs: str = "",
+) -> str:
     """A table of already-escaped cells; `numeric` column indexes are right-aligned."""
+
     def css(i: int) -> str:
         return " class=num" if i in numeric else ""
 
     head = "".join(f"<th{css(i)}>{esc(h)}</th>" for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f"<td{css(i)}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td{css(i)}>{cell}</td>" for i, cell in enumerate(row)) + "</tr>" for row in rows
+    )
     if not body:
         return f'<p class="muted">{esc(empty)}</p>'
     return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -180,26 +198,38 @@ def post_button(action: str, label: str, csrf: str, *, name: str = "", secondary
     """A form with one button: works without JavaScript, carries the session's CSRF token."""
     css = ' class="secondary"' if secondary else ""
     named = f' name="{esc(name)}"' if name else ""
-    return (f'<form method="post" action="{esc(action)}">'
-            f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
-            f'<button type="submit"{css}{named}>{esc(label)}</button></form>')
+    return (
+        f'<form method="post" action="{esc(action)}">'
+        f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+        f'<button type="submit"{css}{named}>{esc(label)}</button></form>'
+    )
 
 
-def page(title: str, body: str, *, csrf: str | None = None, status: int = 200,
-         headers: dict[str, str] | None = None) -> HTMLResponse:
+def page(
+    title: str,
+    body: str,
+    *,
+    csrf: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
     """The layout around `body` (already HTML); with `csrf`, the navigation and a logout button."""
     nav = ""
     if csrf is not None:
-        nav = ('<nav><a href="/">Overview</a><a href="/ui/runs">Runs</a><a href="/ui/streamers">Streamers</a>'
-               '<a href="/ui/clips">Clips</a>'
-               '<a href="/openapi.json">API</a></nav>'
-               + post_button("/ui/logout", "Log out", csrf, secondary=True))
+        nav = (
+            '<nav><a href="/">Overview</a><a href="/ui/runs">Runs</a><a href="/ui/streamers">Streamers</a>'
+            '<a href="/ui/clips">Clips</a>'
+            '<a href="/openapi.json">API</a></nav>'
+            + post_button("/ui/logout", "Log out", csrf, secondary=True)
+        )
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{esc(title)} · clipcrawler</title><link rel="icon" href="data:,"><style>{STYLE}</style>'
         "</head><body>"
         f'<header><a class="brand" href="/">clipcrawler</a>{nav}</header>'
-        f"<main>{body}</main></body></html>")
-    return HTMLResponse(document, status_code=status,
-                        headers={"Content-Security-Policy": CSP, **(headers or {})})
+        f"<main>{body}</main></body></html>"
+    )
+    return HTMLResponse(
+        document, status_code=status, headers={"Content-Security-Policy": CSP, **(headers or {})}
+    )

@@ -17,7 +17,6 @@ from producer.core import start_run
 from producer.dashboard.backfill import run_backfill_section
 from producer.dashboard.chart import runs_chart
 from producer.dashboard.clips import GAIN_ESTIMATE
-from producer.dashboard.run_times import RunTime, run_times
 from producer.dashboard.html import (
     badge,
     cards,
@@ -34,6 +33,7 @@ from producer.dashboard.html import (
     twitch_link,
     url,
 )
+from producer.dashboard.run_times import RunTime, run_times
 from producer.dashboard.session import Viewer, check_csrf, read_form, safe_next, token_matches
 from producer.hot import hot_clips
 from producer.retry_failed import RetryRefused, retry_failed
@@ -57,11 +57,13 @@ CLIPS_SHOWN = 10
 
 def login_form(next_path: str, error: str | None = None, status: int = 200) -> Response:
     notice = f'<p class="notice bad">{esc(error)}</p>' if error else ""
-    body = (f"<h1>Log in</h1>{notice}<p>Enter the API token (<code>CLIPCRAWLER_API_TOKEN</code>).</p>"
-            '<form method="post" action="/ui/login">'
-            f'<input type="hidden" name="next" value="{esc(next_path)}">'
-            '<p><input type="password" name="token" autocomplete="current-password" required autofocus '
-            'aria-label="API token"></p><p><button type="submit">Log in</button></p></form>')
+    body = (
+        f"<h1>Log in</h1>{notice}<p>Enter the API token (<code>CLIPCRAWLER_API_TOKEN</code>).</p>"
+        '<form method="post" action="/ui/login">'
+        f'<input type="hidden" name="next" value="{esc(next_path)}">'
+        '<p><input type="password" name="token" autocomplete="current-password" required autofocus '
+        'aria-label="API token"></p><p><button type="submit">Log in</button></p></form>'
+    )
     return page("Log in", body, status=status)
 
 
@@ -76,8 +78,9 @@ async def login(request: Request, context: AppContext, throttle: AuthThrottle) -
         await throttle.failed(context.ports.db, client, now, context.failure_counter)
         return login_form(target, "That is not the API token.", status=401)
     session = auth.new_session(context.api_token, now)
-    return RedirectResponse(target, status_code=303,
-                            headers={"Set-Cookie": auth.session_cookie_header(request, session)})
+    return RedirectResponse(
+        target, status_code=303, headers={"Set-Cookie": auth.session_cookie_header(request, session)}
+    )
 
 
 async def logout(request: Request, viewer: Viewer) -> Response:
@@ -86,8 +89,11 @@ async def logout(request: Request, viewer: Viewer) -> Response:
     if viewer.session is not None:
         context = viewer.context
         await auth.end_session(context.ports.db, viewer.session, context.api_token, context.ports.clock.now())
-    return RedirectResponse("/ui/login", status_code=303,
-                            headers={"Set-Cookie": auth.session_cookie_header(request, "", max_age=0)})
+    return RedirectResponse(
+        "/ui/login",
+        status_code=303,
+        headers={"Set-Cookie": auth.session_cookie_header(request, "", max_age=0)},
+    )
 
 
 async def overview(request: Request, viewer: Viewer) -> Response:
@@ -106,20 +112,29 @@ async def overview(request: Request, viewer: Viewer) -> Response:
         + f'<span class="muted">crawls every active streamer ({number(counts["active"])})</span></div>'
         + runs_chart(runs)
         + _runs_table(runs[:RUNS_SHOWN], now, await run_times(db, runs[:RUNS_SHOWN], now))
-        + (f'<p>{link(url("/ui/runs", before=runs[RUNS_SHOWN - 1]["id"]), "Older runs →")}</p>'
-           if len(runs) > RUNS_SHOWN else "")
-        + '<h2>Streamers</h2>'
-        + cards([("streamers_active", "active", number(counts["active"])),
-                 ("streamers_failing", "failing now", number(counts["failing"])),
-                 ("streamers_inactive", "deactivated", number(counts["inactive"]))])
+        + (
+            f"<p>{link(url('/ui/runs', before=runs[RUNS_SHOWN - 1]['id']), 'Older runs →')}</p>"
+            if len(runs) > RUNS_SHOWN
+            else ""
+        )
+        + "<h2>Streamers</h2>"
+        + cards(
+            [
+                ("streamers_active", "active", number(counts["active"])),
+                ("streamers_failing", "failing now", number(counts["failing"])),
+                ("streamers_inactive", "deactivated", number(counts["inactive"])),
+            ]
+        )
         + _streamers_table(failing, now, empty="No streamer is failing.")
-        + f'<p>{link("/ui/streamers", "All streamers →")}</p>'
+        + f"<p>{link('/ui/streamers', 'All streamers →')}</p>"
         + '<div class="grid"><section><h2>Hottest clips '
         + '<span class="muted">(views gained in 24 h, estimated)</span></h2>'
         + f'<p class="muted" data-label="hot-estimate">{esc(GAIN_ESTIMATE)}</p>'
         + _clips_table(hot, now, gained=True)
-        + "</section><section><h2>Newest clips</h2>" + _clips_table(newest, now, gained=False)
-        + "</section></div>")
+        + "</section><section><h2>Newest clips</h2>"
+        + _clips_table(newest, now, gained=False)
+        + "</section></div>"
+    )
     return page("Overview", body, csrf=viewer.csrf)
 
 
@@ -129,8 +144,11 @@ async def runs_list(request: Request, viewer: Viewer) -> Response:
     before = int_param(params, "before", default=None, low=1, high=MAX_ID)
     now = viewer.context.ports.clock.now()
     runs = await queries.runs_page(viewer.context.ports.db, limit=RUNS_PAGE, before=before)
-    more = (f'<p>{link(url("/ui/runs", before=runs[-1]["id"]), "Older runs →")}</p>'
-            if len(runs) == RUNS_PAGE else "")
+    more = (
+        f"<p>{link(url('/ui/runs', before=runs[-1]['id']), 'Older runs →')}</p>"
+        if len(runs) == RUNS_PAGE
+        else ""
+    )
     times = await run_times(viewer.context.ports.db, runs, now)
     return page("Runs", "<h1>Runs</h1>" + _runs_table(runs, now, times) + more, csrf=viewer.csrf)
 
@@ -150,10 +168,14 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
     jobs = await queries.jobs_page(context.ports.db, run_id, status=status, limit=JOBS_PAGE, after=after)
     jobs_counts = detail["jobs"]
     time = (await run_times(context.ports.db, [row], now))[run_id]
-    body = (f"<h1>Run {esc(run_id)} {run_badge(row)}</h1>" + _notices(params)
-            + f'<p class="muted">{esc(row["kind"])} run opened {stamp(row["created_at"], now)}'
-            + (f", finished {stamp(row['finished_at'], now)}" if row["finished_at"] else "") + "</p>"
-            + cards([
+    body = (
+        f"<h1>Run {esc(run_id)} {run_badge(row)}</h1>"
+        + _notices(params)
+        + f'<p class="muted">{esc(row["kind"])} run opened {stamp(row["created_at"], now)}'
+        + (f", finished {stamp(row['finished_at'], now)}" if row["finished_at"] else "")
+        + "</p>"
+        + cards(
+            [
                 ("jobs_total", "streamers", number(jobs_counts["total"])),
                 ("jobs_done", "crawled", number(jobs_counts[JobStatus.DONE])),
                 ("jobs_failed", "failed", number(jobs_counts[JobStatus.FAILED])),
@@ -162,17 +184,30 @@ async def run_page(request: Request, viewer: Viewer) -> Response:
                 ("clips_updated", "updated clips", number(detail["clips"]["updated"])),
                 ("failure_rate", "failure rate", f"{detail['failure_rate']:.1%}"),
                 ("duration", "working time", duration(time.working_s)),
-            ] + ([("idle", "idle (finished, waiting for a retry)", duration(time.idle_s))] if time.idle_s else []))
-            + _retry_action(row, viewer)
-            + await run_backfill_section(context.ports.db, run_id)
-            + "<h2>Why jobs stopped</h2>"
-            + table(["stop reason", "jobs"],
-                    [[esc(reason), number(n)] for reason, n in detail["stop_reasons"].items()],
-                    numeric=[1], empty="No jobs.")
-            + f"<h2>Jobs</h2>{_job_filters(run_id, status, detail['jobs_by_status'])}"
-            + _jobs_table(jobs, now)
-            + (f'<p>{link(url(f"/ui/runs/{run_id}", status=status, after=jobs[-1]["id"]), "More jobs →")}</p>'
-               if len(jobs) == JOBS_PAGE else ""))
+            ]
+            + (
+                [("idle", "idle (finished, waiting for a retry)", duration(time.idle_s))]
+                if time.idle_s
+                else []
+            )
+        )
+        + _retry_action(row, viewer)
+        + await run_backfill_section(context.ports.db, run_id)
+        + "<h2>Why jobs stopped</h2>"
+        + table(
+            ["stop reason", "jobs"],
+            [[esc(reason), number(n)] for reason, n in detail["stop_reasons"].items()],
+            numeric=[1],
+            empty="No jobs.",
+        )
+        + f"<h2>Jobs</h2>{_job_filters(run_id, status, detail['jobs_by_status'])}"
+        + _jobs_table(jobs, now)
+        + (
+            f"<p>{link(url(f'/ui/runs/{run_id}', status=status, after=jobs[-1]['id']), 'More jobs →')}</p>"
+            if len(jobs) == JOBS_PAGE
+            else ""
+        )
+    )
     return page(f"Run {run_id}", body, csrf=viewer.csrf)
 
 
@@ -182,8 +217,11 @@ async def streamers_list(request: Request, viewer: Viewer) -> Response:
     after = decode_cursor(params["after"]) if "after" in params else None
     now = viewer.context.ports.clock.now()
     rows = await queries.streamers_page(viewer.context.ports.db, limit=STREAMERS_PAGE, after=after)
-    more = (f'<p>{link(url("/ui/streamers", after=encode_cursor(rows[-1])), "More streamers →")}</p>'
-            if len(rows) == STREAMERS_PAGE else "")
+    more = (
+        f"<p>{link(url('/ui/streamers', after=encode_cursor(rows[-1])), 'More streamers →')}</p>"
+        if len(rows) == STREAMERS_PAGE
+        else ""
+    )
     body = _streamers_table(rows, now, tiers=viewer.context.settings.tiers)
     return page("Streamers", "<h1>Streamers</h1>" + body + more, csrf=viewer.csrf)
 
@@ -206,19 +244,26 @@ async def retry(request: Request, viewer: Viewer) -> Response:
         retried = await retry_failed(ports.db, ports.queue, ports.clock, context.settings, run_id)
     except RetryRefused as exc:
         raise ApiError(exc.status, str(exc)) from None
-    return RedirectResponse(url(f"/ui/runs/{run_id}", retried=len(retried.requeued),
-                                skipped=len(retried.skipped) or None), status_code=303)
+    return RedirectResponse(
+        url(f"/ui/runs/{run_id}", retried=len(retried.requeued), skipped=len(retried.skipped) or None),
+        status_code=303,
+    )
 
 
 def _notices(params: Mapping[str, str]) -> str:
     out = []
-    for key, text in (("kicked", "Run started: {} enqueued."), ("retried", "{} sent again."),
-                      ("skipped", "{} could not be retried (see the errors).")):
+    for key, text in (
+        ("kicked", "Run started: {} enqueued."),
+        ("retried", "{} sent again."),
+        ("skipped", "{} could not be retried (see the errors)."),
+    ):
         raw = params.get(key)
         if raw is not None and raw.isdigit():
             jobs = plural(int(raw), "job") if key == "kicked" else plural(int(raw), "failed job")
-            out.append(f'<p class="notice{" bad" if key == "skipped" else ""}" data-notice="{key}">'
-                       f"{esc(text.format(jobs))}</p>")
+            out.append(
+                f'<p class="notice{" bad" if key == "skipped" else ""}" data-notice="{key}">'
+                f"{esc(text.format(jobs))}</p>"
+            )
     return "".join(out)
 
 
@@ -244,12 +289,36 @@ def _job_filters(run_id: int, current: str | None, counts: dict[str, int]) -> st
 
 def _runs_table(runs: list[Row], now: float, times: Mapping[int, RunTime]) -> str:
     counted = ("jobs_total", "jobs_done", "jobs_failed", "clips_new", "clips_updated", "helix_calls")
-    rows = [[link(f"/ui/runs/{r['id']}", r["id"]), run_badge(r), esc(r["kind"]),
-             stamp(r["created_at"], now), _working(times[int(r["id"])]),
-             *(number(r[k]) for k in counted)] for r in runs]
-    return table(["run", "status", "kind", "opened", "working time", "streamers", "crawled", "failed",
-                  "new clips", "updated", "Helix calls"], rows, numeric=[5, 6, 7, 8, 9, 10],
-                 empty="No runs yet.", attrs=' data-table="runs"')
+    rows = [
+        [
+            link(f"/ui/runs/{r['id']}", r["id"]),
+            run_badge(r),
+            esc(r["kind"]),
+            stamp(r["created_at"], now),
+            _working(times[int(r["id"])]),
+            *(number(r[k]) for k in counted),
+        ]
+        for r in runs
+    ]
+    return table(
+        [
+            "run",
+            "status",
+            "kind",
+            "opened",
+            "working time",
+            "streamers",
+            "crawled",
+            "failed",
+            "new clips",
+            "updated",
+            "Helix calls",
+        ],
+        rows,
+        numeric=[5, 6, 7, 8, 9, 10],
+        empty="No runs yet.",
+        attrs=' data-table="runs"',
+    )
 
 
 def _working(time: RunTime) -> str:
@@ -259,29 +328,73 @@ def _working(time: RunTime) -> str:
 
 
 def _jobs_table(jobs: list[Row], now: float) -> str:
-    rows = [[esc(j["id"]), (f'{esc(j["display_name"] or j["login"] or j["streamer_id"])} '
-                            f'<span class="muted">{esc(j["streamer_id"])}</span>'), badge(j["status"]),
-             number(j["attempts"]),
-             number(j["pages"]), number(j["clips_new"]), number(j["clips_updated"]), number(j["subrequests"]),
-             esc(j["stop_reason"] or ""), f'<span class="error">{esc(j["error"] or "")}</span>',
-             stamp(j["finished_at"], now) if j["finished_at"] else ""] for j in jobs]
-    return table(["job", "streamer", "status", "attempts", "pages", "new", "updated", "subrequests",
-                  "stop reason", "error", "finished"], rows, numeric=[3, 4, 5, 6, 7], empty="No jobs match.",
-                 attrs=' data-table="jobs"')
+    rows = [
+        [
+            esc(j["id"]),
+            (
+                f"{esc(j['display_name'] or j['login'] or j['streamer_id'])} "
+                f'<span class="muted">{esc(j["streamer_id"])}</span>'
+            ),
+            badge(j["status"]),
+            number(j["attempts"]),
+            number(j["pages"]),
+            number(j["clips_new"]),
+            number(j["clips_updated"]),
+            number(j["subrequests"]),
+            esc(j["stop_reason"] or ""),
+            f'<span class="error">{esc(j["error"] or "")}</span>',
+            stamp(j["finished_at"], now) if j["finished_at"] else "",
+        ]
+        for j in jobs
+    ]
+    return table(
+        [
+            "job",
+            "streamer",
+            "status",
+            "attempts",
+            "pages",
+            "new",
+            "updated",
+            "subrequests",
+            "stop reason",
+            "error",
+            "finished",
+        ],
+        rows,
+        numeric=[3, 4, 5, 6, 7],
+        empty="No jobs match.",
+        attrs=' data-table="jobs"',
+    )
 
 
-def _streamers_table(rows: list[Row], now: float, empty: str = "No streamers yet.", *,
-                     tiers: Tiers | None = None) -> str:
+def _streamers_table(
+    rows: list[Row], now: float, empty: str = "No streamers yet.", *, tiers: Tiers | None = None
+) -> str:
     """With `tiers`, also each streamer's place in the adaptive schedule: how often, and when next."""
-    cells = [[(f'{link("/ui/streamers/" + str(s["id"]), s["display_name"] or s["login"])} '
-               f'<span class="muted">{esc(s["login"])} · {esc(s["id"])}</span>'),
-              "yes" if s["active"] else '<span class="muted">no</span>', stamp(s["last_success_at"], now),
-              number(s["failure_streak"]), stamp(s["last_failure_at"], now) if s["last_failure_at"] else "",
-              f'<span class="error">{esc(s["last_error"] or "")}</span>']
-             + ([_tier(s["tier"], tiers), _due(s["next_crawl_at"], now)] if tiers is not None else []) for s in rows]
+    cells = [
+        [
+            (
+                f"{link('/ui/streamers/' + str(s['id']), s['display_name'] or s['login'])} "
+                f'<span class="muted">{esc(s["login"])} · {esc(s["id"])}</span>'
+            ),
+            "yes" if s["active"] else '<span class="muted">no</span>',
+            stamp(s["last_success_at"], now),
+            number(s["failure_streak"]),
+            stamp(s["last_failure_at"], now) if s["last_failure_at"] else "",
+            f'<span class="error">{esc(s["last_error"] or "")}</span>',
+        ]
+        + ([_tier(s["tier"], tiers), _due(s["next_crawl_at"], now)] if tiers is not None else [])
+        for s in rows
+    ]
     headers = ["streamer", "active", "last success", "failure streak", "last failure", "last error"]
-    return table(headers + (["tier", "next due"] if tiers is not None else []),
-                 cells, numeric=[3], empty=empty, attrs=' data-table="streamers"')
+    return table(
+        headers + (["tier", "next due"] if tiers is not None else []),
+        cells,
+        numeric=[3],
+        empty=empty,
+        attrs=' data-table="streamers"',
+    )
 
 
 def _tier(tier: int | None, tiers: Tiers) -> str:
@@ -302,12 +415,20 @@ def _due(next_crawl_at: str | None, now: float) -> str:
 def _clips_table(rows: list[Row], now: float, *, gained: bool) -> str:
     cells = []
     for c in rows:
-        cell = [twitch_link(c["url"], c["title"] or c["id"]), esc(c["broadcaster_name"]),
-                number(c["view_count"])]
+        cell = [
+            twitch_link(c["url"], c["title"] or c["id"]),
+            esc(c["broadcaster_name"]),
+            number(c["view_count"]),
+        ]
         if gained:
             cell.append(number(c["views_gained"]))
         cell.append(stamp(c["created_at"], now))
         cells.append(cell)
     headers = ["clip", "streamer", "views"] + (["gained"] if gained else []) + ["created"]
-    return table(headers, cells, numeric=[2, 3] if gained else [2], empty="No clips yet.",
-                 attrs=f' data-table="{"hot" if gained else "newest"}-clips"')
+    return table(
+        headers,
+        cells,
+        numeric=[2, 3] if gained else [2],
+        empty="No clips yet.",
+        attrs=f' data-table="{"hot" if gained else "newest"}-clips"',
+    )

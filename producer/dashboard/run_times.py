@@ -59,4 +59,3 @@ async def run_times(db: Database, runs: Sequence[Row], now: float) -> dict[int, 
         # julianday() is a float of days: round off its last bits (stored times are whole seconds anyway).
         idle = {int(r["run_id"]): round(float(r["idle_s"] or 0.0), 3) for r in rows}
     return {run_id: RunTime(span, min(span, idle.get(run_id, 0.0))) for run_id, span in spans.items()}
-

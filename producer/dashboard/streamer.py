@@ -44,39 +44,72 @@ async def streamer_page(request: Request, viewer: Viewer) -> Response:
     body = (
         f"<style>{STYLE}</style>"
         f'<h1>{esc(row["display_name"] or row["login"])} <span class="muted">{esc(row["login"])} · '
-        f'{esc(row["id"])}</span>{"" if row["active"] else " " + badge("deactivated")}</h1>'
-        + (f'<p>{link(channel, "Channel on Twitch", external=True)}</p>' if channel else "")
-        + cards([("clips_stored", "clips stored", number(stored)),
-                 ("failure_streak", "failure streak", number(row["failure_streak"])),
-                 ("tier", "schedule tier", row["tier"])])
-        + table(["", ""], [
-            ["schedule", _tier(row["tier"], context.settings.tiers)],
-            ["next due", _due(row["next_crawl_at"], now) if row["active"] else NEVER],
-            # The watermark is a window's end, which can lie ahead of a clock: shown as it is stored.
-            ["crawled through", esc(row["crawled_through"] or "not yet")],
-            ["last success", stamp(row["last_success_at"], now)],
-            ["last failure", stamp(row["last_failure_at"], now)],
-            ["last error", f'<span class="error">{esc(row["last_error"] or "")}</span>'],
-            ["added", stamp(row["added_at"], now)],
-        ], attrs=' data-table="facts"')
+        f"{esc(row['id'])}</span>{'' if row['active'] else ' ' + badge('deactivated')}</h1>"
+        + (f"<p>{link(channel, 'Channel on Twitch', external=True)}</p>" if channel else "")
+        + cards(
+            [
+                ("clips_stored", "clips stored", number(stored)),
+                ("failure_streak", "failure streak", number(row["failure_streak"])),
+                ("tier", "schedule tier", row["tier"]),
+            ]
+        )
+        + table(
+            ["", ""],
+            [
+                ["schedule", _tier(row["tier"], context.settings.tiers)],
+                ["next due", _due(row["next_crawl_at"], now) if row["active"] else NEVER],
+                # The watermark is a window's end, which can lie ahead of a clock: shown as it is stored.
+                ["crawled through", esc(row["crawled_through"] or "not yet")],
+                ["last success", stamp(row["last_success_at"], now)],
+                ["last failure", stamp(row["last_failure_at"], now)],
+                ["last error", f'<span class="error">{esc(row["last_error"] or "")}</span>'],
+                ["added", stamp(row["added_at"], now)],
+            ],
+            attrs=' data-table="facts"',
+        )
         + '<div class="grid"><section><h2>Newest clips</h2>'
         + clips_table(newest, now, name="newest-clips", streamer_column=False)
         + "</section><section><h2>Most viewed clips</h2>"
         + clips_table(viewed, now, name="viewed-clips", streamer_column=False)
         + "</section></div>"
-        + f'<p>{link(url("/ui/clips", streamer=streamer_id), "All its clips, with filters →")}</p>'
+        + f"<p>{link(url('/ui/clips', streamer=streamer_id), 'All its clips, with filters →')}</p>"
         + await streamer_backfill_section(db, streamer_id)
-        + "<h2>Last jobs</h2>" + _jobs(jobs, now))
+        + "<h2>Last jobs</h2>"
+        + _jobs(jobs, now)
+    )
     return page(str(row["display_name"] or row["login"]), body, csrf=viewer.csrf, headers=HEADERS)
 
 
 def _jobs(jobs: list[Row], now: float) -> str:
-    rows = [[link(f"/ui/runs/{j['run_id']}", j["run_id"]), esc(j["run_kind"] or ""), badge(j["status"]),
-             number(j["attempts"]), number(j["pages"]), number(j["clips_new"]), number(j["clips_updated"]),
-             number(j["subrequests"]), esc(j["stop_reason"] or ""),
-             f'<span class="error">{esc(j["error"] or "")}</span>',
-             stamp(j["finished_at"], now) if j["finished_at"] else ""] for j in jobs]
-    headers = ["run", "kind", "status", "attempts", "pages", "new", "updated", "subrequests", "stop reason",
-               "error", "finished"]
-    return table(headers, rows, numeric=[3, 4, 5, 6, 7], empty="No jobs yet.",
-                 attrs=' data-table="streamer-jobs"')
+    rows = [
+        [
+            link(f"/ui/runs/{j['run_id']}", j["run_id"]),
+            esc(j["run_kind"] or ""),
+            badge(j["status"]),
+            number(j["attempts"]),
+            number(j["pages"]),
+            number(j["clips_new"]),
+            number(j["clips_updated"]),
+            number(j["subrequests"]),
+            esc(j["stop_reason"] or ""),
+            f'<span class="error">{esc(j["error"] or "")}</span>',
+            stamp(j["finished_at"], now) if j["finished_at"] else "",
+        ]
+        for j in jobs
+    ]
+    headers = [
+        "run",
+        "kind",
+        "status",
+        "attempts",
+        "pages",
+        "new",
+        "updated",
+        "subrequests",
+        "stop reason",
+        "error",
+        "finished",
+    ]
+    return table(
+        headers, rows, numeric=[3, 4, 5, 6, 7], empty="No jobs yet.", attrs=' data-table="streamer-jobs"'
+    )

@@ -26,15 +26,26 @@ async def serve() -> None:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     host, port = listener.getsockname()
-    server = uvicorn.Server(uvicorn.Config(scenario.emulator_app(helix, config), log_level="warning",
-                                           lifespan="off", server_header=False, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            scenario.emulator_app(helix, config),
+            log_level="warning",
+            lifespan="off",
+            server_header=False,
+            access_log=False,
+        )
+    )
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if serving.done():
             serving.result()  # the server failed to start: say why
         await asyncio.sleep(0.01)
-    ready = {"url": f"http://{host}:{port}", "client_id": config.client_id,
-             "client_secret": config.client_secret, **scenario.describe(helix)}
+    ready = {
+        "url": f"http://{host}:{port}",
+        "client_id": config.client_id,
+        "client_secret": config.client_secret,
+        **scenario.describe(helix),
+    }
     print(json.dumps(ready), flush=True)
     # Serve until the harness closes our stdin (or dies, which closes it too).
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

@@ -84,7 +84,11 @@ def calls(world: HelixWorld) -> list[dict[str, Any]]:
         call("clips", "GET", "/clips"),
         call("clips_anonymous", "GET", "/clips", "none"),
         call("clips_streamer_views", "GET", f"/clips?streamer={streamers[0].login}&sort=views&limit=5"),
-        call("clips_range_featured", "GET", "/clips?created_from=2020-01-01&created_to=9998-12-31&featured=false"),
+        call(
+            "clips_range_featured",
+            "GET",
+            "/clips?created_from=2020-01-01&created_to=9998-12-31&featured=false",
+        ),
         call("clips_deleted_only", "GET", "/clips?deleted=only"),
         call("clips_game_unknown", "GET", "/clips?game=999999"),
         call("clips_limit_101", "GET", "/clips?limit=101"),
@@ -115,8 +119,12 @@ def calls(world: HelixWorld) -> list[dict[str, Any]]:
         call("ui_streamer_missing", "GET", "/ui/streamers/999", "cookie"),
         call("ui_streamer_anonymous", "GET", f"/ui/streamers/{streamers[0].id}", "none"),
         call("ui_clips", "GET", "/ui/clips", "cookie"),
-        call("ui_clips_filtered", "GET", f"/ui/clips?streamer={streamers[0].login}&sort=views&deleted=include",
-             "cookie"),
+        call(
+            "ui_clips_filtered",
+            "GET",
+            f"/ui/clips?streamer={streamers[0].login}&sort=views&deleted=include",
+            "cookie",
+        ),
         call("ui_clips_bad_limit", "GET", "/ui/clips?limit=0", "cookie"),
         call("ui_retry_nothing_failed", "POST", "/ui/runs/2/retry-failed", "cookie", form={"csrf": "{csrf}"}),
         call("ui_kick_no_csrf", "POST", "/ui/kick", "cookie", form={}),
@@ -131,15 +139,38 @@ def calls(world: HelixWorld) -> list[dict[str, Any]]:
         call("overview_after_logout", "GET", "/", "old_cookie"),
         call("ui_kick_after_logout", "POST", "/ui/kick", "old_cookie", form={"csrf": "{csrf}"}),
     ]
-    flood = [call(f"wrong_token_{i:02d}", "GET", "/runs", "wrong", client=THROTTLED_CLIENT) for i in range(11)]
+    flood = [
+        call(f"wrong_token_{i:02d}", "GET", "/runs", "wrong", client=THROTTLED_CLIENT) for i in range(11)
+    ]
     flood.append(call("right_token_while_blocked", "GET", "/runs", "bearer", client=THROTTLED_CLIENT))
-    flood.append(call("login_while_blocked", "POST", "/ui/login", "none", client=THROTTLED_CLIENT,
-                      form={"token": "{token}", "next": "/"}))
+    flood.append(
+        call(
+            "login_while_blocked",
+            "POST",
+            "/ui/login",
+            "none",
+            client=THROTTLED_CLIENT,
+            form={"token": "{token}", "next": "/"},
+        )
+    )
     return api + dashboard + changes + flood
 
 
-VOLATILE = frozenset({"created_at", "enqueued_at", "finished_at", "started_at", "duration_s", "last_success_at",
-                      "last_failure_at", "added_at", "next_crawl_at", "first_seen_at", "last_seen_at"})
+VOLATILE = frozenset(
+    {
+        "created_at",
+        "enqueued_at",
+        "finished_at",
+        "started_at",
+        "duration_s",
+        "last_success_at",
+        "last_failure_at",
+        "added_at",
+        "next_crawl_at",
+        "first_seen_at",
+        "last_seen_at",
+    }
+)
 
 
 VOLATILE_COUNTERS = frozenset({"duration"})  # wall-clock time, like VOLATILE's columns
@@ -148,8 +179,12 @@ VOLATILE_COUNTERS = frozenset({"duration"})  # wall-clock time, like VOLATILE's 
 def comparable(answer: dict[str, Any]) -> dict[str, Any]:
     """What must agree between the Workers and local mode: status, type, redirect, and the body's facts."""
     kind = (answer.get("content_type") or "").split(";")[0]
-    out: dict[str, Any] = {"status": answer["status"], "content_type": kind,
-                           "location": answer.get("location"), "retry_after": bool(answer.get("retry_after"))}
+    out: dict[str, Any] = {
+        "status": answer["status"],
+        "content_type": kind,
+        "location": answer.get("location"),
+        "retry_after": bool(answer.get("retry_after")),
+    }
     body = answer.get("body") or ""
     if kind == "application/json" and body:
         out["json"] = _drop_volatile(json.loads(body))
@@ -157,8 +192,11 @@ def comparable(answer: dict[str, Any]) -> dict[str, Any]:
             out["json"]["message"] = re.sub(r"\d+", "N", out["json"]["message"])
     elif kind == "text/html":
         out["h1"] = [unescape(re.sub(r"<[^>]+>", "", h)).strip() for h in re.findall(r"<h1>(.*?)</h1>", body)]
-        out["counters"] = {k: v for k, v in re.findall(r'data-counter="([a-z_]+)">([^<]*)<', body)
-                           if k not in VOLATILE_COUNTERS}
+        out["counters"] = {
+            k: v
+            for k, v in re.findall(r'data-counter="([a-z_]+)">([^<]*)<', body)
+            if k not in VOLATILE_COUNTERS
+        }
         out["notices"] = [unescape(n) for n in re.findall(r'class="notice[^"]*"[^>]*>([^<]*)<', body)]
         if answer["status"] == 429:  # "try again in 60 s": seconds on each side's own clock
             out["notices"] = [re.sub(r"\d+", "N", n) for n in out["notices"]]

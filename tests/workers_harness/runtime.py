@@ -76,14 +76,16 @@ def describe(env: Any) -> str:
     import workers  # type: ignore[import-not-found]
 
     entry = sys.modules.get("entry")
-    return json.dumps({
-        "platform": sys.platform,
-        "python": platform.python_version(),
-        "pyodide": pyodide.__version__,
-        "sdk": importlib.metadata.version("workers-runtime-sdk"),
-        "workers_module": workers.__file__,
-        "entry_module": getattr(entry, "__file__", None),
-        "db_binding": type(workers._EnvWrapper(env).DB).__name__,
-        "auth_limiter": type(getattr(workers._EnvWrapper(env), "AUTH_FAILURES", None)).__name__,
-        "threads_inline": anyio.to_thread.run_sync.__module__ == "_workers_sdk_package_patches",
-    })
+    return json.dumps(
+        {
+            "platform": sys.platform,
+            "python": platform.python_version(),
+            "pyodide": pyodide.__version__,
+            "sdk": importlib.metadata.version("workers-runtime-sdk"),
+            "workers_module": workers.__file__,
+            "entry_module": getattr(entry, "__file__", None),
+            "db_binding": type(workers._EnvWrapper(env).DB).__name__,
+            "auth_limiter": type(getattr(workers._EnvWrapper(env), "AUTH_FAILURES", None)).__name__,
+            "threads_inline": anyio.to_thread.run_sync.__module__ == "_workers_sdk_package_patches",
+        }
+    )

@@ -43,11 +43,14 @@ POISONED_RUN = 1
 
 # Every table the comparison reads, and the columns in each that only the wall clock or chance decides.
 TABLES: dict[str, frozenset[str]] = {
-    "streamers": frozenset({"last_success_at", "last_failure_at", "next_crawl_at", "last_live_at", "added_at"}),
+    "streamers": frozenset(
+        {"last_success_at", "last_failure_at", "next_crawl_at", "last_live_at", "added_at"}
+    ),
     "clips": frozenset({"first_seen_at", "last_seen_at"}),
     "runs": frozenset({"created_at", "enqueued_at", "finished_at"}),
-    "jobs": frozenset({"lease_token", "lease_expires_at", "due_at", "cursor_at", "created_at", "started_at",
-                       "finished_at"}),
+    "jobs": frozenset(
+        {"lease_token", "lease_expires_at", "due_at", "cursor_at", "created_at", "started_at", "finished_at"}
+    ),
     "dead_letters": frozenset({"received_at"}),
 }
 
@@ -77,9 +80,13 @@ class ScriptedClips:
             self.served[broadcaster] = done + 1
             reply = helix_error(script[done], "scripted by tests/workers_harness/scenario.py")
             if script[done] == 429:
-                reply.headers.update({"Ratelimit-Limit": str(self.rate_limit_points),
-                                      "Ratelimit-Remaining": "0",
-                                      "Ratelimit-Reset": str(int(self.clock.now()) - 1)})
+                reply.headers.update(
+                    {
+                        "Ratelimit-Limit": str(self.rate_limit_points),
+                        "Ratelimit-Remaining": "0",
+                        "Ratelimit-Reset": str(int(self.clock.now()) - 1),
+                    }
+                )
             return reply
 
         return clips
@@ -87,10 +94,14 @@ class ScriptedClips:
 
 def emulator_app(helix: HelixWorld, config: EmulatorConfig) -> Starlette:
     streamers = helix.all_streamers()
-    script = {streamers[RETRIED_STREAMER].id: [503] * Settings().http_attempts,
-              streamers[THROTTLED_STREAMER].id: [429]}
+    script = {
+        streamers[RETRIED_STREAMER].id: [503] * Settings().http_attempts,
+        streamers[THROTTLED_STREAMER].id: [429],
+    }
     assert isinstance(helix.clock, VirtualClock)
-    return create_emulator_app(helix, config, wrap=ScriptedClips(script, helix.clock, config.rate_limit_points))
+    return create_emulator_app(
+        helix, config, wrap=ScriptedClips(script, helix.clock, config.rate_limit_points)
+    )
 
 
 def hostile_messages(helix: HelixWorld) -> list[Any]:
@@ -104,7 +115,14 @@ def hostile_messages(helix: HelixWorld) -> list[Any]:
     for _ in range(12):
         deep = {"a": deep}
     return [
-        {"v": 1, "type": "crawl", "run_id": POISONED_RUN, "job_id": STREAMERS + 1, "streamer_id": first, "seq": 0},
+        {
+            "v": 1,
+            "type": "crawl",
+            "run_id": POISONED_RUN,
+            "job_id": STREAMERS + 1,
+            "streamer_id": first,
+            "seq": 0,
+        },
         {"v": True, "type": "crawl", "run_id": 1, "job_id": 1, "streamer_id": first},
         {"v": 1, "type": "crawl", "run_id": 1, "job_id": 1, "streamer_id": first, "deep": deep},
         '{"v": 1, "type": "crawl"',
@@ -129,4 +147,3 @@ def describe(helix: HelixWorld) -> dict[str, Any]:
 def is_poisoned(body: Any, poisoned: Mapping[str, Any]) -> bool:
     """The crash rule, as the harness's Node side applies it: every field of `poisoned` matches the body."""
     return isinstance(body, Mapping) and all(body.get(k) == v for k, v in poisoned.items())
-
