@@ -30,9 +30,7 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	$(VENV)/bin/clipcrawler demo
 
-# Line length (E501) and import order (I001) are waived until the tree is formatted once, in its own
-# commit; that commit empties this list (`LINT_WAIVED :=`).
-LINT_WAIVED := E501,I001
+LINT_WAIVED :=
 
 # ruff over the whole tree, mypy --strict over the Workers' code (a few seconds with warm caches).
 lint: $(INSTALLED)

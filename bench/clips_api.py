@@ -1,6 +1,7 @@
 """GET /clips at a million clips: each filter, timed through the producer's app, median of 20 (not a test).
 
-    python -m bench.clips_api [--clips 1000000] [--db PATH] [--rebuild] [--repeat 20] [--out bench/clips_api.md]
+    python -m bench.clips_api [--clips 1000000] [--db PATH] [--rebuild] [--repeat 20] [--out
+    bench/clips_api.md]
 
 Builds (once; kept at --db) a local SQLite database shaped like a busy archive: 2,000 streamers over five
 years, heavy-tailed view counts (most clips have a handful of views), 60 games of very unequal size (a few
@@ -220,7 +221,8 @@ def render(
     lines = [
         "# GET /clips at a million clips",
         "",
-        f"Command: `python -m bench.clips_api --clips {clips}` (`.venv/bin/python`; the database is built once and "
+        f"Command: `python -m bench.clips_api --clips {clips}` (`.venv/bin/python`; the database is built "
+        "once and "
         "kept in the temp directory, `--rebuild` builds it again).",
         "",
         f"Database: {clips:,} clips of {STREAMERS:,} streamers over {YEARS} years (Zipf-sized streamers and "
@@ -231,7 +233,9 @@ def render(
         f"aiosqlite, after one warm-up request; median and worst of {repeat}. Target: median under "
         f"{TARGET_MS:.0f} ms for each.",
         "",
-        f"Result: {'every case is under the target' if not over else f'{len(over)} case(s) over the target'}.",
+        "Result: "
+        + ("every case is under the target" if not over else f"{len(over)} case(s) over the target")
+        + ".",
         "",
         "| case | parameters | median ms | worst ms | clips |",
         "|---|---|---:|---:|---:|",

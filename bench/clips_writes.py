@@ -1,6 +1,8 @@
-"""What the indexes of GET /clips cost the crawl: D1 rows written by the clip upsert, with and without them (and clips_check_due, 0004's).
+"""What the indexes of GET /clips cost the crawl: D1 rows written by the clip upsert, with and without them
+(and clips_check_due, 0004's).
 
-    python -m bench.clips_writes [--out bench/clips_writes.md]    (needs `npm ci`: Miniflare's D1 is the meter)
+    python -m bench.clips_writes [--out bench/clips_writes.md]
+    (needs `npm ci`: Miniflare's D1 is the meter)
 
 The crawler's own upsert statement (shared/store.py) writes a page of 100 new clips, then the same page
 with every view count moved (what a re-crawl of young clips does), then with only the title changed. Each
@@ -97,7 +99,8 @@ async def measure(drop: bool) -> list[int]:
         )
         written = []
         for body in PAGES:
-            # The page write's two clip statements: the upsert, and the game move (game_id only where it changed).
+            # The page write's two clip statements: the upsert, and the game move (game_id only where it
+            # changed).
             upsert = ClipWrites.CHANGED_ONLY.statement(
                 now=NOW,
                 page=body,
@@ -115,7 +118,9 @@ async def measure(drop: bool) -> list[int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.clips_writes", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.clips_writes", description=" ".join(__doc__.split("\n\n")[0].split())
+    )
     parser.add_argument("--out", type=Path, default=REPORT, help="the report (Markdown); '-' for stdout only")
     args = parser.parse_args(argv)
     before = asyncio.run(measure(drop=True))
@@ -141,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += [
         "",
         f"Estimate for bench/week.md's mean day (200 streamers, adaptive schedule): about "
-        f"{new * scale:,.0f} new clips and {rewrites * scale:,.0f} rewrites a day, so about {added:,.0f} more "
+        f"{new * scale:,.0f} new clips and {rewrites * scale:,.0f} rewrites a day, so about {added:,.0f} "
+        "more "
         f"rows written: {total:,.0f} of the Free plan's {FREE_ROWS:,} ({1 - total / FREE_ROWS:.0%} headroom, "
         f"was {1 - MEAN_DAY_ROWS / FREE_ROWS:.0%}). An estimate from the calibration's split, not a re-run "
         "of bench.week.",

@@ -26,7 +26,8 @@ class Tally:
     d1: int = 0
     queue: int = 0
     message: str = ""  # the type of message a consumer invocation handled ("crawl", "fanout")
-    # The round trips made before the first queue send, which every consumer waits on, as steps of [helix, d1]:
+    # The round trips made before the first queue send, which every consumer waits on, as steps of [helix,
+    # d1]:
     # a call that starts while another is in flight joins that call's step (the producer mints the token while
     # it reads its slice).
     steps: list[list[int]] = field(default_factory=list)

@@ -493,7 +493,8 @@ def _method(c: BenchConfig, meta: Mapping[str, Any]) -> list[str]:
         "## How it is measured",
         "",
         f"- **Twitch** is the local Helix emulator, {where}, on loopback HTTP, answering "
-        f"{c.helix_latency_ms:g} ms ± {c.helix_jitter_ms:g} ms (uniform) after a request arrives, its own work "
+        f"{c.helix_latency_ms:g} ms ± {c.helix_jitter_ms:g} ms (uniform) after a request arrives, its own "
+        "work "
         f"done within that time, with a rate limit of {c.rate_limit} points a minute; its world "
         f"(seed {c.seed}, {c.clips_per_day[0]}-{c.clips_per_day[1]} clips per streamer per day) is generated "
         "before the clock starts.",
@@ -516,7 +517,8 @@ def _method(c: BenchConfig, meta: Mapping[str, Any]) -> list[str]:
         "real time: its loop never nears the rate limit, so a fast clock would only inflate its CPU. "
         f"S4's design runs {c.s4_clock_factor:g}× faster for the same reason as S2's.",
         "- **Calls needed**: for every crawl, the fewest Helix calls that serve every clip of the ranges it "
-        "asked Get Clips for (local/emulator/needed.py: pages of 100, one call for an empty window, no window "
+        "asked Get Clips for (local/emulator/needed.py: pages of 100, one call for an empty window, no "
+        "window "
         "over the ~1,000-result cap, windows on the 10-minute grid), computed on the emulator's world from "
         "the requests seen. S3 crawls its streamer a second time right after the first, from the window "
         "span the first found. S4's emulated Twitch plays the traps: the last page of the looping "

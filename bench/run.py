@@ -78,7 +78,9 @@ class Bed:
 
 
 def trap_faults(config: BenchConfig, chosen: Sequence[Streamer], helix_requests: int) -> HelixFaults:
-    """S4's traps on the streamers after the heavy first one; the revocations spread over the run's requests."""
+    """S4's traps on the streamers after the heavy first one; the revocations spread over the run's
+    requests.
+    """
     after_looping = 1 + config.s4_looping
     looping = frozenset(s.id for s in chosen[1:after_looping])
     empty = frozenset(s.id for s in chosen[after_looping : after_looping + config.s4_empty_page])

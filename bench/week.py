@@ -40,7 +40,8 @@ NAIVE_TIERS = "1,1,1"
 # Clips get most of their views in their first hours; the emulator's default (linear forever) is kept for
 # a stress figure, where every clip in the window changes every hour.
 VIEWS_SETTLE_S = 3 * HOUR
-# Hour 0 is the first crawl (a 24 h backfill: all inserts); hours 1-12 are the steady crawls compared, two whole
+# Hour 0 is the first crawl (a 24 h backfill: all inserts); hours 1-12 are the steady crawls compared, two
+# whole
 # cycles of the opt-in step's view-count max age (6 h), so the rows it rewrites late are in the figure.
 CALIBRATION_HOURS = 13
 Tiering = tuple[str, str]  # CLIPCRAWLER_TIER_HOURS, CLIPCRAWLER_TIER_ACTIVE_WITHIN_HOURS
@@ -185,7 +186,9 @@ async def calibrate(
     hours: int = CALIBRATION_HOURS,
     views_settle_s: float | None = VIEWS_SETTLE_S,
 ) -> dict[str, Any]:
-    """`hours` hourly crawls of every streamer on Miniflare's D1: D1's meter for each, and by statement kind."""
+    """`hours` hourly crawls of every streamer on Miniflare's D1: D1's meter for each, and by
+    statement kind.
+    """
     db = await MiniflareD1.open()
     try:
         crawls = []
@@ -385,12 +388,15 @@ async def run_week(
     progress: bool = False,
     schedules: Sequence[Schedule] = SCHEDULES,
 ) -> dict[str, Any]:
-    """Calibrate each clip upsert on Miniflare's D1 (when node is there), then the week under each schedule."""
+    """Calibrate each clip upsert on Miniflare's D1 (when node is there), then the week under each
+    schedule.
+    """
     calibrations = {variant: Calibration() for variant in UPSERTS}
     measured: dict[str, Any] = {}
     variants = [v for v in UPSERTS if any(s.upsert == v for s in schedules)]
     if node_available() and len(variants) < len(UPSERTS):
-        # Only some schedules: calibrate their writes alone (no side-by-side comparison of the ways of writing).
+        # Only some schedules: calibrate their writes alone (no side-by-side comparison of the ways of
+        # writing).
         n = calibrate_streamers or streamers
         for variant in variants:
             if progress:
@@ -619,7 +625,8 @@ def render(report: dict[str, Any]) -> str:
     if cal.get("partial"):
         lines += [
             (
-                f"D1 rows are Miniflare-calibrated ({cal['streamers']} streamers, {CALIBRATION_HOURS} hourly crawls) "
+                f"D1 rows are Miniflare-calibrated ({cal['streamers']} streamers, {CALIBRATION_HOURS} hourly "
+                "crawls) "
                 f"for {', '.join(cal['partial'])} only: a run of some schedules (--schedules), without the "
                 "side-by-side metering of every way of writing clips."
             ),
@@ -644,9 +651,12 @@ def render(report: dict[str, Any]) -> str:
         "## D1 metering (Miniflare's D1, `meta.rows_read` / `meta.rows_written`)",
         "",
         (
-            f"Calibration: {cal['streamers']} streamers, every one crawled hourly at hours 0 (the first crawl, a "
-            f"24 h backfill) to {CALIBRATION_HOURS - 1} on Miniflare's D1, once per way of writing clips, over "
-            "the same emulated clips. The week itself runs on SQLite (a Miniflare D1 round trip takes ~13 ms, "
+            f"Calibration: {cal['streamers']} streamers, every one crawled hourly at hours 0 (the first "
+            "crawl, a "
+            f"24 h backfill) to {CALIBRATION_HOURS - 1} on Miniflare's D1, once per way of writing clips, "
+            "over "
+            "the same emulated clips. The week itself runs on SQLite (a Miniflare D1 round trip takes ~13 "
+            "ms, "
             "and a naive week is ~170,000 of them) and charges each statement the rows read per statement "
             "and rows written per changed row that D1 metered for its kind in the calibration with the same "
             "writes."
@@ -669,7 +679,8 @@ def render(report: dict[str, Any]) -> str:
         (
             f"A steady crawl's clip upserts write {clips['changed_only']:,.0f} rows with the shipped writes "
             f"(every view count exact) against {clips['rewrite_everything']:,.0f} when every clip is "
-            f"rewritten ({clips['ratio']:.0%}): most clips in the 24 h lookback still gain a few views an hour"
+            f"rewritten ({clips['ratio']:.0%}): most clips in the 24 h lookback still gain a few views an "
+            "hour"
             + (
                 f"; with the opt-in view-count step (5% or 6 h), {stepped['clip_rows_written']:,.0f} "
                 f"({stepped['clip_rows_written'] / rewrite_clips:.0%}), at the price of stored view counts "
@@ -692,7 +703,8 @@ def render(report: dict[str, Any]) -> str:
     ]
     for kind, v in cal["runs"]["changed-only"]["by_kind"].items():
         lines.append(
-            f"| {kind} | {v['statements']:,} | {v['rows_read']:,} | {v['rows_written']:,} | {v['changes']:,} |"
+            f"| {kind} | {v['statements']:,} | {v['rows_read']:,} | {v['rows_written']:,} | {v['changes']:,} "
+            "|"
         )
     return "\n".join(lines) + "\n"
 

@@ -308,7 +308,9 @@ class StreamerCrawl:
 
     @staticmethod
     def _history(job: Row) -> bool:
-        """A fixed range (a backfill, shared/backfill.py): its windows are sized for years of changing density."""
+        """A fixed range (a backfill, shared/backfill.py): its windows are sized for years of changing
+        density.
+        """
         return bool(job.get("crawl_from") and job.get("crawl_to"))
 
     def _target(self, job: Row) -> int:

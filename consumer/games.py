@@ -1,4 +1,5 @@
-"""Games for the game ids a crawl brought in: looked up once, through Get Games, never by a pass over all clips."""
+"""Games for the game ids a crawl brought in: looked up once, through Get Games, never by a pass over all
+clips."""
 
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ def store(games: Sequence[dict[str, Any]], now: float) -> Statement:
     ]
     return Statement(
         "INSERT INTO games (id, name, box_art_url, igdb_id, fetched_at) "
-        "SELECT json_extract(value, '$.id'), json_extract(value, '$.name'), json_extract(value, '$.box_art_url'), "
+        "SELECT json_extract(value, '$.id'), json_extract(value, '$.name'), json_extract(value, "
+        "'$.box_art_url'), "
         "json_extract(value, '$.igdb_id'), ?1 FROM json_each(?2) WHERE true "
         "ON CONFLICT (id) DO UPDATE SET name = excluded.name, box_art_url = excluded.box_art_url, "
         "igdb_id = excluded.igdb_id, fetched_at = excluded.fetched_at",

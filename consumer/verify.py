@@ -1,4 +1,5 @@
-"""Verification of clips that left the lookback: Get Clips by id marks the missing ones deleted, never drops them."""
+"""Verification of clips that left the lookback: Get Clips by id marks the missing ones deleted, never drops
+them."""
 
 from __future__ import annotations
 
@@ -87,7 +88,8 @@ def answered(clips: Sequence[DueClip], data: object, now: float, schedule: Check
 # A mark (or unmark) moves last_seen_at, the Parquet export's change marker, so the export picks it up.
 _RECORD = (
     "UPDATE clips SET next_check_at = json_extract(j.value, '$.next'), "
-    "deleted_at = CASE WHEN json_extract(j.value, '$.present') THEN NULL ELSE coalesce(clips.deleted_at, ?1) END, "
+    "deleted_at = CASE WHEN json_extract(j.value, '$.present') THEN NULL ELSE coalesce(clips.deleted_at, ?1) "
+    "END, "
     "last_seen_at = CASE WHEN json_extract(j.value, '$.present') = (clips.deleted_at IS NOT NULL) THEN ?1 "
     "ELSE clips.last_seen_at END "
     "FROM json_each(?2) AS j WHERE clips.id = json_extract(j.value, '$.id')"

@@ -15,7 +15,9 @@ PROFILES = ("daily", "bursty", "dormant", "waker")
 
 
 def profile_of(index: int) -> str:
-    """A quarter stream daily; the rest are bursty (a few days a week) or dormant (one in three wakes once)."""
+    """A quarter stream daily; the rest are bursty (a few days a week) or dormant (one in three
+    wakes once).
+    """
     return ("daily", "bursty", "bursty", "dormant")[index % 4] if index % 12 != 3 else "waker"
 
 

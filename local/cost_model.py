@@ -37,7 +37,8 @@ class Quota:
 
 
 # reference/cloudflare.md (2026): Workers Free 100,000 requests/day, Paid "no limit"; Queues Free 10,000
-# operations/day, Paid 1M/month included; D1 Free 5M rows read and 100k rows written a day, Paid 25B / 50M a month.
+# operations/day, Paid 1M/month included; D1 Free 5M rows read and 100k rows written a day, Paid 25B / 50M a
+# month.
 QUOTAS = (
     Quota("worker_requests", 100_000, None),
     Quota("queue_operations", 10_000, 1_000_000),

@@ -1,9 +1,12 @@
 """Measure what crawls cost: the real producer and consumer on Miniflare's D1 against the Helix emulator.
 
-Two ways. The busy case (every streamer clips around the clock, so every one is crawled every hour): a few hourly
-crawls straight on Miniflare's D1. A world with quiet streamers is crawled on the adaptive schedule, where a day's
+Two ways. The busy case (every streamer clips around the clock, so every one is crawled every hour): a few
+hourly
+crawls straight on Miniflare's D1. A world with quiet streamers is crawled on the adaptive schedule, where a
+day's
 cost depends on who is due at each tick: a day of hourly ticks on SQLite, each statement charged the rows D1
-metered for its kind in a short calibration of the same world on Miniflare (Miniflare answers in ~13 ms a round
+metered for its kind in a short calibration of the same world on Miniflare (Miniflare answers in ~13 ms a
+round
 trip, too slow for a day of a few thousand jobs), as bench/week.py does for a week.
 """
 
@@ -183,7 +186,9 @@ async def calibrate(
     seed: int = 1,
     views_settle_s: float | None = VIEWS_SETTLE_S,
 ) -> Calibration:
-    """D1's rows per statement kind, from a few hourly crawls of (the first `streamers` of) `world` on Miniflare."""
+    """D1's rows per statement kind, from a few hourly crawls of (the first `streamers` of) `world` on
+    Miniflare.
+    """
     db = await MiniflareD1.open()
     crawl = _Crawl(db, settings, world, seed, views_settle_s, tiers=NAIVE_TIERS, streamers=streamers)
     try:

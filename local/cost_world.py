@@ -1,4 +1,5 @@
-"""Which streamers `clipcrawler cost` measures: yours (from the database), a seed-like mix, or the busy case."""
+"""Which streamers `clipcrawler cost` measures: yours (from the database), a seed-like mix, or the busy
+case."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ BUSY = "busy"
 
 @dataclass(frozen=True)
 class World:
-    """The streamers a cost measurement crawls: one activity profile per streamer, and where they came from."""
+    """The streamers a cost measurement crawls: one activity profile per streamer, and where they
+    came from.
+    """
 
     name: str  # "yours", "seed-like" or "busy"
     profiles: tuple[str, ...]  # per streamer: daily, bursty (occasional), dormant, waker, or busy
@@ -49,7 +52,8 @@ def seed_like(streamers: int, why: str = "") -> World:
         "seed-like",
         profiles,
         (
-            f"seed-like: {streamers} streamers, {counts['daily']} streaming daily, {counts['bursty']} on some days, "
+            f"seed-like: {streamers} streamers, {counts['daily']} streaming daily, {counts['bursty']} on "
+            "some days, "
             f"{counts['dormant']} dormant" + (f" ({why})" if why else "")
         ),
     )
@@ -81,7 +85,8 @@ def yours(path: Path) -> World | None:
     if not rows:
         return None
     crawled = [parse_rfc3339(r[3]) for r in rows if r[3]]
-    # Recency is judged from the database's own latest crawl, so one not crawled for a while still shows its mix.
+    # Recency is judged from the database's own latest crawl, so one not crawled for a while still shows its
+    # mix.
     as_of = max(crawled) if crawled else time.time()
     profiles = tuple(_profile(as_of, *row) for row in rows)
     tiers = Counter(r[0] for r in rows)
@@ -92,7 +97,8 @@ def yours(path: Path) -> World | None:
         profiles,
         (
             f"yours: {len(rows)} active streamers in {path}; by their latest clip or live stream: "
-            f"{counts['daily']} within 24 h (modelled as streaming daily), {counts['bursty']} within 7 days or "
+            f"{counts['daily']} within 24 h (modelled as streaming daily), {counts['bursty']} within 7 days "
+            "or "
             f"not crawled yet ({uncrawled}) (on some days), {counts['dormant']} quieter (dormant); "
             f"schedule tiers now " + ", ".join(f"tier {t}: {n}" for t, n in sorted(tiers.items()))
         ),

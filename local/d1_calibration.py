@@ -1,4 +1,5 @@
-"""Rows D1 would read and write, for a crawl run on SQLite: per statement kind, as Miniflare's D1 metered them."""
+"""Rows D1 would read and write, for a crawl run on SQLite: per statement kind, as Miniflare's D1 metered
+them."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ class Calibration:
         )
 
     def charge(self, tally: dict[str, list[int]], new_clips: int) -> dict[str, tuple[float, float]]:
-        """D1 rows (read, written) by kind for a CountingDatabase's tally, in which `new_clips` clips were new."""
+        """D1 rows (read, written) by kind for a CountingDatabase's tally, in which `new_clips` clips were
+        new.
+        """
         out = {}
         for kind, (statements, changes) in tally.items():
             read, written = self.estimate(kind, statements, changes)
@@ -60,7 +63,9 @@ class Calibration:
 
 
 def _two_rates(crawls: Sequence[tuple[int, int, int]]) -> tuple[float | None, float | None]:
-    """Least squares for rows = a * new + b * rewritten over the crawls; None when they cannot tell a from b."""
+    """Least squares for rows = a * new + b * rewritten over the crawls; None when they cannot tell
+    a from b.
+    """
     snn = sum(n * n for _, n, _ in crawls)
     srr = sum(r * r for _, _, r in crawls)
     snr = sum(n * r for _, n, r in crawls)

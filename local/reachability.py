@@ -66,7 +66,9 @@ class ReachabilityTransport(httpx.AsyncBaseTransport):
 
 
 class UnreachableStop:
-    """Wires a ReachabilityTransport to the crawl: when it trips, say so once, stop the runner, quiet the rest."""
+    """Wires a ReachabilityTransport to the crawl: when it trips, say so once, stop the runner, quiet the
+    rest.
+    """
 
     QUIETED = (EVENTS_LOGGER, "clipcrawler.consumer", "clipcrawler.producer")
 
@@ -86,7 +88,9 @@ class UnreachableStop:
             self.runner.stop()
 
     async def close_run(self, db: Database, run_id: int, clock: Clock) -> int:
-        """Fail the run's unfinished jobs with the reason, which closes it; `runs retry-failed` reopens them."""
+        """Fail the run's unfinished jobs with the reason, which closes it; `runs retry-failed`
+        reopens them.
+        """
         assert self.reason is not None
         now = to_rfc3339(clock.now())
         jobs = await db.all(

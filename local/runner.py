@@ -89,7 +89,8 @@ class LeaseLedger(BatchShortcuts):
         pairs = json.dumps([[job_id, token] for job_id, token in self.held.items()])
         result = await self.db.run(
             "UPDATE jobs SET status = 'queued', lease_expires_at = NULL, due_at = ?, "
-            "stop_reason = 'interrupted' WHERE status = 'running' AND EXISTS (SELECT 1 FROM json_each(?) AS p "
+            "stop_reason = 'interrupted' WHERE status = 'running' AND EXISTS (SELECT 1 FROM json_each(?) AS "
+            "p "
             "WHERE json_extract(p.value, '$[0]') = jobs.id "
             "AND json_extract(p.value, '$[1]') = jobs.lease_token)",
             to_rfc3339(now),

@@ -173,7 +173,8 @@ async def game(db: Database, game_id: str) -> Row | None:
 async def streamer_jobs(db: Database, streamer_id: str, limit: int) -> list[Row]:
     """A streamer's last jobs, newest first (the jobs_streamer index), with their run's kind."""
     return await db.all(
-        f"SELECT {JOB_COLUMNS}, r.kind AS run_kind FROM jobs AS j LEFT JOIN streamers AS s ON s.id = j.streamer_id "
+        f"SELECT {JOB_COLUMNS}, r.kind AS run_kind FROM jobs AS j LEFT JOIN streamers AS s ON s.id = "
+        "j.streamer_id "
         "LEFT JOIN runs AS r ON r.id = j.run_id WHERE j.streamer_id = ? ORDER BY j.id DESC LIMIT ?",
         streamer_id,
         limit,

@@ -49,7 +49,8 @@ def retry_statements(run_id: int, now: str) -> Batch:
         Batch()
         .add(
             Statement(
-                "UPDATE jobs SET status = 'queued', attempts = 0, lease_token = NULL, lease_expires_at = NULL, "
+                "UPDATE jobs SET status = 'queued', attempts = 0, lease_token = NULL, lease_expires_at = "
+                "NULL, "
                 "due_at = ?2, cursor = NULL, window_pages = 0, stop_reason = 'retried', error = NULL, "
                 "finished_at = NULL "
                 "WHERE run_id = ?1 AND status = 'failed' "
@@ -70,8 +71,10 @@ def retry_statements(run_id: int, now: str) -> Batch:
                 "jobs_failed = (SELECT count(*) FROM jobs WHERE run_id = ?1 AND status = 'failed'), "
                 "status = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = ?1 "
                 "AND status IN ('queued', 'running')) THEN 'running' ELSE status END, "
-                "finished_at = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = ?1 "
-                "AND status IN ('queued', 'running')) THEN NULL ELSE finished_at END, d1_calls = d1_calls + 1, "
+                "finished_at = CASE WHEN status = 'finished' AND EXISTS (SELECT 1 FROM jobs WHERE run_id = "
+                "?1 "
+                "AND status IN ('queued', 'running')) THEN NULL ELSE finished_at END, d1_calls = d1_calls + "
+                "1, "
                 # The sends about to be made for the jobs reopened just now (100 messages per send).
                 "queue_sends = queue_sends + (SELECT (count(*) + 99) / 100 FROM jobs WHERE run_id = ?1 "
                 "AND status = 'queued' AND stop_reason = 'retried' AND due_at = ?2) "
@@ -83,7 +86,8 @@ def retry_statements(run_id: int, now: str) -> Batch:
         .add(Statement("SELECT id, status FROM runs WHERE id = ?1", (run_id,)), "run")
         .add(
             Statement(
-                "SELECT j.id, j.streamer_id, coalesce(s.active, 0) AS active, EXISTS (SELECT 1 FROM jobs AS a "
+                "SELECT j.id, j.streamer_id, coalesce(s.active, 0) AS active, EXISTS (SELECT 1 FROM jobs AS "
+                "a "
                 "WHERE a.streamer_id = j.streamer_id AND a.status IN ('queued', 'running')) AS held "
                 "FROM jobs AS j LEFT JOIN streamers AS s ON s.id = j.streamer_id "
                 "WHERE j.run_id = ?1 AND j.status = 'failed' ORDER BY j.id LIMIT ?2",

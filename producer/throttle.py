@@ -70,7 +70,9 @@ class AuthThrottle:
     async def failed(
         self, db: Database, client: str, now: float, counter: FailureCounter | None = None
     ) -> None:
-        """Count a wrong credential (in `counter`, if the Worker has one); block the client once it is over."""
+        """Count a wrong credential (in `counter`, if the Worker has one); block the client once it
+        is over.
+        """
         try:
             over = await (counter or self.counter).over_limit(client, now)
         except ClipCrawlerError as exc:  # the Rate Limiting binding failed: count here rather than not at all

@@ -51,7 +51,8 @@ class Settings:
     http_timeout_seconds: float = 10.0
     http_attempts: int = 3  # in-invocation tries of one Helix call on timeouts and 5xx
     http_backoff_seconds: float = 0.5
-    # Every stored view count is the one the latest crawl read: a clip site sorts and ranks by it. Opt-in saving:
+    # Every stored view count is the one the latest crawl read: a clip site sorts and ranks by it. Opt-in
+    # saving:
     # a step > 0 rewrites a count only once it moved by that share of itself (at least one view)...
     view_count_step: float = 0.0
     view_count_max_age_hours: int = 0  # ...or once it was stored this long ago (0: at once, i.e. exact)
@@ -67,9 +68,11 @@ class Settings:
     ratelimit_assumed_points: int = 800  # ...per minute, this many until a Ratelimit-Limit header says
     ratelimit_low_water: float = 0.2  # below this share of the bucket left, space requests out
     max_pace_seconds: float = 20.0  # a longer wait is not slept through: the job is requeued instead
-    # Verification of clips that left the lookback (consumer/verify.py), after a streamer's crawl completes, with
+    # Verification of clips that left the lookback (consumer/verify.py), after a streamer's crawl completes,
+    # with
     # at most these shares of the invocation's external (Helix) and internal (D1) subrequests: checks at these
-    # days after creation, then every last-value days; a check may be made this long early, to fill a call that goes out anyway.
+    # days after creation, then every last-value days; a check may be made this long early, to fill a call
+    # that goes out anyway.
     verify_schedule_days: str = "1,7,30"
     verify_external_share: float = 0.2
     verify_internal_share: float = 0.1

@@ -22,7 +22,8 @@ ERROR_LIMIT = 1_000
 _IMMUTABLE = ("id", "broadcaster_id", "created_at")
 _MUTABLE = [c for c in COLUMNS if c not in _IMMUTABLE]
 # game_id is not in the upsert's SET: SQLite rewrites every index whose column an UPDATE sets, changed or not,
-# and D1 bills each (clips_game_created: a row per rewritten clip); _MOVE_GAME sets it where it really changed.
+# and D1 bills each (clips_game_created: a row per rewritten clip); _MOVE_GAME sets it where it really
+# changed.
 _SET_ON_CONFLICT = [c for c in _MUTABLE if c != "game_id"]
 _JSON_ID = "json_extract(j.value, '$.id')"
 # Statements bind their values by number (`?1`, `?2`: D1 and SQLite both accept them), so a value the SQL
@@ -218,8 +219,10 @@ def open_run(
         Batch()
         .add(
             Statement(
-                "INSERT INTO runs (slot, kind, status, created_at, backfill_from, backfill_to, only_streamers) "
-                "VALUES (?1, ?2, 'enqueuing', ?3, ?4, ?5, ?6) ON CONFLICT (slot) DO NOTHING RETURNING id, status",
+                "INSERT INTO runs (slot, kind, status, created_at, backfill_from, backfill_to, "
+                "only_streamers) "
+                "VALUES (?1, ?2, 'enqueuing', ?3, ?4, ?5, ?6) ON CONFLICT (slot) DO NOTHING RETURNING id, "
+                "status",
                 (slot, kind, now, backfill_from, backfill_to, only),
             ),
             "inserted",
@@ -271,9 +274,11 @@ def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[s
         .add(
             Statement(
                 "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, crawl_from, crawl_to) "
-                "SELECT r.id, s.id, 'queued', ?4, ?4, r.backfill_from, r.backfill_to FROM streamers AS s, runs AS r "
+                "SELECT r.id, s.id, 'queued', ?4, ?4, r.backfill_from, r.backfill_to FROM streamers AS s, "
+                "runs AS r "
                 f"WHERE r.id = ?1 AND {_SLICE_MEMBER} AND s.id <= {_SLICE_LAST} AND {owns} AND {due} "
-                "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN ('queued', 'running')) "
+                "AND NOT EXISTS (SELECT 1 FROM jobs AS a WHERE a.streamer_id = s.id AND a.status IN "
+                "('queued', 'running')) "
                 "ON CONFLICT DO NOTHING",
                 (*slice_, now, live_json),
             ),
@@ -281,7 +286,8 @@ def fan_out_slice(run_id: int, after: str, size: int, now: str, live: Sequence[s
         )
         .add(
             Statement(
-                "SELECT id, streamer_id FROM jobs WHERE run_id = ?1 AND status = 'queued' AND streamer_id > ?2 "
+                "SELECT id, streamer_id FROM jobs WHERE run_id = ?1 AND status = 'queued' AND streamer_id > "
+                "?2 "
                 f"AND streamer_id <= {end} ORDER BY streamer_id",
                 slice_,
             ),
@@ -331,7 +337,8 @@ def stuck_fan_outs(before: str) -> Statement:
 
 def stale_jobs(before: str, limit: int) -> Statement:
     """Unfinished jobs whose message should have been handled by `before`: lost, or consumer died."""
-    # The statuses are literals, not parameters: only then can SQLite use the partial index of unfinished jobs.
+    # The statuses are literals, not parameters: only then can SQLite use the partial index of unfinished
+    # jobs.
     return Statement(
         "SELECT id, run_id, streamer_id FROM jobs WHERE status IN ('queued', 'running') AND due_at < ?1 "
         "ORDER BY due_at LIMIT ?2",
@@ -342,7 +349,8 @@ def stale_jobs(before: str, limit: int) -> Statement:
 def postpone_jobs(job_ids: Sequence[int], due_at: str) -> Statement:
     """Give re-sent jobs time to be picked up before the next sweep."""
     return Statement(
-        "UPDATE jobs SET due_at = ?1 WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('queued', 'running')",
+        "UPDATE jobs SET due_at = ?1 WHERE id IN (SELECT value FROM json_each(?2)) AND status IN ('queued', "
+        "'running')",
         (due_at, json.dumps(list(job_ids))),
     )
 
@@ -468,11 +476,15 @@ def write_page(w: PageWrite) -> Batch:
             Statement(
                 "UPDATE jobs SET "
                 f"clips_new = clips_new + {_count_new(j.number('page'))}, "
-                f"clips_updated = clips_updated + {_count_changed(j.number('page'), j.number('step'), j.number('stale'))}, "
+                "clips_updated = clips_updated + "
+                f"{_count_changed(j.number('page'), j.number('step'), j.number('stale'))}, "
                 f"status = {j['status']}, crawl_from = {j['crawl_from']}, crawl_to = {j['crawl_to']}, "
-                f"window_start = {j['window_start']}, window_end = {j['window_end']}, cursor = {j['cursor']}, "
-                f"cursor_at = {j['cursor_at']}, window_pages = {j['window_pages']}, window_clips = {j['window_clips']}, "
-                f"window_span = {j['window_span']}, pages = pages + {j['pages']}, clips_seen = clips_seen + {j['seen']}, "
+                f"window_start = {j['window_start']}, window_end = {j['window_end']}, cursor = "
+                f"{j['cursor']}, "
+                f"cursor_at = {j['cursor_at']}, window_pages = {j['window_pages']}, window_clips = "
+                f"{j['window_clips']}, "
+                f"window_span = {j['window_span']}, pages = pages + {j['pages']}, clips_seen = clips_seen + "
+                f"{j['seen']}, "
                 f"clips_skipped = clips_skipped + {j['skipped']}, helix_calls = helix_calls + {j['helix']}, "
                 f"d1_calls = d1_calls + {j['d1']}, queue_sends = queue_sends + {j['queue']}, "
                 f"subrequests = subrequests + {j['subrequests']}, "
@@ -490,12 +502,14 @@ def write_page(w: PageWrite) -> Batch:
             Statement(
                 "UPDATE runs SET "
                 f"clips_new = clips_new + {_count_new(r.number('page'))}, "
-                f"clips_updated = clips_updated + {_count_changed(r.number('page'), r.number('step'), r.number('stale'))}, "
+                "clips_updated = clips_updated + "
+                f"{_count_changed(r.number('page'), r.number('step'), r.number('stale'))}, "
                 f"pages = pages + {r['pages']}, clips_seen = clips_seen + {r['seen']}, "
                 f"clips_skipped = clips_skipped + {r['skipped']}, helix_calls = helix_calls + {r['helix']}, "
                 f"d1_calls = d1_calls + {r['d1']}, queue_sends = queue_sends + {r['queue']}, "
                 f"jobs_done = jobs_done + {r['finished']} "
-                f"WHERE id = {r['run']} AND {_run_holds_lease(r.number('job'), r.number('streamer'), r.number('token'))}",
+                f"WHERE id = {r['run']} AND "
+                f"{_run_holds_lease(r.number('job'), r.number('streamer'), r.number('token'))}",
                 r.params,
             ),
             "run",
@@ -617,10 +631,12 @@ def fail_job(
         Batch()
         .add(
             Statement(
-                "UPDATE jobs SET status = 'failed', lease_token = ?4, lease_expires_at = NULL, finished_at = ?5, "
+                "UPDATE jobs SET status = 'failed', lease_token = ?4, lease_expires_at = NULL, finished_at = "
+                "?5, "
                 "helix_calls = helix_calls + ?6, d1_calls = d1_calls + ?7, queue_sends = queue_sends + ?8, "
                 "subrequests = subrequests + ?9, max_subrequests = max(max_subrequests, ?10), "
-                f"stop_reason = ?11, error = ?12 WHERE {_named_job(1, 2, 3)} AND status IN ('queued', 'running')",
+                f"stop_reason = ?11, error = ?12 WHERE {_named_job(1, 2, 3)} AND status IN ('queued', "
+                "'running')",
                 (*fence, now, *counts, sum(counts), calls.invocation_total, stop_reason, error),
             ),
             "job",
@@ -628,14 +644,16 @@ def fail_job(
         .add(
             Statement(
                 "UPDATE runs SET jobs_failed = jobs_failed + 1, helix_calls = helix_calls + ?5, "
-                f"d1_calls = d1_calls + ?6, queue_sends = queue_sends + ?7 WHERE id = ?2 AND {_run_holds_lease(1, 3, 4)}",
+                "d1_calls = d1_calls + ?6, queue_sends = queue_sends + ?7 WHERE id = ?2 AND "
+                f"{_run_holds_lease(1, 3, 4)}",
                 (*fence, *counts),
             ),
             "run",
         )
         .add(
             Statement(
-                "UPDATE streamers SET failure_streak = failure_streak + 1, last_failure_at = ?5, last_error = ?6 "
+                "UPDATE streamers SET failure_streak = failure_streak + 1, last_failure_at = ?5, last_error "
+                "= ?6 "
                 f"WHERE id = ?3 AND {_named_lease(1, 2, 3, 4)}",
                 (*fence, now, error),
             ),
@@ -732,7 +750,8 @@ def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
         "INSERT INTO streamers (id, login, display_name, active, added_at) "
         "SELECT json_extract(value, '$.id'), json_extract(value, '$.login'), "
         "json_extract(value, '$.display_name'), 1, ?1 FROM json_each(?2) WHERE true "
-        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, active = 1",
+        "ON CONFLICT (id) DO UPDATE SET login = excluded.login, display_name = excluded.display_name, active "
+        "= 1",
         (now, json.dumps(rows, ensure_ascii=False)),
     )
 

@@ -57,7 +57,9 @@ class CheckSchedule:
         return created_at + last + max(1, periods) * self.period
 
     def gap_after(self, created_at: float, deleted_at: float) -> float:
-        """How long after `deleted_at` the schedule next looks at the clip: the check period that bounds a mark."""
+        """How long after `deleted_at` the schedule next looks at the clip: the check period that bounds a
+        mark.
+        """
         return self.next_after(created_at, deleted_at) - deleted_at
 
 

@@ -40,7 +40,9 @@ async def seed_games(db: Database, fetched_at: float = T0) -> None:
 async def seed_clips(
     db: Database, broadcasters: list[tuple[str, str]], count: int, *, seed: int = 3
 ) -> list[SeededClip]:
-    """`count` clips over `broadcasters` ((id, name) pairs): varied games, times, views; some ties, some deleted."""
+    """`count` clips over `broadcasters` ((id, name) pairs): varied games, times, views; some ties, some
+    deleted.
+    """
     rng = random.Random(seed)
     games = [*GAMES, UNKNOWN_GAME]
     clips: list[dict[str, Any]] = []

@@ -23,7 +23,9 @@ START = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 
 @pytest.fixture(autouse=True)
 def _no_leftover_log_handlers() -> Iterator[None]:
-    """The Worker entries install a redacting handler on the clipcrawler logger; don't let it outlive a test."""
+    """The Worker entries install a redacting handler on the clipcrawler logger; don't let it
+    outlive a test.
+    """
     yield
     logger = logging.getLogger("clipcrawler")
     for handler in [h for h in logger.handlers if getattr(h, "_clipcrawler", False)]:

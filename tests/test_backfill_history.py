@@ -39,7 +39,8 @@ async def test_five_years_are_backfilled_completely_within_the_free_plan(make_st
         f"invocations {len(log.external)}"
     )
     # Issue 15 asks for 1.2x; this walk measures 1.30x (261 calls for 201 needed): the splits of windows that
-    # met a denser era or a busy day (10 calls each) are the excess. Bound at what it does, so it cannot regress.
+    # met a denser era or a busy day (10 calls each) are the excess. Bound at what it does, so it cannot
+    # regress.
     assert calls <= 1.32 * needed
 
 

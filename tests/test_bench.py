@@ -125,7 +125,8 @@ def test_calls_are_measured_against_the_calls_needed(results: dict[str, dict[str
         assert first["helix_calls"] + first["upkeep_calls"] == figures["helix_calls"], name
         assert first["helix_calls"] >= first["needed"], name
         assert figures["calls_over_needed"] == pytest.approx(first["helix_calls"] / first["needed"]), name
-    # And the token, and the upkeep's Get Games (the first crawl names its games; S1's clips are too young to check).
+    # And the token, and the upkeep's Get Games (the first crawl names its games; S1's clips are too young to
+    # check).
     assert (
         results["S1"]["helix_calls"]
         == results["S1"]["helix_calls_needed"] + 1 + results["S1"]["upkeep_calls"]

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from tests.test_browser import TOKEN, browser_page, chromium, served  # noqa: F401  (fixtures)
+from tests.test_browser import TOKEN, browser_page, chromium, served  # noqa: F401, F811  (fixtures)
 
 NAMES = ("Just Chatting", "World of Warcraft")
 
@@ -57,8 +57,10 @@ def prepare(path: Path) -> dict[str, Any]:
 
 
 async def test_the_clip_browser_and_a_streamer_page_in_chromium(
-    served: tuple[str, Path, int], browser_page: Any, tmp_path: Path
-) -> None:  # noqa: F811
+    served: tuple[str, Path, int],  # noqa: F811
+    browser_page: Any,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     base, path, _ = served
     facts = prepare(path)
     page = browser_page

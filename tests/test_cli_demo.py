@@ -13,7 +13,9 @@ BAR = re.compile(r"\[[#.]{30}\] (\d+)/(\d+) streamers")
 
 
 def test_twenty_demos_in_a_row_on_one_database_all_finish_with_a_summary(tmp_path: Path) -> None:
-    """Finding 1: with the progress bar on, 2 demos in 5 ended in "cannot start a transaction within a transaction"."""
+    """Finding 1: with the progress bar on, 2 demos in 5 ended in "cannot start a transaction within a
+    transaction".
+    """
     for i in range(20):
         # The last three at full size: the progress bar reads while 50 invocations write. (A demo crawls every
         # active streamer in the database, so once 200 are in, every later demo crawls 200.)

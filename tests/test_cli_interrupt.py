@@ -1,4 +1,5 @@
-"""Ctrl-C in a terminal during `clipcrawler demo`, then the next demo finishes the job (issue 13, finding 2)."""
+"""Ctrl-C in a terminal during `clipcrawler demo`, then the next demo finishes the job (issue 13, finding
+2)."""
 
 from __future__ import annotations
 

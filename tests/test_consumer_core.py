@@ -40,10 +40,12 @@ class Env:
         )
         # The producer normally mints the app token before fanning out.
         await self.db.run(
-            "INSERT OR IGNORE INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES ('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
+            "INSERT OR IGNORE INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES "
+            "('cid', 'tok', '2026-12-31T00:00:00Z', ?)",
             "2026-09-21T00:00:00Z",
         )
-        # make_clip's game, named already: these tests count the crawl's own subrequests (games: test_upkeep.py).
+        # make_clip's game, named already: these tests count the crawl's own subrequests (games:
+        # test_upkeep.py).
         await self.db.run(
             "INSERT OR IGNORE INTO games (id, name, fetched_at) VALUES ('509658', 'Just Chatting', ?)",
             "2026-09-21T00:00:00Z",

@@ -1,4 +1,5 @@
-"""The dashboard's runs: a run with failed jobs is marked apart, the chart keeps small runs visible, and a run's
+"""The dashboard's runs: a run with failed jobs is marked apart, the chart keeps small runs visible, and a
+run's
 working time is shown apart from the time it sat idle waiting for a retry of its failed jobs."""
 
 from __future__ import annotations
@@ -94,12 +95,14 @@ async def test_the_idle_time_query_runs_on_d1() -> None:
                     (T0, T0, "2026-11-22T07:01:00Z"),
                 ),
                 Statement(
-                    "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, finished_at) "
+                    "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, "
+                    "finished_at) "
                     "VALUES (1, 's1', 'done', ?, ?, ?, '2026-11-22T04:00:40Z')",
                     (T0, T0, T0),
                 ),
                 Statement(
-                    "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, finished_at) "
+                    "INSERT INTO jobs (run_id, streamer_id, status, due_at, created_at, started_at, "
+                    "finished_at) "
                     "VALUES (1, 's2', 'done', ?, ?, ?, '2026-11-22T07:01:00Z')",
                     (T0, T0, T0),
                 ),

@@ -64,7 +64,8 @@ class FileCrawl:
         await self.runner.crawl()
         # Stands in for Get Games until the crawl fills `games` itself: each new game id gets a row.
         await self.db.run(
-            "INSERT INTO games (id, name, box_art_url, fetched_at) SELECT DISTINCT game_id, 'Game ' || game_id, "
+            "INSERT INTO games (id, name, box_art_url, fetched_at) SELECT DISTINCT game_id, 'Game ' || "
+            "game_id, "
             "'https://static-cdn.jtvnw.net/ttv-boxart/' || game_id || '-{width}x{height}.jpg', ? FROM clips "
             "WHERE game_id NOT IN (SELECT id FROM games)",
             to_rfc3339(self.clock.now()),

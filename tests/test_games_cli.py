@@ -1,4 +1,5 @@
-"""Game names (issue 15 item 2), through the installed CLI: one demo names the game of every clip it stored."""
+"""Game names (issue 15 item 2), through the installed CLI: one demo names the game of every clip it
+stored."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Twitch's traps, one test each: the calls a crawl makes against the emulator's `needed` figure, and 0 lost."""
+"""Twitch's traps, one test each: the calls a crawl makes against the emulator's `needed` figure, and 0
+lost."""
 
 from __future__ import annotations
 

@@ -249,7 +249,9 @@ async def test_a_fan_out_for_a_run_that_does_not_exist_is_recorded(env: Env) -> 
 async def test_page_writes_and_releases_change_nothing_unless_job_run_and_streamer_all_match(
     env: Env,
 ) -> None:
-    """The lease token alone is not trusted: every statement on `jobs` also names the job's run and streamer."""
+    """The lease token alone is not trusted: every statement on `jobs` also names the job's run and
+    streamer.
+    """
     from shared import store
 
     await env.job_message("42")

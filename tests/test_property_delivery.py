@@ -109,7 +109,8 @@ async def crawl(
             ],
             "unexplained": (
                 await db.first(
-                    "SELECT (SELECT count(*) FROM jobs WHERE status = 'failed' AND (error IS NULL OR error = '')) + "
+                    "SELECT (SELECT count(*) FROM jobs WHERE status = 'failed' AND (error IS NULL OR error = "
+                    "'')) + "
                     "(SELECT count(*) FROM dead_letters WHERE reason = '') AS n"
                 )
             )["n"],

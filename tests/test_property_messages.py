@@ -52,9 +52,11 @@ SEED = [
         "VALUES (1, 'manual', 'running', '2026-09-21T14:00:00Z', 2, '43')"
     ),
     (
-        "INSERT INTO jobs (id, run_id, streamer_id, status, lease_token, lease_expires_at, due_at, created_at) "
+        "INSERT INTO jobs (id, run_id, streamer_id, status, lease_token, lease_expires_at, due_at, "
+        "created_at) "
         "VALUES (1, 1, '42', 'running', 'holder', '2099-01-01T00:00:00Z', '2026-09-21T14:00:00Z', "
-        "'2026-09-21T14:00:00Z'), (2, 1, '43', 'queued', NULL, NULL, '2026-09-21T14:00:00Z', '2026-09-21T14:00:00Z')"
+        "'2026-09-21T14:00:00Z'), (2, 1, '43', 'queued', NULL, NULL, '2026-09-21T14:00:00Z', "
+        "'2026-09-21T14:00:00Z')"
     ),
 ]
 HELD, QUEUED = (1, 1, "42"), (1, 2, "43")
@@ -124,7 +126,9 @@ Outcome = tuple[Verdict, dict[str, Any], dict[str, Any], list[Any], int]
 
 
 async def handle(body: object, dead_lettered: bool) -> Outcome:
-    """Handle `body` on a freshly seeded database: the verdict, the tables before and after, letters, sends."""
+    """Handle `body` on a freshly seeded database: the verdict, the tables before and after,
+    letters, sends.
+    """
     db = await SqliteDatabase.open()
     queue = RecordingQueue()
     try:

@@ -1,4 +1,5 @@
-"""The upkeep after a completed crawl (consumer/upkeep.py): the check schedule, its budget shares, its safety."""
+"""The upkeep after a completed crawl (consumer/upkeep.py): the check schedule, its budget shares, its
+safety."""
 
 from __future__ import annotations
 
@@ -69,10 +70,12 @@ async def _old_clips(env: Env, count: int, **changes: Any) -> list[str]:  # noqa
     created = to_rfc3339(NOW - 40 * DAY)
     clips = [make_clip(f"old{i:04d}", created_at=created, **changes) for i in range(count)]
     await env.db.run(
-        "INSERT INTO clips (id, broadcaster_id, broadcaster_name, creator_id, creator_name, video_id, game_id, "
+        "INSERT INTO clips (id, broadcaster_id, broadcaster_name, creator_id, creator_name, video_id, "
+        "game_id, "
         "language, title, view_count, created_at, url, embed_url, thumbnail_url, duration, vod_offset, "
         "first_seen_at, last_seen_at) SELECT json_extract(value, '$.id'), '42', 'S', '7', 'F', '', "
-        "json_extract(value, '$.game_id'), 'en', 't', 1, ?, 'u', 'e', 't', 30.0, NULL, ?, ? FROM json_each(?)",
+        "json_extract(value, '$.game_id'), 'en', 't', 1, ?, 'u', 'e', 't', 30.0, NULL, ?, ? FROM "
+        "json_each(?)",
         created,
         created,
         created,

@@ -1,4 +1,5 @@
-"""Deleted clips (issue 15 item 1): an emulated world that deletes clips over 60 days, crawled through the real
+"""Deleted clips (issue 15 item 1): an emulated world that deletes clips over 60 days, crawled through the
+real
 consumer, ends with every deleted clip marked within one check period, no live clip marked, and a clip that
 comes back unmarked."""
 
@@ -125,7 +126,8 @@ async def test_a_tenth_deleted_over_60_days_is_marked_within_a_check_period_and_
             )
             assert parse_rfc3339(row["deleted_at"]) <= bound
             checked_in_time += 1
-    # Deletions come up to 60 days after creation, so many are too recent to judge at the end: still, dozens are.
+    # Deletions come up to 60 days after creation, so many are too recent to judge at the end: still, dozens
+    # are.
     assert checked_in_time >= 25
     # Every clip out of the lookback is on the schedule; the calls stay a few per streamer a day.
     unscheduled = [

@@ -1,4 +1,5 @@
-"""`clipcrawler cost`: what a day of crawling your streamers costs on Cloudflare, against the plans' quotas."""
+"""`clipcrawler cost`: what a day of crawling your streamers costs on Cloudflare, against the plans'
+quotas."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def register(commands: Any) -> None:
     cost = commands.add_parser(
         "cost",
         help="measure a day of crawling on Miniflare's D1 and project it against the Free and Paid plans",
-        description="Runs the real producer and consumer against the Helix emulator, with D1 rows read/written "
+        description="Runs the real producer and consumer against the Helix emulator, with D1 rows "
+        "read/written "
         "as Miniflare's D1 meters them. By default it measures your streamers (how many, and how "
         "active each was, from the database) on the adaptive schedule; without a database holding "
         "streamers, a seed-like mix (a quarter streaming daily, the rest on some days or dormant). "
@@ -125,7 +127,8 @@ async def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return await _busy(args, settings, world)
     settle = VIEWS_SETTLE_S if args.views_settle_hours is None else args.views_settle_hours * 3600
     print(
-        f"measuring {world.name}: {min(world.streamers, args.calibrate_streamers)} streamers on Miniflare's D1, "
+        f"measuring {world.name}: {min(world.streamers, args.calibrate_streamers)} streamers on Miniflare's "
+        "D1, "
         f"then a day of {world.streamers} on SQLite (about a minute for 200)...",
         file=sys.stderr,
     )
@@ -154,7 +157,8 @@ async def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return 0
     print(f"measured world: {world.source}")
     print(
-        f"adaptive schedule, tiers every {settings.tier_hours} h, {_views(settings)}; a day of {day.ticks} hourly "
+        f"adaptive schedule, tiers every {settings.tier_hours} h, {_views(settings)}; a day of {day.ticks} "
+        "hourly "
         f"ticks crawled {day.jobs:,} streamers on SQLite, D1 rows charged as Miniflare's D1 metered them for "
         f"{day.calibration_streamers} of the streamers."
     )
@@ -162,7 +166,8 @@ async def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(
         "the first day, with that crawl, against the Free plan: "
         + ", ".join(
-            f"{q['metric']} {q['used']:,.0f} ({q['headroom']:.0%} headroom{', EXCEEDED' if q['exceeded'] else ''})"
+            f"{q['metric']} {q['used']:,.0f} ({q['headroom']:.0%} "
+            f"headroom{', EXCEEDED' if q['exceeded'] else ''})"
             for q in day_against_free(day.first_day)
         )
     )

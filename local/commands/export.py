@@ -1,4 +1,5 @@
-"""`clipcrawler export`: clips, runs, jobs and games to Parquet, incrementally, from SQLite or a deployed D1."""
+"""`clipcrawler export`: clips, runs, jobs and games to Parquet, incrementally, from SQLite or a deployed
+D1."""
 
 from __future__ import annotations
 

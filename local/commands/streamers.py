@@ -1,4 +1,5 @@
-"""`clipcrawler streamers add LOGIN...`, `clipcrawler streamers remove LOGIN...` and `clipcrawler streamers list`."""
+"""`clipcrawler streamers add LOGIN...`, `clipcrawler streamers remove LOGIN...` and `clipcrawler streamers
+list`."""
 
 from __future__ import annotations
 

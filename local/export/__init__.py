@@ -1,4 +1,5 @@
-"""Parquet export of clips, runs, jobs and games for analysis: incremental, to a directory or an S3/R2 bucket."""
+"""Parquet export of clips, runs, jobs and games for analysis: incremental, to a directory or an S3/R2
+bucket."""
 
 from __future__ import annotations
 

@@ -85,8 +85,10 @@ SCHEMAS: dict[str, Schema] = {
             "backfill": _obj(
                 {"from": TIME, "to": TIME},
                 description=(
-                    f"crawl this window instead of each streamer's usual range: from < to, to not in the future, "
-                    f"from not before {EARLIEST_BACKFILL}; a history backfill may reach back years (its windows are "
+                    "crawl this window instead of each streamer's usual range: from < to, to not in the "
+                    "future, "
+                    f"from not before {EARLIEST_BACKFILL}; a history backfill may reach back years (its "
+                    "windows are "
                     f"sized from the clips it finds, and its progress is in GET /runs/{{run_id}}/jobs)"
                 ),
             ),
@@ -472,7 +474,8 @@ SPEC: Schema = {
         },
         "/clips": {
             "get": _operation(
-                "Clips, newest or most viewed, filtered by streamer, game, creation time, featured and deleted",
+                "Clips, newest or most viewed, filtered by streamer, game, creation time, featured and "
+                "deleted",
                 (200, "ClipList", "A page of clips"),
                 [422],
                 params=_CLIP_PARAMS,

@@ -24,7 +24,9 @@ MIN_BAR = 2.0  # pixels: a run with any clips or failures never disappears
 
 
 def scaled(value: float, most: float, height: float) -> float:
-    """The bar height of `value` on a square-root scale topping out at `most`; at least MIN_BAR if non-zero."""
+    """The bar height of `value` on a square-root scale topping out at `most`; at least MIN_BAR if
+    non-zero.
+    """
     if value <= 0 or most <= 0:
         return 0.0
     return max(MIN_BAR, height * math.sqrt(min(value, most) / most))
@@ -46,13 +48,15 @@ def runs_chart(runs: Sequence[Row]) -> str:
     parts = [
         (
             f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
-            f'role="img" aria-label="clips and failed jobs per run, last {len(ordered)} runs, square-root scale">'
+            f'role="img" aria-label="clips and failed jobs per run, last {len(ordered)} runs, square-root '
+            'scale">'
         ),
         _legend(),
         f'<text x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end">{most_clips:,}</text>',
         f'<text x="{LEFT - 6}" y="{TOP + CLIPS_HEIGHT / 2 + 4:.1f}" text-anchor="end">{quarter:,.0f}</text>',
         (
-            f'<line x1="{LEFT}" y1="{TOP + CLIPS_HEIGHT / 2:.1f}" x2="{WIDTH - 8}" y2="{TOP + CLIPS_HEIGHT / 2:.1f}" '
+            f'<line x1="{LEFT}" y1="{TOP + CLIPS_HEIGHT / 2:.1f}" x2="{WIDTH - 8}" '
+            f'y2="{TOP + CLIPS_HEIGHT / 2:.1f}" '
             'stroke="#8883" stroke-dasharray="3 3"/>'
         ),
         f'<text x="{LEFT - 6}" y="{TOP + CLIPS_HEIGHT}" text-anchor="end">0</text>',

@@ -1,4 +1,5 @@
-"""How long a run worked, apart from the time it sat idle (finished and waiting for a retry of its failed jobs)."""
+"""How long a run worked, apart from the time it sat idle (finished and waiting for a retry of its failed
+jobs)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from shared.ports import Database, Row
 from shared.timefmt import parse_rfc3339, to_rfc3339
 
-# A gap this long in which no job of the run was created, started, paged or finished is idle time: one consumer
+# A gap this long in which no job of the run was created, started, paged or finished is idle time: one
+# consumer
 # invocation runs at most 15 minutes and commits a page (cursor_at) well within that, so nothing was working.
 IDLE_GAP_S = 960.0
 
@@ -20,7 +22,8 @@ WITH wanted AS (SELECT value AS id FROM json_each(?1)),
 events AS (
     SELECT j.run_id, julianday(CASE k.n WHEN 0 THEN j.created_at WHEN 1 THEN j.started_at
                                         WHEN 2 THEN j.cursor_at ELSE j.finished_at END) AS t
-    FROM jobs AS j, (SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) AS k WHERE j.run_id IN (SELECT id FROM wanted)
+    FROM jobs AS j, (SELECT 0 AS n UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) AS k
+    WHERE j.run_id IN (SELECT id FROM wanted)
     UNION ALL SELECT id, julianday(created_at) FROM runs WHERE id IN (SELECT id FROM wanted)
     UNION ALL SELECT id, julianday(coalesce(finished_at, ?2)) FROM runs WHERE id IN (SELECT id FROM wanted)
 ),

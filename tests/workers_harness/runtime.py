@@ -70,7 +70,9 @@ def _patch_now(name: str) -> Callable[[Callable[[Any], contextlib.AbstractContex
 
 
 def describe(env: Any) -> str:
-    """What this interpreter is and how the SDK hands it the D1 binding, as JSON (for the harness's result)."""
+    """What this interpreter is and how the SDK hands it the D1 binding, as JSON (for the harness's
+    result).
+    """
     import anyio.to_thread
     import pyodide  # type: ignore[import-not-found]
     import workers  # type: ignore[import-not-found]
