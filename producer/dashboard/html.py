@@ -233,3 +233,34 @@ def page(
     return HTMLResponse(
         document, status_code=status, headers={"Content-Security-Policy": CSP, **(headers or {})}
     )
+
+
+# A job's columns after the ones that say which job it is (on the run page the streamer, on a
+# streamer's page the run).
+JOB_HEADERS = [
+    "status",
+    "attempts",
+    "pages",
+    "new",
+    "updated",
+    "subrequests",
+    "stop reason",
+    "error",
+    "finished",
+]
+JOB_NUMERIC = [3, 4, 5, 6, 7]  # with two naming columns before them
+
+
+def job_cells(j: dict[str, Any], now: float) -> list[str]:
+    """A job's status, counters, stop reason, error and finish time, as table cells."""
+    return [
+        badge(j["status"]),
+        number(j["attempts"]),
+        number(j["pages"]),
+        number(j["clips_new"]),
+        number(j["clips_updated"]),
+        number(j["subrequests"]),
+        esc(j["stop_reason"] or ""),
+        f'<span class="error">{esc(j["error"] or "")}</span>',
+        stamp(j["finished_at"], now) if j["finished_at"] else "",
+    ]

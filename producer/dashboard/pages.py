@@ -18,10 +18,12 @@ from producer.dashboard.backfill import run_backfill_section
 from producer.dashboard.chart import runs_chart
 from producer.dashboard.clips import GAIN_ESTIMATE
 from producer.dashboard.html import (
-    badge,
+    JOB_HEADERS,
+    JOB_NUMERIC,
     cards,
     duration,
     esc,
+    job_cells,
     link,
     number,
     page,
@@ -335,15 +337,7 @@ def _jobs_table(jobs: list[Row], now: float) -> str:
                 f"{esc(j['display_name'] or j['login'] or j['streamer_id'])} "
                 f'<span class="muted">{esc(j["streamer_id"])}</span>'
             ),
-            badge(j["status"]),
-            number(j["attempts"]),
-            number(j["pages"]),
-            number(j["clips_new"]),
-            number(j["clips_updated"]),
-            number(j["subrequests"]),
-            esc(j["stop_reason"] or ""),
-            f'<span class="error">{esc(j["error"] or "")}</span>',
-            stamp(j["finished_at"], now) if j["finished_at"] else "",
+            *job_cells(j, now),
         ]
         for j in jobs
     ]
@@ -351,18 +345,10 @@ def _jobs_table(jobs: list[Row], now: float) -> str:
         [
             "job",
             "streamer",
-            "status",
-            "attempts",
-            "pages",
-            "new",
-            "updated",
-            "subrequests",
-            "stop reason",
-            "error",
-            "finished",
+            *JOB_HEADERS,
         ],
         rows,
-        numeric=[3, 4, 5, 6, 7],
+        numeric=JOB_NUMERIC,
         empty="No jobs match.",
         attrs=' data-table="jobs"',
     )

@@ -13,7 +13,20 @@ from producer.api.validation import query
 from producer.clip_search import ClipFilter, clips_page
 from producer.dashboard.backfill import streamer_backfill_section
 from producer.dashboard.clips import HEADERS, STYLE, clips_table
-from producer.dashboard.html import badge, cards, esc, link, number, page, stamp, table, url
+from producer.dashboard.html import (
+    JOB_HEADERS,
+    JOB_NUMERIC,
+    badge,
+    cards,
+    esc,
+    job_cells,
+    link,
+    number,
+    page,
+    stamp,
+    table,
+    url,
+)
 from producer.dashboard.pages import _due, _tier  # the streamers list's own rendering of the schedule
 from producer.dashboard.twitch_links import twitch_url
 from shared.ports import Row
@@ -85,31 +98,15 @@ def _jobs(jobs: list[Row], now: float) -> str:
         [
             link(f"/ui/runs/{j['run_id']}", j["run_id"]),
             esc(j["run_kind"] or ""),
-            badge(j["status"]),
-            number(j["attempts"]),
-            number(j["pages"]),
-            number(j["clips_new"]),
-            number(j["clips_updated"]),
-            number(j["subrequests"]),
-            esc(j["stop_reason"] or ""),
-            f'<span class="error">{esc(j["error"] or "")}</span>',
-            stamp(j["finished_at"], now) if j["finished_at"] else "",
+            *job_cells(j, now),
         ]
         for j in jobs
     ]
     headers = [
         "run",
         "kind",
-        "status",
-        "attempts",
-        "pages",
-        "new",
-        "updated",
-        "subrequests",
-        "stop reason",
-        "error",
-        "finished",
+        *JOB_HEADERS,
     ]
     return table(
-        headers, rows, numeric=[3, 4, 5, 6, 7], empty="No jobs yet.", attrs=' data-table="streamer-jobs"'
+        headers, rows, numeric=JOB_NUMERIC, empty="No jobs yet.", attrs=' data-table="streamer-jobs"'
     )
