@@ -249,8 +249,15 @@ CREATE INDEX IF NOT EXISTS jobs_streamer ON jobs (streamer_id, id);
 -- so a rewrite of a clip does not touch it.
 CREATE INDEX IF NOT EXISTS clips_check_due ON clips (broadcaster_id, next_check_at, created_at);
 
--- Game ids Get Games did not know when asked (consumer/games.py): not asked again until `asked_at` is old.
+-- Game ids Get Games did not know when asked (consumer/games.py): not wanted again until `asked_at` is old.
 CREATE TABLE IF NOT EXISTS games_unknown (
     id       TEXT PRIMARY KEY,                     -- a game_id clips carry that Twitch has no game for
     asked_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Game ids crawls brought in that no reader can name yet (consumer/games.py): added by each job's last write,
+-- named through Get Games (100 a call) by the invocation that finishes the run, then removed.
+CREATE TABLE IF NOT EXISTS games_wanted (
+    id        TEXT PRIMARY KEY,                    -- a game_id clips carry, neither in games nor games_unknown
+    wanted_at TEXT NOT NULL
 ) WITHOUT ROWID;

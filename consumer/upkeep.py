@@ -1,8 +1,10 @@
-"""After a streamer's crawl completes: verify its clips that are due, and name the games it brought in.
+"""After a crawl completes: verify its streamer's clips that are due; after a run's last crawl, name its games.
 
 It rides on the crawl's own invocation (no message, queue operation or Worker request of its own), with at
 most the configured shares of the invocation's subrequests: its reads go with the job's last write, then the
-Helix calls, then one D1 write, and only when there was something to do.
+Helix calls, then one D1 write, and only when there was something to do. New game ids are only collected by
+each crawl (consumer/games.py) and named by the invocation whose write finished the run: one Get Games call
+per 100 new games a run, not a call and a write in every first crawl that met one.
 A failure here never fails the crawl: what was not checked stays due for the next one.
 """
 
@@ -34,6 +36,8 @@ EXTERNAL_RESERVE = 1  # the run-finished webhook may still need a fetch
 # However large the share (Paid: 10,000 subrequests), one invocation checks at most this many calls' worth:
 # the due lookups read that many index rows, and a backlog (a history backfill) drains over later crawls.
 MAX_VERIFY_CALLS = 50
+# Get Games calls the invocation that finishes a run may make (100 ids each); more waits for the next run.
+MAX_GAMES_CALLS = 10
 
 
 class StreamerCrawl(Protocol):
@@ -79,21 +83,23 @@ class Upkeep:
 
 
 def lookup(crawl: StreamerCrawl) -> Batch:
-    """What the upkeep reads, sent with the job's last write: clips due for a check, games not named yet."""
+    """Sent with the job's last write: clips due for a check; its new game ids wanted, and read if the run
+    finished."""
     settings, job = crawl.settings, crawl.job
     assert job is not None
     now = crawl.clock.now()
     since = job["crawl_from"] or to_rfc3339(crawl.crawl_range(job).start)  # unset until the first write
     batch = verify.due_clips(
         job["streamer_id"],
+        since,
         now,
         settings.check_schedule,
         settings.verify_early_hours * 3600,
         max(1, _verify_calls(crawl)) * IDS_PER_CALL,
     )
+    batch.add(games.want(job["streamer_id"], since, now - settings.games_retry_days * DAY, now))
     return batch.add(
-        games.missing(job["streamer_id"], since, now - settings.games_retry_days * DAY, IDS_PER_CALL),
-        "missing_games",
+        games.wanted_if_run_finished(job["run_id"], MAX_GAMES_CALLS * IDS_PER_CALL), "wanted_games"
     )
 
 
@@ -160,7 +166,7 @@ async def _upkeep(crawl: StreamerCrawl, helix: HelixClient, found: BatchResults)
             )
         await _name_games(
             helix,
-            [r["id"] for r in found.rows("missing_games")],
+            [r["id"] for r in found.rows("wanted_games")],
             budget.left(EXTERNAL) - EXTERNAL_RESERVE,
             now,
             done,
@@ -207,6 +213,7 @@ async def _name_games(
         unknown = [i for i in batch if i not in known]
         if unknown:
             done.statements.append(games.store_unknown(unknown, now))
+        done.statements.append(games.no_longer_wanted(batch))
         done.games += len(known & set(batch))
         done.unknown_games += len(unknown)
 

@@ -26,24 +26,31 @@ class DueClip:
     deleted: bool
 
 
-def due_clips(broadcaster_id: str, now: float, schedule: CheckSchedule, early: float, limit: int) -> Batch:
-    """The streamer's clips due by `now + early`: never checked ones by creation, the rest by due time."""
+def due_clips(
+    broadcaster_id: str, before: str, now: float, schedule: CheckSchedule, early: float, limit: int
+) -> Batch:
+    """The streamer's clips created before `before` due by `now + early`: never checked ones by creation,
+    the rest by due time.
+
+    `before` is where the completed crawl's range began: the clips after it were just read from Get Clips,
+    which is as good as a check, and stay due for the first crawl that no longer covers them.
+    """
     horizon = now + early
     return (
         Batch()
         .add(
             Statement(
                 f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at IS NULL "
-                "AND created_at <= ?2 ORDER BY created_at LIMIT ?3",
-                (broadcaster_id, to_rfc3339(horizon - schedule.first), limit),
+                "AND created_at <= ?2 AND created_at < ?4 ORDER BY created_at LIMIT ?3",
+                (broadcaster_id, to_rfc3339(horizon - schedule.first), limit, before),
             ),
             "unchecked",
         )
         .add(
             Statement(
                 f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at <= ?2 "
-                "ORDER BY next_check_at LIMIT ?3",
-                (broadcaster_id, to_rfc3339(horizon), limit),
+                "AND created_at < ?4 ORDER BY next_check_at LIMIT ?3",
+                (broadcaster_id, to_rfc3339(horizon), limit, before),
             ),
             "scheduled",
         )

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from shared.timefmt import parse_rfc3339
 from tests.conftest import Stack, StackFactory
 
@@ -29,14 +33,34 @@ async def test_a_whole_crawl_stores_every_clip_served(make_stack: StackFactory) 
     served = await served_clips(stack)
     assert served and set(served) == await stack.clip_ids()
     assert run["clips_new"] == len(served) and run["clips_updated"] == 0
-    # Up to 4 for the crawl, and 2 (Get Games, its write) for the first streamers to bring a game in.
-    assert max(stack.runner.invocations.subrequests) <= 6
-    jobs = await stack.db.all("SELECT max_subrequests FROM jobs")
+    # A claim, and a Get Clips call and a write per page (one or two here); only the invocation that
+    # finished the run adds Get Games and its write.
+    jobs = await stack.db.all("SELECT helix_calls, d1_calls, max_subrequests FROM jobs")
+    assert sum(j["helix_calls"] for j in jobs) == sum(stack.emulator.requests.values()) - 2  # token, users
     assert max(j["max_subrequests"] for j in jobs) <= 6
     unnamed = await stack.db.first(
         "SELECT count(*) AS n FROM clips LEFT JOIN games ON games.id = clips.game_id WHERE games.name IS NULL"
     )
     assert unnamed["n"] == 0
+
+
+async def test_the_run_s_new_games_are_named_in_one_get_games_call(
+    make_stack: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = await make_stack(40)
+    with caplog.at_level(logging.INFO, logger="clipcrawler.consumer"):
+        await stack.runner.crawl()
+    named = [r.getMessage() for r in caplog.records if "games named" in r.getMessage()]
+    finished = await stack.db.first("SELECT count(*) AS n FROM jobs WHERE status = 'done'")
+    assert finished["n"] == 40 and len(named) == 1, named  # by the invocation that finished the run
+    games = await stack.db.first("SELECT count(DISTINCT game_id) AS n FROM clips WHERE game_id != ''")
+    assert 3 <= games["n"] <= 100  # the world's catalogue: every streamer plays 3 of its games
+    assert stack.emulator.requests["/helix/games"] == 1
+    assert await stack.db.all("SELECT id FROM games_wanted") == []
+    # The next run brings no new game: no Get Games call at all.
+    stack.clock.advance(3600)
+    await stack.runner.crawl(scheduled_time=stack.clock.now())
+    assert stack.emulator.requests["/helix/games"] == 1
 
 
 async def test_a_rerun_adds_nothing_twice_and_updates_views(make_stack: StackFactory) -> None:

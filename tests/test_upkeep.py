@@ -189,3 +189,22 @@ async def test_a_paid_budget_still_checks_at_most_50_calls_a_crawl(env: Env) -> 
         "SELECT count(*) AS n FROM clips WHERE next_check_at IS NULL AND id LIKE 'old%'"
     )
     assert left["n"] == 200  # due still, for the next crawl
+
+
+async def test_clips_the_crawl_just_read_are_not_verified_until_a_crawl_no_longer_covers_them(
+    env: Env,  # noqa: F811
+) -> None:
+    # A first crawl reaching 48 hours back reads a clip 30 hours old: due (1 day), but just seen alive.
+    settings = SETTINGS.with_(backfill_hours=48)
+    clip = make_clip("seen", created_at=to_rfc3339(NOW - 30 * 3600))
+    env.helix = ByIdHelix({"seen"}, set())
+    env.helix.pages = {None: ([clip], None)}
+    verdict = await env.handle(await env.job_message(), settings=settings)
+    assert verdict.outcome == "done" and env.helix.calls("by_id") == 0
+    # An hour later the crawl covers the last 24 hours only: the clip left it, so this crawl checks it.
+    env.clock.set(NOW + 3600)
+    env.helix.pages = {None: ([], None)}
+    verdict = await env.handle(await env.job_message(), settings=settings)
+    assert verdict.outcome == "done" and env.helix.calls("by_id") == 1
+    row = await env.db.first("SELECT deleted_at, next_check_at FROM clips WHERE id = 'seen'")
+    assert row["deleted_at"] is None and row["next_check_at"] == to_rfc3339(NOW - 30 * 3600 + 7 * DAY)
