@@ -1,4 +1,4 @@
-"""After a crawl completes: verify its streamer's clips that are due; after a run's last crawl, name its games.
+"""After a crawl completes: verify its streamer's clips that are due; after a run's last crawl, name games.
 
 It rides on the crawl's own invocation (no message, queue operation or Worker request of its own), with at
 most the configured shares of the invocation's subrequests: its reads go with the job's last write, then the
