@@ -108,12 +108,12 @@ _MOVE_GAME = (
 # moved for the Parquet export. Not in the upsert's SET: naming deleted_at there would rewrite its four
 # partial indexes for every rewritten clip. This reads and writes marked rows only (clips_deleted_broadcaster
 # over the page's creation times). next_check_at stays: the check that marked the clip set it on the clip's
-# schedule, as for one found present. Parameters: now, the page, streamer id, its oldest and newest creation
-# time, job id, run id, lease token.
+# schedule, as for one found present. Parameters: now, the page's clip ids (JSON), streamer id, its oldest
+# and newest creation time, job id, run id, lease token.
 _UNMARK_BACK = (
     "UPDATE clips SET deleted_at = NULL, last_seen_at = ?1 "
     "WHERE broadcaster_id = ?3 AND deleted_at IS NOT NULL AND created_at >= ?4 AND created_at <= ?5 "
-    "AND id IN (SELECT json_extract(value, '$.id') FROM json_each(?2)) "
+    "AND id IN (SELECT value FROM json_each(?2)) "
     f"AND {_named_lease(6, 7, 3, 8)}"
 )
 
@@ -545,11 +545,11 @@ def write_page(w: PageWrite) -> Batch:
         batch.add(
             Statement(_MOVE_GAME, (page, w.job_id, w.run_id, w.streamer_id, w.lease_token)), "game_moves"
         )
-        created = [c["created_at"] for c in w.clips]
+        ids, created = json.dumps([c["id"] for c in w.clips]), [c["created_at"] for c in w.clips]
         batch.add(
             Statement(
                 _UNMARK_BACK,
-                (w.now, page, w.streamer_id, min(created), max(created), w.job_id, w.run_id, w.lease_token),
+                (w.now, ids, w.streamer_id, min(created), max(created), w.job_id, w.run_id, w.lease_token),
             ),
             "unmarked",
         )
