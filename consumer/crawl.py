@@ -68,6 +68,7 @@ class StreamerCrawl:
         self.helix: HelixClient | None = None
         self.run_jobs_total = 0  # the run's size, as the claim read it
         self.upkeep_found: BatchResults | None = None  # what the last write read for consumer/upkeep.py
+        self.unmarked = 0  # clips marked deleted that this invocation's pages showed again (unmarked)
         self._known_limit: int | None = None  # Ratelimit-Limit as stored in D1
         self._reported = {"helix": 0, "d1": 0, "queue": 0}
 
@@ -388,6 +389,8 @@ class StreamerCrawl:
             self.upkeep_found = results
         if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
+        if rows:
+            self.unmarked += results.changes("unmarked")
         if window is None:
             return CrawlResult(
                 Outcome.DONE,

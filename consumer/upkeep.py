@@ -52,6 +52,7 @@ class StreamerCrawl(Protocol):
     job: Row | None
     helix: HelixClient | None
     upkeep_found: BatchResults | None
+    unmarked: int
     run_jobs_total: int
 
     def crawl_range(self, job: Row) -> Window: ...
@@ -119,13 +120,15 @@ async def after_crawl(crawl: StreamerCrawl, result: CrawlResult) -> CrawlResult:
     except Exception as exc:  # D1 failing after the job was written: the next crawl finds the same work due
         log.warning("job %s: upkeep stopped: %s: %s", crawl.message.job_id, type(exc).__name__, exc)
         return result
-    if done.checked or done.games or done.unknown_games or done.stopped:
+    if done.checked or crawl.unmarked or done.games or done.unknown_games or done.stopped:
         log.info(
-            "job %s: verified %d clips (%d marked deleted, %d back), %d games named, %d unknown%s",
+            "job %s: verified %d clips (%d marked deleted, %d back), %d back in crawled pages, "
+            "%d games named, %d unknown%s",
             crawl.message.job_id,
             done.checked,
             done.marked,
             done.unmarked,
+            crawl.unmarked,
             done.games,
             done.unknown_games,
             f"; stopped: {done.stopped}" if done.stopped else "",

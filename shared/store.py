@@ -104,6 +104,19 @@ _MOVE_GAME = (
     "AND EXISTS (SELECT 1 FROM jobs WHERE id = ?2 AND run_id = ?3 AND streamer_id = ?4 AND lease_token = ?5)"
 )
 
+# A marked clip (consumer/verify.py) that a page shows again is back on Twitch: unmarked, with last_seen_at
+# moved for the Parquet export. Not in the upsert's SET: naming deleted_at there would rewrite its four
+# partial indexes for every rewritten clip. This reads and writes marked rows only (clips_deleted_broadcaster
+# over the page's creation times). next_check_at stays: the check that marked the clip set it on the clip's
+# schedule, as for one found present. Parameters: now, the page's clip ids (JSON), streamer id, its oldest
+# and newest creation time, job id, run id, lease token.
+_UNMARK_BACK = (
+    "UPDATE clips SET deleted_at = NULL, last_seen_at = ?1 "
+    "WHERE broadcaster_id = ?3 AND deleted_at IS NOT NULL AND created_at >= ?4 AND created_at <= ?5 "
+    "AND id IN (SELECT value FROM json_each(?2)) "
+    f"AND {_named_lease(6, 7, 3, 8)}"
+)
+
 
 class _Numbered:
     """Values bound by number, each once: `self["name"]` is its `?N` in the SQL, `self.params` the tuple."""
@@ -425,8 +438,9 @@ def write_page(w: PageWrite) -> Batch:
     """Upsert a page and advance the job, the run counters (and, at the end, the streamer) together.
 
     Every statement is fenced on the lease token: a consumer that lost its lease changes nothing (`job`
-    then reports 0 changes). Names: `job`, `run`, `clips` (with a page), `streamer` (at the end of a
-    crawl), `finished_run` (at the end: the run's row when this write finished it).
+    then reports 0 changes). Names: `job`, `run`, `clips` and `unmarked` (with a page: its clips that were
+    marked deleted), `streamer` (at the end of a crawl), `finished_run` (at the end: the run's row when this
+    write finished it).
     """
     page = json.dumps(w.clips, ensure_ascii=False)
     finished = w.window_start is None
@@ -530,6 +544,14 @@ def write_page(w: PageWrite) -> Batch:
         )
         batch.add(
             Statement(_MOVE_GAME, (page, w.job_id, w.run_id, w.streamer_id, w.lease_token)), "game_moves"
+        )
+        ids, created = json.dumps([c["id"] for c in w.clips]), [c["created_at"] for c in w.clips]
+        batch.add(
+            Statement(
+                _UNMARK_BACK,
+                (w.now, ids, w.streamer_id, min(created), max(created), w.job_id, w.run_id, w.lease_token),
+            ),
+            "unmarked",
         )
     if finished and w.crawled:
         batch.add(

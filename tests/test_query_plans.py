@@ -42,27 +42,51 @@ class RecordingDatabase:
         return await self.db.batch(statements)
 
 
+async def plan_of(db: SqliteDatabase, sql: str, params: tuple[Any, ...]) -> list[str]:
+    return [r["detail"] for r in await db.all("EXPLAIN QUERY PLAN " + sql, *params)]
+
+
 async def full_scans(db: SqliteDatabase, seen: dict[str, tuple[Any, ...]]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for sql, params in seen.items():
-        plan = await db.all("EXPLAIN QUERY PLAN " + sql, *params)
-        scans = [
-            r["detail"]
-            for r in plan
-            if r["detail"].startswith("SCAN") and not r["detail"].startswith(HARMLESS)
-        ]
+        plan = await plan_of(db, sql, params)
+        scans = [d for d in plan if d.startswith("SCAN") and not d.startswith(HARMLESS)]
         if scans:
             found[sql[:120]] = scans
     return found
 
 
+def record(stack: Any) -> RecordingDatabase:
+    """Record what the producer and the consumers send."""
+    recording = RecordingDatabase(stack.db)
+    stack.runner.db = recording
+    stack.runner.leases.db = recording
+    return recording
+
+
 async def test_the_crawl_never_scans_a_table(make_stack: StackFactory) -> None:
     stack = await make_stack(5, add=False)
-    recording = RecordingDatabase(stack.db)
-    stack.runner.db = recording  # type: ignore[assignment]
+    recording = record(stack)
     await stack.add_all_streamers()
     await stack.runner.crawl()
     stack.clock.advance(3600)
     await stack.runner.crawl(scheduled_time=stack.clock.now())
-    assert len(recording.seen) >= 15
+    assert len(recording.seen) >= 30
+    assert any(sql.startswith("INSERT INTO clips") for sql in recording.seen)  # the page writes are in
     assert await full_scans(stack.db, recording.seen) == {}
+
+
+async def test_a_page_unmarks_its_clips_reading_only_the_marked_ones(make_stack: StackFactory) -> None:
+    """A page unmarks the clips Twitch shows again (shared/store.py): through the partial index of marked
+    clips, not a primary-key lookup of every clip of the page, with or without the planner's statistics."""
+    stack = await make_stack(3, add=False)
+    recording = record(stack)
+    await stack.add_all_streamers()
+    await stack.runner.crawl()
+    await stack.db.run("UPDATE clips SET deleted_at = last_seen_at WHERE rowid % 10 = 0")
+    [(sql, params)] = [(q, p) for q, p in recording.seen.items() if "deleted_at = NULL" in q]
+    assert sql.startswith("UPDATE clips")
+    for _ in ("bare", "analyzed"):
+        plan = await plan_of(stack.db, sql, params)
+        assert any(d.startswith("SEARCH clips USING INDEX clips_deleted_broadcaster") for d in plan), plan
+        await stack.db.run("ANALYZE")

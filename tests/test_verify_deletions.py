@@ -5,6 +5,7 @@ comes back unmarked."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,10 +17,13 @@ from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.emulator.deletions import ClipDeletions
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
+from producer.core import start_run
 from producer.streamers import add_streamers
 from shared.config import Settings
-from shared.timefmt import parse_rfc3339
+from shared.ports import Ports
+from shared.timefmt import parse_rfc3339, to_rfc3339
 from shared.verification import DAY
+from shared.windows import Window
 from tests.conftest import START
 
 HOUR = 3600.0
@@ -166,3 +170,36 @@ async def test_a_clip_gone_inside_the_lookback_is_marked_only_by_get_clips_by_id
     assert parse_rfc3339(back["next_check_at"]) == c + 60 * DAY
     rows = await w.db.all("SELECT count(*) AS n FROM clips WHERE deleted_at IS NOT NULL")
     assert rows[0]["n"] == 0  # nothing else was marked
+
+
+async def test_a_marked_clip_a_later_crawl_reads_again_is_unmarked_by_that_crawl(
+    make_world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = await make_world(ClipDeletions(), streamers=1, clips_per_day=(20, 20))
+    await w.crawl_until(START + DAY)
+    first = max((await w.stored()).values(), key=lambda r: r["created_at"])
+    c = parse_rfc3339(first["created_at"])
+    w.world.delete_clip(first["id"], at=w.clock.now() + HOUR, until=c + 2 * DAY)
+    await w.crawl_until(c + DAY + CRAWL_EVERY)  # the 1-day check finds it gone
+    marked = (await w.stored())[first["id"]]
+    assert marked["deleted_at"] is not None
+    assert parse_rfc3339(marked["next_check_at"]) == c + 7 * DAY
+    # Back on Twitch; a backfill over its hour reads it from Get Clips, with the checks turned off, so only
+    # the backfill's pages can unmark it.
+    w.clock.set(c + 3 * DAY)
+    assert w.world.clip(first["id"]) is not None
+    checks = w.helix["by_id"]
+    w.runner.settings = w.settings.with_(verify_external_share=0.0)
+    ports = Ports(db=w.db, queue=w.runner.queue, clock=w.clock, http=w.runner.http)
+    streamer = w.world.all_streamers()[0].id
+    await start_run(ports, w.settings, streamer_ids=[streamer], backfill=Window(c - HOUR, c + HOUR))
+    with caplog.at_level(logging.INFO, logger="clipcrawler.consumer"):
+        await w.runner.drain()
+    back = (await w.stored())[first["id"]]
+    assert w.helix["by_id"] == checks
+    assert back["deleted_at"] is None
+    assert back["last_seen_at"] == to_rfc3339(w.clock.now())  # the Parquet export sees the change
+    assert back["next_check_at"] == marked["next_check_at"]  # the clip's schedule goes on as before
+    assert "1 back in crawled pages" in caplog.text
+    rows = await w.db.all("SELECT count(*) AS n FROM clips WHERE deleted_at IS NOT NULL")
+    assert rows[0]["n"] == 0

@@ -36,6 +36,7 @@ from producer.context import AppContext
 from producer.core import slot_key
 from shared.config import Settings
 from shared.ports import Ports
+from shared.timefmt import to_rfc3339
 from tests.workers_harness import routes, scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -229,6 +230,7 @@ async def play_locally() -> dict[str, Any]:
                 added = await api.post("/streamers", json={"logins": described["logins"]}, headers=bearer)
                 assert added.status_code == 200, added.text
                 await runner.crawl(scheduled_time=scenario.SLOT)
+                marked = await db.all(described["mark"]["sql"], described["mark"]["at"])
                 kicked = await api.post("/runs", json={}, headers=bearer)
                 assert kicked.status_code == 202, kicked.text
                 await runner.drain()
@@ -243,7 +245,7 @@ async def play_locally() -> dict[str, Any]:
                     table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES
                 }
                 answers = await play_routes(api, routes.calls(world), scenario.API_TOKEN)
-        return {"tables": tables, "routes": answers}
+        return {"tables": tables, "routes": answers, "marked": marked}
     finally:
         await db.close()
 
@@ -397,6 +399,16 @@ def test_hostile_messages_are_acked_each_with_a_dead_letter_and_change_no_job(
     assert "nests deeper than 8 levels" in deep
     assert "not JSON" in text
     assert json.loads(letters[0]["body"]) == hostile[0]
+
+
+def test_a_clip_marked_deleted_that_the_kick_read_again_is_unmarked_on_d1(
+    harness: dict[str, Any], local_mode: dict[str, Any]
+) -> None:
+    [marked] = harness["marked"]
+    assert local_mode["marked"] == [marked]  # the same clip in both runs
+    [clip] = [c for c in harness["tables"]["clips"] if c["id"] == marked["id"]]
+    assert clip["deleted_at"] is None and clip["last_seen_at"] > to_rfc3339(scenario.START)
+    assert all(c["deleted_at"] is None for c in harness["tables"]["clips"])
 
 
 def test_a_clip_without_a_vod_offset_is_stored_and_read_back_as_null(harness: dict[str, Any]) -> None:

@@ -358,6 +358,7 @@ async function main() {
     result.cron = await producer.scheduled({ scheduledTime: new Date(scenario.slot * 1000), cron });
     result.cron_queue_seconds = (await settle(() => runsFinished(1), "the cron's run")) / 1000;
 
+    result.marked = (await db.prepare(scenario.mark.sql).bind(scenario.mark.at).all()).results;
     result.responses.kick = await http("POST", "/runs", { token, body: {} });
     result.kick_queue_seconds = (await settle(() => runsFinished(2), "the kick's run")) / 1000;
     result.responses.kicked_run = await http("GET", `/runs/${result.responses.kick.json?.run_id}`, { token });

@@ -19,7 +19,7 @@ from local.clock import VirtualClock
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.emulator.app import Handler, Reply, helix_error
 from shared.config import Settings
-from shared.timefmt import align_up
+from shared.timefmt import align_up, to_rfc3339
 from shared.windows import HELIX_TIME_STEP
 from tests.workers_harness import routes
 
@@ -29,6 +29,12 @@ SLOT = 1_790_002_800  # the hourly cron's scheduled time: 2026-09-21T15:00:00Z
 START = SLOT + 30  # when the cron's invocation runs
 SAME_WINDOWS_UNTIL = align_up(START, HELIX_TIME_STEP)  # both runs' clocks must stay before this
 API_TOKEN = "harness-kick-token"  # the producer's CLIPCRAWLER_API_TOKEN secret in both runs
+# Before the kick, the newest clip is marked deleted as a failed check would (consumer/verify.py); the
+# kick's crawl reads it from Get Clips again, so its page write must unmark it. Bound: the mark's time.
+MARK_NEWEST_CLIP = (
+    "UPDATE clips SET deleted_at = ?1, last_seen_at = ?1 "
+    "WHERE id = (SELECT id FROM clips ORDER BY created_at DESC, id LIMIT 1) RETURNING id"
+)
 
 # Get Clips for this streamer fails with 503 as many times as one invocation tries in place, so the
 # message is retried through the queue with a delay and acked on its next delivery.
@@ -141,6 +147,7 @@ def describe(helix: HelixWorld) -> dict[str, Any]:
         "tables": sorted(TABLES),
         "routes": routes.calls(helix),
         "hostile": hostile_messages(helix),
+        "mark": {"sql": MARK_NEWEST_CLIP, "at": to_rfc3339(START)},
     }
 
 
