@@ -35,11 +35,14 @@ def want(broadcaster_id: str, since: str, unknown_after: float, now: float) -> S
 
 
 def wanted_if_run_finished(run_id: int, limit: int) -> Statement:
-    """The wanted game ids, oldest first, read only once the run is finished (by the write it rides on)."""
+    """The first `limit` wanted game ids, read only once the run is finished (by the write it rides on).
+
+    `id > ''` lets the primary key bound the read to `limit` rows (what is left waits for the next run).
+    """
     return Statement(
-        "SELECT id FROM games_wanted WHERE EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND status = ?2) "
-        "ORDER BY wanted_at, id LIMIT ?3",
-        (run_id, RunStatus.FINISHED, limit),
+        "SELECT id FROM games_wanted WHERE id > ?3 "
+        "AND EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND status = ?2) ORDER BY id LIMIT ?4",
+        (run_id, RunStatus.FINISHED, "", limit),
     )
 
 
