@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 
 from shared.errors import InvalidInput
 
+_STORED = "%04d-%02d-%02dT%02d:%02d:%02dZ"
+_YEAR_1, _YEAR_10000 = -62_135_596_800, 253_402_300_800  # datetime's range, outside which it raises
+
 
 def to_rfc3339(epoch: float) -> str:
-    """Epoch seconds -> '2026-11-22T04:00:00Z' (sub-second part dropped)."""
-    return datetime.fromtimestamp(math.floor(epoch), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch seconds -> '2026-11-22T04:00:00Z' (sub-second part dropped).
+
+    gmtime and %-formatting: half the CPU of datetime.strftime, on a path every page write takes.
+    """
+    seconds = math.floor(epoch)
+    if not _YEAR_1 <= seconds < _YEAR_10000:
+        return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # raises as before
+    return _STORED % time.gmtime(seconds)[:6]
 
 
 def parse_rfc3339(text: str) -> float:
