@@ -70,6 +70,30 @@ async def test_get_clips_sends_window_page_size_and_cursor() -> None:
     assert page.cursor == "next" and page.data == [{"id": "a"}]
 
 
+async def test_requests_are_sent_as_built_with_their_query_headers_and_timeout() -> None:
+    # HelixClient builds each request itself (not through AsyncClient.request): what the client's defaults
+    # used to add must still be there, and a cursor's reserved characters must survive the query.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return clips_reply([])
+
+    cursor = "eyJiIjp7IkN1cnNvciI6IjEwMCJ9fQ==+/&x=y"
+    await client(handler).get_clips("42", Window(NOW - 60, NOW), cursor)
+    await client(handler).get_clips_by_id(["a b", "c&d"])
+    by_window, by_id = seen
+    assert by_window.url.host == "helix.test" and by_window.url.path == "/helix/clips"
+    assert (
+        by_window.url.params["after"] == cursor
+        and by_window.url.params["started_at"] == "2026-09-21T14:12:20Z"
+    )
+    assert by_id.url.params.get_list("id") == ["a b", "c&d"]
+    for request in seen:
+        assert request.headers["user-agent"] == "clipcrawler" and request.headers["client-id"] == "cid"
+        assert request.extensions["timeout"]["read"] == SETTINGS.http_timeout_seconds
+
+
 async def test_empty_pagination_means_no_cursor() -> None:
     page = await client(lambda r: clips_reply([])).get_clips("42", Window(0, 1), None)
     assert page.cursor is None
