@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 from shared.errors import ConfigError
@@ -163,11 +164,12 @@ class Settings:
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes).validated()
 
-    @property
+    # Parsed once per Settings (frozen, so they cannot go stale): every invocation reads them.
+    @cached_property
     def tiers(self) -> Tiers:
         return Tiers.parse(self.tier_hours, self.tier_active_within_hours)
 
-    @property
+    @cached_property
     def check_schedule(self) -> CheckSchedule:
         return CheckSchedule.parse(self.verify_schedule_days, self.lookback_hours * 3600)
 
