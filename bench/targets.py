@@ -93,6 +93,7 @@ def check_targets(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, An
                 "scenario": target.scenario,
                 "figure": target.figure,
                 "target": f"{target.op} {target.threshold:g}",
+                "threshold": target.threshold,
                 "label": target.label,
                 "value": value,
                 "met": target.check(value),
