@@ -10,14 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 import tomllib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,13 +32,9 @@ from producer.core import slot_key
 from shared.config import Settings
 from shared.ports import Ports
 from shared.timefmt import to_rfc3339
-from tests.workers_harness import routes, scenario
+from tests.workers_harness import launch, routes, scenario
 
-ROOT = Path(__file__).resolve().parent.parent
-HARNESS = ROOT / "tests" / "workers_harness" / "harness.mjs"
-WHEELS = ROOT / ".pyodide-wheels"
-NODE_PACKAGES = ("pyodide", "miniflare", "wrangler")
-HARNESS_TIMEOUT_S = 240
+ROOT = launch.ROOT
 
 Rows = list[dict[str, Any]]
 
@@ -58,71 +49,21 @@ JOBS, DEAD_LETTERS = wrangler_config("consumer")["queues"]["consumers"]
 # --- the harness run ---------------------------------------------------------------------------------
 
 
-def node_env(home: Path) -> dict[str, str]:
-    """Offline wrangler: no account, telemetry or prompts; its logs in a temp dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
-    env.update(
-        CI="true",
-        NO_COLOR="1",
-        WRANGLER_SEND_METRICS="false",
-        WRANGLER_SEND_ERROR_REPORTS="false",
-        WRANGLER_HIDE_BANNER="true",
-        WRANGLER_LOG_PATH=str(home / "logs"),
-        XDG_CONFIG_HOME=str(home / "config"),
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """What the harness saw: HTTP answers, every delivery and its outcome, the tables read back."""
-    if shutil.which("node") is None:
-        pytest.skip(
-            "Node.js is not installed: the Workers harness runs the entries in Pyodide under Node "
-            "(make test installs its npm packages when npm is there)"
-        )
-    missing = [p for p in NODE_PACKAGES if not (ROOT / "node_modules" / p / "package.json").exists()]
-    if missing:
-        pytest.fail(f"node_modules lacks {', '.join(missing)}: run `npm ci` (make test does)")
-    fetched = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "fetch-wheels"), str(WHEELS)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if fetched.returncode != 0:
-        pytest.fail(f"scripts/fetch-wheels failed:\n{fetched.stdout}{fetched.stderr}")
-    work = tmp_path_factory.mktemp("workers-harness")
-    out, log = work / "result.json", work / "harness.log"
-    done = subprocess.run(
-        [
-            "node",
-            str(HARNESS),
-            "--python",
-            sys.executable,
-            "--wheels",
-            str(WHEELS),
-            "--out",
-            str(out),
-            "--log",
-            str(log),
-        ],
-        cwd=ROOT,
-        env=node_env(work),
-        capture_output=True,
-        text=True,
-        timeout=HARNESS_TIMEOUT_S,
-        check=False,
-    )
-    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
-    result["log"] = log.read_text() if log.exists() else ""
-    if done.returncode != 0 or "failure" in result or "tables" not in result:
-        tail = log.read_text()[-4000:] if log.exists() else ""
+    try:
+        run = launch.run(tmp_path_factory.mktemp("workers-harness"))
+    except launch.Unavailable as exc:
+        pytest.skip(str(exc))
+    except launch.NotReady as exc:
+        pytest.fail(str(exc))
+    if run.failed:
         pytest.fail(
-            f"the harness failed (exit {done.returncode}):\n{result.get('failure', '')}\n"
-            f"--- stdout/stderr ---\n{done.stdout[-3000:]}{done.stderr[-3000:]}\n--- log ---\n{tail}"
+            f"the harness failed (exit {run.returncode}):\n{run.result.get('failure', '')}\n"
+            f"--- stdout/stderr ---\n{run.output}\n--- log ---\n{run.log_tail}"
         )
-    return result
+    return run.result
 
 
 def deliveries(result: dict[str, Any], *, queue: str, streamer_id: str) -> list[dict[str, Any]]:
@@ -426,6 +367,19 @@ def test_every_invocation_ran_and_nothing_was_left_in_the_queues(harness: dict[s
     assert all(i["ok"] for i in harness["invocations"])
     assert harness["aftermath"] == []  # nothing delivered once both runs had finished
     assert all("outcome" in d for d in harness["deliveries"])
+
+
+def test_every_invocation_is_timed_and_named(harness: dict[str, Any]) -> None:
+    # What `python -m bench.pyodide_cpu` reads (the figures themselves are a benchmark's, not a test's).
+    invocations = harness["invocations"]
+    handlers = {i["handler"] for i in invocations}
+    assert handlers == {"fetch", "queue", "scheduled"}
+    for i in invocations:
+        assert i["cpu_ms"] >= 0 and i["wall_ms"] >= 0 and isinstance(i["overlapped"], bool)
+    kinds = {i["what"] for i in invocations if i["handler"] == "queue"}
+    assert f"{JOBS['queue']}: crawl" in kinds
+    assert any(i["what"] == "POST /runs" for i in invocations)
+    assert any(not i["overlapped"] for i in invocations if i["what"] == f"{JOBS['queue']}: crawl")
 
 
 @pytest.mark.parametrize("table", sorted(scenario.TABLES))
