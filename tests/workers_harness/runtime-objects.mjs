@@ -6,6 +6,33 @@
 // The event objects (ExecutionContext, ScheduledController, the queue batch) are built here from what the
 // glue Worker in Miniflare reports, and record what the Python code does with them.
 
+/**
+ * CPU this process spends while a binding call or fetch() awaits its answer (Miniflare's proxy JS, Node's
+ * fetch), in ms: the union of those spans, so calls in flight together (or nested) count once. With one
+ * invocation running, it is what workerd would do in its own code rather than the Worker's.
+ */
+export const outsideCpu = { ms: 0 };
+let pendingOutside = 0;
+let outsideSince = null;
+
+export function metered(call) {
+  if (pendingOutside++ === 0) outsideSince = process.cpuUsage();
+  const settle = () => {
+    if (--pendingOutside === 0) {
+      const used = process.cpuUsage(outsideSince);
+      outsideCpu.ms += (used.user + used.system) / 1000;
+    }
+  };
+  let answer;
+  try {
+    answer = call();
+  } catch (error) {
+    settle();
+    throw error;
+  }
+  return Promise.resolve(answer).finally(settle);
+}
+
 /** env.DB: forwards to Miniflare's D1 binding; statements are wrapped so batch() can unwrap them. */
 export class D1Database {
   #inner;
@@ -16,10 +43,10 @@ export class D1Database {
     return new D1PreparedStatement(this.#inner.prepare(sql));
   }
   batch(statements) {
-    return this.#inner.batch(Array.from(statements, (s) => s.inner));
+    return metered(() => this.#inner.batch(Array.from(statements, (s) => s.inner)));
   }
   exec(sql) {
-    return this.#inner.exec(sql);
+    return metered(() => this.#inner.exec(sql));
   }
 }
 
@@ -31,16 +58,16 @@ export class D1PreparedStatement {
     return new D1PreparedStatement(this.inner.bind(...values));
   }
   first(column) {
-    return column === undefined ? this.inner.first() : this.inner.first(column);
+    return metered(() => (column === undefined ? this.inner.first() : this.inner.first(column)));
   }
   all() {
-    return this.inner.all();
+    return metered(() => this.inner.all());
   }
   run() {
-    return this.inner.run();
+    return metered(() => this.inner.run());
   }
   raw(options) {
-    return this.inner.raw(options);
+    return metered(() => this.inner.raw(options));
   }
 }
 
@@ -51,7 +78,7 @@ export class Ratelimit {
     this.#inner = inner;
   }
   limit(options) {
-    return this.#inner.limit(options);
+    return metered(() => this.#inner.limit(options));
   }
 }
 
@@ -65,12 +92,12 @@ export class WorkerQueue {
   }
   send(body, options) {
     this.#sent([{ body, delaySeconds: options?.delaySeconds }]);
-    return this.#inner.send(body, options);
+    return metered(() => this.#inner.send(body, options));
   }
   sendBatch(messages, options) {
     const list = Array.from(messages);
     this.#sent(list.map((m) => ({ body: m.body, delaySeconds: m.delaySeconds ?? options?.delaySeconds })));
-    return this.#inner.sendBatch(list, options);
+    return metered(() => this.#inner.sendBatch(list, options));
   }
 }
 
