@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -28,6 +27,7 @@ from tests.test_export_support import (
     latest_rows,
     wrangler_dump,
 )
+from tests.workers_harness.launch import node_env
 
 ACCOUNT, DATABASE, TOKEN = "acc0123", "5f1c-d1-uuid", "cf-api-token-do-not-print"
 WRANGLER = Path(__file__).resolve().parent.parent / "node_modules" / ".bin" / "wrangler"
@@ -154,15 +154,7 @@ async def test_a_dump_written_by_wrangler_itself_loads(crawl: FileCrawl, tmp_pat
         '[[d1_databases]]\nbinding = "DB"\ndatabase_name = "clipcrawler"\n'
         'database_id = "00000000-0000-4000-8000-000000000000"\n'
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
-    env.update(
-        CI="true",
-        NO_COLOR="1",
-        WRANGLER_SEND_METRICS="false",
-        WRANGLER_SEND_ERROR_REPORTS="false",
-        WRANGLER_LOG_PATH=str(tmp_path / "logs"),
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-    )
+    env = node_env(tmp_path)
     data = wrangler_dump(crawl.path, tmp_path / "data.sql", schema=False, d1_migrations=False)
     for args in (
         ["execute", "DB", "--local", "--file", str(SCHEMA)],

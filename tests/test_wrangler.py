@@ -10,7 +10,6 @@ import ast
 import asyncio
 import datetime
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -34,6 +33,7 @@ from shared import bindings
 from shared.config import Settings
 from shared.messages import CrawlJob
 from shared.ports import Database
+from tests.workers_harness.launch import node_env
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = ("producer", "consumer")
@@ -186,16 +186,7 @@ def wrangler_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     if not WRANGLER.exists():
         pytest.fail(f"{WRANGLER.relative_to(ROOT)} is missing: run `npm ci` (make test does)")
     home = tmp_path_factory.mktemp("wrangler-home")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDFLARE_", "CF_", "WRANGLER_"))}
-    env.update(
-        CI="true",
-        NO_COLOR="1",
-        WRANGLER_SEND_METRICS="false",
-        WRANGLER_SEND_ERROR_REPORTS="false",
-        WRANGLER_HIDE_BANNER="true",
-        WRANGLER_LOG_PATH=str(home / "logs"),
-        XDG_CONFIG_HOME=str(home / "config"),
-    )
+    env = node_env(home)
     return env
 
 
