@@ -32,19 +32,18 @@ FREE_CPU_MS = 10.0
 
 def summarise(invocations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per worker and invocation kind: CPU (ms) of the invocations that ran alone."""
-    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    outside: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    alone: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     overlapped: dict[tuple[str, str, str], int] = defaultdict(int)
     for i in invocations:
         key = (i["worker"], i["handler"], _kind(i))
         if i["overlapped"]:
             overlapped[key] += 1
         else:
-            groups[key].append(i["cpu_ms"])
-            outside[key].append(i["outside_cpu_ms"])
+            alone[key].append(i)
     rows = []
-    for key in sorted(set(groups) | set(overlapped)):
-        cpu = sorted(groups.get(key, []))
+    for key in sorted(set(alone) | set(overlapped)):
+        cpu = sorted(i["cpu_ms"] for i in alone.get(key, []))
+        outside = [i["outside_cpu_ms"] for i in alone.get(key, [])]
         rows.append(
             {
                 "worker": key[0],
@@ -56,7 +55,7 @@ def summarise(invocations: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "p95_ms": cpu[min(len(cpu) - 1, round(0.95 * (len(cpu) - 1)))] if cpu else None,
                 "max_ms": cpu[-1] if cpu else None,
                 # Spent while a binding call or fetch() was pending: the harness's share, not the Worker's.
-                "outside_median_ms": statistics.median(outside[key]) if cpu else None,
+                "outside_median_ms": statistics.median(outside) if cpu else None,
                 "over_free": sum(1 for c in cpu if c > FREE_CPU_MS),
             }
         )
@@ -116,7 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     invocations: list[dict[str, Any]] = []
     for n in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="clipcrawler-pyodide-cpu-") as work:
-            run = launch.run(Path(work))
+            try:
+                run = launch.run(Path(work))
+            except (launch.Unavailable, launch.NotReady) as exc:
+                print(f"python -m bench.pyodide_cpu: {exc}", file=sys.stderr)
+                return 2
         if run.failed:
             failure = f"the harness failed (exit {run.returncode}):\n{run.output}\n{run.log_tail}"
             print(failure, file=sys.stderr)

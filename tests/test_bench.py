@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bench import pyodide_cpu
 from bench.cli import main, run_benchmark
 from bench.clock import ScaledClock
 from bench.d1 import D1Model, Latency
@@ -349,3 +350,29 @@ def test_a_missed_target_never_reads_as_its_threshold() -> None:
         t["figure"]: t for t in check_targets({"S1": {"d1_calls_per_page": 0.9991}}) if t["scenario"] == "S1"
     }
     assert target_value(met["d1_calls_per_page"]) == "1.00"  # met: two places say enough
+
+
+def test_pyodide_cpu_counts_only_invocations_that_ran_alone() -> None:
+    def call(what: str, cpu: float, *, handler: str = "fetch", overlapped: bool = False) -> dict[str, Any]:
+        return {
+            "worker": "producer",
+            "handler": handler,
+            "what": what,
+            "cpu_ms": cpu,
+            "outside_cpu_ms": cpu / 10,
+            "overlapped": overlapped,
+        }
+
+    rows = pyodide_cpu.summarise(
+        [
+            call("GET /runs/1", 20.0),
+            call("GET /runs/2/jobs", 40.0),
+            call("GET /runs", 900.0, overlapped=True),
+            call("0 * * * *", 5.0, handler="scheduled"),
+        ]
+    )
+    runs, cron = rows[0], rows[1]
+    assert (runs["kind"], runs["alone"], runs["overlapped"]) == ("GET /runs", 2, 1)  # ids don't split it
+    assert (runs["median_ms"], runs["max_ms"], runs["over_free"]) == (30.0, 40.0, 2)
+    assert runs["outside_median_ms"] == 3.0
+    assert (cron["kind"], cron["over_free"]) == ("0 * * * *", 0)
