@@ -29,44 +29,70 @@ class DueClip:
 def due_clips(
     broadcaster_id: str, before: str, now: float, schedule: CheckSchedule, early: float, limit: int
 ) -> Batch:
-    """The streamer's clips created before `before` due by `now + early`: never checked ones by creation,
-    the rest by due time.
+    """The streamer's clips due by `now + early`: never checked ones by creation, the rest by due time.
 
-    `before` is where the completed crawl's range began: the clips after it were just read from Get Clips,
-    which is as good as a check, and stay due for the first crawl that no longer covers them.
+    `before` is where the completed crawl's range began. A clip after it was just read from Get Clips, which
+    is as good as a check: it stays due for the first crawl that no longer covers it. One after it due within
+    `early` either way is read too, to ride along on a call that goes out anyway: crawl by crawl, a stream's
+    clips leave the range an hour's worth at a time (and the range's overlap holds a few due already), and
+    without the ride-along each hour's would cost a call of its own.
     """
-    horizon = now + early
+    horizon, first = now + early, schedule.first
+    by_creation = _DueQuery(broadcaster_id, before, limit, "created_at", unchecked=True)
+    by_due_time = _DueQuery(broadcaster_id, before, limit, "next_check_at", unchecked=False)
     return (
         Batch()
-        .add(
-            Statement(
-                f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at IS NULL "
-                "AND created_at <= ?2 AND created_at < ?4 ORDER BY created_at LIMIT ?3",
-                (broadcaster_id, to_rfc3339(horizon - schedule.first), limit, before),
-            ),
-            "unchecked",
-        )
-        .add(
-            Statement(
-                f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 AND next_check_at <= ?2 "
-                "AND created_at < ?4 ORDER BY next_check_at LIMIT ?3",
-                (broadcaster_id, to_rfc3339(horizon), limit, before),
-            ),
-            "scheduled",
-        )
+        .add(by_creation.out_of_range(horizon - first), "unchecked")
+        .add(by_due_time.out_of_range(horizon), "scheduled")
+        .add(by_creation.in_range_due_after(horizon - first, now - early - first), "unchecked_in_range")
+        .add(by_due_time.in_range_due_after(horizon, now - early), "scheduled_in_range")
     )
 
 
-def plan(results: BatchResults, now: float, schedule: CheckSchedule, capacity: int) -> list[DueClip]:
-    """The clips to check now, most overdue first; none unless one is due already.
+@dataclass(frozen=True)
+class _DueQuery:
+    """One streamer's clips whose `due` column is at most an edge, in its order: creation for clips never
+    checked (due `first` after it), the next check's time for the rest."""
 
-    Clips due within the early horizon ride along only on a call that goes out anyway, so a streamer whose
-    clips fall due one by one costs about one call per horizon, not one per crawl.
+    broadcaster_id: str
+    before: str
+    limit: int
+    due: str
+    unchecked: bool
+
+    def out_of_range(self, edge: float) -> Statement:
+        """Due by `edge`, created before the crawl's range."""
+        return self._select("created_at < ?4", to_rfc3339(edge))
+
+    def in_range_due_after(self, edge: float, after: float) -> Statement:
+        """Due by `edge` but not by `after`, created inside the crawl's range: a ride-along only."""
+        return self._select(f"created_at >= ?4 AND {self.due} > ?5", to_rfc3339(edge), to_rfc3339(after))
+
+    def _select(self, where: str, *edges: str) -> Statement:
+        return Statement(
+            f"SELECT {_DUE_COLUMNS} FROM clips WHERE broadcaster_id = ?1 "
+            f"{'AND next_check_at IS NULL ' if self.unchecked else ''}AND {self.due} <= ?2 AND {where} "
+            f"ORDER BY {self.due} LIMIT ?3",
+            (self.broadcaster_id, edges[0], self.limit, self.before, *edges[1:]),
+        )
+
+
+_OUT_OF_RANGE = ("unchecked", "scheduled")
+_IN_RANGE = ("unchecked_in_range", "scheduled_in_range")
+
+
+def plan(results: BatchResults, now: float, schedule: CheckSchedule, capacity: int) -> list[DueClip]:
+    """The clips to check now, most overdue first; none unless one out of the crawl's range is due already.
+
+    Clips due within the early horizon, and those the crawl just read, ride along only on a call that goes
+    out anyway, so a streamer whose clips fall due one by one costs about one call per horizon, not one per
+    crawl.
     """
-    due = [_due(row, schedule) for row in results.rows("unchecked") + results.rows("scheduled")]
-    due.sort(key=lambda d: (d.due_at, d.id))
-    if not due or due[0].due_at > now:
+    out_of_range = [_due(row, schedule) for label in _OUT_OF_RANGE for row in results.rows(label)]
+    if not any(d.due_at <= now for d in out_of_range):
         return []
+    due = out_of_range + [_due(row, schedule) for label in _IN_RANGE for row in results.rows(label)]
+    due.sort(key=lambda d: (d.due_at, d.id))
     return due[:capacity]
 
 

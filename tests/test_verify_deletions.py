@@ -6,15 +6,18 @@ comes back unmarked."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from local.activity_mix import WeekActivity
 from local.clock import VirtualClock
 from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.emulator.deletions import ClipDeletions
+from local.emulator.world import Activity
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
 from producer.core import start_run
@@ -49,9 +52,9 @@ class World:
             helix,
         )
 
-    async def crawl_until(self, end: float) -> None:
-        while self.clock.now() + CRAWL_EVERY <= end:
-            self.clock.set(self.clock.now() + CRAWL_EVERY)
+    async def crawl_until(self, end: float, every: float = CRAWL_EVERY) -> None:
+        while self.clock.now() + every <= end:
+            self.clock.set(self.clock.now() + every)
             await self.runner.crawl()
 
     async def stored(self) -> dict[str, dict[str, Any]]:
@@ -64,10 +67,13 @@ async def make_world() -> AsyncIterator[Any]:
     opened: list[tuple[Any, SqliteDatabase]] = []
 
     async def make(
-        deletions: ClipDeletions, streamers: int = 2, clips_per_day: tuple[int, int] = (6, 10)
+        deletions: ClipDeletions,
+        streamers: int = 2,
+        clips_per_day: tuple[int, int] = (6, 10),
+        activity: Activity | None = None,
     ) -> World:
         clock = VirtualClock(START)
-        world = HelixWorld(5, streamers, clips_per_day, clock=clock, deletions=deletions)
+        world = HelixWorld(5, streamers, clips_per_day, clock=clock, deletions=deletions, activity=activity)
         config = EmulatorConfig(history_s=100 * DAY)
         helix = {"by_id": 0, "games": 0}
 
@@ -142,6 +148,51 @@ async def test_a_tenth_deleted_over_60_days_is_marked_within_a_check_period_and_
     ]
     assert unscheduled == []
     assert 0 < w.helix["by_id"] <= 60 * 2 * len(w.world.all_streamers())
+
+
+def fewest_calls(due_times: list[float], early: float) -> int:
+    """The fewest Get Clips by id calls that check a streamer's clips at their times, one call carrying every
+    clip due within `early` of its time (calls of 100 ids are never full here): a greedy cover."""
+    calls, covered_until = 0, -math.inf
+    for due in sorted(due_times):
+        if due > covered_until:
+            calls, covered_until = calls + 1, due + early
+    return calls
+
+
+async def test_hourly_crawls_check_a_streams_clips_in_one_call_as_they_leave_the_lookback(
+    make_world: Any,
+) -> None:
+    # Daily streams of 3-6 hours, crawled every hour: the clips leave the 24-hour lookback an hour's worth per
+    # crawl, yet their 1-day check is one call, the 7-day one another (shared with a later stream's 1-day).
+    w = await make_world(
+        ClipDeletions(), streamers=3, clips_per_day=(8, 12), activity=WeekActivity(5, START, ["daily"] * 3)
+    )
+    end = START + 12 * DAY
+    await w.crawl_until(end, every=HOUR)
+    schedule, early = w.settings.check_schedule, w.settings.verify_early_hours * HOUR
+    judged_until = end - 3 * HOUR  # a check falls to the streamer's first crawl after it: within its tier
+    needed = 0
+    for streamer in w.world.all_streamers():
+        due_times = []
+        for clip in w.world.clips(streamer.id, START, end):
+            created = parse_rfc3339(clip["created_at"])
+            due = schedule.next_after(created, created)
+            while due <= judged_until:
+                due_times.append(due)
+                due = schedule.next_after(created, due)
+        needed += fewest_calls(due_times, early)
+    assert needed >= 3 * 11  # a 1-day check for each of 11 days of streams (7-day ones coincide)
+    # A call may go out for a check due after judged_until, at most one per streamer (36 for 33 here; 143
+    # when the clips still in the crawl's range could not ride along).
+    assert needed <= w.helix["by_id"] <= needed + len(w.world.all_streamers()), (w.helix["by_id"], needed)
+    stored = await w.stored()
+    late = [
+        r
+        for r in stored.values()
+        if r["next_check_at"] is None and parse_rfc3339(r["created_at"]) + schedule.first < judged_until
+    ]
+    assert late == []
 
 
 async def test_a_clip_gone_inside_the_lookback_is_marked_only_by_get_clips_by_id_and_unmarked_when_back(
