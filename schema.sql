@@ -119,6 +119,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at          TEXT,
     window_span          INTEGER,                      -- seconds: the span planned for the next windows
     window_clips         INTEGER NOT NULL DEFAULT 0,   -- distinct clips read in the current window so far
+    walk_state           TEXT,                         -- JSON: a backfill's splits and density, for continuations
     UNIQUE (run_id, streamer_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_run_status ON jobs (run_id, status);

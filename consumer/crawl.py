@@ -10,6 +10,7 @@ import httpx
 
 from consumer import upkeep
 from consumer.result import CrawlResult
+from consumer.split_trail import SplitTrail, WalkState
 from consumer.walk import FOLLOW, PAGE_SIZE, SPLIT, WindowWalk
 from shared import redaction, store
 from shared.backfill import widest_window, window_target
@@ -186,12 +187,15 @@ class StreamerCrawl:
             walk = WindowWalk(window) if window else None
         if cursor and walk is not None:
             walk.cursors.add(cursor)
+        history = self._history(job)
+        state = WalkState.from_json(job.get("walk_state")) if history else WalkState(SplitTrail())
         measured = _Density()
-        ceiling: float = self._widest(job)  # spans after a split stay under half of it...
-        split_end: float | None = None  # ...until the walk has passed the window that was split
-        sample: SplitSample | None = (
-            None  # what the split window's walk read: sizes the windows re-reading it
-        )
+        if state.measured[1] > 0:
+            measured.add(*state.measured, None)
+        ceiling: float = self._widest(job)  # spans after a split stay under half of it (lookback crawls)
+        trail = state.trail  # a history walk's splits not passed yet, with what their walks read
+        if walk is not None and history and not trail:
+            walk.density = measured.density_over(walk.window)
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
@@ -220,9 +224,10 @@ class StreamerCrawl:
                 # Re-read the window in smaller ones (stored clips are upserted again, harmlessly), sized from
                 # what this walk read; the clips it read are kept.
                 span = split_span(window, walk.created, PAGE_SIZE)
-                ceiling = min(ceiling, on_grid(window.span / 2))
-                split_end = max(split_end or window.end, window.end)
-                sample = SplitSample(window, list(walk.created)) if self._history(job) else None
+                if history:
+                    span = self._split_history(job, walk, trail) or span
+                else:
+                    ceiling = min(ceiling, on_grid(window.span / 2))
                 plan, measured = span, _Density()
                 window = Window(window.start, window.start + span)
                 cursor, walk = None, WindowWalk(window)
@@ -231,16 +236,17 @@ class StreamerCrawl:
             else:
                 if step.reason != "end":
                     anomaly = step.reason
-                if split_end is not None and window.end >= split_end and self._history(job):
-                    ceiling, split_end = self._widest(job), None  # past the busy stretch: wide again
-                plan = self._next_span(walk, step.reason, measured, ceiling)
-                if sample is not None and step.reason == "end":
-                    sample.observe(walk.window, walk.clips)
-                    sampled = sample.span(window.end, self._target(job))
-                    if sampled is not None:
-                        plan = min(sampled, self._widest(job))
+                if history and step.reason == "end":
+                    trail.completed(walk.window, walk.clips)
+                limit = trail.ceiling(self._widest(job)) if history else ceiling
+                plan = self._next_span(walk, step.reason, measured, limit)
+                sampled = trail.span(window.end, self._target(job)) if step.reason == "end" else None
+                if sampled is not None:
+                    plan = min(sampled, self._widest(job))
                 window = next_window(window.end, crawl, plan)
                 cursor, walk = None, WindowWalk(window) if window else None
+                if walk is not None and history and not trail:
+                    walk.density = measured.density_over(walk.window)
             stop = (anomaly or StopReason.COMPLETE) if window is None else None
             result = await self._commit_page(
                 crawl=crawl,
@@ -252,6 +258,7 @@ class StreamerCrawl:
                 stop_reason=stop,
                 pages=1,
                 plan=plan,
+                walk_state=WalkState(trail, (measured.clips, measured.span)).to_json() if history else None,
             )
             if result is not None:
                 return result
@@ -277,7 +284,11 @@ class StreamerCrawl:
         """The span for this job's next windows: the job's own plan, else the one that last worked."""
         widest = self._widest(job)
         remembered = job["window_span"] or (self.streamer or {}).get("window_span")
-        return on_grid(min(widest, remembered)) if remembered else widest
+        if remembered:
+            return on_grid(min(widest, remembered))
+        # A backfill's first window knows nothing of the channel's density: a quarter of the widest one
+        # measures it for a call or two more, where the widest, over the cap, would be read again.
+        return on_grid(widest / 4) if self._history(job) else widest
 
     def _next_span(self, walk: WindowWalk, reason: str, measured: _Density, ceiling: float) -> float:
         """The next window's span, from the clip density the windows read so far showed.
@@ -297,6 +308,20 @@ class StreamerCrawl:
         span = span_for(measured.clips, measured.span, target, widest)
         if reason != "end":
             span = min(span, on_grid(walk.window.span))
+        return span
+
+    def _split_history(self, job: Row, walk: WindowWalk, trail: SplitTrail) -> float | None:
+        """The first re-read window's span after a history window split, from what its walk read: None when
+        that cannot say (split_span then sizes it)."""
+        sample = SplitSample(walk.window, list(walk.created))
+        trail.split(sample)
+        if not walk.estimate:
+            return None
+        sample.prior = len(sample.times) / walk.estimate  # a window split early: its clips were estimated
+        span = sample.span(walk.window.start, self._target(job))
+        if span and walk.busiest and walk.busiest.start - walk.window.start >= HELIX_TIME_STEP:
+            # The stretch before the crowd is read first: it measures the sample's share of the clips there.
+            span = min(span, on_grid(walk.busiest.start - walk.window.start))
         return span
 
     def crawl_range(self, job: Row) -> Window:
@@ -345,6 +370,7 @@ class StreamerCrawl:
         walk: WindowWalk | None = None,
         crawled: bool = True,
         plan: float | None = None,
+        walk_state: str | None = None,
     ) -> CrawlResult | None:
         """Write one page (or, with `pages=0`, only the job's new position); a result once the job is done.
 
@@ -374,6 +400,7 @@ class StreamerCrawl:
                 window_pages=walk.pages if walk else 0,
                 window_clips=walk.clips if walk else 0,
                 window_span=int(plan) if plan else None,
+                walk_state=walk_state,
                 pages=pages,
                 stop_reason=stop_reason,
                 newest_clip_at=self.newest_clip_at,
@@ -497,6 +524,13 @@ class _Density:
             self.windows.pop(0)
         self.clips = sum(c for c, _ in self.windows)
         self.span = sum(s for _, s in self.windows)
+
+    def density_over(self, window: Window) -> float | None:
+        """Clips a second, when the windows measured span at least half of `window`: else too little to go
+        by."""
+        if self.span < window.span / 2 or self.clips <= 0:
+            return None
+        return self.clips / self.span
 
 
 def _done(result: CrawlResult | None) -> CrawlResult:

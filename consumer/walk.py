@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from shared.burst import Stretch, window_total
 from shared.config import Settings
 from shared.states import StopReason
 from shared.windows import HELIX_TIME_STEP, Window
@@ -11,6 +12,8 @@ from shared.windows import HELIX_TIME_STEP, Window
 PAGE_SIZE = 100
 
 FOLLOW, END, SPLIT = "follow", "end", "split"
+# A history walk splits after its second page when the window's estimated total passes the cap this much.
+OVERFLOW = 1.3
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class WindowWalk:
     created: list[float] = field(default_factory=list)  # creation times of the distinct clips read here
     refollowed: set[str] = field(default_factory=set)
     last_gain_full: bool = False  # the latest page that added clips was a full one
+    density: float | None = None  # clips a second in the windows before: set on a history walk's windows
+    estimate: float | None = None  # the window's clips, estimated when it was split early...
+    busiest: Stretch | None = None  # ...and the stretch where its sample crowds
 
     def read(
         self,
@@ -61,7 +67,7 @@ class WindowWalk:
             self.refollowed.add(cursor)
         split_at = settings.split_at_pages
         near_cap = self.pages >= split_at and self.clips >= (split_at - 1) * PAGE_SIZE
-        if near_cap and self.window.span > HELIX_TIME_STEP:
+        if (near_cap or self._overflows(split_at)) and self.window.span > HELIX_TIME_STEP:
             return Step(SPLIT)  # Helix returns about 1,000 results per query: the rest needs smaller windows
         if self.pages >= settings.page_cap:
             # Pages that keep coming without nearing the cap (short ones, or a loop): a wide window is read
@@ -71,3 +77,15 @@ class WindowWalk:
             return Step(END, StopReason.PAGE_CAP)
         self.cursors.add(cursor)
         return Step(FOLLOW)
+
+    def _overflows(self, split_at: int) -> bool:
+        """Whether the clips read so far say the window holds well over the cap: the pages still to come
+        before the split would be read again anyway."""
+        if self.density is None or self.pages < 2 or self.pages >= split_at or not self.last_gain_full:
+            return False
+        times = sorted(t for t in self.created if self.window.start <= t < self.window.end)
+        total, busiest = window_total(times, self.window.start, self.window.end, self.density)
+        if total <= OVERFLOW * split_at * PAGE_SIZE:
+            return False
+        self.estimate, self.busiest = total, busiest
+        return True

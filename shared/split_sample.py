@@ -21,6 +21,7 @@ class SplitSample:
 
     window: Window
     created: list[float]
+    prior: float | None = None  # the sample's share of the clips, estimated, until a re-read window says
     sampled: int = 0  # sample clips inside the complete re-read windows...
     found: int = 0  # ...and the clips those windows held
     times: list[float] = field(init=False)
@@ -35,9 +36,9 @@ class SplitSample:
 
     def span(self, start: float, target: int) -> float | None:
         """The span from `start` that holds about `target` clips; None past the sample or with no share."""
-        if start >= self.window.end or self.sampled < 20 or self.found <= 0:
+        share = self.sampled / self.found if self.sampled >= 20 and self.found > 0 else self.prior
+        if start >= self.window.end or share is None:
             return None
-        share = self.sampled / self.found
         first = bisect.bisect_left(self.times, start)
         reach = first + int(target * share)
         if reach >= len(self.times):

@@ -210,6 +210,7 @@ class PageWrite:
     clip_writes: ClipWrites = ClipWrites.CHANGED_ONLY
     window_clips: int = 0  # distinct clips read in the window to page next
     window_span: int | None = None  # seconds: the span planned for next windows (the streamer's, at the end)
+    walk_state: str | None = None  # JSON: a backfill walk's splits and density (consumer/split_trail.py)
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -476,6 +477,7 @@ def write_page(w: PageWrite) -> Batch:
         window_pages=w.window_pages,
         window_clips=w.window_clips,
         window_span=w.window_span,
+        walk_state=w.walk_state,
         subrequests=c.helix + c.d1 + c.queue,
         max_subrequests=c.invocation_total,
         stop_reason=w.stop_reason,
@@ -497,7 +499,8 @@ def write_page(w: PageWrite) -> Batch:
                 f"{j['cursor']}, "
                 f"cursor_at = {j['cursor_at']}, window_pages = {j['window_pages']}, window_clips = "
                 f"{j['window_clips']}, "
-                f"window_span = {j['window_span']}, pages = pages + {j['pages']}, clips_seen = clips_seen + "
+                f"window_span = {j['window_span']}, walk_state = {j['walk_state']}, "
+                f"pages = pages + {j['pages']}, clips_seen = clips_seen + "
                 f"{j['seen']}, "
                 f"clips_skipped = clips_skipped + {j['skipped']}, helix_calls = helix_calls + {j['helix']}, "
                 f"d1_calls = d1_calls + {j['d1']}, queue_sends = queue_sends + {j['queue']}, "

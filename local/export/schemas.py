@@ -186,6 +186,7 @@ JOBS = TableSpec(
             _time("finished_at", nullable=True),
             _count("window_span", nullable=True),
             _count("window_clips"),
+            _text("walk_state", nullable=True),
         ]
     ),
     from_sql="jobs AS t JOIN runs AS r ON r.id = t.run_id",
