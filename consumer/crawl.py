@@ -194,8 +194,11 @@ class StreamerCrawl:
             measured.add(*state.measured, None)
         ceiling: float = self._widest(job)  # spans after a split stay under half of it (lookback crawls)
         trail = state.trail  # a history walk's splits not passed yet, with what their walks read
-        if walk is not None and history and not trail:
-            walk.density = measured.density_over(walk.window)
+        if walk is not None and history:
+            if walk.pages:  # the window in flight goes on: what it read sizes a split of it
+                walk.created = [t for t in state.created if walk.window.start <= t < walk.window.end]
+            if not trail:
+                walk.density = measured.density_over(walk.window)
         anomaly: str | None = None
         while True:
             if window is None or walk is None:
@@ -258,7 +261,7 @@ class StreamerCrawl:
                 stop_reason=stop,
                 pages=1,
                 plan=plan,
-                walk_state=WalkState(trail, (measured.clips, measured.span)).to_json() if history else None,
+                walk_state=self._walk_state(trail, measured, walk) if history else None,
             )
             if result is not None:
                 return result
@@ -323,6 +326,10 @@ class StreamerCrawl:
             # The stretch before the crowd is read first: it measures the sample's share of the clips there.
             span = min(span, on_grid(walk.busiest.start - walk.window.start))
         return span
+
+    @staticmethod
+    def _walk_state(trail: SplitTrail, measured: _Density, walk: WindowWalk | None) -> str:
+        return WalkState(trail, (measured.clips, measured.span), list(walk.created) if walk else []).to_json()
 
     def crawl_range(self, job: Row) -> Window:
         """The job's whole range: fixed at its first write, else what it would be now."""

@@ -57,10 +57,15 @@ class WalkState:
 
     trail: SplitTrail
     measured: tuple[int, float] = (0, 0.0)
+    created: list[float] = field(default_factory=list)  # the window in flight: its clips read so far
 
     def to_json(self) -> str:
         return json.dumps(
-            {"measured": list(self.measured), "splits": [_sample_to_dict(s) for s in self.trail.samples]},
+            {
+                "measured": list(self.measured),
+                "splits": [_sample_to_dict(s) for s in self.trail.samples],
+                "created": [round(t) for t in self.created],
+            },
             separators=(",", ":"),
         )
 
@@ -71,7 +76,9 @@ class WalkState:
             data = json.loads(text) if text else {}
             clips, span = data.get("measured", (0, 0.0))
             return cls(
-                SplitTrail([_sample_from_dict(s) for s in data.get("splits", [])]), (int(clips), float(span))
+                SplitTrail([_sample_from_dict(s) for s in data.get("splits", [])]),
+                (int(clips), float(span)),
+                [float(t) for t in data.get("created", [])],
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls(SplitTrail())  # the walk sizes its windows afresh: slower, never wrong

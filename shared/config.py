@@ -38,7 +38,7 @@ class Settings:
     backfill_hours: int = 24  # how far back a streamer's first crawl goes
     max_window_hours: int = 24  # longer ranges are split into windows of at most this
     backfill_window_days: int = 120  # a backfill's windows grow up to this where a channel was quiet...
-    backfill_window_clips: int = 600  # ...sized to hold this many: a split (over ~1,000) wastes 10 calls
+    backfill_window_clips: int = 700  # ...sized to hold this many: a split (over ~1,000) wastes 10 calls
     page_cap: int = 12  # pages per window: Helix stops near 1,000 results anyway
     split_at_pages: int = 10  # a window still going after this many full pages (the ~1,000 cap) is split
     min_split_minutes: int = (

@@ -28,9 +28,9 @@ def test_an_inner_split_narrows_the_walk_until_passed_then_the_outer_sample_size
 def test_the_walk_state_survives_a_round_trip_and_a_value_it_cannot_read_starts_afresh() -> None:
     sample = SplitSample(Window(600.0, 90_000.0), [700.0, 1_300.0, 50_000.0], prior=0.1)
     sample.observe(Window(600.0, 2_000.0), 20)
-    state = WalkState(SplitTrail([sample]), (640, 3_600.0))
+    state = WalkState(SplitTrail([sample]), (640, 3_600.0), [1_000.4, 2_000.0])
     back = WalkState.from_json(state.to_json())
-    assert back.measured == (640, 3_600.0)
+    assert back.measured == (640, 3_600.0) and back.created == [1_000.0, 2_000.0]
     (got,) = back.trail.samples
     assert (got.window, got.times, got.prior, got.sampled, got.found) == (
         sample.window,
@@ -41,4 +41,4 @@ def test_the_walk_state_survives_a_round_trip_and_a_value_it_cannot_read_starts_
     )
     for bad in (None, "", "not json", "[]", '{"splits": [{"window": 3}]}', '{"measured": "x"}'):
         fresh = WalkState.from_json(bad)
-        assert not fresh.trail and fresh.measured == (0, 0.0)
+        assert not fresh.trail and fresh.measured == (0, 0.0) and fresh.created == []
