@@ -68,6 +68,10 @@ class StreamerCrawl:
         self.newest_clip_at: str | None = None
         self.helix: HelixClient | None = None
         self.run_jobs_total = 0  # the run's size, as the claim read it
+        # A backfill run's jobs walk a fixed range, years long (shared/backfill.py): their windows are sized
+        # for a density that changes over those years. A crawl's continuation is not one, though its range is
+        # fixed too once its first page is written.
+        self.backfill = False
         self.upkeep_found: BatchResults | None = None  # what the last write read for consumer/upkeep.py
         self.unmarked = 0  # clips marked deleted that this invocation's pages showed again (unmarked)
         self._known_limit: int | None = None  # Ratelimit-Limit as stored in D1
@@ -160,6 +164,7 @@ class StreamerCrawl:
         self.streamer = claim.first("streamer")
         run = claim.first("run")
         self.run_jobs_total = int(run["jobs_total"]) if run else 0
+        self.backfill = bool(run and run["backfill_from"])
         return None
 
     async def _crawl(self) -> CrawlResult:
@@ -187,7 +192,7 @@ class StreamerCrawl:
             walk = WindowWalk(window) if window else None
         if cursor and walk is not None:
             walk.cursors.add(cursor)
-        history = self._history(job)
+        history = self.backfill
         state = WalkState.from_json(job.get("walk_state")) if history else WalkState(SplitTrail())
         measured = _Density()
         if state.measured[1] > 0:
@@ -239,8 +244,14 @@ class StreamerCrawl:
             else:
                 if step.reason != "end":
                     anomaly = step.reason
-                if history and step.reason == "end":
-                    trail.completed(walk.window, walk.clips)
+                passed = (
+                    trail.completed(walk.window, walk.clips) if history and step.reason == "end" else None
+                )
+                if passed is not None and passed.density:
+                    # Past a busy stretch: the density before it stands for the split window's quiet part.
+                    span = passed.window.span
+                    measured = _Density()
+                    measured.add(round(passed.density * span), span, None)
                 limit = trail.ceiling(self._widest(job)) if history else ceiling
                 plan = self._next_span(walk, step.reason, measured, limit)
                 sampled = trail.span(window.end, self._target(job)) if step.reason == "end" else None
@@ -291,7 +302,7 @@ class StreamerCrawl:
             return on_grid(min(widest, remembered))
         # A backfill's first window knows nothing of the channel's density: a quarter of the widest one
         # measures it for a call or two more, where the widest, over the cap, would be read again.
-        return on_grid(widest / 4) if self._history(job) else widest
+        return on_grid(widest / 4) if self.backfill else widest
 
     def _next_span(self, walk: WindowWalk, reason: str, measured: _Density, ceiling: float) -> float:
         """The next window's span, from the clip density the windows read so far showed.
@@ -305,7 +316,7 @@ class StreamerCrawl:
         measured.add(
             walk.clips,
             max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start),
-            target if self._history(self.job or {}) else None,
+            target if self.backfill else None,
         )
         widest = min(ceiling, self._widest(self.job or {}))
         span = span_for(measured.clips, measured.span, target, widest)
@@ -320,7 +331,8 @@ class StreamerCrawl:
         trail.split(sample)
         if not walk.estimate:
             return None
-        sample.prior = len(sample.times) / walk.estimate  # a window split early: its clips were estimated
+        # A window split early: its clips were estimated, from the density before it.
+        sample.prior, sample.density = len(sample.times) / walk.estimate, walk.density
         span = sample.span(walk.window.start, self._target(job))
         if span and walk.busiest and walk.busiest.start - walk.window.start >= HELIX_TIME_STEP:
             # The stretch before the crowd is read first: it measures the sample's share of the clips there.
@@ -339,18 +351,11 @@ class StreamerCrawl:
         """Calls made since the last write (for a write after the job's last one)."""
         return self._calls_since_report(d1_planned=d1_planned)
 
-    @staticmethod
-    def _history(job: Row) -> bool:
-        """A fixed range (a backfill, shared/backfill.py): its windows are sized for years of changing
-        density.
-        """
-        return bool(job.get("crawl_from") and job.get("crawl_to"))
-
     def _target(self, job: Row) -> int:
-        return window_target(self.settings, self._history(job))
+        return window_target(self.settings, self.backfill)
 
     def _widest(self, job: Row) -> float:
-        return widest_window(self.settings, self._history(job))
+        return widest_window(self.settings, self.backfill)
 
     def _crawl_window(self, job: Row) -> Window:
         if job["crawl_from"] and job["crawl_to"]:

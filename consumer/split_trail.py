@@ -28,11 +28,17 @@ class SplitTrail:
     def split(self, sample: SplitSample) -> None:
         self.samples.append(sample)
 
-    def completed(self, window: Window, clips: int) -> None:
-        """A complete window of the re-read: every sample learns its share from it; passed splits drop."""
+    def completed(self, window: Window, clips: int) -> SplitSample | None:
+        """A complete window of the re-read: every sample learns its share from it; passed splits drop.
+
+        Once the last is passed, the outermost split's sample: the busy stretch is behind, and the density
+        before that split, if it was split on one, sizes the next windows better than those read inside it.
+        """
+        outer = self.samples[0] if self.samples else None
         for sample in self.samples:
             sample.observe(window, clips)
         self.samples = [s for s in self.samples if s.window.end > window.end]
+        return outer if not self.samples else None
 
     def span(self, start: float, target: int) -> float | None:
         """The span from `start` the innermost sample says holds `target` clips, if one can say."""
@@ -90,6 +96,7 @@ def _sample_to_dict(sample: SplitSample) -> dict[str, Any]:
         "window": [sample.window.start, sample.window.end],
         "offsets": [round(t - start) for t in sample.times],  # whole seconds: the grid is 600
         "prior": sample.prior,
+        "density": sample.density,
         "sampled": sample.sampled,
         "found": sample.found,
     }
@@ -97,11 +104,12 @@ def _sample_to_dict(sample: SplitSample) -> dict[str, Any]:
 
 def _sample_from_dict(data: dict[str, Any]) -> SplitSample:
     start, end = (float(v) for v in data["window"])
-    prior = data.get("prior")
+    prior, density = data.get("prior"), data.get("density")
     return SplitSample(
         Window(start, end),
         [start + float(t) for t in data["offsets"]],
         float(prior) if prior is not None else None,
+        float(density) if density is not None else None,
         int(data.get("sampled", 0)),
         int(data.get("found", 0)),
     )

@@ -22,6 +22,7 @@ class SplitSample:
     window: Window
     created: list[float]
     prior: float | None = None  # the sample's share of the clips, estimated, until a re-read window says
+    density: float | None = None  # clips a second in the windows before it, when it was split on them
     sampled: int = 0  # sample clips inside the complete re-read windows...
     found: int = 0  # ...and the clips those windows held
     times: list[float] = field(init=False)

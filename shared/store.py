@@ -431,7 +431,7 @@ def claim_job(
         )
         .add(Statement("SELECT * FROM streamers WHERE id = ?1", (streamer_id,)), "streamer")
         .add(read_token(client_id), "token")
-        .add(Statement("SELECT jobs_total FROM runs WHERE id = ?1", (run_id,)), "run")
+        .add(Statement("SELECT jobs_total, backfill_from FROM runs WHERE id = ?1", (run_id,)), "run")
     )
 
 

@@ -137,3 +137,23 @@ async def test_a_revoked_token_is_minted_again_once_across_concurrent_consumers(
     assert calls == stack.emulator.needed.total() + refused
     run = await stack.db.first("SELECT jobs_done, jobs_failed FROM runs")
     assert (run["jobs_done"], run["jobs_failed"]) == (40, 0)
+
+
+async def test_a_heavy_streamers_continuations_size_its_windows_as_its_first_invocation_does(
+    make_stack: StackFactory,
+) -> None:
+    # A crawl's range is fixed once its first page is written, but its continuations are not a backfill's:
+    # they aim at the same ~900 clips a window, and carry no backfill walk state.
+    spans, calls = [], []
+    for limit in (0, 12):  # the Free plan's 50 Helix calls an invocation; 12, so the crawl continues
+        stack = await make_stack(1, verify_external_share=0.0, external_limit=limit)
+        streamer = stack.world.all_streamers()[0]
+        stack.world.set_rate(streamer.id, 2500)
+        crawl = await Crawl(stack)(streamer_ids=[streamer.id])
+        assert await lost_clips(stack) == set()
+        job = await stack.db.first("SELECT invocations, walk_state FROM jobs")
+        assert job["walk_state"] is None and (job["invocations"] > 2) == (limit == 12)
+        spans.append((await stack.db.first("SELECT window_span FROM streamers"))["window_span"])
+        calls.append(crawl.clip_calls)
+    assert calls[1] <= calls[0] + 1, calls
+    assert abs(spans[1] - spans[0]) <= 0.1 * spans[0], spans
