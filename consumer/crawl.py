@@ -192,14 +192,13 @@ class StreamerCrawl:
             walk = WindowWalk(window) if window else None
         if cursor and walk is not None:
             walk.cursors.add(cursor)
-        history = self.backfill
-        state = WalkState.from_json(job.get("walk_state")) if history else WalkState(SplitTrail())
+        state = WalkState.from_json(job.get("walk_state")) if self.backfill else WalkState(SplitTrail())
         measured = _Density()
         if state.measured[1] > 0:
             measured.add(*state.measured, None)
-        ceiling: float = self._widest(job)  # spans after a split stay under half of it (lookback crawls)
+        ceiling: float = self._widest()  # spans after a split stay under half of it (lookback crawls)
         trail = state.trail  # a history walk's splits not passed yet, with what their walks read
-        if walk is not None and history:
+        if walk is not None and self.backfill:
             if walk.pages:  # the window in flight goes on: what it read sizes a split of it
                 walk.created = [t for t in state.created if walk.window.start <= t < walk.window.end]
             if not trail:
@@ -232,8 +231,8 @@ class StreamerCrawl:
                 # Re-read the window in smaller ones (stored clips are upserted again, harmlessly), sized from
                 # what this walk read; the clips it read are kept.
                 span = split_span(window, walk.created, PAGE_SIZE)
-                if history:
-                    span = self._split_history(job, walk, trail) or span
+                if self.backfill:
+                    span = self._split_history(walk, trail) or span
                 else:
                     ceiling = min(ceiling, on_grid(window.span / 2))
                 plan, measured = span, _Density()
@@ -244,22 +243,21 @@ class StreamerCrawl:
             else:
                 if step.reason != "end":
                     anomaly = step.reason
-                passed = (
-                    trail.completed(walk.window, walk.clips) if history and step.reason == "end" else None
-                )
+                complete = self.backfill and step.reason == "end"
+                passed = trail.completed(walk.window, walk.clips) if complete else None
                 if passed is not None and passed.density:
                     # Past a busy stretch: the density before it stands for the split window's quiet part.
                     span = passed.window.span
                     measured = _Density()
                     measured.add(round(passed.density * span), span, None)
-                limit = trail.ceiling(self._widest(job)) if history else ceiling
+                limit = trail.ceiling(self._widest()) if self.backfill else ceiling
                 plan = self._next_span(walk, step.reason, measured, limit)
-                sampled = trail.span(window.end, self._target(job)) if step.reason == "end" else None
+                sampled = trail.span(window.end, self._target()) if step.reason == "end" else None
                 if sampled is not None:
-                    plan = min(sampled, self._widest(job))
+                    plan = min(sampled, self._widest())
                 window = next_window(window.end, crawl, plan)
                 cursor, walk = None, WindowWalk(window) if window else None
-                if walk is not None and history and not trail:
+                if walk is not None and self.backfill and not trail:
                     walk.density = measured.density_over(walk.window)
             stop = (anomaly or StopReason.COMPLETE) if window is None else None
             result = await self._commit_page(
@@ -272,7 +270,7 @@ class StreamerCrawl:
                 stop_reason=stop,
                 pages=1,
                 plan=plan,
-                walk_state=self._walk_state(trail, measured, walk) if history else None,
+                walk_state=self._walk_state(trail, measured, walk) if self.backfill else None,
             )
             if result is not None:
                 return result
@@ -296,7 +294,7 @@ class StreamerCrawl:
 
     def _planned_span(self, job: Row) -> float:
         """The span for this job's next windows: the job's own plan, else the one that last worked."""
-        widest = self._widest(job)
+        widest = self._widest()
         remembered = job["window_span"] or (self.streamer or {}).get("window_span")
         if remembered:
             return on_grid(min(widest, remembered))
@@ -312,19 +310,19 @@ class StreamerCrawl:
         a loop or the page cap, nor past half a window that had to be split.
         """
         now = self.clock.now()
-        target = self._target(self.job or {})
+        target = self._target()
         measured.add(
             walk.clips,
             max(HELIX_TIME_STEP, min(walk.window.end, now) - walk.window.start),
             target if self.backfill else None,
         )
-        widest = min(ceiling, self._widest(self.job or {}))
+        widest = min(ceiling, self._widest())
         span = span_for(measured.clips, measured.span, target, widest)
         if reason != "end":
             span = min(span, on_grid(walk.window.span))
         return span
 
-    def _split_history(self, job: Row, walk: WindowWalk, trail: SplitTrail) -> float | None:
+    def _split_history(self, walk: WindowWalk, trail: SplitTrail) -> float | None:
         """The first re-read window's span after a history window split, from what its walk read: None when
         that cannot say (split_span then sizes it)."""
         sample = SplitSample(walk.window, list(walk.created))
@@ -333,7 +331,7 @@ class StreamerCrawl:
             return None
         # A window split early: its clips were estimated, from the density before it.
         sample.prior, sample.density = len(sample.times) / walk.estimate, walk.density
-        span = sample.span(walk.window.start, self._target(job))
+        span = sample.span(walk.window.start, self._target())
         if span and walk.busiest and walk.busiest.start - walk.window.start >= HELIX_TIME_STEP:
             # The stretch before the crowd is read first: it measures the sample's share of the clips there.
             span = min(span, on_grid(walk.busiest.start - walk.window.start))
@@ -351,10 +349,10 @@ class StreamerCrawl:
         """Calls made since the last write (for a write after the job's last one)."""
         return self._calls_since_report(d1_planned=d1_planned)
 
-    def _target(self, job: Row) -> int:
+    def _target(self) -> int:
         return window_target(self.settings, self.backfill)
 
-    def _widest(self, job: Row) -> float:
+    def _widest(self) -> float:
         return widest_window(self.settings, self.backfill)
 
     def _crawl_window(self, job: Row) -> Window:
