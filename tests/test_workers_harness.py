@@ -20,6 +20,7 @@ import httpx
 import pytest
 from starlette.routing import Route
 
+from consumer.split_trail import WalkState
 from local.clock import VirtualClock
 from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig
@@ -31,7 +32,7 @@ from producer.context import AppContext
 from producer.core import slot_key
 from shared.config import Settings
 from shared.ports import Ports
-from shared.timefmt import to_rfc3339
+from shared.timefmt import parse_rfc3339, to_rfc3339
 from tests.workers_harness import launch, routes, scenario
 
 ROOT = launch.ROOT
@@ -182,6 +183,9 @@ async def play_locally() -> dict[str, Any]:
                     f"the local run's clock ended at {clock.now()}, past {scenario.SAME_WINDOWS_UNTIL}: its "
                     "crawl windows can no longer match the harness's (see scenario.py)"
                 )
+                backfill = await api.post("/runs", json=described["backfill"], headers=bearer)
+                assert backfill.status_code == 202, backfill.text
+                await runner.drain()
                 tables = {
                     table: await db.all(f"SELECT * FROM {table} ORDER BY id") for table in scenario.TABLES
                 }
@@ -269,10 +273,10 @@ def test_clips_and_a_streamer_page_answer_on_d1_through_the_asgi_bridge(harness:
 
 def test_the_cron_opened_the_slots_run(harness: dict[str, Any]) -> None:
     assert harness["cron"]["outcome"] == "ok"
-    scheduled, manual = harness["tables"]["runs"]
+    scheduled, manual, backfill = harness["tables"]["runs"]
     assert scheduled["kind"] == "scheduled" and scheduled["slot"] == slot_key(scenario.SLOT)
     assert manual["kind"] == "manual" and manual["slot"] is None
-    assert [r["jobs_total"] for r in (scheduled, manual)] == [scenario.STREAMERS] * 2
+    assert [r["jobs_total"] for r in (scheduled, manual, backfill)] == [scenario.STREAMERS] * 2 + [1]
 
 
 def test_a_failed_crawl_is_retried_with_a_delay_then_acked(harness: dict[str, Any]) -> None:
@@ -296,7 +300,9 @@ def test_a_throttled_crawl_goes_on_in_a_new_message_the_consumer_sends_with_a_de
     ]
     assert first["outcome"]["action"] == second["outcome"]["action"] == "ack"
     assert second["id"] != first["id"] and second["attempts"] == 1  # a new message, not a retry
-    [sent] = [s for s in harness["sends"] if s["worker"] == "consumer"]
+    [sent] = [
+        s for s in harness["sends"] if s["worker"] == "consumer" and s["body"].get("streamer_id") == streamer
+    ]
     assert sent["queue"] == JOBS["queue"] and sent["body"] == second["body"]
     assert sent["body"]["seq"] == first["body"]["seq"] + 1 and sent["delaySeconds"] >= 1
     crawled = job(harness, 1, streamer)
@@ -461,3 +467,25 @@ def test_on_workers_a_logout_ends_the_session_and_a_flood_of_wrong_tokens_is_blo
     assert statuses == [401] * 10 + [429]
     for name in ("right_token_while_blocked", "login_while_blocked"):
         assert answers[name]["status"] == 429 and int(answers[name]["retry_after"]) >= 1, name
+
+
+def test_a_history_backfill_walks_on_d1_across_continuations_with_its_walk_state(
+    harness: dict[str, Any],
+) -> None:
+    answer = harness["responses"]["backfill"]
+    assert answer["status"] == 202 and answer["json"]["jobs"] == 1, answer
+    (job,) = [j for j in harness["tables"]["jobs"] if j["run_id"] == answer["json"]["run_id"]]
+    assert job["status"] == "done" and job["invocations"] > 1, job  # the Free plan's budget continued it
+    assert job["crawl_from"] == scenario.backfill_request(scenario.world())["backfill"]["from"]
+    state = WalkState.from_json(job["walk_state"])
+    assert json.loads(job["walk_state"]) == json.loads(state.to_json())  # written whole, read back whole
+    world = scenario.world()
+    (streamer,) = scenario.backfill_request(world)["streamers"]
+    start, end = (parse_rfc3339(job[k]) for k in ("crawl_from", "crawl_to"))
+    truth = {c["id"] for c in world.clips(streamer, start, end)}
+    stored = {
+        c["id"]
+        for c in harness["tables"]["clips"]
+        if c["broadcaster_id"] == streamer and start <= parse_rfc3339(c["created_at"]) < end
+    }
+    assert len(truth) >= 2_000 and stored == truth  # every clip of the 200 days, through Pyodide and D1

@@ -400,6 +400,8 @@ async function main() {
       async () => result.deliveries.length >= deliveredBefore + scenario.hostile.length,
       "the hostile messages",
     );
+    result.responses.backfill = await http("POST", "/runs", { token, body: scenario.backfill });
+    result.backfill_queue_seconds = (await settle(() => runsFinished(3), "the backfill's run")) / 1000;
 
     phase("story");
     result.finished = true;

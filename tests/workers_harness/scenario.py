@@ -24,6 +24,7 @@ from shared.windows import HELIX_TIME_STEP
 from tests.workers_harness import routes
 
 SEED = 8
+DAY = 86_400
 STREAMERS = 20
 SLOT = 1_790_002_800  # the hourly cron's scheduled time: 2026-09-21T15:00:00Z
 START = SLOT + 30  # when the cron's invocation runs
@@ -46,6 +47,11 @@ THROTTLED_STREAMER = 11
 # the cron's run, so the queue moves the message to the dead-letter queue after max_retries.
 POISONED_STREAMER = 7
 POISONED_RUN = 1
+
+# Last, a history backfill of the busiest streamer's 200 days ending 30 days before START: its windows are
+# sized from the clips it finds, split near the cap, and its walk state (jobs.walk_state) goes with each page
+# written through the D1 binding, across the continuations the Free plan's budget makes.
+BACKFILL_DAYS, BACKFILL_ENDS_DAYS_BEFORE = 200, 30
 
 # Every table the comparison reads, and the columns in each that only the wall clock or chance decides.
 TABLES: dict[str, frozenset[str]] = {
@@ -148,7 +154,16 @@ def describe(helix: HelixWorld) -> dict[str, Any]:
         "routes": routes.calls(helix),
         "hostile": hostile_messages(helix),
         "mark": {"sql": MARK_NEWEST_CLIP, "at": to_rfc3339(START)},
+        "backfill": backfill_request(helix),
     }
+
+
+def backfill_request(helix: HelixWorld) -> dict[str, Any]:
+    """The POST /runs body of the story's last run: the busiest streamer's history."""
+    busiest = max(helix.all_streamers(), key=lambda s: s.clips_per_day)
+    end = align_up(START, HELIX_TIME_STEP) - BACKFILL_ENDS_DAYS_BEFORE * DAY
+    window = {"from": to_rfc3339(end - BACKFILL_DAYS * DAY), "to": to_rfc3339(end)}
+    return {"streamers": [busiest.id], "backfill": window}
 
 
 def is_poisoned(body: Any, poisoned: Mapping[str, Any]) -> bool:
