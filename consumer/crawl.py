@@ -72,6 +72,10 @@ class StreamerCrawl:
         # for a density that changes over those years. A crawl's continuation is not one, though its range is
         # fixed too once its first page is written.
         self.backfill = False
+        self.counted = (
+            0,
+            0,
+        )  # the job's clips_new and clips_updated as its claim or last write returned them
         self.upkeep_found: BatchResults | None = None  # what the last write read for consumer/upkeep.py
         self.unmarked = 0  # clips marked deleted that this invocation's pages showed again (unmarked)
         self._known_limit: int | None = None  # Ratelimit-Limit as stored in D1
@@ -142,6 +146,7 @@ class StreamerCrawl:
             )
         self.job = claimed
         self.newest_clip_at = self.job["newest_clip_at"]
+        self.counted = (int(claimed["clips_new"]), int(claimed["clips_updated"]))
         if self.job["reclaims"] > self.settings.max_retries:
             # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
             return CrawlResult(
@@ -411,6 +416,7 @@ class StreamerCrawl:
                 window_clips=walk.clips if walk else 0,
                 window_span=int(plan) if plan else None,
                 walk_state=walk_state,
+                counted=self.counted,
                 pages=pages,
                 stop_reason=stop_reason,
                 newest_clip_at=self.newest_clip_at,
@@ -426,6 +432,9 @@ class StreamerCrawl:
             self.upkeep_found = results
         if results.changes("job") != 1:
             raise LeaseLost(f"job {job['id']} was taken over by another consumer")
+        written = results.first("job")
+        if written is not None:
+            self.counted = (int(written["clips_new"]), int(written["clips_updated"]))
         if rows:
             self.unmarked += results.changes("unmarked")
         if window is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shared.batch import Batch
@@ -64,10 +64,11 @@ def _outdated(old: str, new: Callable[[str], str], step: int, stale: int) -> str
     return f"{fields} OR {views}"
 
 
-def _count_new(page: int) -> str:
+def _count_new(ids: int) -> str:
+    """The page's clips not stored yet, from the JSON list of its ids (not a clip object parsed for each)."""
     return (
-        f"(SELECT count(*) FROM json_each(?{page}) AS j "
-        f"WHERE NOT EXISTS (SELECT 1 FROM clips AS c WHERE c.id = {_JSON_ID}))"
+        f"(SELECT count(*) FROM json_each(?{ids}) AS j "
+        "WHERE NOT EXISTS (SELECT 1 FROM clips AS c WHERE c.id = j.value))"
     )
 
 
@@ -211,6 +212,9 @@ class PageWrite:
     window_clips: int = 0  # distinct clips read in the window to page next
     window_span: int | None = None  # seconds: the span planned for next windows (the streamer's, at the end)
     walk_state: str | None = None  # JSON: a backfill walk's splits and density (consumer/split_trail.py)
+    # The job's clips_new and clips_updated before this write, as its claim or its last write returned them:
+    # the run's counters add the job's change, instead of counting the page over again.
+    counted: tuple[int, int] = field(kw_only=True)
 
 
 # --- the producer ------------------------------------------------------------------------------
@@ -444,19 +448,17 @@ def write_page(w: PageWrite) -> Batch:
     write finished it).
     """
     page = json.dumps(w.clips, ensure_ascii=False)
+    ids = json.dumps([c["id"] for c in w.clips])
     finished = w.window_start is None
     status = JobStatus.DONE if finished else JobStatus.RUNNING
     c = w.calls
     step, stale = w.views.params
-    # The values the job and run updates share: their fence, the page and the view-count rule.
+    # The values the job and run updates share: their fence and the page's counts.
     fence = dict(
         job=w.job_id,
         run=w.run_id,
         streamer=w.streamer_id,
         token=w.lease_token,
-        page=page,
-        step=step,
-        stale=stale,
         pages=w.pages,
         seen=len(w.clips),
         skipped=w.skipped,
@@ -466,6 +468,10 @@ def write_page(w: PageWrite) -> Batch:
     )
     j = _Numbered(
         **fence,
+        page=page,
+        ids=ids,
+        step=step,
+        stale=stale,
         status=status,
         running=JobStatus.RUNNING,
         crawl_from=w.crawl_from,
@@ -485,13 +491,13 @@ def write_page(w: PageWrite) -> Batch:
         now=w.now,
         finished=int(finished),
     )
-    r = _Numbered(**fence, finished=int(finished))
+    r = _Numbered(**fence, finished=int(finished), new_before=w.counted[0], updated_before=w.counted[1])
     batch = (
         Batch()
         .add(
             Statement(
                 "UPDATE jobs SET "
-                f"clips_new = clips_new + {_count_new(j.number('page'))}, "
+                f"clips_new = clips_new + {_count_new(j.number('ids'))}, "
                 "clips_updated = clips_updated + "
                 f"{_count_changed(j.number('page'), j.number('step'), j.number('stale'))}, "
                 f"status = {j['status']}, crawl_from = {j['crawl_from']}, crawl_to = {j['crawl_to']}, "
@@ -510,7 +516,8 @@ def write_page(w: PageWrite) -> Batch:
                 f"newest_clip_at = {j['newest_clip_at']}, "
                 f"finished_at = CASE WHEN {j['finished']} THEN {j['now']} ELSE finished_at END "
                 f"WHERE {_named_job(j.number('job'), j.number('run'), j.number('streamer'))} "
-                f"AND lease_token = {j['token']} AND status = {j['running']}",
+                f"AND lease_token = {j['token']} AND status = {j['running']} "
+                "RETURNING clips_new, clips_updated",
                 j.params,
             ),
             "job",
@@ -518,9 +525,11 @@ def write_page(w: PageWrite) -> Batch:
         .add(
             Statement(
                 "UPDATE runs SET "
-                f"clips_new = clips_new + {_count_new(r.number('page'))}, "
-                "clips_updated = clips_updated + "
-                f"{_count_changed(r.number('page'), r.number('step'), r.number('stale'))}, "
+                # What the job's update (the statement before) added to its counters, added here too.
+                f"clips_new = clips_new + (SELECT clips_new FROM jobs WHERE id = {r['job']}) - "
+                f"{r['new_before']}, "
+                f"clips_updated = clips_updated + (SELECT clips_updated FROM jobs WHERE id = {r['job']}) - "
+                f"{r['updated_before']}, "
                 f"pages = pages + {r['pages']}, clips_seen = clips_seen + {r['seen']}, "
                 f"clips_skipped = clips_skipped + {r['skipped']}, helix_calls = helix_calls + {r['helix']}, "
                 f"d1_calls = d1_calls + {r['d1']}, queue_sends = queue_sends + {r['queue']}, "
@@ -548,7 +557,7 @@ def write_page(w: PageWrite) -> Batch:
         batch.add(
             Statement(_MOVE_GAME, (page, w.job_id, w.run_id, w.streamer_id, w.lease_token)), "game_moves"
         )
-        ids, created = json.dumps([c["id"] for c in w.clips]), [c["created_at"] for c in w.clips]
+        created = [c["created_at"] for c in w.clips]
         batch.add(
             Statement(
                 _UNMARK_BACK,

@@ -54,6 +54,11 @@ async def backfill_calls(make_stack: StackFactory, **settings: object) -> tuple[
     await start_backfill(stack)
     await stack.runner.drain()
     assert truth.ids - await stack.clip_ids() == set()
+    # The run's counters add what each page write added to its job's: every clip counted new once.
+    run = await stack.db.first("SELECT clips_new, clips_updated FROM runs")
+    jobs = await stack.db.first("SELECT sum(clips_new) AS new, sum(clips_updated) AS updated FROM jobs")
+    assert (run["clips_new"], run["clips_updated"]) == (jobs["new"], jobs["updated"])
+    assert run["clips_new"] == len(await stack.clip_ids())
     calls = (Counter(stack.emulator.requests) - before)["/helix/clips"]
     return calls, stack.emulator.needed.total(), len(stack.runner.invocations.external)
 

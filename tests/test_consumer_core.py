@@ -323,6 +323,7 @@ async def test_a_stale_writer_cannot_touch_a_job_it_lost(env: Env) -> None:
         window_pages=0,
         pages=1,
         stop_reason="complete",
+        counted=(0, 0),
     )
     results = await store.write_page(write).run(env.db)
     assert results.changes("job") == 0

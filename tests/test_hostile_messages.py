@@ -276,6 +276,7 @@ async def test_page_writes_and_releases_change_nothing_unless_job_run_and_stream
             window_pages=0,
             pages=1,
             stop_reason="complete",
+            counted=(0, 0),
         )
         assert (await store.write_page(page).run(env.db)).changes("job") == 0
         released = store.release_job(
