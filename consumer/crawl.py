@@ -198,9 +198,7 @@ class StreamerCrawl:
         if cursor and walk is not None:
             walk.cursors.add(cursor)
         state = WalkState.from_json(job.get("walk_state")) if self.backfill else WalkState(SplitTrail())
-        measured = _Density()
-        if state.measured[1] > 0:
-            measured.add(*state.measured, None)
+        measured = _Density.of(*state.measured)
         ceiling: float = self._widest()  # spans after a split stay under half of it (lookback crawls)
         trail = state.trail  # a history walk's splits not passed yet, with what their walks read
         if walk is not None and self.backfill:
@@ -253,8 +251,7 @@ class StreamerCrawl:
                 if passed is not None and passed.density:
                     # Past a busy stretch: the density before it stands for the split window's quiet part.
                     span = passed.window.span
-                    measured = _Density()
-                    measured.add(round(passed.density * span), span, None)
+                    measured = _Density.of(round(passed.density * span), span)
                 limit = trail.ceiling(self._widest()) if self.backfill else ceiling
                 plan = self._next_span(walk, step.reason, measured, limit)
                 sampled = trail.span(window.end, self._target()) if step.reason == "end" else None
@@ -543,6 +540,14 @@ class _Density:
             self.windows.pop(0)
         self.clips = sum(c for c, _ in self.windows)
         self.span = sum(s for _, s in self.windows)
+
+    @classmethod
+    def of(cls, clips: int, span: float) -> _Density:
+        """A measure that starts from `clips` read over `span` (none, for a span of 0)."""
+        measured = cls()
+        if span > 0:
+            measured.add(clips, span, None)
+        return measured
 
     def density_over(self, window: Window) -> float | None:
         """Clips a second, when the windows measured span at least half of `window`: else too little to go
