@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from shared.states import JobStatus
 from shared.timefmt import to_rfc3339
 
 LEDGER_PRUNE_AT = 2_000
+log = logging.getLogger("clipcrawler.local")
 QUEUE_NAME = "clipcrawler-jobs"
 DLQ_NAME = "clipcrawler-jobs-dlq"
 
@@ -51,6 +54,7 @@ class LeaseLedger(BatchShortcuts):
         self.db = db
         self.held: dict[int, str] = {}  # job id -> lease token, from the claim's RETURNING row
         self._noting: set[asyncio.Future[list[Result]]] = set()
+        self._pruning: asyncio.Task[None] | None = None
 
     async def batch(self, statements: Sequence[Statement]) -> list[Result]:
         # Shielded: a caller cancelled mid-batch (the second Ctrl-C) does not stop its claim from committing,
@@ -66,24 +70,40 @@ class LeaseLedger(BatchShortcuts):
             for row in result.rows:
                 if row.get("status") == JobStatus.RUNNING and row.get("lease_token") and "reclaims" in row:
                     self.held[int(row["id"])] = str(row["lease_token"])
-        if len(self.held) > LEDGER_PRUNE_AT:  # a long `serve` claims jobs for days: forget the settled ones
-            await self._prune()
+        if len(self.held) > LEDGER_PRUNE_AT and self._pruning is None:
+            # A long `serve` claims jobs for days: forget the settled ones. One prune at a time, and in a task
+            # of its own with an empty context: the Worker keeps no ledger, so no invocation waits on (or is
+            # charged for) this round trip.
+            self._pruning = asyncio.create_task(self._prune(), context=contextvars.Context())
         return results
 
     async def _prune(self) -> None:
-        ids = json.dumps(list(self.held))
-        running = await self.db.all(
-            "SELECT id, lease_token FROM jobs WHERE status = 'running' "
-            "AND id IN (SELECT value FROM json_each(?))",
-            ids,
-        )
+        snapshot = dict(self.held)
+        try:
+            running = await self.db.all(
+                "SELECT id, lease_token FROM jobs WHERE status = 'running' "
+                "AND id IN (SELECT value FROM json_each(?))",
+                json.dumps(list(snapshot)),
+            )
+        except Exception as exc:  # the ledger stays as it was; the next claim past the mark tries again
+            log.warning("lease ledger: prune failed: %s: %s", type(exc).__name__, exc)
+            return
+        finally:
+            self._pruning = None
         still = {int(r["id"]): r["lease_token"] for r in running}
-        self.held = {job_id: token for job_id, token in self.held.items() if still.get(job_id) == token}
+        # A lease noted while the query ran (a new claim, or a continuation's) was not asked about: kept.
+        self.held = {
+            job_id: token
+            for job_id, token in self.held.items()
+            if snapshot.get(job_id) != token or still.get(job_id) == token
+        }
 
     async def release(self, now: float) -> int:
         """Put every job still running under a lease of ours back to `queued`; how many there were."""
         if self._noting:  # batches whose callers were cancelled: their claims may still be committing
             await asyncio.gather(*self._noting, return_exceptions=True)
+        if self._pruning is not None:
+            await asyncio.gather(self._pruning, return_exceptions=True)
         if not self.held:
             return 0
         pairs = json.dumps([[job_id, token] for job_id, token in self.held.items()])
