@@ -7,9 +7,6 @@ another type, shows up here as a missing attribute or a failed conversion.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +15,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import uvicorn
 from twitchAPI.oauth import validate_token
 from twitchAPI.object.api import Clip, Game, Stream, TwitchUser
 from twitchAPI.twitch import Twitch
@@ -28,6 +24,7 @@ from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.emulator.app import Emulator
 from local.emulator.streams import StreamFilters, live_streams
 from shared.timefmt import align_down, parse_rfc3339, to_rfc3339
+from tests.served_app import served as served_app
 
 NOW = parse_rfc3339("2026-09-21T12:34:56Z")
 CONFIG = EmulatorConfig()
@@ -48,21 +45,8 @@ def served() -> Iterator[Served]:
     busy = world.all_streamers()[3].id
     world.set_rate(busy, 600)
     app = create_emulator_app(world, CONFIG)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", loop="asyncio"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield Served(f"http://127.0.0.1:{listener.getsockname()[1]}/", world, app.state.emulator, busy)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        listener.close()
+    with served_app(app) as base:
+        yield Served(base + "/", world, app.state.emulator, busy)
 
 
 @pytest.fixture(scope="module")

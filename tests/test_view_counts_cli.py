@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
+from tests.served_app import served
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = Path(sys.executable).parent / "clipcrawler"
@@ -59,37 +57,14 @@ class ClipsRead:
         return recorded
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def emulator() -> Iterator[tuple[str, OffsetClock, ClipsRead]]:
     """The emulator on a loopback port, in a thread of this process so the test can move its clock."""
     clock, read = OffsetClock(), ClipsRead()
     # Clips every few minutes, so each streamer has dozens in the lookback, at a handful of views an hour.
     world = HelixWorld(3, STREAMERS, (200, 300), clock=clock)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_emulator_app(world, EmulatorConfig(), wrap=read),
-            host="127.0.0.1",
-            port=_free_port(),
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the emulator did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}", clock, read
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with served(create_emulator_app(world, EmulatorConfig(), wrap=read)) as base:
+        yield base, clock, read
 
 
 def clipcrawler(db: Path, base: str, *argv: str) -> subprocess.CompletedProcess[str]:
