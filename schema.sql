@@ -149,7 +149,9 @@ CREATE TABLE IF NOT EXISTS app_tokens (
     ratelimit_limit     INTEGER,
     ratelimit_remaining INTEGER,
     ratelimit_reset     INTEGER,                   -- epoch seconds
-    minting_until       TEXT                       -- a consumer claimed the next mint until then (after a 401)
+    minting_until       TEXT,                      -- a consumer claimed the next mint until then (after a 401)
+    refused_run_id      INTEGER,                   -- the run in which Twitch refused the client credentials
+    refused_error       TEXT                       -- what Twitch said then (scrubbed): that run's jobs fail with it
 );
 
 -- View-count marks for the dashboard's hottest clips (views gained in the last 24 h): one row per clip

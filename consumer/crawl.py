@@ -155,6 +155,9 @@ class StreamerCrawl:
                 job=self.job,
             )
         row = claim.first("token")
+        refused = store.refusal(row, m.run_id)
+        if refused is not None:  # another job of this run was refused: asking Twitch again cannot help
+            return CrawlResult(Outcome.PERMANENT, f"auth: {refused}", job=self.job)
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
         if cached is not None:
@@ -164,7 +167,7 @@ class StreamerCrawl:
             if row
             else None
         )
-        tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id)
+        tokens = StoredToken(self.db, self.clock, self.settings.twitch_client_id, m.run_id)
         self.helix = HelixClient(self.http, self.settings, self.budget, self.clock, cached, shared, tokens)
         self.streamer = claim.first("streamer")
         run = claim.first("run")

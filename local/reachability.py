@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from shared import store
+from shared import redaction, store
 from shared.logs import EVENTS_LOGGER
 from shared.ports import Clock, Database
 from shared.states import UNFINISHED_JOBS, StopReason
@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from local.runner import LocalRunner
 
 CONNECT_FAILURES_IN_A_ROW = 5
+TOKEN_PATH = "/token"
+# How id.twitch.tv refuses client credentials; HelixClient.mint_token reads the same statuses as a refusal.
+REFUSED = (400, 401, 403)
 
 
 class Unreachable(httpx.ConnectError):
@@ -39,9 +42,11 @@ class ReachabilityTransport(httpx.AsyncBaseTransport):
         on_unreachable: Callable[[str, str], None],
         *,
         limit: int = CONNECT_FAILURES_IN_A_ROW,
+        on_refused: Callable[[int, str], None] = lambda status, message: None,
     ) -> None:
         self.inner = inner
         self.on_unreachable = on_unreachable
+        self.on_refused = on_refused  # the token endpoint refused the client credentials: (status, message)
         self.limit = limit
         self.failures = 0
         self.tripped: tuple[str, str] | None = None  # (url, why) of the failure that tripped it
@@ -59,6 +64,10 @@ class ReachabilityTransport(httpx.AsyncBaseTransport):
                 self.on_unreachable(*self.tripped)
             raise
         self.failures = 0
+        token_call = request.method == "POST" and request.url.path.endswith(TOKEN_PATH)
+        if token_call and response.status_code in REFUSED:
+            await response.aread()
+            self.on_refused(response.status_code, _message(response))
         return response
 
     async def aclose(self) -> None:
@@ -73,8 +82,11 @@ class UnreachableStop:
     QUIETED = (EVENTS_LOGGER, "clipcrawler.consumer", "clipcrawler.producer")
 
     def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
-        self.transport = ReachabilityTransport(inner or httpx.AsyncHTTPTransport(), self._trip)
+        self.transport = ReachabilityTransport(
+            inner or httpx.AsyncHTTPTransport(), self._trip, on_refused=self._refused
+        )
         self.reason: str | None = None
+        self.refused = False
         self.runner: LocalRunner | None = None
         self._levels = {name: logging.getLogger(name).level for name in self.QUIETED}
 
@@ -82,10 +94,27 @@ class UnreachableStop:
         self.reason = f"Twitch unreachable: {url} could not be reached ({why})"
         print(f"clipcrawler: cannot reach {url} ({why}): stopping the crawl", file=sys.stderr, flush=True)
         # What the invocations in flight log next is this same failure, once per streamer: that line says it.
-        for name in self.QUIETED:
-            logging.getLogger(name).setLevel(logging.ERROR)
+        self._quiet()
         if self.runner is not None:
             self.runner.stop()
+
+    def _refused(self, status: int, message: str) -> None:
+        # The run's jobs fail by themselves, asking Twitch no more (shared/token_store.py): say why once, and
+        # quiet the line each of them would log.
+        if self.refused:
+            return
+        self.refused = True
+        print(
+            f"clipcrawler: Twitch refused the client credentials (HTTP {status}: {message}): check "
+            "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET (or --client-id / --client-secret)",
+            file=sys.stderr,
+            flush=True,
+        )
+        self._quiet()
+
+    def _quiet(self) -> None:
+        for name in self.QUIETED:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
     async def close_run(self, db: Database, run_id: int, clock: Clock) -> int:
         """Fail the run's unfinished jobs with the reason, which closes it; `runs retry-failed`
@@ -114,7 +143,18 @@ class UnreachableStop:
     def reset(self) -> None:
         """Try Twitch again (the next scheduled tick), with the usual logging."""
         self.reason = None
+        self.refused = False
         self.transport.tripped = None
         self.transport.failures = 0
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def _message(response: httpx.Response) -> str:
+    """What the token endpoint said, scrubbed: some servers repeat the refused request, secret and all."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    return redaction.scrub(str(message)[:200] if message else response.reason_phrase or "no message")

@@ -11,7 +11,7 @@ from producer.hot import mark_views
 from shared import store
 from shared.budget import Budget
 from shared.config import Settings
-from shared.errors import BudgetExhausted, HelixError
+from shared.errors import AuthFailed, BudgetExhausted, HelixError
 from shared.fanout import fan_out
 from shared.helix import AppToken, HelixClient
 from shared.logs import EventLog, Redactor, log_bug
@@ -108,6 +108,8 @@ async def start_run(
     finally:
         if not minting.done():  # the fan-out failed before it needed the token
             minting.cancel()
+        elif not minting.cancelled():
+            minting.exception()  # retrieved: a refusal the fan-out never awaited is not an unhandled error
     closing = mark_views(now, settings)
     if resend:
         closing.add(store.postpone_jobs([m.job_id for m in resend], to_rfc3339(now + sweep_after)))
@@ -141,6 +143,9 @@ async def _fresh_token(ports: Ports, settings: Settings, budget: Budget, rows: l
     helix = HelixClient(ports.http, settings, budget, ports.clock)
     try:
         return await helix.mint_token()
+    except AuthFailed as exc:  # the fan-out records it for the run, whose consumers then fail asking no more
+        log.warning("token not minted by the producer: %s", exc)
+        raise
     except (HelixError, BudgetExhausted) as exc:  # consumers mint on their own if this fails; the run goes on
         log.warning("token not minted by the producer: %s", exc)
         return None

@@ -37,7 +37,7 @@ class Retried:
     run_status: str = RunStatus.RUNNING
 
 
-def retry_statements(run_id: int, now: str) -> Batch:
+def retry_statements(run_id: int, now: str, client_id: str) -> Batch:
     """Reopen the run's failed jobs whose streamer is active and not held by another unfinished job.
 
     The cursor is dropped (a stale or bad cursor may be why it failed) but the window is kept, so
@@ -85,6 +85,15 @@ def retry_statements(run_id: int, now: str) -> Batch:
         )
         .add(Statement("SELECT id, status FROM runs WHERE id = ?1", (run_id,)), "run")
         .add(
+            # A retry is someone's word that the credentials may be right now: the reopened jobs ask Twitch.
+            Statement(
+                "UPDATE app_tokens SET refused_run_id = NULL, refused_error = NULL "
+                "WHERE client_id = ?2 AND refused_run_id = ?1",
+                (run_id, client_id),
+            ),
+            "unrefused",
+        )
+        .add(
             Statement(
                 "SELECT j.id, j.streamer_id, coalesce(s.active, 0) AS active, EXISTS (SELECT 1 FROM jobs AS "
                 "a "
@@ -109,7 +118,9 @@ async def retry_failed(
     budget = Budget(*settings.limits)
     metered_db = MeteredDatabase(db, budget)
     metered_queue = MeteredQueue(queue, budget)
-    results = await retry_statements(run_id, to_rfc3339(clock.now())).run(metered_db)
+    results = await retry_statements(run_id, to_rfc3339(clock.now()), settings.twitch_client_id).run(
+        metered_db
+    )
     run, reopened = results.first("run"), results.rows("reopened")
     if run is None:
         raise RetryRefused(f"no run {run_id}", 404)

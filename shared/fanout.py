@@ -18,7 +18,7 @@ import httpx
 from shared import store
 from shared.batch import Batch
 from shared.config import Settings
-from shared.errors import BudgetExhausted, ConfigError, HelixError
+from shared.errors import AuthFailed, BudgetExhausted, ConfigError, HelixError
 from shared.helix import AppToken, HelixClient
 from shared.limits import MAX_DELAY_SECONDS
 from shared.messages import CrawlJob, FanOut
@@ -66,11 +66,20 @@ async def fan_out(
     )
     token, run = read.rows("token"), read.first("run")
     resting = [str(m["id"]) for m in read.rows("members") if not m["due"]]
-    minted = await minting if minting is not None else None
+    refused = store.refusal(read.first("token"), run_id)
+    try:
+        minted = await minting if minting is not None else None
+    except AuthFailed as exc:  # stored with the jobs below, before their messages go out
+        minted, refused = None, str(exc)
+        extra_refusal = [store.refuse_token(settings.twitch_client_id, run_id, refused, stamp)]
+    else:
+        extra_refusal = []
     cached = minted or AppToken.from_row(read.first("token"))
-    helix = HelixClient(http, settings, db.budget, clock, cached) if http is not None else None
+    # With the credentials refused, a live check would only be refused again.
+    helix = None if http is None or refused else HelixClient(http, settings, db.budget, clock, cached)
     live = await _live(helix, resting)
     extra = [store.record_live(sorted(live), stamp)] if live else []
+    extra.extend(extra_refusal)
     minted = helix.minted if helix is not None and helix.minted is not None else minted
     if minted is not None:
         extra.append(

@@ -50,6 +50,7 @@ class TokenClaim:
 
     stored: AppToken | None
     may_mint: bool
+    refused: str | None = None  # Twitch refused the client credentials earlier in this run, and said this
 
 
 class TokenSource(Protocol):
@@ -65,6 +66,10 @@ class TokenSource(Protocol):
 
     async def release(self) -> None:
         """Give up a claim whose mint failed, so the consumers waiting on it try (and learn why) at once."""
+        ...
+
+    async def refuse(self, error: str) -> None:
+        """Twitch refused the client credentials: give up the claim, and tell the run's other consumers."""
         ...
 
 
@@ -231,9 +236,15 @@ class HelixClient:
             ):
                 self.token = stored
                 return False
+            if claim.refused is not None:
+                # Asking again cannot help: the credentials stay wrong until someone changes them.
+                raise AuthFailed(claim.refused)
             if claim.may_mint:
                 try:
                     token = await self.mint_token()
+                except AuthFailed as exc:
+                    await self._tokens.refuse(str(exc))
+                    raise
                 except Exception:  # a cancelled claimant's claim simply expires (CLAIM_SECONDS)
                     await self._tokens.release()
                     raise

@@ -11,7 +11,7 @@ from typing import Any
 from shared.batch import Batch
 from shared.clips import COLUMNS
 from shared.messages import storable_text
-from shared.ports import Statement
+from shared.ports import Row, Statement
 from shared.redaction import scrub
 from shared.states import UNFINISHED_JOBS, JobStatus, RunStatus
 
@@ -748,17 +748,37 @@ def store_token(client_id: str, access_token: str, expires_at: str, now: str) ->
     return Statement(
         "INSERT INTO app_tokens (client_id, access_token, expires_at, minted_at) VALUES (?1, ?2, ?3, ?4) "
         "ON CONFLICT (client_id) DO UPDATE SET access_token = excluded.access_token, "
-        "expires_at = excluded.expires_at, minted_at = excluded.minted_at, minting_until = NULL",
+        "expires_at = excluded.expires_at, minted_at = excluded.minted_at, minting_until = NULL, "
+        "refused_run_id = NULL, refused_error = NULL",
         (client_id, access_token, expires_at, now),
     )
 
 
 def read_token(client_id: str) -> Statement:
     return Statement(
-        "SELECT access_token, expires_at, ratelimit_limit, ratelimit_remaining, ratelimit_reset "
-        "FROM app_tokens WHERE client_id = ?1",
+        "SELECT access_token, expires_at, ratelimit_limit, ratelimit_remaining, ratelimit_reset, "
+        "refused_run_id, refused_error FROM app_tokens WHERE client_id = ?1",
         (client_id,),
     )
+
+
+def refuse_token(client_id: str, run_id: int, error: str, now: str) -> Statement:
+    """Twitch refused the client credentials in `run_id`: its other jobs fail with `error`, asking no more."""
+    return Statement(
+        "INSERT INTO app_tokens "
+        "(client_id, access_token, expires_at, minted_at, refused_run_id, refused_error) "
+        "VALUES (?1, '', '1970-01-01T00:00:00Z', ?2, ?3, ?4) "
+        "ON CONFLICT (client_id) DO UPDATE SET minting_until = NULL, "
+        "refused_run_id = excluded.refused_run_id, refused_error = excluded.refused_error",
+        (client_id, now, run_id, error_text(error)),
+    )
+
+
+def refusal(row: Row | None, run_id: int) -> str | None:
+    """The refusal of the client credentials recorded for `run_id` in an `app_tokens` row, if any."""
+    if row is None or row.get("refused_run_id") != run_id:
+        return None
+    return str(row.get("refused_error") or "Twitch refused the client credentials")
 
 
 def store_rate_limit(client_id: str, limit: int, remaining: int, reset_at: int) -> Statement:
@@ -790,12 +810,12 @@ def upsert_streamers(users: Sequence[dict[str, Any]], now: str) -> Statement:
     )
 
 
-def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> Batch:
+def claim_token_mint(client_id: str, stale_token: str, now: str, until: str, run_id: int) -> Batch:
     """Claim the next mint if the stored token is still `stale_token` and nobody holds the claim; re-read it.
 
     One round trip, on the rare path only (after a 401 or near expiry): the first statement returns a row
     only to the consumer that won the claim (`claimed`), the second the token as stored now (`token`:
-    another consumer's, maybe).
+    another consumer's, maybe). Nobody wins it in a run whose credentials Twitch refused.
     """
     return (
         Batch()
@@ -806,8 +826,9 @@ def claim_token_mint(client_id: str, stale_token: str, now: str, until: str) -> 
                 "ON CONFLICT (client_id) DO UPDATE SET minting_until = excluded.minting_until "
                 "WHERE app_tokens.access_token = ?4 "
                 "AND (app_tokens.minting_until IS NULL OR app_tokens.minting_until < ?2) "
+                "AND app_tokens.refused_run_id IS NOT ?5 "
                 "RETURNING minting_until",
-                (client_id, now, until, stale_token),
+                (client_id, now, until, stale_token, run_id),
             ),
             "claimed",
         )

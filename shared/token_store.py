@@ -14,18 +14,22 @@ CLAIM_SECONDS = 20  # a consumer that claimed the mint and went silent is taken 
 class StoredToken:
     """`HelixClient`'s token source over the `app_tokens` row (D1, or SQLite locally)."""
 
-    def __init__(self, db: Database, clock: Clock, client_id: str) -> None:
+    def __init__(self, db: Database, clock: Clock, client_id: str, run_id: int) -> None:
         self._db = db
         self._clock = clock
         self._client_id = client_id
+        self._run_id = run_id  # the run a refusal of the credentials is remembered for
 
     async def claim(self, stale: AppToken | None) -> TokenClaim:
         now = self._clock.now()
         stale_token = stale.access_token if stale else ""
         results = await store.claim_token_mint(
-            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS)
+            self._client_id, stale_token, to_rfc3339(now), to_rfc3339(now + CLAIM_SECONDS), self._run_id
         ).run(self._db)
-        return TokenClaim(AppToken.from_row(results.first("token")), bool(results.rows("claimed")))
+        row = results.first("token")
+        return TokenClaim(
+            AppToken.from_row(row), bool(results.rows("claimed")), store.refusal(row, self._run_id)
+        )
 
     async def store(self, token: AppToken) -> None:
         expires, now = to_rfc3339(token.expires_at), to_rfc3339(self._clock.now())
@@ -36,3 +40,7 @@ class StoredToken:
             self._db,
             Statement("UPDATE app_tokens SET minting_until = NULL WHERE client_id = ?1", (self._client_id,)),
         )
+
+    async def refuse(self, error: str) -> None:
+        now = to_rfc3339(self._clock.now())
+        await run_statement(self._db, store.refuse_token(self._client_id, self._run_id, error, now))

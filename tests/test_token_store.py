@@ -40,7 +40,7 @@ async def db() -> AsyncIterator[SqliteDatabase]:
 
 async def test_only_one_of_two_claims_on_the_same_stale_token_wins(db: SqliteDatabase) -> None:
     clock = VirtualClock(NOW)
-    first, second = StoredToken(db, clock, "cid"), StoredToken(db, clock, "cid")
+    first, second = StoredToken(db, clock, "cid", 1), StoredToken(db, clock, "cid", 1)
     won, lost = await first.claim(OLD), await second.claim(OLD)
     assert (won.may_mint, lost.may_mint) == (True, False)
     assert lost.stored == OLD  # nothing new yet: the loser waits
@@ -51,11 +51,11 @@ async def test_only_one_of_two_claims_on_the_same_stale_token_wins(db: SqliteDat
 
 async def test_a_claimant_that_went_silent_is_taken_over(db: SqliteDatabase) -> None:
     clock = VirtualClock(NOW)
-    assert (await StoredToken(db, clock, "cid").claim(OLD)).may_mint
+    assert (await StoredToken(db, clock, "cid", 1).claim(OLD)).may_mint
     clock.advance(CLAIM_SECONDS - 1)
-    assert not (await StoredToken(db, clock, "cid").claim(OLD)).may_mint
+    assert not (await StoredToken(db, clock, "cid", 1).claim(OLD)).may_mint
     clock.advance(2)
-    assert (await StoredToken(db, clock, "cid").claim(OLD)).may_mint
+    assert (await StoredToken(db, clock, "cid", 1).claim(OLD)).may_mint
 
 
 async def test_with_no_stored_token_the_first_claim_wins() -> None:
@@ -63,8 +63,8 @@ async def test_with_no_stored_token_the_first_claim_wins() -> None:
     try:
         clock = VirtualClock(NOW)
         won, lost = (
-            await StoredToken(database, clock, "cid").claim(None),
-            await StoredToken(database, clock, "cid").claim(None),
+            await StoredToken(database, clock, "cid", 1).claim(None),
+            await StoredToken(database, clock, "cid", 1).claim(None),
         )
         assert (won.may_mint, lost.may_mint) == (True, False)
         assert won.stored is not None and not won.stored.usable(NOW)  # the claim's placeholder is never used
@@ -85,7 +85,7 @@ async def test_concurrent_clients_refused_the_same_token_mint_once(db: SqliteDat
     clock = VirtualClock(NOW)
     async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
         clients = [
-            HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
+            HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid", 1))
             for _ in range(8)
         ]
         await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients))
@@ -119,7 +119,7 @@ async def test_a_token_near_expiry_is_replaced_once_across_concurrent_clients() 
                     Budget(50, 50),
                     clock,
                     expiring,
-                    tokens=StoredToken(database, clock, "cid"),
+                    tokens=StoredToken(database, clock, "cid", 1),
                 )
                 for _ in range(5)
             ]
@@ -146,7 +146,7 @@ async def test_refused_credentials_fail_every_waiting_client_as_auth_not_as_a_re
     clock = VirtualClock(NOW)
     async with httpx.AsyncClient(transport=httpx.MockTransport(twitch)) as http:
         clients = [
-            HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid"))
+            HelixClient(http, SETTINGS, Budget(50, 50), clock, OLD, tokens=StoredToken(db, clock, "cid", 1))
             for _ in range(5)
         ]
         outcomes = await asyncio.gather(*(c.get_users(ids=["1"]) for c in clients), return_exceptions=True)

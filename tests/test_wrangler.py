@@ -28,6 +28,7 @@ from local.emulated import emulator_client, emulator_settings
 from local.emulator import EmulatorConfig, HelixWorld, create_emulator_app
 from local.runner import LocalRunner
 from local.sqlite_db import SqliteDatabase
+from producer.retry_failed import retry_failed
 from producer.streamers import add_streamers
 from shared import bindings
 from shared.config import Settings
@@ -445,7 +446,8 @@ async def crawl_story(db: Database) -> dict[str, Any]:
     clock = VirtualClock(START)
     world = HelixWorld(5, 4, (200, 400), clock=clock)
     config_ = EmulatorConfig(rate_limit_points=18)
-    async with emulator_client(create_emulator_app(world, config_)) as http:
+    app = create_emulator_app(world, config_)
+    async with emulator_client(app) as http:
         settings = emulator_settings(Settings(), config_).with_(http_backoff_seconds=0, external_limit=2)
         runner = LocalRunner(db, http, settings, clock, concurrency=2, seed=3)
         added = await add_streamers(db, http, settings, clock, [s.login for s in world.all_streamers()])
@@ -473,6 +475,14 @@ async def crawl_story(db: Database) -> dict[str, Any]:
         full = LocalRunner(db, http, settings.with_(external_limit=0), clock, concurrency=2, seed=3)
         await full.crawl()
         assert full.queue.stats.sent
+        # The token revoked and the secret mistyped: one refused mint fails the run's jobs; a retry with the
+        # right secret clears the refusal and crawls them.
+        app.state.emulator._tokens.clear()
+        mistyped = settings.with_(external_limit=0, twitch_client_secret="mistyped-secret")
+        refused = await LocalRunner(db, http, mistyped, clock, concurrency=2, seed=3).crawl()
+        assert await db.first("SELECT refused_run_id FROM app_tokens") == {"refused_run_id": refused.run_id}
+        await retry_failed(db, full.queue, clock, full.settings, refused.run_id)
+        await full.drain()
     tables = {
         "runs": "SELECT id, kind, status, jobs_total, jobs_done, jobs_failed, pages, clips_seen, clips_new, "
         "clips_updated, clips_skipped, helix_calls, d1_calls, queue_sends FROM runs ORDER BY id",
@@ -489,6 +499,8 @@ async def crawl_story(db: Database) -> dict[str, Any]:
     assert story["app_tokens"][0]["ratelimit_remaining"] is not None  # a low reading was shared
     assert [c["id"] for c in story["clips"] if c["deleted_at"]] == [doomed]
     assert story["games"] and any(c["next_check_at"] for c in story["clips"])
+    assert {j["status"] for j in story["jobs"] if j["run_id"] == refused.run_id} == {"done"}
+    assert story["app_tokens"][0]["refused_run_id"] is None
     for row in story["app_tokens"]:
         del row["access_token"]  # minted at random
     return story

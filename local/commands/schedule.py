@@ -99,6 +99,7 @@ async def run_schedule(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                     stopped = "interrupted (Ctrl-C)" if interrupts.stopped else watch.reason
                     if watch.reason is not None:  # this slot's run closes; the next slot tries Twitch again
                         await watch.close_run(db, started.run_id, clock)
+                    if watch.reason is not None or watch.refused:  # said once a slot, the next logs as usual
                         watch.reset()
                     summary = await summarise(
                         db,
