@@ -6,12 +6,12 @@ import asyncio
 import json
 import re
 import shutil
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.schema_upgrade import statements
 from shared.errors import DatabaseError
 from shared.ports import BatchShortcuts, Result, Statement
 
@@ -74,19 +74,10 @@ def kind_of(sql: str) -> str:
 
 def schema_statements(paths: Sequence[Path] = (SCHEMA,)) -> list[str]:
     """Every statement of the DDL, in order, split where SQLite says a statement ends."""
-    statements: list[str] = []
-    for path in paths:
-        pending = ""
-        for line in path.read_text().splitlines(keepends=True):
-            if not pending and (not line.strip() or line.lstrip().startswith("--")):
-                continue
-            pending += line
-            if sqlite3.complete_statement(pending):
-                statements.append(pending.strip())
-                pending = ""
-        if pending.strip():
-            raise D1BridgeError(f"{path.name} ends inside a statement: {pending.strip()[:60]!r}")
-    return statements
+    try:
+        return [statement for path in paths for statement in statements(path)]
+    except ValueError as exc:
+        raise D1BridgeError(str(exc)) from exc
 
 
 def node_available() -> bool:

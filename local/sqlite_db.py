@@ -18,13 +18,14 @@ from urllib.parse import quote
 
 import aiosqlite
 
+from local.schema_upgrade import SCHEMA as SCHEMA  # where the benchmark and tests look for it
+from local.schema_upgrade import bring_up_to_date
 from shared.errors import DatabaseError
 from shared.ports import BatchShortcuts, Result, Statement
 
 # aiosqlite logs every statement with its parameters at DEBUG, the app token included: never let it.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schema.sql"
 D1_MAX_PARAMS = 100  # D1 refuses statements with more bound parameters; fail here first
 D1_MAX_SQL_BYTES = 100_000
 BUSY_TIMEOUT_MS = 5000
@@ -154,7 +155,7 @@ async def _connect(path: str, create: bool, apply_schema: bool) -> aiosqlite.Con
         if not memory:
             await conn.execute("PRAGMA journal_mode = WAL")
         if apply_schema:
-            await conn.executescript(SCHEMA.read_text())
+            await bring_up_to_date(conn)
     except sqlite3.Error as exc:
         await conn.close()  # its thread is not a daemon: left open, the process could never exit
         if "not a database" in str(exc):

@@ -16,7 +16,7 @@ import pytest
 from local.export import TABLES, ExportError, ExportOptions, ExportState, open_destination, run_export
 from local.export.d1 import D1DumpSource, D1HttpSource, load_dump
 from local.export.sources import Source
-from local.sqlite_db import SCHEMA
+from local.schema_upgrade import SCHEMA
 from tests.test_export_support import (
     HOUR_S,
     FileCrawl,

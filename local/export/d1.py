@@ -15,7 +15,7 @@ import httpx
 
 from local.export.errors import ExportError
 from local.export.sources import SqliteSource
-from local.sqlite_db import SCHEMA
+from local.schema_upgrade import SCHEMA
 
 CLOUDFLARE_API = "https://api.cloudflare.com/client/v4"
 RETRIED_STATUSES = (429, 500, 502, 503, 504)

@@ -15,7 +15,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from local.export.errors import ExportError
-from local.sqlite_db import SCHEMA
+from local.schema_upgrade import SCHEMA
 
 _UPSERT_STATE = (
     "INSERT INTO export_state (destination, table_name, source, watermark, generation, exported_at, rows, "
