@@ -132,7 +132,9 @@ async def _handle(
             elif result.job is None and result.outcome is Outcome.PERMANENT:
                 await _dead_letter(db, ports.clock, body, result.reason)
             else:
-                result.finished_run = await _fail_job(db, ports.clock, message, result.reason, body=body)
+                result.finished_run = await _fail_job(
+                    db, ports.clock, message, result.reason, body=body, calls=result.unreported
+                )
         except (DatabaseError, BudgetExhausted) as exc:
             log.warning("job %s: failure not recorded: %s", message.job_id, exc)
             return _logged(
@@ -298,6 +300,7 @@ async def _fail_job(
     reason: str,
     source: str = "consumer",
     body: object = None,
+    calls: store.Calls | None = None,
 ) -> Row | None:
     """Fail the job the message names, once; the run's row when that closed the run.
 
@@ -313,7 +316,7 @@ async def _fail_job(
         message.streamer_id,
         token,
         now,
-        store.Calls(d1=1, invocation_total=db.budget.total + 1),
+        calls or store.Calls(d1=1, invocation_total=db.budget.total + 1),
         StopReason.FAILED,
         reason,
     )

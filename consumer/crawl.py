@@ -92,7 +92,7 @@ class StreamerCrawl:
         except BudgetExhausted as exc:
             return await self._stop(Outcome.BUDGET, StopReason.BUDGET, str(exc))
         except AuthFailed as exc:
-            return CrawlResult(Outcome.PERMANENT, f"auth: {exc}", job=self.job)
+            return self._failed(f"auth: {exc}")
         except HelixError as exc:
             if (
                 exc.status is not None
@@ -109,6 +109,12 @@ class StreamerCrawl:
         except Exception as exc:  # a bug: handed back the same way, so the job is not lost, and logged as one
             log_bug("consumer.crawl", exc, job_id=self.message.job_id)
             return await self._hand_back(exc)
+
+    def _failed(self, reason: str) -> CrawlResult:
+        """Fail the claimed job (the core writes it), with what the invocation spent since its last write."""
+        return CrawlResult(
+            Outcome.PERMANENT, reason, job=self.job, unreported=self._calls_since_report(d1_planned=1)
+        )
 
     async def _hand_back(self, exc: Exception) -> CrawlResult:
         detail = f"{type(exc).__name__}: {exc}"
@@ -149,15 +155,13 @@ class StreamerCrawl:
         self.counted = (int(claimed["clips_new"]), int(claimed["clips_updated"]))
         if self.job["reclaims"] > self.settings.max_retries:
             # Every holder died mid-crawl (a poison job, or a crash loop): stop feeding it consumers.
-            return CrawlResult(
-                Outcome.PERMANENT,
-                f"job {m.job_id} was abandoned by {self.job['reclaims']} consumers in a row; giving up",
-                job=self.job,
+            return self._failed(
+                f"job {m.job_id} was abandoned by {self.job['reclaims']} consumers in a row; giving up"
             )
         row = claim.first("token")
         refused = store.refusal(row, m.run_id)
         if refused is not None:  # another job of this run was refused: asking Twitch again cannot help
-            return CrawlResult(Outcome.PERMANENT, f"auth: {refused}", job=self.job)
+            return self._failed(f"auth: {refused}")
         self._known_limit = row["ratelimit_limit"] if row else None
         cached = AppToken.from_row(row)
         if cached is not None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from shared.ports import Row
 from shared.states import Outcome
+from shared.store import Calls
 
 
 @dataclass
@@ -17,6 +18,9 @@ class CrawlResult:
     retry_at: float | None = None
     finished_run: Row | None = None  # the run's row, when this invocation's write finished the run
     job: Row | None = None
+    # Calls no write of this invocation has counted yet, the failing write included: the core fails the job
+    # with them, so a job failed without a hand-back (refused credentials) still counts what it spent.
+    unreported: Calls | None = None
 
     @property
     def run_finished(self) -> bool:

@@ -65,8 +65,10 @@ async def test_a_run_asks_twitch_once_and_fails_every_job_with_the_refusal(make_
         "auth: Twitch refused the client credentials (HTTP 403: invalid client secret)"
     }
     assert tokens.clips == 0
-    run = await stack.db.first("SELECT status, jobs_failed FROM runs WHERE id = ?", started.run_id)
-    assert run == {"status": "finished", "jobs_failed": 30}
+    run = await stack.db.first(
+        "SELECT status, jobs_failed, helix_calls FROM runs WHERE id = ?", started.run_id
+    )
+    assert run == {"status": "finished", "jobs_failed": 30, "helix_calls": 1}  # the refused mint counted
     stored = await stack.db.first("SELECT refused_run_id, refused_error FROM app_tokens")
     assert stored is not None and stored["refused_run_id"] == started.run_id
     assert WRONG not in str(stored["refused_error"])
@@ -81,11 +83,16 @@ async def test_consumers_refused_after_a_revocation_mint_once_between_them(make_
     stack.runner.settings = stack.settings.with_(twitch_client_secret=WRONG)
     stack.emulator._tokens.clear()  # revoked: every consumer's Get Clips answers 401
     tokens.statuses.clear()
+    tokens.clips = 0
     started = await stack.runner.crawl()
     assert tokens.statuses == [403]
     jobs = await failed_jobs(stack, started.run_id)
     assert len(jobs) == 30 and {j["status"] for j in jobs} == {"failed"}
     assert all("refused the client credentials" in str(j["error"]) for j in jobs)
+    # Every call the emulator answered (the Get Clips refused with 401, the refused mint) is in the counters,
+    # though no job wrote a page or handed itself back.
+    counted = await stack.db.first("SELECT helix_calls FROM runs WHERE id = ?", started.run_id)
+    assert counted == {"helix_calls": tokens.clips + len(tokens.statuses)}
 
 
 async def test_a_new_run_and_a_retry_ask_twitch_again(make_stack: StackFactory) -> None:
