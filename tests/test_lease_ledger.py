@@ -50,15 +50,31 @@ class GatedDatabase(BatchShortcuts):
         return [self.next.pop(0)]
 
 
-async def test_a_batch_past_the_mark_returns_without_waiting_for_the_prune(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def past_the_mark(
+    monkeypatch: pytest.MonkeyPatch, answers: list[Result]
+) -> tuple[GatedDatabase, LeaseLedger]:
+    """A ledger whose mark is 2, after three claims: the third started a prune, which waits on its gate."""
     monkeypatch.setattr(local_runner, "LEDGER_PRUNE_AT", 2)
     db = GatedDatabase()
     ledger = LeaseLedger(db)
-    db.next = [claimed(1, "a"), claimed(2, "b"), claimed(3, "c"), claimed(4, "d")]
+    db.next = answers
     for _ in range(3):
         await claim(ledger)
+    return db, ledger
+
+
+async def test_a_batch_past_the_mark_returns_without_waiting_for_the_prune(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db, ledger = await past_the_mark(
+        monkeypatch,
+        [
+            claimed(1, "a"),
+            claimed(2, "b"),
+            claimed(3, "c"),
+            claimed(4, "d"),
+        ],
+    )
     await asyncio.sleep(0)
     assert db.prunes == 1  # started, and still waiting on its gate: the claims above did not wait for it
     await claim(ledger)
@@ -69,12 +85,16 @@ async def test_a_batch_past_the_mark_returns_without_waiting_for_the_prune(
 async def test_a_prune_keeps_the_leases_noted_while_it_ran_and_drops_the_settled_ones(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(local_runner, "LEDGER_PRUNE_AT", 2)
-    db = GatedDatabase()
-    ledger = LeaseLedger(db)
-    db.next = [claimed(1, "a"), claimed(2, "b"), claimed(3, "c"), claimed(4, "d"), claimed(2, "b2")]
-    for _ in range(3):
-        await claim(ledger)
+    db, ledger = await past_the_mark(
+        monkeypatch,
+        [
+            claimed(1, "a"),
+            claimed(2, "b"),
+            claimed(3, "c"),
+            claimed(4, "d"),
+            claimed(2, "b2"),
+        ],
+    )
     await asyncio.sleep(0)
     assert db.prunes == 1  # it asks about jobs 1-3
     await claim(ledger)  # job 4 claimed meanwhile
@@ -89,12 +109,15 @@ async def test_a_prune_keeps_the_leases_noted_while_it_ran_and_drops_the_settled
 
 async def test_release_waits_for_a_prune_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
     """A hard stop during a prune hands back what the prune kept, not what it was about to drop."""
-    monkeypatch.setattr(local_runner, "LEDGER_PRUNE_AT", 2)
-    db = GatedDatabase()
-    ledger = LeaseLedger(db)
-    db.next = [claimed(1, "a"), claimed(2, "b"), claimed(3, "c"), Result(changes=1)]
-    for _ in range(3):
-        await claim(ledger)
+    db, ledger = await past_the_mark(
+        monkeypatch,
+        [
+            claimed(1, "a"),
+            claimed(2, "b"),
+            claimed(3, "c"),
+            Result(changes=1),
+        ],
+    )
     db.running = [{"id": 2, "lease_token": "b"}]
     release = asyncio.create_task(ledger.release(0.0))
     await asyncio.sleep(0)
